@@ -1,0 +1,50 @@
+# The two commands of the README:
+#   make demo   bring up the two-node lab and show its status
+#   make test   gofmt, vet, unit tests and the lab end-to-end suite
+# Both install what they need from Debian's packages first (run as root).
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO      ?= go
+BIN     := bin/sentry
+HOSTPKG := debootstrap systemd-container iproute2 util-linux git
+
+.PHONY: demo test deps build unit e2e man lab-down clean
+
+deps:
+	@missing=""; \
+	for c in debootstrap systemd-nspawn ip nsenter git; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing host packages (missing:$$missing)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HOSTPKG); \
+	fi
+
+build:
+	$(GO) build -o $(BIN) ./sentry
+
+demo: deps build
+	./$(BIN) lab up
+	./$(BIN) lab status
+	@echo
+	@echo "The lab stays up: try './$(BIN) lab exec P -- systemctl status', './$(BIN) lab swap'."
+	@echo "Stop it with './$(BIN) lab down'."
+
+test: deps
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	SENTRY_E2E=1 $(GO) test -count=1 -timeout 60m ./...
+
+unit:
+	$(GO) test ./...
+
+e2e: deps
+	SENTRY_E2E=1 $(GO) test -count=1 -timeout 60m -v ./e2e
+
+man: build
+	./$(BIN) man --dir docs/man
+
+lab-down: build
+	./$(BIN) lab down
+
+clean:
+	rm -rf bin

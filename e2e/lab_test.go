@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sentryha/sentry/lab"
+)
+
+// TestLab brings one lab up and walks it through what every later test
+// relies on: services reachable from the office, databases answering inside
+// each node, status, a swap of the disks, a clean down, and recovery from a
+// lab left behind by a crash.
+func TestLab(t *testing.T) {
+	requireLab(t)
+	l := lab.New(lab.Options{Name: labName})
+
+	timed(t, "lab up (fresh disk sets)", func() { sentry(t, "lab", "up") })
+
+	t.Run("services from office", func(t *testing.T) {
+		for _, ds := range lab.Sets {
+			host := strings.Split(ds.Address, "/")[0]
+			checks := map[string]func() error{
+				"http 80":  func() error { return checkHTTP(host) },
+				"smtp 25":  func() error { return checkSMTP(host, ds.Hostname) },
+				"imap 143": func() error { return checkIMAP(host) },
+				"smb 445":  func() error { return checkSMB(host) },
+			}
+			for name, check := range checks {
+				if err := check(); err != nil {
+					t.Errorf("disk set %s (%s) %s: %v", ds.ID, host, name, err)
+				}
+			}
+		}
+	})
+
+	t.Run("databases inside each node", func(t *testing.T) {
+		for _, ds := range lab.Sets {
+			out := sentry(t, "lab", "exec", ds.ID, "--", "runuser", "-u", "postgres", "--", "psql", "-XtAc", "select 6*7")
+			if strings.TrimSpace(out) != "42" {
+				t.Errorf("%s: postgres answered %q", ds.ID, out)
+			}
+			out = sentry(t, "lab", "exec", ds.ID, "--", "mariadb", "-N", "-e", "select 6*7")
+			if strings.TrimSpace(out) != "42" {
+				t.Errorf("%s: mariadb answered %q", ds.ID, out)
+			}
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		st := labStatus(t)
+		for _, want := range []struct{ set, hw, mac, host string }{
+			{"P", l.NS("a"), "02:00:00:00:0a:01", "node-p"},
+			{"S", l.NS("b"), "02:00:00:00:0b:01", "node-s"},
+		} {
+			n := nodeBySet(t, st, want.set)
+			if n.Hardware != want.hw || !n.Running || n.SystemState != "running" || n.Hostname != want.host {
+				t.Errorf("%s: %+v, want on %s, running", want.set, n, want.hw)
+			}
+			for svc, state := range n.Services {
+				if state != "active" {
+					t.Errorf("%s: %s is %s", want.set, svc, state)
+				}
+			}
+			if len(n.Services) != len(lab.Services) {
+				t.Errorf("%s: %d services shown, want %d", want.set, len(n.Services), len(lab.Services))
+			}
+			if len(n.NICs) != 1 || n.NICs[0].MAC != want.mac {
+				t.Errorf("%s: NICs %+v, want one with MAC %s", want.set, n.NICs, want.mac)
+			}
+		}
+		hostname := strings.TrimSpace(sentry(t, "lab", "exec", "hw-a", "--", "hostname"))
+		if hostname != "node-p" {
+			t.Errorf("hw-a runs %q, want node-p", hostname)
+		}
+		if _, err := sentryErr("lab", "exec", "P", "--", "false"); err == nil || !strings.Contains(err.Error(), "exit status 1") {
+			t.Errorf("exec of false: %v, want exit status 1", err)
+		}
+		if _, err := sentryErr("lab", "exec", "Q", "--", "true"); err == nil || !strings.Contains(err.Error(), `no running node "Q"`) {
+			t.Errorf("exec on unknown node: %v", err)
+		}
+	})
+
+	t.Run("swap", func(t *testing.T) {
+		timed(t, "lab swap", func() { sentry(t, "lab", "swap") })
+		st := labStatus(t)
+		p, s := nodeBySet(t, st, "P"), nodeBySet(t, st, "S")
+		if p.Hardware != l.NS("b") || s.Hardware != l.NS("a") {
+			t.Fatalf("after swap P is on %s and S on %s", p.Hardware, s.Hardware)
+		}
+		if !p.Running || !s.Running {
+			t.Fatalf("after swap: P running %v, S running %v", p.Running, s.Running)
+		}
+		// The node running P must see machine B's NIC, not A's.
+		out := sentry(t, "lab", "exec", "P", "--", "ip", "-j", "link", "show")
+		var links []struct {
+			IfName  string `json:"ifname"`
+			Address string `json:"address"`
+		}
+		if err := json.Unmarshal([]byte(out), &links); err != nil {
+			t.Fatalf("ip -j link inside P: %v\n%s", err, out)
+		}
+		var macs []string
+		for _, ln := range links {
+			macs = append(macs, ln.IfName+"="+ln.Address)
+		}
+		joined := strings.Join(macs, " ")
+		if !strings.Contains(joined, "eno1=02:00:00:00:0b:01") || strings.Contains(joined, "02:00:00:00:0a:01") {
+			t.Errorf("P on hw-b sees %s, want eno1=02:00:00:00:0b:01 only", joined)
+		}
+		if h := strings.TrimSpace(sentry(t, "lab", "exec", "hw-b", "--", "hostname")); h != "node-p" {
+			t.Errorf("hw-b runs %q after the swap, want node-p", h)
+		}
+	})
+
+	t.Run("down leaves nothing", func(t *testing.T) {
+		before := recordedPIDs(t)
+		sentry(t, "lab", "down")
+		assertNothingLeft(t, l, before)
+	})
+
+	t.Run("warm up and recovery from a stale lab", func(t *testing.T) {
+		timed(t, "lab up (warm cache)", func() { sentry(t, "lab", "up") })
+		// Make the lab stale as a crash would: nspawn of P killed hard (its
+		// node goes on running, orphaned, in hw-a), state file left behind.
+		pids := recordedPIDs(t)
+		if len(pids) != 2 {
+			t.Fatalf("state records %d nodes, want 2", len(pids))
+		}
+		syscall.Kill(pids[0], syscall.SIGKILL)
+		timed(t, "lab up over a stale lab", func() { sentry(t, "lab", "up") })
+		st := labStatus(t)
+		for _, n := range st.Nodes {
+			if !n.Running || n.SystemState != "running" {
+				t.Errorf("after recovery %s: %+v", n.DiskSet, n)
+			}
+		}
+		before := recordedPIDs(t)
+		sentry(t, "lab", "down")
+		assertNothingLeft(t, l, append(before, pids...))
+	})
+}
+
+func recordedPIDs(t *testing.T) []int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(lab.DefaultStateDir, labName, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st lab.State
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, n := range st.Nodes {
+		pids = append(pids, n.NspawnPID)
+	}
+	return pids
+}
+
+func assertNothingLeft(t *testing.T, l *lab.Lab, pids []int) {
+	t.Helper()
+	for _, ns := range []string{l.NS("a"), l.NS("b"), l.NS("office")} {
+		if _, err := os.Stat("/run/netns/" + ns); err == nil {
+			t.Errorf("namespace %s still exists", ns)
+		}
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), filepath.Join(lab.DefaultStateDir, labName)+"/") {
+		t.Errorf("a mount of the lab is left:\n%s", mi)
+	}
+	for _, p := range pids {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); err == nil && strings.Contains(string(b), "nspawn") {
+			t.Errorf("nspawn PID %d still runs", p)
+		}
+	}
+	if left := l.Leftovers(t.Context()); len(left) > 0 {
+		t.Errorf("leftovers: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(lab.DefaultStateDir, labName, "state.json")); err == nil {
+		t.Error("state file left after down")
+	}
+}

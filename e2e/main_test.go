@@ -1,0 +1,123 @@
+// Package e2e drives the real sentry binary against the two-node lab: real
+// Debian nodes booted with systemd-nspawn. Every lab test lives in this one
+// package so that `go test ./...` never runs two labs at once.
+//
+// These tests need root and a machine that can run the lab. They run when
+// SENTRY_E2E=1 (make test and .ci/run set it); without it they are skipped
+// with that reason, and under CI=true they fail instead of skipping.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/lab"
+)
+
+// labName keeps the test lab apart from a lab a person runs (`make demo`).
+const labName = "e2e"
+
+var sentryBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SENTRY_E2E") == "1" {
+		dir, err := os.MkdirTemp("", "sentry-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sentryBin = filepath.Join(dir, "sentry")
+		build := exec.Command("go", "build", "-o", sentryBin, "../sentry")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building sentry:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		// Never leave a lab running, whatever the tests did.
+		exec.Command(sentryBin, "lab", "down", "--name", labName).Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// requireLab skips (or, under CI, fails) a test that cannot run here.
+func requireLab(t *testing.T) {
+	t.Helper()
+	reason := ""
+	switch {
+	case os.Getenv("SENTRY_E2E") != "1":
+		reason = "lab end-to-end test: set SENTRY_E2E=1 to run it (needs root, debootstrap, systemd-nspawn)"
+	case os.Geteuid() != 0:
+		reason = "lab end-to-end test needs root"
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal(reason + " (CI must run it)")
+	}
+	t.Skip(reason)
+}
+
+// sentry runs the binary against the test lab and returns its stdout.
+func sentry(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := sentryErr(args...)
+	if err != nil {
+		t.Fatalf("sentry %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func sentryErr(args ...string) (string, error) {
+	if len(args) > 0 && args[0] == "lab" {
+		args = append([]string{"lab", "--name", labName}, args[1:]...)
+	}
+	cmd := exec.Command(sentryBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func labStatus(t *testing.T) lab.Status {
+	t.Helper()
+	var st lab.Status
+	out := sentry(t, "lab", "status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func nodeBySet(t *testing.T, st lab.Status, set string) lab.NodeStatus {
+	t.Helper()
+	for _, n := range st.Nodes {
+		if n.DiskSet == set {
+			return n
+		}
+	}
+	t.Fatalf("status shows no disk set %s: %+v", set, st)
+	return lab.NodeStatus{}
+}
+
+func timed(t *testing.T, what string, f func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	f()
+	d := time.Since(start)
+	t.Logf("%s took %s", what, d.Round(100*time.Millisecond))
+	return d
+}

@@ -1,0 +1,348 @@
+// Package config reads /etc/sentry/sentry.toml: defaults first, then a strict
+// decode (unknown keys are errors), then Validate. Every error names the file,
+// the line and column, and the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the agent and the CLI look for the configuration.
+const DefaultPath = "/etc/sentry/sentry.toml"
+
+// ErrInvalid is wrapped by every error that is the configuration's fault
+// (as opposed to an I/O error reading it). The CLI maps it to exit code 3.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is the whole of sentry.toml. docs/configuration.md documents every
+// key and its default; keep the two in step.
+type Config struct {
+	Cluster  Cluster  `toml:"cluster"`
+	Node     Node     `toml:"node"`
+	Agent    Agent    `toml:"agent"`
+	Peer     Peer     `toml:"peer"`
+	Sync     Sync     `toml:"sync"`
+	Verifier Verifier `toml:"verifier"`
+	Log      Log      `toml:"log"`
+
+	// Path is the file this configuration was read from ("" for defaults).
+	Path string `toml:"-"`
+}
+
+// Cluster names the pair of nodes.
+type Cluster struct {
+	Name string `toml:"name"`
+}
+
+// Node describes this node.
+type Node struct {
+	Name     string `toml:"name"`
+	StateDir string `toml:"state_dir"`
+}
+
+// Agent configures the daemon's listeners.
+type Agent struct {
+	Listen          string   `toml:"listen"`
+	Socket          string   `toml:"socket"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// Peer is how this node reaches the other one.
+type Peer struct {
+	Address string   `toml:"address"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// Sync configures which paths the synchronizer tracks.
+type Sync struct {
+	Paths          []string `toml:"paths"`
+	Exclude        []string `toml:"exclude"`
+	RescanInterval Duration `toml:"rescan_interval"`
+	Debounce       Duration `toml:"debounce"`
+}
+
+// Verifier configures the schedule of the probes.
+type Verifier struct {
+	Interval Duration `toml:"interval"`
+	Jitter   Duration `toml:"jitter"`
+	Timeout  Duration `toml:"timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level string `toml:"level"`
+}
+
+// Duration is a time.Duration written as a string such as "90s" or "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: write a number with a unit, such as \"90s\" or \"5m\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Hostname is read for the default node name; a variable so tests can fix it.
+var Hostname = os.Hostname
+
+// Default returns the configuration used when a key is absent.
+func Default() Config {
+	name, err := Hostname()
+	if err != nil || name == "" {
+		name = "localhost"
+	}
+	return Config{
+		Node:     Node{Name: name, StateDir: "/var/lib/sentry"},
+		Agent:    Agent{Listen: ":7443", Socket: "/run/sentry/agent.sock", ShutdownTimeout: Duration{10 * time.Second}},
+		Peer:     Peer{Timeout: Duration{5 * time.Second}},
+		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{2 * time.Second}},
+		Verifier: Verifier{Interval: Duration{60 * time.Second}, Jitter: Duration{10 * time.Second}, Timeout: Duration{30 * time.Second}},
+		Log:      Log{Level: "info"},
+	}
+}
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File    string
+	Line    int // 0 when the key is absent from the file
+	Col     int
+	Key     string // dotted key, "" for a syntax error
+	Message string
+	Context string // the lines around the error, with a caret, when known
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		fmt.Fprintf(&b, "key %q: ", e.Key)
+	}
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, data)
+}
+
+var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// Parse decodes and validates data, naming file in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	cfg := Default()
+	cfg.Path = file
+	loc := newLocator(data)
+	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			e := &Error{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Message: pe.Message}
+			if pe.Position.Line > 0 {
+				e.Context = pe.ErrorWithPosition()
+			}
+			if e.Key != "" && strings.HasPrefix(pe.Message, "invalid duration") {
+				// A value error: point at the key, not somewhere in the value.
+				e.Line, e.Col = loc.find(e.Key)
+			}
+			return nil, e
+		}
+		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			l, c := loc.find(m[2])
+			if l == 0 {
+				l, c = line, 1
+			}
+			return nil, &Error{File: file, Line: l, Col: c, Key: m[2], Message: m[3]}
+		}
+		return nil, &Error{File: file, Message: err.Error()}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		l, c := loc.find(k)
+		return nil, &Error{File: file, Line: l, Col: c, Key: k, Message: "unknown key" + suggest(k)}
+	}
+	if err := cfg.validate(); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = file
+			e.Line, e.Col = loc.find(e.Key)
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks the values of an already decoded configuration.
+func (c *Config) Validate() error {
+	err := c.validate()
+	var e *Error
+	if errors.As(err, &e) {
+		e.File = c.Path
+	}
+	return err
+}
+
+func keyErr(key, format string, args ...any) error {
+	return &Error{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (c *Config) validate() error {
+	if c.Cluster.Name != "" && !nameRe.MatchString(c.Cluster.Name) {
+		return keyErr("cluster.name", "%q is not a valid name: use lower-case letters, digits and '-', at most 63 characters", c.Cluster.Name)
+	}
+	if c.Node.Name == "" {
+		return keyErr("node.name", "must not be empty")
+	}
+	if !nameRe.MatchString(c.Node.Name) {
+		return keyErr("node.name", "%q is not a valid name: use lower-case letters, digits and '-', at most 63 characters", c.Node.Name)
+	}
+	if !filepath.IsAbs(c.Node.StateDir) {
+		return keyErr("node.state_dir", "%q is not an absolute path", c.Node.StateDir)
+	}
+	if err := checkHostPort(c.Agent.Listen, true); err != nil {
+		return keyErr("agent.listen", "%v", err)
+	}
+	if !filepath.IsAbs(c.Agent.Socket) {
+		return keyErr("agent.socket", "%q is not an absolute path", c.Agent.Socket)
+	}
+	if c.Peer.Address != "" {
+		if err := checkHostPort(c.Peer.Address, false); err != nil {
+			return keyErr("peer.address", "%v", err)
+		}
+	}
+	for i, p := range c.Sync.Paths {
+		if !filepath.IsAbs(p) {
+			return keyErr("sync.paths", "entry %d: %q is not an absolute path", i+1, p)
+		}
+		if filepath.Clean(p) != p || strings.Contains(p, "/../") {
+			return keyErr("sync.paths", "entry %d: %q is not a clean path (no '..', no trailing or double '/')", i+1, p)
+		}
+		if p == "/" {
+			return keyErr("sync.paths", "entry %d: tracking \"/\" would copy node identity and executables; name directories under it", i+1)
+		}
+	}
+	for i, g := range c.Sync.Exclude {
+		if _, err := filepath.Match(g, ""); err != nil {
+			return keyErr("sync.exclude", "entry %d: bad pattern %q: %v", i+1, g, err)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+		min time.Duration
+	}{
+		{"agent.shutdown_timeout", c.Agent.ShutdownTimeout, time.Second},
+		{"peer.timeout", c.Peer.Timeout, 100 * time.Millisecond},
+		{"sync.rescan_interval", c.Sync.RescanInterval, 10 * time.Second},
+		{"sync.debounce", c.Sync.Debounce, 0},
+		{"verifier.interval", c.Verifier.Interval, 5 * time.Second},
+		{"verifier.jitter", c.Verifier.Jitter, 0},
+		{"verifier.timeout", c.Verifier.Timeout, time.Second},
+	} {
+		if d.v.Duration < d.min {
+			return keyErr(d.key, "%s is below the minimum of %s", d.v.Duration, d.min)
+		}
+	}
+	if c.Verifier.Timeout.Duration >= c.Verifier.Interval.Duration {
+		return keyErr("verifier.timeout", "%s must be shorter than verifier.interval (%s)", c.Verifier.Timeout.Duration, c.Verifier.Interval.Duration)
+	}
+	if c.Verifier.Jitter.Duration > c.Verifier.Interval.Duration/2 {
+		return keyErr("verifier.jitter", "%s is more than half of verifier.interval (%s)", c.Verifier.Jitter.Duration, c.Verifier.Interval.Duration)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	return nil
+}
+
+func checkHostPort(s string, allowEmptyHost bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if host == "" && !allowEmptyHost {
+		return fmt.Errorf("%q has no host", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+	}
+	return nil
+}
+
+// knownKeys lists every dotted key of Config, for "did you mean" hints.
+var knownKeys = []string{
+	"cluster.name", "node.name", "node.state_dir",
+	"agent.listen", "agent.socket", "agent.shutdown_timeout",
+	"peer.address", "peer.timeout",
+	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce",
+	"verifier.interval", "verifier.jitter", "verifier.timeout",
+	"log.level",
+	"cluster", "node", "agent", "peer", "sync", "verifier", "log",
+}
+
+func suggest(k string) string {
+	best, bestD := "", 3
+	for _, c := range knownKeys {
+		if d := editDistance(k, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func init() { Hostname = func() (string, error) { return "testhost", nil } }
+
+// Every testdata/bad-*.toml must be listed here with its exact message, and
+// every entry must exist: a new bad file without a pinned message fails.
+var badFiles = map[string]string{
+	"bad-dotdot-path.toml":     `testdata/bad-dotdot-path.toml:2:1: key "sync.paths": entry 1: "/etc/../root" is not a clean path (no '..', no trailing or double '/')`,
+	"bad-duplicate-table.toml": `testdata/bad-duplicate-table.toml:3:2: Key 'cluster' has already been defined.`,
+	"bad-duration.toml":        `testdata/bad-duration.toml:2:1: key "verifier.interval": invalid duration "5 minutes": write a number with a unit, such as "90s" or "5m"`,
+	"bad-duration-number.toml": `testdata/bad-duration-number.toml:2:1: key "verifier.interval": invalid duration "60": write a number with a unit, such as "90s" or "5m"`,
+	"bad-listen.toml":          `testdata/bad-listen.toml:2:1: key "agent.listen": "7443" is not host:port`,
+	"bad-log-level.toml":       `testdata/bad-log-level.toml:2:1: key "log.level": "verbose" is not one of debug, info, warn, error`,
+	"bad-node-name.toml":       `testdata/bad-node-name.toml:2:1: key "node.name": "Node_P" is not a valid name: use lower-case letters, digits and '-', at most 63 characters`,
+	"bad-peer-port.toml":       `testdata/bad-peer-port.toml:2:1: key "peer.address": "192.0.2.20:99999": port must be a number from 1 to 65535`,
+	"bad-relative-path.toml":   `testdata/bad-relative-path.toml:2:1: key "sync.paths": entry 2: "etc/samba" is not an absolute path`,
+	"bad-rescan.toml":          `testdata/bad-rescan.toml:2:1: key "sync.rescan_interval": 1s is below the minimum of 10s`,
+	"bad-state-dir.toml":       `testdata/bad-state-dir.toml:2:1: key "node.state_dir": "var/lib/sentry" is not an absolute path`,
+	"bad-syntax-string.toml":   `testdata/bad-syntax-string.toml:2:15: key "node.name": strings cannot contain newlines`,
+	"bad-timeout.toml":         `testdata/bad-timeout.toml:3:1: key "verifier.timeout": 30s must be shorter than verifier.interval (30s)`,
+	"bad-type.toml":            `testdata/bad-type.toml:2:1: key "cluster.name": incompatible types: TOML value has type int64; destination has type string`,
+	"bad-type-array.toml":      `testdata/bad-type-array.toml:2:1: key "sync.paths": incompatible types: TOML value has type string; destination has type slice`,
+	"bad-unknown-key.toml":     `testdata/bad-unknown-key.toml:3:1: key "agent.lisen": unknown key (did you mean "agent.listen"?)`,
+	"bad-unknown-table.toml":   `testdata/bad-unknown-table.toml:4:1: key "verifer": unknown key (did you mean "verifier"?)`,
+}
+
+func TestBadFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad-*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 8 {
+		t.Fatalf("only %d bad files in testdata", len(files))
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			want, ok := badFiles[name]
+			if !ok {
+				t.Fatalf("%s has no expected message in badFiles", name)
+			}
+			cfg, err := Load(f)
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, want error", f, cfg)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if err.Error() != want {
+				t.Errorf("message\n got: %s\nwant: %s", err, want)
+			}
+		})
+	}
+	for name := range badFiles {
+		if !seen[name] {
+			t.Errorf("badFiles lists %s, which is not in testdata", name)
+		}
+	}
+}
+
+func TestGoodFile(t *testing.T) {
+	cfg, err := Load("testdata/good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"cluster.name", cfg.Cluster.Name, "office"},
+		{"node.name", cfg.Node.Name, "node-p"},
+		{"agent.listen", cfg.Agent.Listen, "0.0.0.0:7443"},
+		{"agent.shutdown_timeout", cfg.Agent.ShutdownTimeout.Duration, 15 * time.Second},
+		{"peer.address", cfg.Peer.Address, "192.0.2.20:7443"},
+		{"sync.paths", len(cfg.Sync.Paths), 2},
+		{"sync.rescan_interval", cfg.Sync.RescanInterval.Duration, 10 * time.Minute},
+		{"verifier.interval", cfg.Verifier.Interval.Duration, 2 * time.Minute},
+		{"verifier.timeout", cfg.Verifier.Timeout.Duration, 45 * time.Second},
+		{"log.level", cfg.Log.Level, "debug"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Path = "empty.toml"
+	if cfg.Node.Name != "testhost" || cfg.Verifier.Interval.Duration != time.Minute ||
+		cfg.Agent.Socket != "/run/sentry/agent.sock" || cfg.Node.StateDir != "/var/lib/sentry" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	if err := want.Validate(); err != nil {
+		t.Errorf("Default() does not validate: %v", err)
+	}
+}
+
+// The documented example in docs/configuration.md must stay valid.
+func TestDocExampleValid(t *testing.T) {
+	data, err := os.ReadFile("../../docs/sentry.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("docs/sentry.toml.example", data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocator(t *testing.T) {
+	src := "# c\n[a]\nx = 1\n  \"y\" = 2\n[b.c]\nz = \"\"\"\nq = 3\n\"\"\"\nw = 4\n"
+	l := newLocator([]byte(src))
+	for key, want := range map[string][2]int{
+		"a": {2, 1}, "a.x": {3, 1}, "a.y": {4, 3}, "b.c.z": {6, 1}, "b.c.w": {9, 1}, "b.c.q": {5, 1}, "nope": {0, 0},
+	} {
+		l0, c0 := l.find(key)
+		if l0 != want[0] || c0 != want[1] {
+			t.Errorf("find(%q) = %d:%d, want %d:%d", key, l0, c0, want[0], want[1])
+		}
+	}
+}

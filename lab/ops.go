@@ -1,0 +1,369 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// UpOptions tune Up.
+type UpOptions struct {
+	// KeepDisks reuses the disk sets' earlier contents instead of
+	// installing them afresh.
+	KeepDisks bool
+}
+
+func checkTools() error {
+	var missing []string
+	for _, t := range []string{IPCmd, NspawnCmd, NsenterCmd, ChrootCmd} {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: apt-get install -y debootstrap systemd-container iproute2", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Up builds the base if needed, clears whatever an earlier lab left behind,
+// creates the network, and boots P on hw-a and S on hw-b, returning when
+// every lab service runs on both.
+func (l *Lab) Up(ctx context.Context, opt UpOptions) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
+	if err := checkTools(); err != nil {
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := l.down(ctx); err != nil {
+		return fmt.Errorf("clearing the earlier lab: %w", err)
+	}
+	if err := l.EnsureBase(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := l.setupNetwork(ctx); err != nil {
+		return err
+	}
+	st := &State{}
+	for _, s := range Sets {
+		if err := l.mountSet(ctx, s.ID, !opt.KeepDisks); err != nil {
+			return err
+		}
+	}
+	var nodes []*NodeState
+	for _, s := range Sets {
+		n, err := l.boot(ctx, st, s.ID, s.Home)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+	}
+	if err := l.waitAll(ctx, st); err != nil {
+		return err
+	}
+	l.logf("all services running on both nodes, %s after the network was made", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func (l *Lab) waitAll(ctx context.Context, st *State) error {
+	errs := make([]error, len(st.Nodes))
+	var wg sync.WaitGroup
+	for i := range st.Nodes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = l.waitReady(ctx, &st.Nodes[i])
+		}(i)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Down stops exactly what the lab started and removes its mounts and
+// namespaces; the disk sets' contents stay on disk.
+func (l *Lab) Down(ctx context.Context) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.down(ctx)
+}
+
+func (l *Lab) down(ctx context.Context) error {
+	st, err := l.loadState()
+	if err != nil {
+		l.logf("ignoring unreadable state: %v", err)
+		st = &State{}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(st.Nodes))
+	for i := range st.Nodes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			n := &st.Nodes[i]
+			if !n.alive() {
+				return // its leftovers, if any, are cleared below
+			}
+			l.logf("powering off disk set %s on %s", n.Set, l.NS(n.Hardware))
+			errs[i] = l.stopNode(ctx, n, 60*time.Second)
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Processes still in the lab's own namespaces were started by the lab's
+	// nodes (a node orphaned by an earlier crash): nothing else runs there.
+	for _, ns := range l.labNamespaces() {
+		pids := nsPIDs(ctx, ns)
+		for _, p := range pids {
+			l.logf("killing leftover process %d in lab namespace %s", p, ns)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(nsPIDs(ctx, ns)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for _, s := range Sets {
+		if err := l.unmountSet(s.ID); err != nil {
+			return err
+		}
+	}
+	for _, ns := range l.labNamespaces() {
+		if nsExists(ns) {
+			if err := run(ctx, IPCmd, "netns", "del", ns); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(l.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return l.checkClean(ctx)
+}
+
+// Leftovers lists what of this lab still exists on the host: namespaces,
+// mounts and processes. Empty after a clean Down.
+func (l *Lab) Leftovers(ctx context.Context) []string {
+	var left []string
+	for _, ns := range l.labNamespaces() {
+		if nsExists(ns) {
+			left = append(left, "namespace "+ns)
+		}
+		for _, p := range nsPIDs(ctx, ns) {
+			left = append(left, fmt.Sprintf("process %d in %s", p, ns))
+		}
+	}
+	for _, s := range Sets {
+		for _, m := range mountsUnder(l.setRoot(s.ID)) {
+			left = append(left, "mount "+m)
+		}
+	}
+	return left
+}
+
+func (l *Lab) checkClean(ctx context.Context) error {
+	if left := l.Leftovers(ctx); len(left) > 0 {
+		return fmt.Errorf("lab not fully removed: %s", strings.Join(left, "; "))
+	}
+	return nil
+}
+
+// Swap powers both nodes off cleanly, moves each disk set into the other
+// machine, and boots them: the manual failover, done by the lab's hands.
+func (l *Lab) Swap(ctx context.Context) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.loadState()
+	if err != nil {
+		return err
+	}
+	if len(st.Nodes) != 2 {
+		return ErrNotRunning
+	}
+	placement := map[string]string{}
+	var wg sync.WaitGroup
+	errs := make([]error, len(st.Nodes))
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		placement[n.Set] = other(n.Hardware)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = l.stopNode(ctx, &st.Nodes[i], 60*time.Second)
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	l.logf("both nodes powered off; moving the disk sets")
+	st.Nodes = nil
+	if err := l.saveState(st); err != nil {
+		return err
+	}
+	for _, s := range Sets {
+		if err := l.mountSet(ctx, s.ID, false); err != nil {
+			return err
+		}
+		if _, err := l.boot(ctx, st, s.ID, placement[s.ID]); err != nil {
+			return err
+		}
+	}
+	return l.waitAll(ctx, st)
+}
+
+func other(hw string) string {
+	if hw == "a" {
+		return "b"
+	}
+	return "a"
+}
+
+// NodeStatus is one node as `sentry lab status` shows it.
+type NodeStatus struct {
+	DiskSet     string            `json:"disk_set"`
+	Hostname    string            `json:"hostname"`
+	Hardware    string            `json:"hardware"`
+	Running     bool              `json:"running"`
+	NspawnPID   int               `json:"nspawn_pid,omitempty"`
+	BootedAt    string            `json:"booted_at,omitempty"`
+	SystemState string            `json:"system_state,omitempty"`
+	Services    map[string]string `json:"services,omitempty"`
+	NICs        []NICInfo         `json:"nics,omitempty"`
+	Error       string            `json:"error,omitempty"`
+}
+
+// Status is the whole lab.
+type Status struct {
+	Name      string       `json:"name"`
+	BaseReady bool         `json:"base_ready"`
+	Base      string       `json:"base"`
+	Office    string       `json:"office_namespace"`
+	Nodes     []NodeStatus `json:"nodes"`
+}
+
+// Status reports which disk set runs on which hardware and its services.
+func (l *Lab) Status(ctx context.Context) (*Status, error) {
+	if err := needRoot(); err != nil {
+		return nil, err
+	}
+	st, err := l.loadState()
+	if err != nil {
+		return nil, err
+	}
+	res := &Status{Name: l.opt.Name, BaseReady: l.BaseReady(), Base: l.baseDir(), Office: l.NS("office")}
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		ds, _ := diskSet(n.Set)
+		ns := NodeStatus{DiskSet: n.Set, Hostname: ds.Hostname, Hardware: l.NS(n.Hardware), BootedAt: n.BootedAt}
+		if n.alive() {
+			ns.Running = true
+			ns.NspawnPID = n.NspawnPID
+			sys, _ := l.nodeCmd(ctx, n, "systemctl", "is-system-running")
+			ns.SystemState = strings.TrimSpace(sys)
+			if ss, err := l.serviceStates(ctx, n); err == nil {
+				ns.Services = ss
+			} else {
+				ns.Error = err.Error()
+			}
+			if nics, err := l.nics(ctx, l.NS(n.Hardware)); err == nil {
+				ns.NICs = nics
+			}
+		}
+		res.Nodes = append(res.Nodes, ns)
+	}
+	sort.Slice(res.Nodes, func(i, j int) bool { return res.Nodes[i].DiskSet < res.Nodes[j].DiskSet })
+	return res, nil
+}
+
+// Exec runs a command inside a node with the caller's stdio and returns its
+// exit code.
+func (l *Lab) Exec(ctx context.Context, node string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if err := needRoot(); err != nil {
+		return 0, err
+	}
+	if len(args) == 0 {
+		return 0, errors.New("no command given")
+	}
+	st, err := l.loadState()
+	if err != nil {
+		return 0, err
+	}
+	n, err := st.resolveNode(l, node)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := n.pid1()
+	if err != nil {
+		return 0, err
+	}
+	full := append([]string{"-t", fmt.Sprint(pid), "-a", "--", "env", "-i",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/root", "TERM=" + os.Getenv("TERM")}, args...)
+	cmd := exec.CommandContext(ctx, NsenterCmd, full...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// Logs writes the console log of a disk set (every boot, oldest first).
+func (l *Lab) Logs(node string, w io.Writer) error {
+	id := ""
+	for _, s := range Sets {
+		for _, alias := range []string{s.ID, strings.ToLower(s.ID), s.Hostname} {
+			if node == alias {
+				id = s.ID
+			}
+		}
+	}
+	if id == "" {
+		// A hardware name: whichever set runs there now.
+		st, err := l.loadState()
+		if err != nil {
+			return err
+		}
+		n, err := st.resolveNode(l, node)
+		if err != nil {
+			return err
+		}
+		id = n.Set
+	}
+	f, err := os.Open(l.logFile(id))
+	if err != nil {
+		return fmt.Errorf("no console log for disk set %s yet: %w", id, err)
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
