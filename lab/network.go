@@ -127,10 +127,10 @@ func (l *Lab) nics(ctx context.Context, ns string) ([]NICInfo, error) {
 		return nil, err
 	}
 	var raw []struct {
-		IfName    string   `json:"ifname"`
-		Address   string   `json:"address"`
-		Flags     []string `json:"flags"`
-		AddrInfo  []struct {
+		IfName   string   `json:"ifname"`
+		Address  string   `json:"address"`
+		Flags    []string `json:"flags"`
+		AddrInfo []struct {
 			Family    string `json:"family"`
 			Local     string `json:"local"`
 			PrefixLen int    `json:"prefixlen"`
