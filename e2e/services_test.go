@@ -60,8 +60,9 @@ func checkSMTP(host, hostname string) error {
 	if err != nil {
 		return fmt.Errorf("no greeting: %w", err)
 	}
-	if !strings.HasPrefix(greet, "220 "+hostname+" ESMTP Postfix") {
-		return fmt.Errorf("greeting %q, want 220 %s ESMTP Postfix", greet, hostname)
+	// Postfix names itself by the node's hostname (node-p.localdomain).
+	if !strings.HasPrefix(greet, "220 "+hostname+".") || !strings.Contains(greet, " ESMTP Postfix") {
+		return fmt.Errorf("greeting %q, want 220 %s.* ESMTP Postfix", greet, hostname)
 	}
 	fmt.Fprintf(c, "EHLO office.lab\r\n")
 	for {

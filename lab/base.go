@@ -26,9 +26,9 @@ var BasePackages = []string{
 	"samba", "openssh-server",
 }
 
-// baseTweaks is applied to the base after debootstrap. Changing it changes
-// the base's fingerprint, so cached bases are rebuilt.
-const baseTweaksVersion = "2"
+// baseTweaksVersion names the set of changes tweakBase makes. Raising it
+// re-applies them to a cached base without running debootstrap again.
+const baseTweaksVersion = "4"
 
 // HostSources lists where the host's Debian mirror is read from.
 var HostSources = []string{"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"}
@@ -37,28 +37,46 @@ func (l *Lab) baseDir() string { return filepath.Join(l.opt.CacheDir, "base") }
 
 func baseFingerprint() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "suite=%s\nvariant=minbase\npackages=%s\ntweaks=%s\n", Suite, strings.Join(BasePackages, ","), baseTweaksVersion)
+	fmt.Fprintf(h, "suite=%s\nvariant=minbase\npackages=%s\n", Suite, strings.Join(BasePackages, ","))
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func (l *Lab) stampPath() string { return filepath.Join(l.opt.CacheDir, "base.stamp") }
+func (l *Lab) stampPath() string  { return filepath.Join(l.opt.CacheDir, "base.stamp") }
+func (l *Lab) tweaksPath() string { return filepath.Join(l.opt.CacheDir, "base.tweaks") }
 
-// BaseReady tells whether the cached base matches what this binary wants.
-func (l *Lab) BaseReady() bool {
-	b, err := os.ReadFile(l.stampPath())
-	if err != nil {
-		return false
-	}
+func readStamp(p string) string {
+	b, _ := os.ReadFile(p)
+	return strings.TrimSpace(string(b))
+}
+
+// debootstrapped tells whether the cached base holds what debootstrap
+// would make with this binary's package list.
+func (l *Lab) debootstrapped() bool {
 	if _, err := os.Stat(filepath.Join(l.baseDir(), "usr/sbin/nginx")); err != nil {
 		return false
 	}
-	return strings.TrimSpace(string(b)) == baseFingerprint()
+	return readStamp(l.stampPath()) == baseFingerprint()
+}
+
+// BaseReady tells whether the cached base matches what this binary wants.
+func (l *Lab) BaseReady() bool {
+	return l.debootstrapped() && readStamp(l.tweaksPath()) == baseTweaksVersion
 }
 
 // EnsureBase builds the base root filesystem once; later calls return at once.
 func (l *Lab) EnsureBase(ctx context.Context) error {
 	if l.BaseReady() {
 		return nil
+	}
+	if l.debootstrapped() {
+		if l.inUse() {
+			return fmt.Errorf("the cached base %s needs an update but a lab still uses it: run 'sentry lab down' first", l.baseDir())
+		}
+		l.logf("updating the cached base (tweaks %s -> %s)", readStamp(l.tweaksPath()), baseTweaksVersion)
+		if err := tweakBase(l.baseDir()); err != nil {
+			return fmt.Errorf("prepare base: %w", err)
+		}
+		return atomicfile.Write(l.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644)
 	}
 	if _, err := exec.LookPath(DebootstrapC); err != nil {
 		return fmt.Errorf("building the lab base needs debootstrap: apt-get install -y debootstrap systemd-container iproute2")
@@ -112,6 +130,9 @@ func (l *Lab) EnsureBase(ctx context.Context) error {
 	if err := atomicfile.Write(l.stampPath(), []byte(baseFingerprint()+"\n"), 0o644); err != nil {
 		return err
 	}
+	if err := atomicfile.Write(l.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644); err != nil {
+		return err
+	}
 	l.logf("base built in %s", time.Since(start).Round(time.Second))
 	return nil
 }
@@ -146,6 +167,19 @@ func tweakBase(root string) error {
 	// nmbd (NetBIOS names) waits forever for an IPv4 interface and holds
 	// smbd back with it; SMB over TCP 445 does not need it.
 	if err := link("/dev/null", "etc/systemd/system/nmbd.service"); err != nil {
+		return err
+	}
+	// A unit that hangs on stop (smbd was seen to) must not hold a power-off
+	// for systemd's default 90 s.
+	if err := os.MkdirAll(filepath.Join(root, "etc/systemd/system.conf.d"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system.conf.d/50-lab.conf"),
+		[]byte("# sentry lab: bound each unit's stop so a node powers off promptly.\n[Manager]\nDefaultTimeoutStopSec=15s\n"), 0o644); err != nil {
+		return err
+	}
+	// A persistent journal, so a node's earlier boots can be read.
+	if err := os.MkdirAll(filepath.Join(root, "var/log/journal"), 0o2755); err != nil {
 		return err
 	}
 	// Postfix got the build host's name at install time; let it use the node's.

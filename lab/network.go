@@ -112,6 +112,22 @@ func nsPIDs(ctx context.Context, ns string) []int {
 	return pids
 }
 
+// nodePIDs lists the processes in namespace ns that belong to a booted
+// node: those in a PID namespace other than this process's.
+func nodePIDs(ctx context.Context, ns string) []int {
+	own, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return nil
+	}
+	var res []int
+	for _, p := range nsPIDs(ctx, ns) {
+		if pidns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p)); err == nil && pidns != own {
+			res = append(res, p)
+		}
+	}
+	return res
+}
+
 // NICInfo is one interface as a namespace sees it.
 type NICInfo struct {
 	Name    string   `json:"name"`
@@ -171,19 +187,32 @@ func DialFrom(ns, network, addr string, timeout time.Duration) (net.Conn, error)
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread's namespace is changed, so the
-		// runtime must discard it when this goroutine ends.
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer orig.Close()
 		f, err := os.Open("/run/netns/" + ns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("namespace %s: %w", ns, err)}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("enter namespace %s: %w", ns, err)}
 			return
 		}
 		c, err := net.DialTimeout(network, addr, timeout)
+		// Go back; only a thread that made it back may serve other
+		// goroutines. One that did not stays locked and is discarded
+		// when this goroutine ends.
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{c, err}
 	}()
 	r := <-ch

@@ -132,12 +132,23 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	if l.opt.Name != "" {
 		machineName = l.opt.Name + "-" + ds.Hostname
 	}
-	cmd := exec.Command(NspawnCmd,
+	cgs, err := l.makeCgroups(id)
+	if err != nil {
+		return nil, err
+	}
+	// With --keep-unit and no host systemd, nspawn leaves the node in the
+	// cgroup it was started in. Two nodes in one cgroup share their
+	// system.slice, and their units' cgroups collide (units failed with
+	// 219/CGROUP). So a shell joins this set's own cgroup, then becomes nspawn.
+	cmd := exec.Command("/bin/sh", "-c",
+		`for f in $SENTRY_LAB_CGROUPS; do echo $$ > "$f/cgroup.procs" || exit 97; done; exec "$@"`,
+		"sh", NspawnCmd,
 		"-D", l.setRoot(id), "-M", machineName, "-b",
 		"--register=no", "--keep-unit",
 		"--capability=CAP_NET_ADMIN",
 		"--network-namespace-path=/run/netns/"+l.NS(hw),
 		"--console=passive")
+	cmd.Env = append(os.Environ(), "SENTRY_LAB_CGROUPS="+strings.Join(cgs, " "))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -149,6 +160,25 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	}
 	n := NodeState{Set: id, Hardware: hw, NspawnPID: cmd.Process.Pid, StartTime: start,
 		Root: l.setRoot(id), BootedAt: time.Now().UTC().Format(time.RFC3339)}
+	// nspawn forks an intermediate child first; the node's PID 1 is the
+	// child that lives in a PID namespace of its own.
+	ownPidNS, _ := os.Readlink("/proc/self/ns/pid")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := childOf(n.NspawnPID)
+		if err != nil {
+			continue
+		}
+		if pidns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c)); err != nil || pidns == ownPidNS {
+			continue
+		}
+		if cst, ok := procStartTime(c); ok {
+			n.PID1, n.PID1StartTime = c, cst
+			break
+		}
+	}
+	if n.PID1 == 0 {
+		l.logf("disk set %s: could not record the node's PID 1 (a crash of nspawn would leave it for the namespace sweep)", id)
+	}
 	st.Nodes = append(st.Nodes, n)
 	if err := l.saveState(st); err != nil {
 		return nil, err
@@ -156,6 +186,77 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	cmd.Process.Release()
 	l.logf("booting disk set %s on %s (systemd-nspawn PID %d)", id, l.NS(hw), n.NspawnPID)
 	return &st.Nodes[len(st.Nodes)-1], nil
+}
+
+// CgroupRoot is where the host's cgroup hierarchies are mounted.
+var CgroupRoot = "/sys/fs/cgroup"
+
+// cgroupHierarchies lists the hierarchies a node's systemd writes to: the
+// named systemd one and the unified one on a hybrid host, or the single
+// cgroup2 root on a unified host.
+func cgroupHierarchies() []string {
+	var hs []string
+	for _, sub := range []string{"systemd", "unified"} {
+		if _, err := os.Stat(filepath.Join(CgroupRoot, sub, "cgroup.procs")); err == nil {
+			hs = append(hs, filepath.Join(CgroupRoot, sub))
+		}
+	}
+	if len(hs) == 0 {
+		if _, err := os.Stat(filepath.Join(CgroupRoot, "cgroup.procs")); err == nil {
+			hs = append(hs, CgroupRoot)
+		}
+	}
+	return hs
+}
+
+func (l *Lab) cgroupName(id string) string {
+	name := "default"
+	if l.opt.Name != "" {
+		name = l.opt.Name
+	}
+	return filepath.Join("sentry-lab", name+"-"+id)
+}
+
+// makeCgroups creates disk set id's own cgroup in each hierarchy.
+func (l *Lab) makeCgroups(id string) ([]string, error) {
+	var res []string
+	for _, h := range cgroupHierarchies() {
+		d := filepath.Join(h, l.cgroupName(id))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup for disk set %s: %w", id, err)
+		}
+		res = append(res, d)
+	}
+	return res, nil
+}
+
+// removeCgroups removes disk set id's cgroups (deepest first); they are
+// empty once the node is off.
+func (l *Lab) removeCgroups(id string) {
+	for _, h := range cgroupHierarchies() {
+		top := filepath.Join(h, l.cgroupName(id))
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		// Killed processes can take a moment to leave their cgroup.
+		for try := 0; try < 50; try++ {
+			ok := true
+			for i := len(dirs) - 1; i >= 0; i-- {
+				if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+					ok = false
+				}
+			}
+			if ok {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		os.Remove(filepath.Dir(top)) // the shared parent, once no lab uses it
+	}
 }
 
 // nodeCmd runs a command inside a node, output captured.
@@ -206,8 +307,7 @@ func (l *Lab) waitReady(ctx context.Context, n *NodeState) error {
 				return nil
 			}
 			if sys == "degraded" {
-				failed, _ := l.nodeCmd(ctx, n, "systemctl", "--failed", "--no-legend", "--plain")
-				return fmt.Errorf("disk set %s booted degraded; failed units:\n%s", n.Set, strings.TrimSpace(failed))
+				return l.degradedError(ctx, n)
 			}
 			last = fmt.Sprintf("system %s; not active: %s", sys, strings.Join(notActive, " "))
 		} else {
@@ -222,12 +322,36 @@ func (l *Lab) waitReady(ctx context.Context, n *NodeState) error {
 	return fmt.Errorf("disk set %s not ready after %s (%s); see %s", n.Set, l.opt.BootTimeout, last, l.logFile(n.Set))
 }
 
+// degradedError names the failed units of a node, with their journal.
+func (l *Lab) degradedError(ctx context.Context, n *NodeState) error {
+	failed, _ := l.nodeCmd(ctx, n, "systemctl", "--failed", "--no-legend", "--plain")
+	var b strings.Builder
+	fmt.Fprintf(&b, "disk set %s booted degraded; failed units:\n%s", n.Set, strings.TrimSpace(failed))
+	for _, line := range strings.Split(strings.TrimSpace(failed), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		j, _ := l.nodeCmd(ctx, n, "journalctl", "-b", "--no-pager", "-n", "25", "-u", f[0])
+		fmt.Fprintf(&b, "\n--- journal of %s:\n%s", f[0], strings.TrimSpace(j))
+	}
+	return errors.New(b.String())
+}
+
 // stopNode powers a node off cleanly (SIGTERM to nspawn: systemd inside
 // halts), or pulls the plug if it does not halt in time. Only the recorded
 // process is signalled.
 func (l *Lab) stopNode(ctx context.Context, n *NodeState, grace time.Duration) error {
+	if !n.alive() && n.pid1Alive() {
+		// nspawn is gone but the node runs on, orphaned: pull its plug.
+		l.logf("disk set %s runs on without its systemd-nspawn: killing its PID 1 (%d)", n.Set, n.PID1)
+		syscall.Kill(n.PID1, syscall.SIGKILL)
+		for deadline := time.Now().Add(10 * time.Second); n.pid1Alive() && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	if n.alive() {
-		pid1, _ := childOf(n.NspawnPID)
+		pid1 := n.PID1
 		syscall.Kill(n.NspawnPID, syscall.SIGTERM)
 		deadline := time.Now().Add(grace)
 		for n.alive() && time.Now().Before(deadline) {
@@ -250,6 +374,7 @@ func (l *Lab) stopNode(ctx context.Context, n *NodeState, grace time.Duration) e
 	if err := l.flushNIC(ctx, n.Hardware); err != nil {
 		return err
 	}
+	l.removeCgroups(n.Set)
 	return l.unmountSet(n.Set)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -121,8 +122,8 @@ func (l *Lab) down(ctx context.Context) error {
 		go func(i int) {
 			defer wg.Done()
 			n := &st.Nodes[i]
-			if !n.alive() {
-				return // its leftovers, if any, are cleared below
+			if !n.alive() && !n.pid1Alive() {
+				return
 			}
 			l.logf("powering off disk set %s on %s", n.Set, l.NS(n.Hardware))
 			errs[i] = l.stopNode(ctx, n, 60*time.Second)
@@ -132,20 +133,23 @@ func (l *Lab) down(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// Processes still in the lab's own namespaces were started by the lab's
-	// nodes (a node orphaned by an earlier crash): nothing else runs there.
+	// A node whose state was lost (a crash before the state file was
+	// written): its processes run in one of the lab's own network
+	// namespaces and in a PID namespace of their own. Clients such as tests
+	// or `ip netns exec` share the host's PID namespace and are left alone.
 	for _, ns := range l.labNamespaces() {
-		pids := nsPIDs(ctx, ns)
+		pids := nodePIDs(ctx, ns)
 		for _, p := range pids {
-			l.logf("killing leftover process %d in lab namespace %s", p, ns)
+			l.logf("killing process %d of an unrecorded node in lab namespace %s", p, ns)
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for len(nsPIDs(ctx, ns)) > 0 && time.Now().Before(deadline) {
+		for len(nodePIDs(ctx, ns)) > 0 && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	for _, s := range Sets {
+		l.removeCgroups(s.ID)
 		if err := l.unmountSet(s.ID); err != nil {
 			return err
 		}
@@ -178,6 +182,11 @@ func (l *Lab) Leftovers(ctx context.Context) []string {
 	for _, s := range Sets {
 		for _, m := range mountsUnder(l.setRoot(s.ID)) {
 			left = append(left, "mount "+m)
+		}
+		for _, h := range cgroupHierarchies() {
+			if _, err := os.Stat(filepath.Join(h, l.cgroupName(s.ID))); err == nil {
+				left = append(left, "cgroup "+filepath.Join(h, l.cgroupName(s.ID)))
+			}
 		}
 	}
 	return left

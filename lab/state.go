@@ -29,8 +29,12 @@ type NodeState struct {
 	// StartTime is the process start time (clock ticks since boot, field 22
 	// of /proc/PID/stat): a PID is ours only if it still matches.
 	StartTime uint64 `json:"start_time"`
-	Root      string `json:"root"`
-	BootedAt  string `json:"booted_at"`
+	// PID1 is the node's systemd (the child of nspawn), with its start
+	// time: it outlives a killed nspawn, and killing it stops the node.
+	PID1          int    `json:"pid1"`
+	PID1StartTime uint64 `json:"pid1_start_time"`
+	Root          string `json:"root"`
+	BootedAt      string `json:"booted_at"`
 }
 
 func (l *Lab) loadState() (*State, error) {
@@ -111,6 +115,15 @@ func (n *NodeState) alive() bool {
 	syscall.Wait4(n.NspawnPID, &ws, syscall.WNOHANG, nil)
 	st, ok := procStartTime(n.NspawnPID)
 	return ok && st == n.StartTime
+}
+
+// pid1Alive tells whether the recorded systemd of the node still runs.
+func (n *NodeState) pid1Alive() bool {
+	if n.PID1 <= 0 {
+		return false
+	}
+	st, ok := procStartTime(n.PID1)
+	return ok && st == n.PID1StartTime
 }
 
 // pid1 returns the node's systemd: the child of the recorded nspawn.
