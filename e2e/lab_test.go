@@ -74,6 +74,17 @@ func TestLab(t *testing.T) {
 				t.Errorf("%s: NICs %+v, want one with MAC %s", want.set, n.NICs, want.mac)
 			}
 		}
+		// The lab installed this very binary into both disk sets.
+		want := strings.TrimSpace(sentry(t, "version"))
+		for _, ds := range lab.Sets {
+			if got := strings.TrimSpace(sentry(t, "lab", "exec", ds.ID, "--", "/usr/local/bin/sentry", "version")); got != want {
+				t.Errorf("%s: sentry version inside is %q, want %q", ds.ID, got, want)
+			}
+		}
+		if logs := sentry(t, "lab", "logs", "S"); !strings.Contains(logs, "booting disk set S on hardware "+l.NS("b")) ||
+			!strings.Contains(logs, "node-s systemd[1]: Reached target multi-user.target") {
+			t.Errorf("lab logs S shows no boot of S on %s:\n%.500s", l.NS("b"), logs)
+		}
 		hostname := strings.TrimSpace(sentry(t, "lab", "exec", "hw-a", "--", "hostname"))
 		if hostname != "node-p" {
 			t.Errorf("hw-a runs %q, want node-p", hostname)
@@ -139,6 +150,22 @@ func TestLab(t *testing.T) {
 			if !n.Running || n.SystemState != "running" {
 				t.Errorf("after recovery %s: %+v", n.DiskSet, n)
 			}
+		}
+		// Worse: the state file is lost too. The nodes' processes are then
+		// found as those in the lab's namespaces with a PID namespace of
+		// their own, and nothing else (this test process dialled from the
+		// office namespace and must survive).
+		if err := checkHTTP(strings.Split(lab.Sets[0].Address, "/")[0]); err != nil {
+			t.Errorf("http from office before losing the state: %v", err)
+		}
+		pids = recordedPIDs(t)
+		syscall.Kill(pids[1], syscall.SIGKILL)
+		if err := os.Remove(filepath.Join(lab.DefaultStateDir, labName, "state.json")); err != nil {
+			t.Fatal(err)
+		}
+		timed(t, "lab up over a stale lab without its state", func() { sentry(t, "lab", "up") })
+		if st := labStatus(t); len(st.Nodes) != 2 || !st.Nodes[0].Running || !st.Nodes[1].Running {
+			t.Errorf("after recovery without state: %+v", st)
 		}
 		before := recordedPIDs(t)
 		sentry(t, "lab", "down")

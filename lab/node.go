@@ -31,6 +31,7 @@ func (l *Lab) mountSet(ctx context.Context, id string, fresh bool) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("wipe disk set %s: %w", id, err)
 		}
+		os.Remove(l.logFile(id)) // new disks, new console log
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "upper"))
 	isNew := errors.Is(statErr, os.ErrNotExist)

@@ -346,8 +346,10 @@ func (l *Lab) Exec(ctx context.Context, node string, args []string, stdin io.Rea
 	return 0, err
 }
 
-// Logs writes the console log of a disk set (every boot, oldest first).
-func (l *Lab) Logs(node string, w io.Writer) error {
+// Logs writes the console log of a disk set (every boot, oldest first) and,
+// when the set is running, the journal of its current boot. (nspawn passes
+// the console on in chunks, so the console log of a running boot can lag.)
+func (l *Lab) Logs(ctx context.Context, node string, w io.Writer) error {
 	id := ""
 	for _, s := range Sets {
 		for _, alias := range []string{s.ID, strings.ToLower(s.ID), s.Hostname} {
@@ -373,6 +375,23 @@ func (l *Lab) Logs(node string, w io.Writer) error {
 		return fmt.Errorf("no console log for disk set %s yet: %w", id, err)
 	}
 	defer f.Close()
-	_, err = io.Copy(w, f)
-	return err
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	st, err := l.loadState()
+	if err != nil {
+		return err
+	}
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		if n.Set != id || !n.alive() {
+			continue
+		}
+		j, err := l.nodeCmd(ctx, n, "journalctl", "-b", "--no-pager", "-o", "short-iso")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n==== sentry lab: journal of the running boot of disk set %s on %s ====\n%s", id, l.NS(n.Hardware), j)
+	}
+	return nil
 }

@@ -147,14 +147,14 @@ them and waits until every lab service is active on both.`,
 
 	logs := &cobra.Command{
 		Use:   "logs NODE",
-		Short: "Print a disk set's console log (every boot)",
+		Short: "Print a disk set's console log (every boot) and the journal of its running boot",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := f.lab(cmd)
 			if err != nil {
 				return err
 			}
-			return l.Logs(args[0], cmd.OutOrStdout())
+			return l.Logs(cmd.Context(), args[0], cmd.OutOrStdout())
 		},
 	}
 	cmd.AddCommand(up, down, status, exec, swap, logs)
