@@ -67,8 +67,9 @@ func TestLab(t *testing.T) {
 					t.Errorf("%s: %s is %s", want.set, svc, state)
 				}
 			}
-			if len(n.Services) != len(lab.Services) {
-				t.Errorf("%s: %d services shown, want %d", want.set, len(n.Services), len(lab.Services))
+			// The lab's services plus the agent it installed.
+			if len(n.Services) != len(lab.Services)+1 || n.Services["sentry-agent"] != "active" {
+				t.Errorf("%s: services %v, want the %d lab services and sentry-agent", want.set, n.Services, len(lab.Services))
 			}
 			if len(n.NICs) != 1 || n.NICs[0].MAC != want.mac {
 				t.Errorf("%s: NICs %+v, want one with MAC %s", want.set, n.NICs, want.mac)

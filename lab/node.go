@@ -85,10 +85,53 @@ func (l *Lab) installSet(ctx context.Context, id string) error {
 	return run(ctx, ChrootCmd, root, "ssh-keygen", "-A")
 }
 
-// installBinary puts the sentry binary into a disk set.
+// AgentUnit is the unit file the lab installs with the binary; the sentry
+// command sets it (the lab does not import the agent).
+var AgentUnit = ""
+
+// labAgentConfig is the node's sentry.toml as the lab writes it: the lab's
+// NICs are veth pairs and it has no DMI of its own.
+const labAgentConfig = `# Written by sentry lab at install: the lab's machines are network
+# namespaces whose NICs are veth pairs, and they have no DMI of their own.
+[hardware]
+identity = "mac"
+nic_kinds = ["device", "veth"]
+`
+
+// services lists the units that must be active on a lab node.
+func (l *Lab) services() []string {
+	if l.opt.Binary != "" && AgentUnit != "" {
+		return append(append([]string{}, Services...), "sentry-agent")
+	}
+	return Services
+}
+
+// installBinary puts the sentry binary into a disk set, with the agent's
+// unit (enabled) and, once, a sentry.toml fit for the lab.
 func (l *Lab) installBinary(id string) error {
 	if l.opt.Binary == "" {
 		return nil
+	}
+	if AgentUnit != "" {
+		root := l.setRoot(id)
+		unit := filepath.Join(root, "etc/systemd/system/sentry-agent.service")
+		if err := os.WriteFile(unit, []byte(AgentUnit), 0o644); err != nil {
+			return err
+		}
+		want := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/sentry-agent.service")
+		os.Remove(want)
+		if err := os.Symlink("/etc/systemd/system/sentry-agent.service", want); err != nil {
+			return err
+		}
+		cfg := filepath.Join(root, "etc/sentry/sentry.toml")
+		if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(cfg, []byte(labAgentConfig), 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	src, err := os.Open(l.opt.Binary)
 	if err != nil {
@@ -273,13 +316,14 @@ func (l *Lab) nodeCmd(ctx context.Context, n *NodeState, args ...string) (string
 
 // serviceStates asks the node's systemd for each lab service's state.
 func (l *Lab) serviceStates(ctx context.Context, n *NodeState) (map[string]string, error) {
-	out, _ := l.nodeCmd(ctx, n, append([]string{"systemctl", "is-active"}, Services...)...)
+	svcs := l.services()
+	out, _ := l.nodeCmd(ctx, n, append([]string{"systemctl", "is-active"}, svcs...)...)
 	lines := strings.Fields(out)
-	if len(lines) != len(Services) {
+	if len(lines) != len(svcs) {
 		return nil, fmt.Errorf("systemctl is-active in disk set %s answered %q", n.Set, out)
 	}
 	m := map[string]string{}
-	for i, s := range Services {
+	for i, s := range svcs {
 		m[s] = lines[i]
 	}
 	return m, nil
@@ -299,7 +343,7 @@ func (l *Lab) waitReady(ctx context.Context, n *NodeState) error {
 		states, err := l.serviceStates(ctx, n)
 		if err == nil {
 			var notActive []string
-			for _, s := range Services {
+			for _, s := range l.services() {
 				if states[s] != "active" {
 					notActive = append(notActive, s+"="+states[s])
 				}

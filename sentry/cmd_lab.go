@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/lab"
 	"github.com/spf13/cobra"
 )
@@ -31,6 +32,7 @@ func (f *labFlags) lab(cmd *cobra.Command) (*lab.Lab, error) {
 }
 
 func newLabCommand() *cobra.Command {
+	lab.AgentUnit = agent.Unit
 	f := &labFlags{}
 	cmd := &cobra.Command{
 		Use:   "lab",

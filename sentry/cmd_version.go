@@ -35,6 +35,21 @@ func currentVersion() versionInfo {
 	return v
 }
 
+// String is the version as the agents exchange it: "dev (abc123def456)".
+func (v versionInfo) String() string {
+	rev := v.Revision
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if v.Modified {
+		rev += "+modified"
+	}
+	if rev == "" {
+		return v.Version
+	}
+	return v.Version + " (" + rev + ")"
+}
+
 func newVersionCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

@@ -32,6 +32,12 @@ the disks and the hardware which role a node takes.
 	root.AddCommand(
 		newVersionCommand(),
 		newConfigCommand(),
+		newAgentCommand(),
+		newInitCommand(),
+		newJoinCommand(),
+		newTokenCommand(),
+		newStatusCommand(),
+		newEventsCommand(),
 		newLabCommand(),
 		newManCommand(root),
 	)

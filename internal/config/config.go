@@ -33,6 +33,7 @@ type Config struct {
 	Peer     Peer     `toml:"peer"`
 	Sync     Sync     `toml:"sync"`
 	Verifier Verifier `toml:"verifier"`
+	Hardware Hardware `toml:"hardware"`
 	Log      Log      `toml:"log"`
 
 	// Path is the file this configuration was read from ("" for defaults).
@@ -59,8 +60,17 @@ type Agent struct {
 
 // Peer is how this node reaches the other one.
 type Peer struct {
-	Address string   `toml:"address"`
-	Timeout Duration `toml:"timeout"`
+	Address  string   `toml:"address"`
+	Timeout  Duration `toml:"timeout"`
+	Interval Duration `toml:"interval"`
+}
+
+// Hardware says how this machine is identified.
+type Hardware struct {
+	// Identity is "auto" (DMI when usable, else NIC MACs), "dmi" or "mac".
+	Identity string `toml:"identity"`
+	// NICKinds are the netlink link kinds counted as physical NICs.
+	NICKinds []string `toml:"nic_kinds"`
 }
 
 // Sync configures which paths the synchronizer tracks.
@@ -111,7 +121,8 @@ func Default() Config {
 	return Config{
 		Node:     Node{Name: name, StateDir: "/var/lib/sentry"},
 		Agent:    Agent{Listen: ":7443", Socket: "/run/sentry/agent.sock", ShutdownTimeout: Duration{10 * time.Second}},
-		Peer:     Peer{Timeout: Duration{5 * time.Second}},
+		Peer:     Peer{Timeout: Duration{5 * time.Second}, Interval: Duration{10 * time.Second}},
+		Hardware: Hardware{Identity: "auto", NICKinds: []string{"device"}},
 		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{2 * time.Second}},
 		Verifier: Verifier{Interval: Duration{60 * time.Second}, Jitter: Duration{10 * time.Second}, Timeout: Duration{30 * time.Second}},
 		Log:      Log{Level: "info"},
@@ -264,6 +275,7 @@ func (c *Config) validate() error {
 	}{
 		{"agent.shutdown_timeout", c.Agent.ShutdownTimeout, time.Second},
 		{"peer.timeout", c.Peer.Timeout, 100 * time.Millisecond},
+		{"peer.interval", c.Peer.Interval, time.Second},
 		{"sync.rescan_interval", c.Sync.RescanInterval, 10 * time.Second},
 		{"sync.debounce", c.Sync.Debounce, 0},
 		{"verifier.interval", c.Verifier.Interval, 5 * time.Second},
@@ -279,6 +291,14 @@ func (c *Config) validate() error {
 	}
 	if c.Verifier.Jitter.Duration > c.Verifier.Interval.Duration/2 {
 		return keyErr("verifier.jitter", "%s is more than half of verifier.interval (%s)", c.Verifier.Jitter.Duration, c.Verifier.Interval.Duration)
+	}
+	switch c.Hardware.Identity {
+	case "auto", "dmi", "mac":
+	default:
+		return keyErr("hardware.identity", "%q is not one of auto, dmi, mac", c.Hardware.Identity)
+	}
+	if len(c.Hardware.NICKinds) == 0 {
+		return keyErr("hardware.nic_kinds", "must name at least one link kind (\"device\" is a plain hardware NIC)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -307,11 +327,12 @@ func checkHostPort(s string, allowEmptyHost bool) error {
 var knownKeys = []string{
 	"cluster.name", "node.name", "node.state_dir",
 	"agent.listen", "agent.socket", "agent.shutdown_timeout",
-	"peer.address", "peer.timeout",
+	"peer.address", "peer.timeout", "peer.interval",
+	"hardware.identity", "hardware.nic_kinds",
 	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce",
 	"verifier.interval", "verifier.jitter", "verifier.timeout",
 	"log.level",
-	"cluster", "node", "agent", "peer", "sync", "verifier", "log",
+	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "log",
 }
 
 func suggest(k string) string {

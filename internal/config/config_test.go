@@ -17,6 +17,7 @@ var badFiles = map[string]string{
 	"bad-duplicate-table.toml": `testdata/bad-duplicate-table.toml:3:2: Key 'cluster' has already been defined.`,
 	"bad-duration.toml":        `testdata/bad-duration.toml:2:1: key "verifier.interval": invalid duration "5 minutes": write a number with a unit, such as "90s" or "5m"`,
 	"bad-duration-number.toml": `testdata/bad-duration-number.toml:2:1: key "verifier.interval": invalid duration "60": write a number with a unit, such as "90s" or "5m"`,
+	"bad-identity.toml":        `testdata/bad-identity.toml:2:1: key "hardware.identity": "serial" is not one of auto, dmi, mac`,
 	"bad-listen.toml":          `testdata/bad-listen.toml:2:1: key "agent.listen": "7443" is not host:port`,
 	"bad-log-level.toml":       `testdata/bad-log-level.toml:2:1: key "log.level": "verbose" is not one of debug, info, warn, error`,
 	"bad-node-name.toml":       `testdata/bad-node-name.toml:2:1: key "node.name": "Node_P" is not a valid name: use lower-case letters, digits and '-', at most 63 characters`,

@@ -1,0 +1,376 @@
+// Package agent is the Sentry daemon (`sentry agent`): it serves the peer
+// API to the other node over mutual TLS and the local API to the CLI over a
+// root-only unix socket, keeps its state in an embedded store, and talks to
+// systemd (READY, STOPPING, watchdog).
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/logging"
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/internal/store"
+)
+
+// Retention of the store, applied hourly.
+var DefaultRetention = store.Retention{MaxAge: 90 * 24 * time.Hour, MaxEvents: 100000, TokenAge: 7 * 24 * time.Hour}
+
+// Agent is one running daemon.
+type Agent struct {
+	cfgPath string
+	version string
+	level   *slog.LevelVar
+	log     *slog.Logger
+	started time.Time
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	store    *store.Store
+	hw       hwid.Identity
+	hwErr    error
+	node     *pki.Node      // nil until init or join
+	cluster  *stamp.Cluster // nil until init or join
+	stamp    *stamp.Stamp   // nil until init or join
+	peerSrv  *http.Server
+	peerLn   net.Listener
+	peerLoop context.CancelFunc
+	link     linkState
+	wg       sync.WaitGroup
+}
+
+// linkState is what this agent knows of the peer link.
+type linkState struct {
+	Reachable   bool
+	LastContact time.Time
+	LastError   string
+	Peer        *peer.NodeStatus
+}
+
+// New makes an agent from the configuration file at cfgPath.
+func New(cfgPath, version string) (*Agent, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	lv := new(slog.LevelVar)
+	l, _ := logging.ParseLevel(cfg.Log.Level)
+	lv.Set(l)
+	return &Agent{
+		cfgPath: cfgPath, version: version, level: lv, cfg: cfg,
+		log: logging.New(os.Stderr, lv, "sentry-agent"),
+	}, nil
+}
+
+// SetLogger replaces the agent's logger (tests read what it logs).
+func (a *Agent) SetLogger(l *slog.Logger) { a.log = l }
+
+// PeerAddr is the peer API's listening address, once it listens.
+func (a *Agent) PeerAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.peerLn == nil {
+		return ""
+	}
+	return a.peerLn.Addr().String()
+}
+
+// loadConfig reads the configuration; a missing file means defaults.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		d := config.Default()
+		d.Path = path
+		return &d, nil
+	}
+	return cfg, err
+}
+
+func (a *Agent) statePath(name string) string { return filepath.Join(a.cfg.Node.StateDir, name) }
+
+// Run serves until ctx ends or SIGTERM, then drains within the configured
+// shutdown timeout.
+func (a *Agent) Run(ctx context.Context) error {
+	a.started = time.Now()
+	if err := os.MkdirAll(a.cfg.Node.StateDir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.Open(a.statePath("state.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	a.store = st
+	defer st.Close()
+	a.detectHardware()
+	if err := a.loadIdentity(); err != nil {
+		return err
+	}
+	localLn, err := listenLocal(a.cfg.Agent.Socket)
+	if err != nil {
+		return err
+	}
+	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: log.New(&slogWriter{a.log, "local api"}, "", 0)}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := localSrv.Serve(localLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("local api stopped", "err", err)
+		}
+	}()
+	a.mu.Lock()
+	if a.node != nil {
+		if err := a.startPeerLocked(); err != nil {
+			a.mu.Unlock()
+			return err
+		}
+	}
+	a.mu.Unlock()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	daemon.SdNotify(false, daemon.SdNotifyReady)
+	a.log.Info("agent ready", "version", a.version, "socket", a.cfg.Agent.Socket, "initialized", a.node != nil)
+
+	var watchdog <-chan time.Time
+	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		t := time.NewTicker(wd / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	a.pruneStore()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				a.reload()
+				continue
+			}
+			a.log.Info("stopping", "signal", s.String())
+			break loop
+		case <-watchdog:
+			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		case <-prune.C:
+			a.pruneStore()
+		}
+	}
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout.Duration)
+	defer cancel()
+	a.mu.Lock()
+	a.stopPeerLocked(sctx)
+	a.mu.Unlock()
+	if err := localSrv.Shutdown(sctx); err != nil {
+		a.log.Warn("local api did not drain in time", "err", err)
+	}
+	a.wg.Wait()
+	a.log.Info("agent stopped")
+	return nil
+}
+
+func (a *Agent) pruneStore() {
+	n, err := a.store.Prune(time.Now(), DefaultRetention)
+	if err != nil {
+		a.log.Error("store retention", "err", err)
+	} else if n > 0 {
+		a.log.Info("store retention", "deleted", n)
+	}
+}
+
+func (a *Agent) detectHardware() {
+	id, err := hwid.Detect(hwid.Options{Mode: hwid.Mode(a.cfg.Hardware.Identity), NICKinds: a.cfg.Hardware.NICKinds})
+	a.hw, a.hwErr = id, err
+	if err != nil {
+		a.log.Error("hardware identity", "err", err)
+	}
+}
+
+// loadIdentity reads stamp, cluster state and certificates. Missing files
+// mean "not initialized"; a present but bad one is an error.
+func (a *Agent) loadIdentity() error {
+	s, err := stamp.ReadStamp(a.statePath(stamp.StampFile))
+	if errors.Is(err, stamp.ErrMissing) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, err := stamp.ReadCluster(a.statePath(stamp.ClusterFile))
+	if err != nil {
+		return err
+	}
+	n, err := pki.Load(a.statePath("pki"))
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	if n.Cluster != s.ClusterID || c.ClusterID != s.ClusterID {
+		return fmt.Errorf("cluster ids disagree: stamp %s, cluster state %s, certificate %s", s.ClusterID, c.ClusterID, n.Cluster)
+	}
+	a.mu.Lock()
+	a.stamp, a.cluster, a.node = s, c, n
+	a.mu.Unlock()
+	return nil
+}
+
+// reload re-reads the configuration (SIGHUP). The log level applies at
+// once; listener addresses need a restart and are said so.
+func (a *Agent) reload() {
+	cfg, err := loadConfig(a.cfgPath)
+	if err != nil {
+		a.log.Error("reload: configuration refused, keeping the old one", "err", err)
+		return
+	}
+	l, _ := logging.ParseLevel(cfg.Log.Level)
+	a.level.Set(l)
+	a.mu.Lock()
+	old := a.cfg
+	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Node.StateDir != old.Node.StateDir {
+		a.log.Warn("reload: listen address, socket and state_dir change only on restart")
+		cfg.Agent.Listen, cfg.Agent.Socket, cfg.Node.StateDir = old.Agent.Listen, old.Agent.Socket, old.Node.StateDir
+	}
+	a.cfg = cfg
+	a.mu.Unlock()
+	a.log.Info("configuration reloaded", "file", a.cfgPath, "log_level", cfg.Log.Level)
+}
+
+// startPeerLocked starts the peer API and the peer loop. a.mu is held.
+func (a *Agent) startPeerLocked() error {
+	if a.peerSrv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.Agent.Listen)
+	if err != nil {
+		return fmt.Errorf("peer api: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.peerHandler(),
+		TLSConfig:         a.node.ServerTLS(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(&slogWriter{a.log, "peer api"}, "", 0),
+	}
+	a.peerSrv, a.peerLn = srv, ln
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("peer api stopped", "err", err)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.peerLoop = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runPeerLoop(ctx)
+	}()
+	a.log.Info("peer api listening", "address", ln.Addr().String(), "cluster", a.node.Cluster, "node", a.node.Name)
+	return nil
+}
+
+func (a *Agent) stopPeerLocked(ctx context.Context) {
+	if a.peerLoop != nil {
+		a.peerLoop()
+		a.peerLoop = nil
+	}
+	if a.peerSrv != nil {
+		if err := a.peerSrv.Shutdown(ctx); err != nil {
+			a.log.Warn("peer api did not drain in time", "err", err)
+		}
+		a.peerSrv = nil
+	}
+}
+
+// listenLocal opens the local API socket: mode 0600 in a 0700 folder, and
+// each connection's peer must be root (SO_PEERCRED).
+func listenLocal(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another agent already serves %s", path)
+	}
+	os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("local api: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &rootOnly{ln.(*net.UnixListener)}, nil
+}
+
+type rootOnly struct{ *net.UnixListener }
+
+func (r *rootOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := r.UnixListener.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		raw, err := c.SyscallConn()
+		if err != nil {
+			c.Close()
+			continue
+		}
+		var cred *syscall.Ucred
+		var cerr error
+		raw.Control(func(fd uintptr) {
+			cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+		})
+		// Root, or the agent's own user (a test runs it unprivileged).
+		if cerr != nil || (cred.Uid != 0 && int(cred.Uid) != os.Geteuid()) {
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// slogWriter turns net/http's error log lines into structured entries;
+// TLS handshake failures (a client of another CA, say) keep the address.
+type slogWriter struct {
+	log  *slog.Logger
+	what string
+}
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if rest, ok := strings.CutPrefix(msg, "http: TLS handshake error from "); ok {
+		addr, reason, _ := strings.Cut(rest, ": ")
+		w.log.Warn("refused peer connection: TLS handshake failed", "peer", addr, "reason", reason)
+		return len(p), nil
+	}
+	w.log.Warn(w.what+": "+msg, "component", w.what)
+	return len(p), nil
+}

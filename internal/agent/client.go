@@ -1,0 +1,100 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sentryha/sentry/internal/store"
+)
+
+// ErrNoAgent is returned when nothing answers on the local socket.
+var ErrNoAgent = errors.New("the sentry agent is not running (systemctl start sentry-agent)")
+
+// Client talks to the local agent over its unix socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the agent at socket.
+func NewClient(socket string) *Client {
+	return &Client{Socket: socket, hc: &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body bytes.Buffer
+	if in != nil {
+		if err := json.NewEncoder(&body).Encode(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, &body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return fmt.Errorf("%w: %s: %v", ErrNoAgent, c.Socket, oe.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
+			return errors.New(ae.Error)
+		}
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status asks for both nodes' status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Init makes this disk set the primary of a new cluster.
+func (c *Client) Init(ctx context.Context, name string, ttl time.Duration) (*InitResult, error) {
+	var r InitResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/init", InitRequest{ClusterName: name, TokenTTLSeconds: int64(ttl / time.Second)}, &r)
+}
+
+// Token makes another join token.
+func (c *Client) Token(ctx context.Context, ttl time.Duration) (*TokenResult, error) {
+	var r TokenResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/token", TokenRequest{TTLSeconds: int64(ttl / time.Second)}, &r)
+}
+
+// Join pairs this disk set with the primary at addr.
+func (c *Client) Join(ctx context.Context, token, addr string) (*JoinResult, error) {
+	var r JoinResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/join", JoinRequest{Token: token, Primary: addr}, &r)
+}
+
+// Reload makes the agent re-read its configuration.
+func (c *Client) Reload(ctx context.Context) error {
+	var r map[string]bool
+	return c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &r)
+}
+
+// Events returns the newest n events.
+func (c *Client) Events(ctx context.Context, n int) ([]store.Event, error) {
+	var evs []store.Event
+	return evs, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/events?n=%d", n), nil, &evs)
+}

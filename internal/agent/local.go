@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/store"
+)
+
+// NodeView is one node as `sentry status` shows it.
+type NodeView struct {
+	Name         string     `json:"name"`
+	Self         bool       `json:"self"`
+	Role         string     `json:"role"`
+	Hardware     string     `json:"hardware"`
+	DiskSet      string     `json:"disk_set"`
+	Generation   uint64     `json:"generation"`
+	AgentVersion string     `json:"agent_version"`
+	Address      string     `json:"address,omitempty"`
+	Reachable    bool       `json:"reachable"`
+	LastContact  *time.Time `json:"last_contact,omitempty"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Initialized bool       `json:"initialized"`
+	ClusterID   string     `json:"cluster_id,omitempty"`
+	ClusterName string     `json:"cluster_name,omitempty"`
+	Nodes       []NodeView `json:"nodes"`
+	Hint        string     `json:"hint,omitempty"`
+}
+
+func (a *Agent) status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	self := a.selfStatusLocked()
+	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
+		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true}
+	if a.hwErr != nil {
+		sv.Error = "hardware identity: " + a.hwErr.Error()
+	}
+	st := Status{Nodes: []NodeView{sv}}
+	if a.stamp == nil {
+		st.Hint = "this disk set belongs to no cluster: run `sentry init --cluster NAME` on the primary, `sentry join TOKEN ADDRESS` on the secondary"
+		return st
+	}
+	st.Initialized, st.ClusterID, st.ClusterName = true, a.stamp.ClusterID, a.stamp.ClusterName
+	if a.cluster.PeerName == "" {
+		st.Hint = "no secondary has joined yet: run `sentry token` here and `sentry join` on the secondary"
+		return st
+	}
+	pv := NodeView{Name: a.cluster.PeerName, Address: a.cluster.PeerAddress, Reachable: a.link.Reachable, Error: a.link.LastError}
+	p := a.link.Peer
+	if p == nil {
+		// Not heard from since this agent started: the store remembers.
+		if rec, ok, err := a.store.Peer(a.cluster.PeerName); err == nil && ok {
+			var ns peer.NodeStatus
+			if json.Unmarshal(rec.Status, &ns) == nil {
+				p = &ns
+			}
+			lc := rec.LastContact
+			pv.LastContact = &lc
+		}
+	} else {
+		lc := a.link.LastContact
+		pv.LastContact = &lc
+	}
+	if p != nil {
+		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
+	}
+	if pv.Reachable {
+		pv.Error = ""
+	}
+	st.Nodes = append(st.Nodes, pv)
+	sort.SliceStable(st.Nodes, func(i, j int) bool { return st.Nodes[i].Role == "primary" && st.Nodes[j].Role != "primary" })
+	return st
+}
+
+func (a *Agent) localHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.status())
+	})
+	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {
+		var req InitRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.Init(req.ClusterName, time.Duration(req.TokenTTLSeconds)*time.Second)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/token", func(w http.ResponseWriter, r *http.Request) {
+		var req TokenRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		t, err := a.NewToken(time.Duration(req.TTLSeconds) * time.Second)
+		reply(w, TokenResult{Token: t.String(), Expires: t.ExpiresAt()}, err)
+	})
+	mux.HandleFunc("POST /v1/join", func(w http.ResponseWriter, r *http.Request) {
+		var req JoinRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.Join(r.Context(), req.Token, req.Primary)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		a.reload()
+		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
+	})
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if n <= 0 {
+			n = 50
+		}
+		evs, err := a.store.LastEvents(n)
+		if evs == nil {
+			evs = []store.Event{}
+		}
+		reply(w, evs, err)
+	})
+	return mux
+}
+
+// Requests of the local API.
+type (
+	InitRequest struct {
+		ClusterName     string `json:"cluster_name"`
+		TokenTTLSeconds int64  `json:"token_ttl_seconds"`
+	}
+	TokenRequest struct {
+		TTLSeconds int64 `json:"ttl_seconds"`
+	}
+	TokenResult struct {
+		Token   string    `json:"token"`
+		Expires time.Time `json:"expires"`
+	}
+	JoinRequest struct {
+		Token   string `json:"token"`
+		Primary string `json:"primary"`
+	}
+	apiError struct {
+		Error string `json:"error"`
+	}
+)
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("bad request: %v", err)})
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInitialized) || errors.Is(err, ErrBadToken) {
+			code = http.StatusConflict
+		}
+		writeJSON(w, code, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

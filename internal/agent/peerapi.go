@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"bytes"
+	"crypto/tls"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/store"
+)
+
+func (a *Agent) peerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/join", a.handleJoin)
+	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
+			a.refusePeer(w, r, http.StatusUnauthorized, err)
+			return
+		}
+		writeEnvelope(w, http.StatusNotFound, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: "no such peer endpoint " + r.URL.Path})
+	})
+	return mux
+}
+
+func (a *Agent) refusePeer(w http.ResponseWriter, r *http.Request, code int, err error) {
+	a.log.Warn("refused peer request", "peer", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	writeEnvelope(w, code, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: err.Error()})
+}
+
+// requirePeer lets through only the cluster's other node, by its
+// certificate (verified against the cluster CA during the handshake).
+func (a *Agent) requirePeer(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		want := a.cluster.PeerName
+		a.mu.Unlock()
+		name, err := pki.VerifyClient(r.TLS, "")
+		if err != nil {
+			a.refusePeer(w, r, http.StatusUnauthorized, err)
+			return
+		}
+		if name != want {
+			a.refusePeer(w, r, http.StatusForbidden, fmt.Errorf("node %q is not this node's peer (%q)", name, want))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *Agent) handleHello(w http.ResponseWriter, r *http.Request) {
+	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
+	if err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, err)
+		return
+	}
+	h, err := env.Hello()
+	if err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h.ClusterID != a.stamp.ClusterID {
+		a.refusePeer(w, r, http.StatusForbidden, fmt.Errorf("hello for cluster %s, this is %s", h.ClusterID, a.stamp.ClusterID))
+		return
+	}
+	a.recordContactLocked(h, r.RemoteAddr)
+	writeEnvelope(w, http.StatusOK, peer.TypeHello, a.nodeName(), a.selfStatusLocked())
+}
+
+// recordContactLocked notes a successful exchange with the peer.
+func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
+	now := time.Now().UTC()
+	if !a.link.Reachable {
+		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
+		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
+	}
+	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
+	raw, _ := json.Marshal(h)
+	if err := a.store.PutPeer(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw}); err != nil {
+		a.log.Error("store peer", "err", err)
+	}
+}
+
+// selfStatusLocked is what this agent tells about its node.
+func (a *Agent) selfStatusLocked() peer.NodeStatus {
+	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
+		Protocol: peer.ProtocolVersion, Address: a.cfg.Agent.Listen, Time: time.Now().UTC()}
+	if a.stamp != nil {
+		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
+	}
+	return s
+}
+
+// runPeerLoop says hello to the peer every peer.interval (with jitter).
+func (a *Agent) runPeerLoop(ctx context.Context) {
+	for {
+		a.helloOnce(ctx)
+		a.mu.Lock()
+		iv := a.cfg.Peer.Interval.Duration
+		a.mu.Unlock()
+		jitter := time.Duration(rand.Int64N(int64(iv/10) + 1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(iv + jitter):
+		}
+	}
+}
+
+func (a *Agent) helloOnce(ctx context.Context) {
+	a.mu.Lock()
+	if a.cluster == nil || a.cluster.PeerAddress == "" {
+		a.mu.Unlock()
+		return
+	}
+	addr, name := a.cluster.PeerAddress, a.cluster.PeerName
+	tlsCfg := a.node.ClientTLS(name)
+	body, err := peer.Encode(peer.TypeHello, a.nodeName(), a.selfStatusLocked())
+	timeout := a.cfg.Peer.Timeout.Duration
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Error("hello", "err", err)
+		return
+	}
+	h, err := a.exchange(ctx, addr, tlsCfg, timeout, body)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		if a.link.Reachable || a.link.LastError == "" {
+			a.event("peer-unreachable", name, fmt.Sprintf("peer %s at %s does not answer: %v", name, addr, err), map[string]string{"peer": addr})
+			a.log.Warn("peer unreachable", "node", name, "peer", addr, "err", err)
+		}
+		a.link.Reachable, a.link.LastError = false, err.Error()
+		return
+	}
+	if h.Name != name {
+		a.link.Reachable, a.link.LastError = false, fmt.Sprintf("peer answered as %q", h.Name)
+		return
+	}
+	a.recordContactLocked(h, addr)
+}
+
+func (a *Agent) exchange(ctx context.Context, addr string, tlsCfg *tls.Config, timeout time.Duration, body []byte) (*peer.NodeStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tr := &http.Transport{TLSClientConfig: tlsCfg}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/hello", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	env, err := peer.Read(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("answer: %w", err)
+	}
+	if env.Type == peer.TypeError {
+		eb, _ := env.Error()
+		return nil, fmt.Errorf("peer refused: %s", eb.Message)
+	}
+	return env.Hello()
+}

@@ -1,0 +1,245 @@
+// Package peer defines the messages the two agents exchange over the peer
+// link (HTTPS with mutual TLS): a versioned envelope with a typed body, and
+// a decoder that bounds size and checks every field before anything else
+// looks at a message.
+package peer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+)
+
+// ProtocolVersion is the version this agent speaks. MinProtocolVersion is
+// the oldest it still understands.
+const (
+	ProtocolVersion    = 1
+	MinProtocolVersion = 1
+)
+
+// MaxMessageSize bounds one message on the wire.
+const MaxMessageSize = 1 << 20
+
+// Message types.
+const (
+	TypeHello        = "hello"
+	TypeJoinRequest  = "join-request"
+	TypeJoinResponse = "join-response"
+	TypeError        = "error"
+)
+
+// Errors of the decoder; each decode error wraps one of them.
+var (
+	ErrTooLarge  = fmt.Errorf("message larger than %d bytes", MaxMessageSize)
+	ErrMalformed = errors.New("malformed message")
+	ErrVersion   = errors.New("unsupported protocol version")
+)
+
+// Envelope is one message.
+type Envelope struct {
+	Version int             `json:"v"`
+	Type    string          `json:"type"`
+	From    string          `json:"from"`
+	Sent    time.Time       `json:"sent"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// NodeStatus is what an agent says about its node.
+type NodeStatus struct {
+	Name         string    `json:"name"`
+	Role         string    `json:"role,omitempty"`
+	ClusterID    string    `json:"cluster_id,omitempty"`
+	DiskSet      string    `json:"disk_set,omitempty"`
+	Generation   uint64    `json:"generation,omitempty"`
+	Hardware     string    `json:"hardware,omitempty"`
+	AgentVersion string    `json:"agent_version,omitempty"`
+	Protocol     int       `json:"protocol,omitempty"`
+	Address      string    `json:"address,omitempty"`
+	Time         time.Time `json:"time"`
+}
+
+// JoinRequest is sent by a node that pairs with a primary.
+type JoinRequest struct {
+	Secret     string     `json:"secret"` // the token's secret, base64url
+	CSR        string     `json:"csr"`    // PEM certificate request for Node.Name
+	Node       NodeStatus `json:"node"`
+	ListenPort int        `json:"listen_port"`
+}
+
+// JoinResponse answers a successful join.
+type JoinResponse struct {
+	Cert        string     `json:"cert"` // PEM node certificate
+	CA          string     `json:"ca"`   // PEM cluster CA certificate
+	ClusterID   string     `json:"cluster_id"`
+	ClusterName string     `json:"cluster_name"`
+	Primary     NodeStatus `json:"primary"`
+}
+
+// ErrorBody carries a refusal.
+type ErrorBody struct {
+	Message string `json:"message"`
+}
+
+// Encode makes a message of type typ from node from.
+func Encode(typ, from string, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	env := Envelope{Version: ProtocolVersion, Type: typ, From: from, Sent: time.Now().UTC(), Body: b}
+	out, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxMessageSize {
+		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// Read decodes one message from r, reading at most MaxMessageSize bytes.
+func Read(r io.Reader) (*Envelope, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxMessageSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return Decode(b)
+}
+
+var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Decode checks and decodes one message.
+func Decode(b []byte) (*Envelope, error) {
+	if len(b) > MaxMessageSize {
+		return nil, ErrTooLarge
+	}
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the message", ErrMalformed)
+	}
+	if env.Version < MinProtocolVersion || env.Version > ProtocolVersion {
+		return nil, fmt.Errorf("%w: peer speaks %d, this agent %d to %d", ErrVersion, env.Version, MinProtocolVersion, ProtocolVersion)
+	}
+	switch env.Type {
+	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError:
+	default:
+		return nil, fmt.Errorf("%w: unknown type %.40q", ErrMalformed, env.Type)
+	}
+	if !nameRe.MatchString(env.From) {
+		return nil, fmt.Errorf("%w: sender %.70q is not a node name", ErrMalformed, env.From)
+	}
+	if len(env.Body) == 0 || string(env.Body) == "null" {
+		return nil, fmt.Errorf("%w: no body", ErrMalformed)
+	}
+	// Check the body now, so a message either decodes whole or not at all.
+	var err error
+	switch env.Type {
+	case TypeHello:
+		_, err = env.Hello()
+	case TypeJoinRequest:
+		_, err = env.JoinRequest()
+	case TypeJoinResponse:
+		_, err = env.JoinResponse()
+	case TypeError:
+		_, err = env.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &env, nil
+}
+
+func (e *Envelope) body(typ string, v any) error {
+	if e.Type != typ {
+		return fmt.Errorf("%w: a %s message, not %s", ErrMalformed, e.Type, typ)
+	}
+	if err := json.Unmarshal(e.Body, v); err != nil {
+		return fmt.Errorf("%w: %s body: %v", ErrMalformed, typ, err)
+	}
+	return nil
+}
+
+func (s *NodeStatus) validate() error {
+	if !nameRe.MatchString(s.Name) {
+		return fmt.Errorf("%w: node name %.70q", ErrMalformed, s.Name)
+	}
+	for k, v := range map[string]string{"role": s.Role, "cluster_id": s.ClusterID, "disk_set": s.DiskSet,
+		"hardware": s.Hardware, "agent_version": s.AgentVersion, "address": s.Address} {
+		if len(v) > 512 {
+			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
+		}
+	}
+	switch s.Role {
+	case "", "primary", "secondary", "safe-mode":
+	default:
+		return fmt.Errorf("%w: role %.40q", ErrMalformed, s.Role)
+	}
+	return nil
+}
+
+// Hello returns the body of a hello message.
+func (e *Envelope) Hello() (*NodeStatus, error) {
+	var s NodeStatus
+	if err := e.body(TypeHello, &s); err != nil {
+		return nil, err
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// JoinRequest returns the body of a join request.
+func (e *Envelope) JoinRequest() (*JoinRequest, error) {
+	var j JoinRequest
+	if err := e.body(TypeJoinRequest, &j); err != nil {
+		return nil, err
+	}
+	if err := j.Node.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(j.Secret) < 16 || len(j.Secret) > 128:
+		return nil, fmt.Errorf("%w: join secret of %d bytes", ErrMalformed, len(j.Secret))
+	case len(j.CSR) == 0 || len(j.CSR) > 8192:
+		return nil, fmt.Errorf("%w: certificate request of %d bytes", ErrMalformed, len(j.CSR))
+	case j.ListenPort < 1 || j.ListenPort > 65535:
+		return nil, fmt.Errorf("%w: listen port %d", ErrMalformed, j.ListenPort)
+	}
+	return &j, nil
+}
+
+// JoinResponse returns the body of a join response.
+func (e *Envelope) JoinResponse() (*JoinResponse, error) {
+	var j JoinResponse
+	if err := e.body(TypeJoinResponse, &j); err != nil {
+		return nil, err
+	}
+	if err := j.Primary.validate(); err != nil {
+		return nil, err
+	}
+	if j.Cert == "" || j.CA == "" || j.ClusterID == "" || len(j.Cert) > 16384 || len(j.CA) > 16384 {
+		return nil, fmt.Errorf("%w: join response without certificates or cluster id", ErrMalformed)
+	}
+	return &j, nil
+}
+
+// Error returns the body of an error message.
+func (e *Envelope) Error() (*ErrorBody, error) {
+	var b ErrorBody
+	if err := e.body(TypeError, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Message) > 4096 {
+		return nil, fmt.Errorf("%w: error message longer than 4096 bytes", ErrMalformed)
+	}
+	return &b, nil
+}

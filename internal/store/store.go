@@ -1,0 +1,610 @@
+// Package store is the embedded, crash-safe state store of the sentry agent.
+//
+// It keeps three kinds of records in one bbolt file: an append-only log of
+// events, join tokens (only the hash of each secret, never the secret), and
+// the last known record of each peer node. Every write is one bbolt
+// transaction, fsynced on commit, so a write that has returned survives the
+// process being killed. Only one process can have the file open at a time:
+// bbolt holds an exclusive file lock for as long as the store is open.
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version of the store file. Open records it in
+// the "meta" bucket of a new file and refuses a file that records a newer
+// one, since an older sentry cannot know what a newer one wrote.
+const SchemaVersion = 1
+
+// Errors returned by UseToken. They are wrapped with details, so compare them
+// with errors.Is.
+var (
+	// ErrTokenUnknown means no token with the given hash is stored.
+	ErrTokenUnknown = errors.New("join token unknown")
+	// ErrTokenExpired means the token's expiry time has passed.
+	ErrTokenExpired = errors.New("join token expired")
+	// ErrTokenUsed means the token was already used once.
+	ErrTokenUsed = errors.New("join token already used")
+)
+
+// Bucket and key names inside the bbolt file.
+var (
+	bucketMeta   = []byte("meta")
+	bucketEvents = []byte("events")
+	bucketTokens = []byte("tokens")
+	bucketPeers  = []byte("peers")
+
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers}
+
+	keySchema = []byte("schema_version")
+)
+
+// defaultLockTimeout is how long Open waits for the file lock when
+// Options.LockTimeout is zero.
+const defaultLockTimeout = 2 * time.Second
+
+// Options changes how Open opens the store.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process before it gives up. Zero means 2 seconds.
+	LockTimeout time.Duration
+}
+
+// Store is an open store file. Its methods are safe for concurrent use by
+// several goroutines of the one process that opened it.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open opens the store file at path, creating it with mode 0600 if it does
+// not exist, and creates any missing buckets. A new file gets SchemaVersion
+// recorded in it; a file that records a newer schema version is refused. If
+// another process holds the file, Open waits up to opt.LockTimeout and then
+// fails with an error naming the path.
+func Open(path string, opt Options) (*Store, error) {
+	timeout := opt.LockTimeout
+	if timeout <= 0 {
+		timeout = defaultLockTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: another process (the sentry agent?) holds the file lock; gave up after %s: %w", path, timeout, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init checks the schema version and creates the buckets. The check runs in
+// a read transaction first, so that a file from a newer sentry is refused
+// without being written to.
+func (s *Store) init() error {
+	var (
+		stored    uint64
+		found     bool
+		needWrite bool
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		stored, found, err = readSchema(tx)
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				needWrite = true
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	if found && stored > SchemaVersion {
+		return fmt.Errorf("store: open %s: the file has schema version %d, but this sentry only knows schema version %d or older; use a newer sentry", s.path, stored, SchemaVersion)
+	}
+	// Nothing older than version 1 exists, so there is nothing to migrate.
+	if found && !needWrite {
+		return nil
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
+			}
+		}
+		if found {
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.FormatUint(SchemaVersion, 10)))
+	})
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// readSchema returns the schema version recorded in tx, if any.
+func readSchema(tx *bolt.Tx) (uint64, bool, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0, false, nil
+	}
+	v := meta.Get(keySchema)
+	if v == nil {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil || n == 0 {
+		return 0, false, fmt.Errorf("meta bucket holds an invalid schema version %q", v)
+	}
+	return n, true, nil
+}
+
+// Close closes the store file and releases its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Check runs bbolt's consistency check over the whole file in a read
+// transaction and returns the first problem it finds, naming the path, or
+// nil if the file is consistent.
+func (s *Store) Check() error {
+	var first error
+	more := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		// Drain the channel fully so that the checking goroutine ends
+		// before the transaction does.
+		for err := range tx.Check() {
+			if first == nil {
+				first = err
+			} else {
+				more++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: check %s: %w", s.path, err)
+	}
+	if first != nil {
+		if more > 0 {
+			return fmt.Errorf("store: check %s: %w (and %d more problems)", s.path, first, more)
+		}
+		return fmt.Errorf("store: check %s: %w", s.path, first)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- events
+
+// Event is one entry of the event log.
+type Event struct {
+	Seq     uint64            `json:"seq"` // assigned by AppendEvent, increasing, never reused
+	Time    time.Time         `json:"time"`
+	Kind    string            `json:"kind"` // e.g. "join", "peer-refused", "failover"
+	Node    string            `json:"node,omitempty"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// seqKey is the bbolt key of an event: its sequence number as 8 big-endian
+// bytes, so that keys sort in sequence order.
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// decodeEvent decodes a stored event and checks that its key and its Seq
+// agree.
+func decodeEvent(k, v []byte) (Event, error) {
+	if len(k) != 8 {
+		return Event{}, fmt.Errorf("event key %x is not 8 bytes long", k)
+	}
+	var e Event
+	if err := json.Unmarshal(v, &e); err != nil {
+		return Event{}, fmt.Errorf("event %d: %w", binary.BigEndian.Uint64(k), err)
+	}
+	if seq := binary.BigEndian.Uint64(k); e.Seq != seq {
+		return Event{}, fmt.Errorf("event stored under seq %d says seq %d", seq, e.Seq)
+	}
+	return e, nil
+}
+
+// AppendEvent adds e to the event log and returns the sequence number it was
+// given (e.Seq is ignored). A zero e.Time is set to the current time. The
+// event is on disk when AppendEvent returns without error.
+func (s *Store) AppendEvent(e Event) (uint64, error) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		e.Seq = seq
+		v, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put(seqKey(seq), v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store %s: append event: %w", s.path, err)
+	}
+	return e.Seq, nil
+}
+
+// Events returns the events whose sequence number is greater than afterSeq,
+// oldest first, at most limit of them; a limit of zero or less means all.
+func (s *Store) Events(afterSeq uint64, limit int) ([]Event, error) {
+	var out []Event
+	if afterSeq == math.MaxUint64 {
+		return out, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read events: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// LastEvents returns the newest n events, oldest first. It returns no events
+// if n is zero or less.
+func (s *Store) LastEvents(n int) ([]Event, error) {
+	var out []Event
+	if n <= 0 {
+		return out, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read events: %w", s.path, err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------- tokens
+
+// Token is a join token as stored: the hash of its secret and its life
+// times. The secret itself is never stored.
+type Token struct {
+	Hash    string    `json:"hash"` // HashSecret of the secret
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Used    time.Time `json:"used,omitempty"`    // zero until the token is used
+	UsedBy  string    `json:"used_by,omitempty"` // who used it
+}
+
+// HashSecret returns the lowercase hex SHA-256 of a token secret, the form
+// in which tokens are stored and looked up.
+func HashSecret(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:])
+}
+
+// validHash reports whether h looks like the output of HashSecret. It keeps
+// a caller from storing a secret by mistake in place of its hash.
+func validHash(h string) bool {
+	if len(h) != sha256.Size*2 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// PutToken stores t, replacing any token with the same hash. t.Hash must be
+// a HashSecret result (64 lowercase hex digits) and t.Expires must be set.
+func (s *Store) PutToken(t Token) error {
+	if !validHash(t.Hash) {
+		return fmt.Errorf("store %s: put token: hash is not 64 lowercase hex digits (pass HashSecret(secret), never the secret)", s.path)
+	}
+	if t.Expires.IsZero() {
+		return fmt.Errorf("store %s: put token %s: no expiry time", s.path, shortHash(t.Hash))
+	}
+	v, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("store %s: put token %s: %w", s.path, shortHash(t.Hash), err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).Put([]byte(t.Hash), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put token %s: %w", s.path, shortHash(t.Hash), err)
+	}
+	return nil
+}
+
+// shortHash returns the first 12 characters of a token hash, enough to
+// name it in a message.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// UseToken marks the token with the given hash as used at now by by, and
+// returns it as stored afterwards. Lookup and marking happen in one
+// transaction, so a token can be used only once even under concurrent
+// callers. It fails with an error wrapping ErrTokenUnknown if no such token
+// is stored, ErrTokenUsed if it was used before, or ErrTokenExpired if now
+// is after its expiry time, in that order of precedence.
+func (s *Store) UseToken(hash string, now time.Time, by string) (Token, error) {
+	var t Token
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		v := b.Get([]byte(hash))
+		if v == nil {
+			return ErrTokenUnknown
+		}
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("decode token: %w", err)
+		}
+		if !t.Used.IsZero() {
+			return fmt.Errorf("%w (at %s by %q)", ErrTokenUsed, t.Used.Format(time.RFC3339), t.UsedBy)
+		}
+		if now.After(t.Expires) {
+			return fmt.Errorf("%w (at %s)", ErrTokenExpired, t.Expires.Format(time.RFC3339))
+		}
+		t.Used = now
+		t.UsedBy = by
+		nv, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(hash), nv)
+	})
+	if err != nil {
+		return Token{}, fmt.Errorf("store %s: use token %s: %w", s.path, shortHash(hash), err)
+	}
+	return t, nil
+}
+
+// Tokens returns all stored tokens, oldest Created first.
+func (s *Store) Tokens() ([]Token, error) {
+	var out []Token
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			var t Token
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode token %s: %w", shortHash(string(k)), err)
+			}
+			out = append(out, t)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read tokens: %w", s.path, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// ---------------------------------------------------------------- peers
+
+// PeerRecord is the last known record of one peer node.
+type PeerRecord struct {
+	Name        string          `json:"name"`
+	LastContact time.Time       `json:"last_contact"`
+	Address     string          `json:"address,omitempty"`
+	Status      json.RawMessage `json:"status,omitempty"` // any JSON value; the store does not look inside
+}
+
+// PutPeer stores p as the record of the peer p.Name, replacing the previous
+// one. p.Name must not be empty, and p.Status, if set, must be valid JSON.
+func (s *Store) PutPeer(p PeerRecord) error {
+	if p.Name == "" {
+		return fmt.Errorf("store %s: put peer: empty name", s.path)
+	}
+	v, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPeers).Put([]byte(p.Name), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+	}
+	return nil
+}
+
+// Peer returns the stored record of the peer called name, and whether there
+// is one.
+func (s *Store) Peer(name string) (PeerRecord, bool, error) {
+	var p PeerRecord
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPeers).Get([]byte(name))
+		if v == nil {
+			return nil
+		}
+		found = true
+		// Unmarshal copies, so p stays valid after the transaction.
+		return json.Unmarshal(v, &p)
+	})
+	if err != nil {
+		return PeerRecord{}, false, fmt.Errorf("store %s: read peer %q: %w", s.path, name, err)
+	}
+	return p, found, nil
+}
+
+// ---------------------------------------------------------------- retention
+
+// Retention says what Prune deletes. A zero field sets no limit.
+type Retention struct {
+	// MaxAge deletes events whose Time is before now minus MaxAge.
+	MaxAge time.Duration
+	// MaxEvents keeps at most this many events, deleting the oldest.
+	MaxEvents int
+	// TokenAge deletes tokens that were used, or have expired, more than
+	// TokenAge before now. Tokens still usable are never deleted.
+	TokenAge time.Duration
+}
+
+// Prune deletes the events and tokens that r says to drop, in one
+// transaction, and returns how many records it deleted. Sequence numbers of
+// deleted events are never given out again. Peer records are kept.
+func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		deleted = 0
+		n, err := pruneEvents(tx.Bucket(bucketEvents), now, r)
+		if err != nil {
+			return err
+		}
+		deleted += n
+		n, err = pruneTokens(tx.Bucket(bucketTokens), now, r)
+		deleted += n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store %s: prune: %w", s.path, err)
+	}
+	return deleted, nil
+}
+
+// pruneEvents applies the age and count limits of r to the event bucket.
+// Keys are collected first and deleted afterwards, since deleting under a
+// bbolt cursor can make it skip the next key.
+func pruneEvents(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
+	var drop [][]byte
+	kept := 0
+	cutoff := now.Add(-r.MaxAge)
+	err := b.ForEach(func(k, v []byte) error {
+		if r.MaxAge > 0 {
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			// Times are set by callers and need not rise with Seq, so
+			// every event is looked at.
+			if e.Time.Before(cutoff) {
+				drop = append(drop, bytes.Clone(k))
+				return nil
+			}
+		}
+		kept++
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if r.MaxEvents > 0 && kept > r.MaxEvents {
+		excess := kept - r.MaxEvents
+		dropped := make(map[string]bool, len(drop))
+		for _, k := range drop {
+			dropped[string(k)] = true
+		}
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && excess > 0; k, _ = c.Next() {
+			if dropped[string(k)] {
+				continue
+			}
+			drop = append(drop, bytes.Clone(k))
+			excess--
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}
+
+// pruneTokens deletes tokens that were used or expired before now minus
+// r.TokenAge.
+func pruneTokens(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
+	if r.TokenAge <= 0 {
+		return 0, nil
+	}
+	cutoff := now.Add(-r.TokenAge)
+	var drop [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var t Token
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("decode token %s: %w", shortHash(string(k)), err)
+		}
+		// The moment the token stopped being usable: its use, or else its
+		// expiry if that has passed.
+		var dead time.Time
+		switch {
+		case !t.Used.IsZero():
+			dead = t.Used
+		case now.After(t.Expires):
+			dead = t.Expires
+		default:
+			return nil
+		}
+		if dead.Before(cutoff) {
+			drop = append(drop, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/config"
+	"github.com/spf13/cobra"
+)
+
+// agentClient returns a client for the local agent named by --config.
+func agentClient(cmd *cobra.Command) (*agent.Client, error) {
+	path, _ := cmd.Flags().GetString("config")
+	cfg, err := config.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		d := config.Default()
+		cfg, err = &d, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return agent.NewClient(cfg.Agent.Socket), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newStatusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show both nodes: role, hardware, disk set, generation, agent version, last contact",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runStatus(cmd.Context(), c, cmd.OutOrStdout(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, st)
+	}
+	if st.Initialized {
+		fmt.Fprintf(w, "cluster %s (%s)\n\n", st.ClusterName, st.ClusterID)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tGEN\tDISK SET\tHARDWARE\tAGENT\tLAST CONTACT")
+	for _, n := range st.Nodes {
+		name := n.Name
+		if n.Self {
+			name += " (this node)"
+		}
+		contact := "-"
+		switch {
+		case n.Self:
+			contact = "now"
+		case n.LastContact != nil:
+			contact = time.Since(*n.LastContact).Round(time.Second).String() + " ago"
+			if !n.Reachable {
+				contact += " (unreachable)"
+			}
+		}
+		ds := n.DiskSet
+		if len(ds) > 12 {
+			ds = ds[:12]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, dash(n.Role), n.Generation, dash(ds), dash(n.Hardware), dash(n.AgentVersion), contact)
+	}
+	tw.Flush()
+	for _, n := range st.Nodes {
+		if n.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", n.Name, n.Error)
+		}
+	}
+	if st.Hint != "" {
+		fmt.Fprintf(w, "\n%s\n", st.Hint)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
