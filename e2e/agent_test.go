@@ -83,7 +83,9 @@ func TestPairing(t *testing.T) {
 	// refusal is in P's journal with the office's address.
 	l := lab.New(lab.Options{Name: labName})
 	tr := &http.Transport{
-		Dial:            func(network, addr string) (net.Conn, error) { return lab.DialFrom(l.NS("office"), network, addr, dialTimeout) },
+		Dial: func(network, addr string) (net.Conn, error) {
+			return lab.DialFrom(l.NS("office"), network, addr, dialTimeout)
+		},
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 	}
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Post("https://"+primary+":7443/v1/hello", "application/json", bytes.NewReader([]byte("{}")))
