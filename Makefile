@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   bring up the two-node lab and show its status
+#   make demo   bring up the two-node lab, pair it, show both nodes' status
 #   make test   gofmt, vet, unit tests and the lab end-to-end suite
 # Both install what they need from Debian's packages first (run as root).
 
@@ -8,7 +8,7 @@ GO      ?= go
 BIN     := bin/sentry
 HOSTPKG := debootstrap systemd-container iproute2 util-linux git
 
-.PHONY: demo test deps build unit e2e man lab-down clean
+.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle
 
 deps:
 	@missing=""; \
@@ -23,10 +23,13 @@ build:
 
 demo: deps build
 	./$(BIN) lab up
+	./$(BIN) lab pair --cluster office
 	./$(BIN) lab status
+	@sleep 2
+	./$(BIN) lab exec S -- sentry status
 	@echo
-	@echo "The lab stays up: try './$(BIN) lab exec P -- systemctl status', './$(BIN) lab swap'."
-	@echo "Stop it with './$(BIN) lab down'."
+	@echo "The lab stays up: try './$(BIN) lab exec P -- sentry status', './$(BIN) lab exec P -- sentry events',"
+	@echo "'./$(BIN) lab exec P -- journalctl -u sentry-agent', './$(BIN) lab swap'. Stop it with './$(BIN) lab down'."
 
 test: deps
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -39,6 +42,9 @@ unit:
 
 e2e: deps
 	SENTRY_E2E=1 $(GO) test -count=1 -timeout 60m -v ./e2e
+
+bench-agent-idle: deps
+	bench/agent-idle.sh
 
 man: build
 	./$(BIN) man --dir docs/man

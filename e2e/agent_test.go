@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +123,90 @@ func TestPairing(t *testing.T) {
 			t.Errorf("P's events lack %q:\n%s", want, events)
 		}
 	}
+}
+
+// TestAgentKill9DuringWrites kills the real agent (SIGKILL, under systemd)
+// 20 times while the CLI makes it write to its store (each `sentry token` is
+// two commits), and checks that the agent comes back each time and that
+// nothing it reported as done before a kill is missing afterwards.
+func TestAgentKill9DuringWrites(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+
+	acked := 0
+	for round := 0; round < 20; round++ {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out, err := sentryErr("lab", "exec", "P", "--", "sentry", "token", "--ttl", "1m", "--json")
+				if err == nil && strings.Contains(out, `"token": "sentry1-`) {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				}
+			}
+		}()
+		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		sentry(t, "lab", "exec", "P", "--", "systemctl", "kill", "-s", "SIGKILL", "sentry-agent")
+		close(stop)
+		wg.Wait()
+		// systemd restarts it (Restart=on-failure); clear the start-rate
+		// counter so 20 kills in a row are not taken for a crash loop.
+		waitAgent(t, round)
+		sentry(t, "lab", "exec", "P", "--", "systemctl", "reset-failed", "sentry-agent")
+	}
+	var evs []struct {
+		Kind string `json:"kind"`
+		Seq  uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "events", "-n", "100000", "--json")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	tokens := 0
+	for i, e := range evs {
+		if e.Kind == "token" {
+			tokens++
+		}
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Errorf("event seq %d after %d", e.Seq, evs[i-1].Seq)
+		}
+	}
+	// init made one token too; a token whose answer was lost in the kill may
+	// be stored without being counted, never the other way round.
+	if tokens < acked+1 {
+		t.Errorf("%d token events stored, but %d tokens were acknowledged (+1 from init)", tokens, acked)
+	}
+	if acked < 20 {
+		t.Errorf("only %d tokens acknowledged in 20 rounds: the writes did not run", acked)
+	}
+	t.Logf("20 kills: %d tokens acknowledged, %d token events in the store", acked, tokens)
+	// Still paired and talking.
+	out := sentry(t, "lab", "exec", "P", "--", "sentry", "status", "--json")
+	if !strings.Contains(out, `"name": "node-s"`) {
+		t.Errorf("after the kills P's status lacks node-s:\n%s", out)
+	}
+}
+
+func waitAgent(t *testing.T, round int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := sentryErr("lab", "exec", "P", "--", "sentry", "status"); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, _ := sentryErr("lab", "exec", "P", "--", "journalctl", "-u", "sentry-agent", "-n", "30", "--no-pager")
+	t.Fatalf("round %d: the agent did not come back after SIGKILL:\n%s", round, out)
 }

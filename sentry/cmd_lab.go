@@ -159,7 +159,21 @@ them and waits until every lab service is active on both.`,
 			return l.Logs(cmd.Context(), args[0], cmd.OutOrStdout())
 		},
 	}
-	cmd.AddCommand(up, down, status, exec, swap, logs)
+	var cluster string
+	pair := &cobra.Command{
+		Use:   "pair",
+		Short: "Pair the lab's nodes: sentry init on P, sentry join on S",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := f.lab(cmd)
+			if err != nil {
+				return err
+			}
+			return runLabPair(cmd, l, cluster)
+		},
+	}
+	pair.Flags().StringVar(&cluster, "cluster", "office", "cluster name")
+	cmd.AddCommand(up, down, status, exec, swap, logs, pair)
 	return cmd
 }
 
@@ -207,6 +221,34 @@ func printLabStatus(w io.Writer, st *lab.Status, asJSON bool) error {
 		if n.Error != "" {
 			fmt.Fprintf(w, "%s error: %s\n", n.DiskSet, n.Error)
 		}
+	}
+	return nil
+}
+
+// runLabPair runs the operator's two pairing commands inside the lab's
+// nodes, through their own sentry binaries and agents.
+func runLabPair(cmd *cobra.Command, l *lab.Lab, cluster string) error {
+	var out, errb strings.Builder
+	code, err := l.Exec(cmd.Context(), "P", []string{"sentry", "init", "--cluster", cluster, "--json"}, nil, &out, &errb)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("sentry init on P: %s", strings.TrimSpace(errb.String()))
+	}
+	var ir agent.InitResult
+	if err := json.Unmarshal([]byte(out.String()), &ir); err != nil {
+		return fmt.Errorf("sentry init on P printed %q: %w", out.String(), err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "lab: P: sentry init --cluster %s: cluster %s, CA %s...\n", cluster, ir.ClusterID, ir.CAFingerprint[:16])
+	primary := strings.Split(lab.Sets[0].Address, "/")[0] + ":7443"
+	errb.Reset()
+	code, err = l.Exec(cmd.Context(), "S", []string{"sentry", "join", ir.Token, primary}, nil, cmd.ErrOrStderr(), &errb)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("sentry join on S: %s", strings.TrimSpace(errb.String()))
 	}
 	return nil
 }

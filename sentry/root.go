@@ -38,6 +38,7 @@ the disks and the hardware which role a node takes.
 		newTokenCommand(),
 		newStatusCommand(),
 		newEventsCommand(),
+		newBenchCommand(),
 		newLabCommand(),
 		newManCommand(root),
 	)

@@ -297,10 +297,16 @@ func TestRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not lead to the CA named in the join token") {
 		t.Errorf("wrong CA pin: %v", err)
 	}
-	l := p.logs.String()
-	for _, want := range []string{"refused join", "reason=\"join token already used\"", "reason=\"join token expired\""} {
-		if !strings.Contains(l, want) {
-			t.Errorf("primary log lacks %q", want)
+	// Each refusal is one log line naming the reason and the peer's address.
+	for _, reason := range []string{"join token already used", "join token expired"} {
+		found := false
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			if strings.Contains(line, "refused join") && strings.Contains(line, "reason=\""+reason+"\"") && strings.Contains(line, "peer=127.0.0.1:") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no log line of a refused join with reason %q and the peer's address", reason)
 		}
 	}
 	// The agent is still serving.
