@@ -125,7 +125,10 @@ func (l *Lab) NS(id string) string {
 	return n
 }
 
-func (l *Lab) setDir(id string) string  { return filepath.Join(l.root, "sets", id) }
+func (l *Lab) setDir(id string) string { return filepath.Join(l.root, "sets", id) }
+
+// SetRoot is where disk set id is mounted on the host while it runs.
+func (l *Lab) SetRoot(id string) string { return l.setRoot(id) }
 func (l *Lab) setRoot(id string) string { return filepath.Join(l.setDir(id), "root") }
 func (l *Lab) logFile(id string) string { return filepath.Join(l.root, "logs", id+".console.log") }
 func (l *Lab) statePath() string        { return filepath.Join(l.root, "state.json") }

@@ -14,7 +14,7 @@ import (
 func newConfigCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Check and show the Sentry configuration file",
+		Short: "Check the configuration file; show, diff and roll back the tracked configuration",
 	}
 	var asJSON bool
 	check := &cobra.Command{
@@ -31,6 +31,7 @@ column and key, and the command exits 3.`,
 	}
 	check.Flags().BoolVar(&asJSON, "json", false, "print the effective configuration as JSON")
 	cmd.AddCommand(check)
+	addConfigRepoCommands(cmd)
 	return cmd
 }
 

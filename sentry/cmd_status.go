@@ -93,6 +93,16 @@ func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 			fmt.Fprintf(w, "%s: %s\n", n.Name, n.Error)
 		}
 	}
+	for _, n := range st.Nodes {
+		switch {
+		case n.Role == "primary" && n.ConfigHead != "":
+			fmt.Fprintf(w, "%s: configuration at %s\n", n.Name, short(n.ConfigHead))
+		case n.Role == "secondary" && n.ConfigFailed != "":
+			fmt.Fprintf(w, "%s: configuration %s FAILED to apply (%s); running %s\n", n.Name, short(n.ConfigFailed), n.ConfigError, short(n.ConfigApplied))
+		case n.Role == "secondary" && n.ConfigApplied != "":
+			fmt.Fprintf(w, "%s: configuration %s applied\n", n.Name, short(n.ConfigApplied))
+		}
+	}
 	if st.Hint != "" {
 		fmt.Fprintf(w, "\n%s\n", st.Hint)
 	}

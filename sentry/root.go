@@ -39,6 +39,7 @@ the disks and the hardware which role a node takes.
 		newStatusCommand(),
 		newEventsCommand(),
 		newBenchCommand(),
+		newSyncCommand(),
 		newLabCommand(),
 		newManCommand(root),
 	)

@@ -53,6 +53,7 @@ type Agent struct {
 	peerLn   net.Listener
 	peerLoop context.CancelFunc
 	link     linkState
+	sync     syncState
 	wg       sync.WaitGroup
 }
 
@@ -282,6 +283,9 @@ func (a *Agent) startPeerLocked() error {
 			a.log.Error("peer api stopped", "err", err)
 		}
 	}()
+	if err := a.startSyncLocked(); err != nil {
+		return fmt.Errorf("config sync: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.peerLoop = cancel
 	a.wg.Add(1)
@@ -294,6 +298,7 @@ func (a *Agent) startPeerLocked() error {
 }
 
 func (a *Agent) stopPeerLocked(ctx context.Context) {
+	a.stopSyncLocked()
 	if a.peerLoop != nil {
 		a.peerLoop()
 		a.peerLoop = nil

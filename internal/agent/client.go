@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/synchronizer"
 )
 
 // ErrNoAgent is returned when nothing answers on the local socket.
@@ -97,4 +98,17 @@ func (c *Client) Reload(ctx context.Context) error {
 func (c *Client) Events(ctx context.Context, n int) ([]store.Event, error) {
 	var evs []store.Event
 	return evs, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/events?n=%d", n), nil, &evs)
+}
+
+// Sync makes the secondary fetch and apply now (force: even a commit that
+// failed before, and overwrite local edits).
+func (c *Client) Sync(ctx context.Context, force bool) (*synchronizer.SyncResult, error) {
+	var r synchronizer.SyncResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/sync", SyncRequest{Force: force}, &r)
+}
+
+// Rollback restores the configuration of rev on the primary, as a new commit.
+func (c *Client) Rollback(ctx context.Context, rev string) (*RollbackResult, error) {
+	var r RollbackResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", RollbackRequest{Rev: rev}, &r)
 }

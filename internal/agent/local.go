@@ -26,6 +26,12 @@ type NodeView struct {
 	Reachable    bool       `json:"reachable"`
 	LastContact  *time.Time `json:"last_contact,omitempty"`
 	Error        string     `json:"error,omitempty"`
+	// Configuration sync: the primary's head as this node knows it, and on
+	// the secondary the commit applied last and the one that failed.
+	ConfigHead    string `json:"config_head,omitempty"`
+	ConfigApplied string `json:"config_applied,omitempty"`
+	ConfigFailed  string `json:"config_failed,omitempty"`
+	ConfigError   string `json:"config_error,omitempty"`
 }
 
 // Status is the answer of GET /v1/status.
@@ -42,7 +48,8 @@ func (a *Agent) status() Status {
 	defer a.mu.Unlock()
 	self := a.selfStatusLocked()
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
-		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true}
+		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true,
+		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError}
 	if a.hwErr != nil {
 		sv.Error = "hardware identity: " + a.hwErr.Error()
 	}
@@ -74,6 +81,7 @@ func (a *Agent) status() Status {
 	}
 	if p != nil {
 		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
+		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError
 	}
 	if pv.Reachable {
 		pv.Error = ""
@@ -112,6 +120,22 @@ func (a *Agent) localHandler() http.Handler {
 		res, err := a.Join(r.Context(), req.Token, req.Primary)
 		reply(w, res, err)
 	})
+	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		var req SyncRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.syncOnce(r.Context(), req.Force)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/config/rollback", func(w http.ResponseWriter, r *http.Request) {
+		var req RollbackRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.Rollback(req.Rev)
+		reply(w, res, err)
+	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
@@ -142,6 +166,12 @@ type (
 	TokenResult struct {
 		Token   string    `json:"token"`
 		Expires time.Time `json:"expires"`
+	}
+	SyncRequest struct {
+		Force bool `json:"force"`
+	}
+	RollbackRequest struct {
+		Rev string `json:"rev"`
 	}
 	JoinRequest struct {
 		Token   string `json:"token"`

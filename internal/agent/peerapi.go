@@ -19,6 +19,7 @@ func (a *Agent) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
+	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
 			a.refusePeer(w, r, http.StatusUnauthorized, err)
@@ -83,6 +84,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
 	}
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
+	a.notePeerSyncLocked(h)
 	raw, _ := json.Marshal(h)
 	if err := a.store.PutPeer(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw}); err != nil {
 		a.log.Error("store peer", "err", err)
@@ -96,6 +98,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
+	a.syncFieldsLocked(&s)
 	return s
 }
 

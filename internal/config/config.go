@@ -123,7 +123,7 @@ func Default() Config {
 		Agent:    Agent{Listen: ":7443", Socket: "/run/sentry/agent.sock", ShutdownTimeout: Duration{10 * time.Second}},
 		Peer:     Peer{Timeout: Duration{5 * time.Second}, Interval: Duration{10 * time.Second}},
 		Hardware: Hardware{Identity: "auto", NICKinds: []string{"device"}},
-		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{2 * time.Second}},
+		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{time.Second}},
 		Verifier: Verifier{Interval: Duration{60 * time.Second}, Jitter: Duration{10 * time.Second}, Timeout: Duration{30 * time.Second}},
 		Log:      Log{Level: "info"},
 	}

@@ -60,6 +60,12 @@ type NodeStatus struct {
 	Protocol     int       `json:"protocol,omitempty"`
 	Address      string    `json:"address,omitempty"`
 	Time         time.Time `json:"time"`
+	// The configuration repository: the primary's head; on the secondary
+	// also the commit applied last and why the newest one failed, if so.
+	ConfigHead    string `json:"config_head,omitempty"`
+	ConfigApplied string `json:"config_applied,omitempty"`
+	ConfigFailed  string `json:"config_failed,omitempty"`
+	ConfigError   string `json:"config_error,omitempty"`
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
@@ -172,10 +178,14 @@ func (s *NodeStatus) validate() error {
 		return fmt.Errorf("%w: node name %.70q", ErrMalformed, s.Name)
 	}
 	for k, v := range map[string]string{"role": s.Role, "cluster_id": s.ClusterID, "disk_set": s.DiskSet,
-		"hardware": s.Hardware, "agent_version": s.AgentVersion, "address": s.Address} {
+		"hardware": s.Hardware, "agent_version": s.AgentVersion, "address": s.Address,
+		"config_head": s.ConfigHead, "config_applied": s.ConfigApplied, "config_failed": s.ConfigFailed} {
 		if len(v) > 512 {
 			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
 		}
+	}
+	if len(s.ConfigError) > 4096 {
+		return fmt.Errorf("%w: config_error longer than 4096 bytes", ErrMalformed)
 	}
 	switch s.Role {
 	case "", "primary", "secondary", "safe-mode":

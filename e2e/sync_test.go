@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/lab"
+)
+
+// officeGet fetches a path from a node's web server, as a client in the
+// office would.
+func officeGet(host, path string) (int, string, error) {
+	tr := &http.Transport{Dial: func(network, addr string) (net.Conn, error) { return officeDial(addr) }, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 3 * time.Second}).Get("http://" + host + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, string(b), nil
+}
+
+type event struct {
+	Kind    string            `json:"kind"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields"`
+}
+
+func events(t *testing.T, set string) []event {
+	t.Helper()
+	var evs []event
+	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", set, "--", "sentry", "events", "-n", "500", "--json")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func waitEvent(t *testing.T, set, kind, contains string, timeout time.Duration) event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, e := range events(t, set) {
+			if e.Kind == kind && strings.Contains(e.Message, contains) {
+				return e
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("no %s event containing %q on %s within %s", kind, contains, set, timeout)
+	return event{}
+}
+
+// TestConfigSync: a change on P is committed, applied on S (same owner and
+// mode), nginx on S reloaded and serving it; a broken config is rolled back
+// on S; what must not cross does not; a rollback on P is followed by S.
+func TestConfigSync(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	s := strings.Split(lab.Sets[1].Address, "/")[0]
+	site := "/etc/nginx/sites-enabled/default"
+	waitEvent(t, "S", "config-applied", "", 20*time.Second)
+	var first []struct {
+		Commit string `json:"commit"`
+	}
+	json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "config", "log", "--json")), &first)
+	if len(first) == 0 {
+		t.Fatal("no commit on P after pairing")
+	}
+
+	t.Run("edit on P is served by S", func(t *testing.T) {
+		var lat []time.Duration
+		for i := 1; i <= 20; i++ {
+			marker := fmt.Sprintf("marker-%d", i)
+			var expr string
+			if i == 1 {
+				expr = `s|^\tserver_name _;|\tserver_name _;\n\tlocation = /sentry-marker { return 200 "marker-1\\n"; }|`
+			} else {
+				expr = fmt.Sprintf(`s|marker-%d|%s|`, i-1, marker)
+			}
+			start := time.Now()
+			sentry(t, "lab", "exec", "P", "--", "sed", "-i", "--follow-symlinks", expr, site)
+			served := false
+			for time.Since(start) < 5*time.Second {
+				if code, body, err := officeGet(s, "/sentry-marker"); err == nil && code == 200 && strings.TrimSpace(body) == marker {
+					served = true
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !served {
+				t.Fatalf("edit %d not served by S within 5 s", i)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		t.Logf("change on P to served by S, 20 edits: median %s, min %s, max %s",
+			lat[10].Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[19].Round(time.Millisecond))
+		// Same owner, group and mode on both.
+		stat := func(set string) string {
+			return strings.TrimSpace(sentry(t, "lab", "exec", set, "--", "stat", "-L", "-c", "%U %G %a %s", site))
+		}
+		if p, q := stat("P"), stat("S"); p != q {
+			t.Errorf("P has %q, S has %q", p, q)
+		}
+		if out := sentry(t, "lab", "exec", "P", "--", "sentry", "config", "show", "HEAD:/etc/nginx/sites-available/default"); !strings.Contains(out, "marker-20") {
+			t.Errorf("config show lacks the marker:\n%.300s", out)
+		}
+		if out := sentry(t, "lab", "exec", "P", "--", "sentry", "config", "diff"); !strings.Contains(out, "+\tlocation = /sentry-marker { return 200 \"marker-20") {
+			t.Errorf("config diff lacks the change:\n%.600s", out)
+		}
+	})
+
+	t.Run("broken config rolls back on S", func(t *testing.T) {
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo 'this is not nginx syntax' > /etc/nginx/conf.d/broken.conf")
+		waitEvent(t, "S", "config-apply-failed", "reload of nginx.service", 15*time.Second)
+		waitEvent(t, "P", "peer-config-failed", "node-s could not apply", 15*time.Second)
+		if code, body, err := officeGet(s, "/sentry-marker"); err != nil || code != 200 || !strings.Contains(body, "marker-20") {
+			t.Errorf("S stopped serving after the broken config: %d %q %v", code, body, err)
+		}
+		if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", "/etc/nginx/conf.d/broken.conf"); err == nil {
+			t.Error("the broken file stayed on S")
+		}
+		var st struct {
+			Nodes []struct {
+				Name         string `json:"name"`
+				ConfigFailed string `json:"config_failed"`
+				ConfigError  string `json:"config_error"`
+			} `json:"nodes"`
+		}
+		json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "status", "--json")), &st)
+		reported := false
+		for _, n := range st.Nodes {
+			if n.Name == "node-s" && n.ConfigFailed != "" && strings.Contains(n.ConfigError, "nginx") {
+				reported = true
+			}
+		}
+		if !reported {
+			t.Errorf("P's status does not show S's failed apply: %+v", st)
+		}
+		// Fixed on P: S applies again.
+		sentry(t, "lab", "exec", "P", "--", "rm", "/etc/nginx/conf.d/broken.conf")
+		waitEvent(t, "S", "config-applied", "reloaded nginx.service", 15*time.Second)
+	})
+
+	t.Run("what must not cross does not", func(t *testing.T) {
+		d := "/etc/nginx/conf.d/"
+		script := `set -e
+printf '#!/bin/sh\necho pwned\n' > ` + d + `hook.conf
+printf 'x\n' > ` + d + `suid.conf; chmod 4644 ` + d + `suid.conf
+ln -s /etc/shadow ` + d + `shadow.conf
+ln -s ../../../../etc/passwd ` + d + `dotdot.conf
+mkfifo ` + d + `fifo.conf
+printf -- '-----BEGIN PRIVATE KEY-----\nMIIE\n' > ` + d + `tls.conf
+printf 'include /etc/nginx/conf.d/ok.inc;\n' > ` + d + `canary.conf
+printf '' > ` + d + `ok.inc
+`
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", script)
+		waitEvent(t, "S", "config-applied", "", 15*time.Second)
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", d+"canary.conf"); err == nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", d+"canary.conf"); err != nil {
+			t.Fatal("the harmless file of the same change never reached S")
+		}
+		want := map[string]string{"hook.conf": "script", "suid.conf": "setuid", "shadow.conf": "outside the tracked paths",
+			"dotdot.conf": "outside the tracked paths", "fifo.conf": "fifo", "tls.conf": "private key"}
+		evs := events(t, "P")
+		for name, reason := range want {
+			if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", d+name); err == nil {
+				t.Errorf("%s reached S", name)
+			}
+			found := false
+			for _, e := range evs {
+				if e.Kind == "config-refused" && e.Fields["path"] == d+name && strings.Contains(e.Fields["reason"], reason) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("P reports no refusal of %s for %q", d+name, reason)
+			}
+		}
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "rm -f "+d+"hook.conf "+d+"suid.conf "+d+"shadow.conf "+d+"dotdot.conf "+d+"fifo.conf "+d+"tls.conf")
+	})
+
+	t.Run("rollback on P is followed by S", func(t *testing.T) {
+		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", first[len(first)-1].Commit)
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if code, _, err := officeGet(s, "/sentry-marker"); err == nil && code == 404 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code, body, _ := officeGet(s, "/sentry-marker"); code != 404 {
+			t.Errorf("after rollback S still serves the marker: %d %q", code, body)
+		}
+		if out := sentry(t, "lab", "exec", "P", "--", "sentry", "config", "log", "-n", "1"); !strings.Contains(out, "rollback to "+first[len(first)-1].Commit[:12]) {
+			t.Errorf("no rollback commit on P:\n%s", out)
+		}
+	})
+
+	t.Run("a secondary offline catches up with what it missed", func(t *testing.T) {
+		sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "sentry-agent")
+		var have []struct {
+			Commit string `json:"commit"`
+		}
+		json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "config", "log", "-n", "1", "--json")), &have)
+		for i := 0; i < 50; i++ {
+			sentry(t, "lab", "exec", "P", "--", "sh", "-c", fmt.Sprintf("echo '# edit %d' >> /etc/nginx/conf.d/offline.conf", i))
+			time.Sleep(1200 * time.Millisecond) // past the debounce: one commit each
+		}
+		var head []struct {
+			Commit string `json:"commit"`
+		}
+		json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "config", "log", "-n", "60", "--json")), &head)
+		n := 0
+		for _, c := range head {
+			if c.Commit == have[0].Commit {
+				break
+			}
+			n++
+		}
+		if n < 40 {
+			t.Fatalf("only %d commits made while S was off", n)
+		}
+		sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "sentry-agent")
+		e := waitEvent(t, "S", "config-applied", head[0].Commit[:12], 30*time.Second)
+		var ours int64
+		fmt.Sscan(e.Fields["pack_bytes"], &ours)
+		// What git itself would send for the same history: a pack of the
+		// objects in have..head, made by git from P's repository.
+		l := lab.New(lab.Options{Name: labName})
+		repo := filepath.Join(l.SetRoot("P"), "var/lib/sentry/config.git")
+		cmd := exec.Command("sh", "-c", fmt.Sprintf("git --git-dir %s rev-list --objects %s ^%s | git --git-dir %s pack-objects --stdout --delta-base-offset | wc -c",
+			repo, head[0].Commit, have[0].Commit, repo))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gitBytes int64
+		fmt.Sscan(strings.TrimSpace(string(out)), &gitBytes)
+		ratio := float64(ours) / float64(gitBytes)
+		t.Logf("%d commits caught up: sentry sent %d bytes, git's pack for the same history %d bytes: %.2fx", n, ours, gitBytes, ratio)
+		if ratio > 1.2 {
+			t.Errorf("catch-up sent %.2fx what git would", ratio)
+		}
+	})
+}

@@ -1,0 +1,407 @@
+package agent
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/synchronizer"
+)
+
+// syncState is what this agent knows of the configuration sync.
+type syncState struct {
+	primary   *synchronizer.Primary
+	repo      *synchronizer.Repo // primary
+	secondary *synchronizer.Secondary
+	kick      chan struct{}
+	cancel    context.CancelFunc
+	head      string // primary: repo head; secondary: fetched head
+	applied   string
+	failed    string
+	err       string
+	refused   map[string]string // primary: reported refusals
+	peerErr   string            // primary: last failure the secondary reported
+}
+
+func (a *Agent) policy() *synchronizer.Policy {
+	roots := a.cfg.Sync.Paths
+	if len(roots) == 0 {
+		roots = synchronizer.DefaultRoots
+	}
+	return &synchronizer.Policy{Roots: roots, Exclude: a.cfg.Sync.Exclude}
+}
+
+// startSyncLocked starts the primary's watcher or the secondary's sync
+// loop, by the disk stamp's role. a.mu is held.
+func (a *Agent) startSyncLocked() error {
+	if a.sync.cancel != nil || a.stamp == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := a.statePath("config.git")
+	switch a.stamp.Role {
+	case stamp.RolePrimary:
+		repo, err := synchronizer.OpenRepo(dir, a.nodeName(), a.policy())
+		if err != nil {
+			cancel()
+			return err
+		}
+		a.sync.repo = repo
+		a.sync.head = repo.Head().String()
+		a.sync.refused = map[string]string{}
+		a.sync.primary = &synchronizer.Primary{Repo: repo, Log: a.log, Debounce: a.cfg.Sync.Debounce.Duration,
+			Rescan: a.cfg.Sync.RescanInterval.Duration, OnCommit: a.onCommit}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := a.sync.primary.Run(ctx); err != nil {
+				a.log.Error("config watcher stopped", "err", err)
+			}
+		}()
+	case stamp.RoleSecondary:
+		m, err := synchronizer.MirrorOpen(dir)
+		if err != nil {
+			cancel()
+			return err
+		}
+		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Policy: a.policy(), Units: synchronizer.DefaultUnits,
+			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
+		a.sync.applied = a.sync.secondary.Applied().String()
+		if f := a.sync.secondary.Failed(); !f.IsZero() {
+			a.sync.failed = f.String()
+		}
+		a.sync.kick = make(chan struct{}, 1)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.runSecondarySync(ctx)
+		}()
+	}
+	a.sync.cancel = cancel
+	return nil
+}
+
+func (a *Agent) stopSyncLocked() {
+	if a.sync.cancel != nil {
+		a.sync.cancel()
+		a.sync.cancel = nil
+	}
+}
+
+// onCommit runs after each commit on the primary.
+func (a *Agent) onCommit(c *synchronizer.CommitResult) {
+	a.mu.Lock()
+	a.sync.head = c.Hash.String()
+	var paths []string
+	for p := range c.Changed {
+		paths = append(paths, p)
+	}
+	a.event("config-commit", a.nodeName(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
+		map[string]string{"commit": c.Hash.String(), "paths": strings.Join(paths, " ")})
+	for _, r := range c.Refused {
+		if a.sync.refused[r.Path] != r.Reason {
+			a.sync.refused[r.Path] = r.Reason
+			a.log.Warn("config path refused: it will not reach the secondary", "path", r.Path, "reason", r.Reason)
+			a.event("config-refused", a.nodeName(), fmt.Sprintf("%s left out: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
+		}
+	}
+	a.mu.Unlock()
+	a.log.Info("configuration committed", "commit", c.Hash.String(), "paths", len(paths))
+	// Tell the secondary at once rather than at its next hello.
+	go a.helloOnce(context.Background())
+}
+
+// handleFetch serves the secondary: the primary's head, and a packfile of
+// what the secondary lacks (POST /v1/config/fetch, peer only).
+func (a *Agent) handleFetch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Have string `json:"have"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("fetch request: %w", err))
+		return
+	}
+	a.mu.Lock()
+	repo := a.sync.repo
+	a.mu.Unlock()
+	if repo == nil {
+		a.refusePeer(w, r, http.StatusConflict, fmt.Errorf("this node is not the primary"))
+		return
+	}
+	head := repo.Head()
+	w.Header().Set("X-Sentry-Config-Head", head.String())
+	if head.IsZero() || head.String() == req.Have {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	// The packfile, gzipped: its objects are compressed one by one, and a
+	// stream compression over all of them saves another quarter or so.
+	w.Header().Set("Content-Type", "application/x-git-packfile")
+	w.Header().Set("X-Sentry-Pack-Encoding", "gzip")
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	n, err := synchronizer.WritePack(zw, repo.Git().Storer, head, []plumbing.Hash{plumbing.NewHash(req.Have)})
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		a.log.Error("config fetch", "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+	a.log.Debug("config fetch served", "peer", r.RemoteAddr, "objects", n, "bytes", buf.Len())
+}
+
+// fetcher is the secondary's side of handleFetch.
+func (a *Agent) fetcher() synchronizer.Fetcher {
+	return func(ctx context.Context, have plumbing.Hash) (plumbing.Hash, io.ReadCloser, error) {
+		a.mu.Lock()
+		addr, name := a.cluster.PeerAddress, a.cluster.PeerName
+		tlsCfg := a.node.ClientTLS(name)
+		a.mu.Unlock()
+		haveStr := ""
+		if !have.IsZero() {
+			haveStr = have.String()
+		}
+		body, _ := json.Marshal(map[string]string{"have": haveStr})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/config/fetch", bytes.NewReader(body))
+		if err != nil {
+			return plumbing.ZeroHash, nil, err
+		}
+		tr := &http.Transport{TLSClientConfig: tlsCfg}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			return plumbing.ZeroHash, nil, err
+		}
+		head := plumbing.NewHash(resp.Header.Get("X-Sentry-Config-Head"))
+		switch resp.StatusCode {
+		case http.StatusNoContent:
+			resp.Body.Close()
+			return head, nil, nil
+		case http.StatusOK:
+			if resp.Header.Get("X-Sentry-Pack-Encoding") != "gzip" {
+				resp.Body.Close()
+				return plumbing.ZeroHash, nil, fmt.Errorf("primary sent a pack in an unknown encoding")
+			}
+			cr := &wireCounter{r: io.LimitReader(resp.Body, 1<<30)}
+			zr, err := gzip.NewReader(cr)
+			if err != nil {
+				resp.Body.Close()
+				return plumbing.ZeroHash, nil, fmt.Errorf("pack from the primary: %w", err)
+			}
+			return head, &gzipPack{Reader: zr, body: resp.Body, cr: cr}, nil
+		}
+		defer resp.Body.Close()
+		env, err := peer.Read(resp.Body)
+		if err == nil && env.Type == peer.TypeError {
+			eb, _ := env.Error()
+			return plumbing.ZeroHash, nil, fmt.Errorf("primary refused: %s", eb.Message)
+		}
+		return plumbing.ZeroHash, nil, fmt.Errorf("primary answered %s", resp.Status)
+	}
+}
+
+// kickSync asks the secondary's sync loop to run (non-blocking).
+func (a *Agent) kickSyncLocked(primaryHead string) {
+	if a.sync.kick == nil || primaryHead == "" {
+		return
+	}
+	if primaryHead == a.sync.applied || primaryHead == a.sync.failed {
+		return
+	}
+	select {
+	case a.sync.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) runSecondarySync(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.sync.kick:
+		case <-tick.C:
+		}
+		a.syncOnce(ctx, false)
+	}
+}
+
+// syncOnce fetches and applies; it reports the outcome to the primary.
+func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncResult, error) {
+	a.mu.Lock()
+	sec := a.sync.secondary
+	a.mu.Unlock()
+	if sec == nil {
+		return nil, fmt.Errorf("this node is not a secondary")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := sec.Sync(sctx, a.fetcher(), force)
+	a.mu.Lock()
+	if err != nil {
+		a.sync.err = err.Error()
+		a.log.Warn("config sync", "err", err)
+		a.mu.Unlock()
+		return nil, err
+	}
+	a.sync.head = res.Head
+	if res.Changed {
+		if res.Failed != "" {
+			a.sync.failed, a.sync.err = res.Failed, res.Error
+			a.event("config-apply-failed", a.nodeName(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s",
+				short(res.Failed), short(res.Applied), res.Error), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack)})
+			a.log.Error("configuration apply failed", "commit", res.Failed, "rolled_back", res.RolledBack, "err", res.Error)
+		} else {
+			a.sync.applied, a.sync.err, a.sync.failed = res.Applied, "", ""
+			n := 0
+			if res.Result != nil {
+				n = len(res.Result.Written) + len(res.Result.Removed)
+				for _, d := range res.Result.Drift {
+					a.event("config-drift", a.nodeName(), d+" was edited on this node; overwritten by the primary's version", map[string]string{"path": d})
+				}
+				for _, r := range res.Result.Refused {
+					a.event("config-refused", a.nodeName(), fmt.Sprintf("%s not written: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
+				}
+			}
+			a.event("config-applied", a.nodeName(), fmt.Sprintf("configuration %s applied: %d path(s), reloaded %s", short(res.Applied), n, strings.Join(res.Units, " ")),
+				map[string]string{"commit": res.Applied, "pack_bytes": fmt.Sprint(res.PackBytes), "ms": fmt.Sprint(time.Since(start).Milliseconds())})
+			a.log.Info("configuration applied", "commit", res.Applied, "paths", n, "units", strings.Join(res.Units, " "), "pack_bytes", res.PackBytes)
+		}
+	}
+	a.mu.Unlock()
+	if res.Changed {
+		go a.helloOnce(context.Background())
+	}
+	return res, nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// syncFieldsLocked fills the configuration fields of this node's status.
+func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
+	s.ConfigHead = a.sync.head
+	if a.sync.secondary != nil {
+		s.ConfigApplied, s.ConfigFailed, s.ConfigError = a.sync.applied, a.sync.failed, a.sync.err
+	}
+	if strings.Trim(s.ConfigHead, "0") == "" {
+		s.ConfigHead = ""
+	}
+	if strings.Trim(s.ConfigApplied, "0") == "" {
+		s.ConfigApplied = ""
+	}
+}
+
+// notePeerSyncLocked is the primary's view of the secondary's report.
+func (a *Agent) notePeerSyncLocked(h *peer.NodeStatus) {
+	if a.sync.repo == nil {
+		a.kickSyncLocked(h.ConfigHead)
+		return
+	}
+	if h.ConfigError != "" && h.ConfigFailed != a.sync.peerErr {
+		a.sync.peerErr = h.ConfigFailed
+		a.event("peer-config-failed", h.Name, fmt.Sprintf("%s could not apply configuration %s: %s", h.Name, short(h.ConfigFailed), h.ConfigError),
+			map[string]string{"commit": h.ConfigFailed})
+		a.log.Error("the secondary failed to apply a configuration commit", "node", h.Name, "commit", h.ConfigFailed, "err", h.ConfigError)
+	}
+	if h.ConfigError == "" {
+		a.sync.peerErr = ""
+	}
+}
+
+
+// RollbackResult is what `sentry config rollback` prints.
+type RollbackResult struct {
+	Restored string `json:"restored"` // the commit whose configuration was restored
+	Commit   string `json:"commit"`   // the new commit that records it
+}
+
+// Rollback restores the tracked files of rev on the primary's disk and
+// commits that as a new commit: history is never rewritten, and the
+// secondary follows as with any change.
+func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
+	a.mu.Lock()
+	repo := a.sync.repo
+	a.mu.Unlock()
+	if repo == nil {
+		return nil, fmt.Errorf("rollback is done on the primary")
+	}
+	h, err := repo.Git().ResolveRevision(plumbing.Revision(rev))
+	if err != nil {
+		return nil, fmt.Errorf("revision %q: %w", rev, err)
+	}
+	st := repo.Git().Storer
+	want, err := synchronizer.ReadSnapshot(st, *h)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := synchronizer.ReadSnapshot(st, repo.Head())
+	if err != nil {
+		return nil, err
+	}
+	ap := &synchronizer.Applier{Store: st, Policy: a.policy()}
+	res, err := ap.Apply(cur, want)
+	if err != nil {
+		return nil, fmt.Errorf("restoring %s: %w", short(h.String()), err)
+	}
+	if err := repo.ScanAll(); err != nil {
+		return nil, err
+	}
+	c, err := repo.Commit("rollback to "+short(h.String()), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := &RollbackResult{Restored: h.String()}
+	if c != nil {
+		out.Commit = c.Hash.String()
+		a.onCommit(c)
+	}
+	// The primary's own services read the restored files too.
+	var paths []string
+	paths = append(append(paths, res.Written...), res.Removed...)
+	sec := &synchronizer.Secondary{Units: synchronizer.DefaultUnits}
+	if err := (synchronizer.SystemdReloader{}).Reload(context.Background(), sec.Affected(paths)); err != nil {
+		return out, fmt.Errorf("restored and committed, but: %w", err)
+	}
+	return out, nil
+}
+
+type wireCounter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *wireCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// gzipPack is the pack as read from the wire; WireBytes is what crossed.
+type gzipPack struct {
+	*gzip.Reader
+	body io.Closer
+	cr   *wireCounter
+}
+
+func (g *gzipPack) Close() error     { g.Reader.Close(); return g.body.Close() }
+func (g *gzipPack) WireBytes() int64 { return g.cr.n }

@@ -1,0 +1,355 @@
+package synchronizer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// Snapshot is what one commit says the tracked paths should be.
+type Snapshot struct {
+	Commit  plumbing.Hash
+	Entries map[string]Entry         // absolute path -> metadata
+	Blobs   map[string]plumbing.Hash // absolute path -> content (files)
+}
+
+// ReadSnapshot reads a commit's meta and files trees.
+func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapshot, error) {
+	s := &Snapshot{Commit: commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}}
+	if commit.IsZero() {
+		return s, nil
+	}
+	c, err := object.GetCommit(st, commit)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", commit, err)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	walker := object.NewTreeWalker(t, true, nil)
+	defer walker.Close()
+	for {
+		name, te, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !te.Mode.IsFile() {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "files/"):
+			s.Blobs["/"+strings.TrimPrefix(name, "files/")] = te.Hash
+		case strings.HasPrefix(name, "meta/") && strings.HasSuffix(name, "/"+MetaName):
+			dir := "/" + strings.TrimSuffix(strings.TrimPrefix(name, "meta/"), "/"+MetaName)
+			b, err := readBlob(st, te.Hash)
+			if err != nil {
+				return nil, err
+			}
+			var m Meta
+			if _, err := toml.Decode(string(b), &m); err != nil {
+				return nil, fmt.Errorf("commit %s: %s: %w", commit.String()[:12], name, err)
+			}
+			if m.SchemaVersion > MetaSchemaVersion {
+				return nil, fmt.Errorf("commit %s: %s has schema %d, this sentry knows %d: upgrade sentry on this node",
+					commit.String()[:12], name, m.SchemaVersion, MetaSchemaVersion)
+			}
+			for _, e := range m.Entries {
+				if e.Name == "" || strings.Contains(e.Name, "/") || e.Name == "." || e.Name == ".." {
+					return nil, fmt.Errorf("commit %s: %s: bad entry name %q", commit.String()[:12], name, e.Name)
+				}
+				s.Entries[filepath.Join(dir, e.Name)] = e
+			}
+		}
+	}
+	return s, nil
+}
+
+func readBlob(st storer.EncodedObjectStorer, h plumbing.Hash) ([]byte, error) {
+	obj, err := st.EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(io.LimitReader(r, maxFileSize+1))
+}
+
+// Applier writes a snapshot onto this node's disk.
+type Applier struct {
+	Store  storer.EncodedObjectStorer
+	Policy *Policy // the same checks as the primary's, applied again here
+	// Root prefixes every path (tests apply into a temp folder); "" is /.
+	Root string
+}
+
+// ApplyResult says what an apply did.
+type ApplyResult struct {
+	Written []string  `json:"written,omitempty"`
+	Removed []string  `json:"removed,omitempty"`
+	Drift   []string  `json:"drift,omitempty"` // local edits found (and overwritten)
+	Refused []Refusal `json:"refused,omitempty"`
+}
+
+func (a *Applier) disk(p string) string { return filepath.Join(a.Root, p) }
+
+// Apply brings the disk from snapshot old (what was applied last) to new.
+// Each file is written in a 0700 staging folder beside it, with its final
+// owner and mode, fsynced, then renamed into place: never half-written,
+// never readable by others in between.
+func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
+	res := &ApplyResult{}
+	paths := sortedKeys(new.Entries)
+	// Directories first, parents before children.
+	sort.SliceStable(paths, func(i, j int) bool { return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") })
+	for _, p := range paths {
+		e := new.Entries[p]
+		if reason := a.check(p, e); reason != "" {
+			res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
+			continue
+		}
+		uid, gid, err := ids(e)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", p, err)
+		}
+		mode, err := strconv.ParseUint(e.Mode, 8, 32)
+		if err != nil || mode > 0o777 {
+			return res, fmt.Errorf("%s: bad mode %q", p, e.Mode)
+		}
+		oe, hadOld := old.Entries[p]
+		same := hadOld && oe == e && old.Blobs[p] == new.Blobs[p]
+		switch e.Type {
+		case TypeDir:
+			d := a.disk(p)
+			fi, err := os.Lstat(d)
+			if err == nil && !fi.IsDir() {
+				if err := os.Remove(d); err != nil {
+					return res, err
+				}
+				err = os.ErrNotExist
+			}
+			if err != nil {
+				if err := os.Mkdir(d, os.FileMode(mode)); err != nil {
+					return res, err
+				}
+				res.Written = append(res.Written, p)
+			}
+			if err := os.Chown(d, uid, gid); err != nil {
+				return res, err
+			}
+			if err := os.Chmod(d, os.FileMode(mode)); err != nil {
+				return res, err
+			}
+		case TypeSymlink:
+			d := a.disk(p)
+			if t, err := os.Readlink(d); err == nil && t == e.Target {
+				continue
+			}
+			if err := a.stageSymlink(d, e.Target, uid, gid); err != nil {
+				return res, fmt.Errorf("%s: %w", p, err)
+			}
+			res.Written = append(res.Written, p)
+		case TypeFile:
+			h := new.Blobs[p]
+			d := a.disk(p)
+			cur, curErr := os.ReadFile(d)
+			if curErr == nil && plumbing.ComputeHash(plumbing.BlobObject, cur) == h && statMatches(d, uid, gid, mode) {
+				continue
+			}
+			if same && curErr == nil {
+				res.Drift = append(res.Drift, p)
+			}
+			data, err := readBlob(a.Store, h)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", p, err)
+			}
+			if reason := a.Policy.checkContent(p, data); reason != "" {
+				res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
+				continue
+			}
+			if err := a.stageFile(d, data, os.FileMode(mode), uid, gid); err != nil {
+				return res, fmt.Errorf("%s: %w", p, err)
+			}
+			res.Written = append(res.Written, p)
+		default:
+			res.Refused = append(res.Refused, Refusal{Path: p, Reason: "unknown type " + e.Type})
+		}
+	}
+	// What the old snapshot had and the new one does not: deepest first.
+	var gone []string
+	for p := range old.Entries {
+		if _, ok := new.Entries[p]; !ok {
+			gone = append(gone, p)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return len(gone[i]) > len(gone[j]) })
+	for _, p := range gone {
+		if !a.Policy.inRoots(p) {
+			continue
+		}
+		d := a.disk(p)
+		var err error
+		if old.Entries[p].Type == TypeDir {
+			err = os.Remove(d) // only if empty: never a file the secondary made
+		} else {
+			err = os.Remove(d)
+		}
+		if err == nil {
+			res.Removed = append(res.Removed, p)
+		}
+	}
+	return res, nil
+}
+
+// check refuses entries that must not be written here, whatever the
+// primary says: paths outside the tracked roots, setuid, specials.
+func (a *Applier) check(p string, e Entry) string {
+	if p != filepath.Clean(p) || strings.Contains(p, "/../") || !filepath.IsAbs(p) {
+		return "path is not clean"
+	}
+	if !a.Policy.inRoots(p) {
+		return "outside the tracked paths of this node"
+	}
+	for _, g := range identityPaths {
+		if ok, _ := filepath.Match(g, p); ok {
+			return "node identity (never shared)"
+		}
+	}
+	m, err := strconv.ParseUint(e.Mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return "mode " + e.Mode + " (only permission bits are allowed)"
+	}
+	if e.Type == TypeFile && m&0o111 != 0 && !a.Policy.AllowExec[p] {
+		return "executable and declared by no module"
+	}
+	if e.Type == TypeSymlink {
+		abs := e.Target
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(filepath.Dir(p), abs)
+		}
+		if !a.Policy.inRoots(filepath.Clean(abs)) {
+			return "symlink to " + e.Target + ", outside the tracked paths"
+		}
+	}
+	return ""
+}
+
+func ids(e Entry) (int, int, error) {
+	u, err := user.Lookup(e.Owner)
+	if err != nil {
+		if n, err2 := strconv.Atoi(e.Owner); err2 == nil {
+			u = &user.User{Uid: strconv.Itoa(n)}
+		} else {
+			return 0, 0, fmt.Errorf("owner %q does not exist on this node", e.Owner)
+		}
+	}
+	g, err := user.LookupGroup(e.Group)
+	if err != nil {
+		if n, err2 := strconv.Atoi(e.Group); err2 == nil {
+			g = &user.Group{Gid: strconv.Itoa(n)}
+		} else {
+			return 0, 0, fmt.Errorf("group %q does not exist on this node", e.Group)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	return uid, gid, nil
+}
+
+func statMatches(p string, uid, gid int, mode uint64) bool {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return false
+	}
+	return fileOwner(fi) == [2]int{uid, gid} && uint64(fi.Mode().Perm()) == mode && fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) == 0
+}
+
+// stagingDir makes a 0700 folder beside target, on the same file system.
+func stagingDir(target string) (string, error) {
+	return os.MkdirTemp(filepath.Dir(target), ".sentry-stage-")
+}
+
+func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, gid int) error {
+	dir, err := stagingDir(target)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "f")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chown(uid, gid); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+		if err := os.Remove(target); err != nil {
+			return fmt.Errorf("a directory stands where the file goes: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(target))
+}
+
+func (a *Applier) stageSymlink(target, to string, uid, gid int) error {
+	dir, err := stagingDir(target)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "l")
+	if err := os.Symlink(to, tmp); err != nil {
+		return err
+	}
+	os.Lchown(tmp, uid, gid)
+	if err := os.Rename(tmp, target); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(target))
+}
+
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,106 @@
+package synchronizer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestApply(t *testing.T) {
+	rootP, pol := fixture(t)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c1, _ := r.Commit("snapshot", time.Now())
+
+	rootS := t.TempDir()
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
+	ap := &Applier{Store: r.Git().Storer, Policy: pol, Root: rootS}
+	empty := &Snapshot{Entries: map[string]Entry{}}
+	s1, err := ReadSnapshot(r.Git().Storer, c1.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ap.Apply(empty, s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
+	got, _ := os.ReadFile(filepath.Join(rootS, conf))
+	if string(got) != "worker_processes auto;\n" || len(res.Written) < 5 {
+		t.Fatalf("applied %q; written %v", got, res.Written)
+	}
+	if l, _ := os.Readlink(filepath.Join(rootS, rootP, "etc/nginx/sites-enabled-default")); l != "sites-available/default" {
+		t.Errorf("symlink %q", l)
+	}
+	// Change on P: mode and content; a file removed; a local edit on S.
+	os.WriteFile(conf, []byte("worker_processes 4;\n"), 0o644)
+	os.Chmod(conf, 0o600)
+	os.Remove(filepath.Join(rootP, "etc/postfix/main.cf"))
+	r.ScanAll()
+	c2, _ := r.Commit("edit", time.Now())
+	s2, _ := ReadSnapshot(r.Git().Storer, c2.Hash)
+	os.WriteFile(filepath.Join(rootS, rootP, "etc/nginx/sites-available/default"), []byte("local edit\n"), 0o644)
+	res, err = ap.Apply(s1, s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(filepath.Join(rootS, conf))
+	fi, _ := os.Stat(filepath.Join(rootS, conf))
+	if string(got) != "worker_processes 4;\n" || fi.Mode().Perm() != 0o600 {
+		t.Errorf("after apply: %q %v", got, fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(rootS, rootP, "etc/postfix/main.cf")); err == nil {
+		t.Error("a file removed on P stays on S")
+	}
+	if strings.Join(res.Drift, ",") != filepath.Join(rootP, "etc/nginx/sites-available/default") {
+		t.Errorf("drift %v", res.Drift)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootS, rootP, "etc/nginx/sites-available/default")); string(b) != "server { listen 80; }\n" {
+		t.Errorf("drift not overwritten: %q", b)
+	}
+	// No staging folder is left behind.
+	filepath.Walk(rootS, func(p string, fi os.FileInfo, err error) error {
+		if strings.Contains(p, ".sentry-stage-") {
+			t.Errorf("staging left: %s", p)
+		}
+		return nil
+	})
+}
+
+// A primary that would send an executable or a path outside this node's
+// roots gets it refused by the secondary's own checks.
+func TestApplyRefusesWhatThePrimaryMustNotSend(t *testing.T) {
+	rootP, pol := fixture(t)
+	hook := filepath.Join(rootP, "etc/nginx/hook")
+	os.WriteFile(hook, []byte("echo pwned\n"), 0o755)
+	loose := &Policy{Roots: append([]string{filepath.Join(rootP, "etc/ssh")}, pol.Roots...), AllowExec: map[string]bool{hook: true}}
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", loose)
+	r.ScanAll()
+	c, _ := r.Commit("evil", time.Now())
+	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
+	if _, ok := s.Entries[hook]; !ok {
+		t.Fatal("fixture: the loose primary did not commit the hook")
+	}
+	rootS := t.TempDir()
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
+	ap := &Applier{Store: r.Git().Storer, Policy: pol, Root: rootS}
+	res, err := ap.Apply(&Snapshot{Entries: map[string]Entry{}}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, rf := range res.Refused {
+		reasons[rf.Path] = rf.Reason
+	}
+	if !strings.Contains(reasons[hook], "executable") {
+		t.Errorf("hook: %q", reasons[hook])
+	}
+	if !strings.Contains(reasons[filepath.Join(rootP, "etc/ssh/other")], "outside the tracked paths") {
+		t.Errorf("ssh/other: %v", reasons)
+	}
+	if _, err := os.Stat(filepath.Join(rootS, hook)); err == nil {
+		t.Error("the executable was written on the secondary")
+	}
+}

@@ -1,0 +1,131 @@
+package synchronizer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Primary watches the tracked paths and commits what changes.
+type Primary struct {
+	Repo     *Repo
+	Log      *slog.Logger
+	Debounce time.Duration
+	Rescan   time.Duration
+	// OnCommit is called after each commit (the agent records an event and
+	// tells the secondary at once).
+	OnCommit func(*CommitResult)
+
+	mu      sync.Mutex
+	watched map[string]bool
+	w       *fsnotify.Watcher
+}
+
+// Run takes the first snapshot, then watches until ctx ends.
+func (p *Primary) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	p.w, p.watched = w, map[string]bool{}
+	if err := p.Repo.ScanAll(); err != nil {
+		p.Log.Warn("config scan", "err", err)
+	}
+	p.commit("snapshot at agent start")
+	p.syncWatches()
+
+	pending := map[string]bool{}
+	var fire <-chan time.Time
+	var timer *time.Timer
+	rescan := time.NewTicker(p.Rescan)
+	defer rescan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("file watcher closed")
+			}
+			pending[ev.Name] = true
+			if timer == nil {
+				timer = time.NewTimer(p.Debounce)
+				fire = timer.C
+			} else {
+				// Quick edits coalesce: the commit waits for a quiet moment.
+				timer.Reset(p.Debounce)
+			}
+		case err := <-w.Errors:
+			// Typically a queue overflow or max_user_watches: the rescan
+			// catches up, so say it and go on.
+			p.Log.Warn("file watcher", "err", err)
+		case <-fire:
+			timer, fire = nil, nil
+			for path := range pending {
+				if err := p.Repo.Update(path); err != nil {
+					p.Log.Warn("config update", "path", path, "err", err)
+				}
+			}
+			pending = map[string]bool{}
+			p.commit("change seen by the watcher")
+			p.syncWatches()
+		case <-rescan.C:
+			if err := p.Repo.ScanAll(); err != nil {
+				p.Log.Warn("config rescan", "err", err)
+			}
+			p.commit("periodic rescan")
+			p.syncWatches()
+		}
+	}
+}
+
+func (p *Primary) commit(why string) {
+	res, err := p.Repo.Commit(why, time.Now())
+	if err != nil {
+		p.Log.Error("config commit", "err", err)
+		return
+	}
+	if res != nil && p.OnCommit != nil {
+		p.OnCommit(res)
+	}
+}
+
+// syncWatches watches every tracked directory, and the parent directory of
+// each tracked single file (editors replace files by rename).
+func (p *Primary) syncWatches() {
+	want := map[string]bool{}
+	p.Repo.mu.Lock()
+	for path, e := range p.Repo.entries {
+		if e.Type == TypeDir {
+			want[path] = true
+		}
+	}
+	p.Repo.mu.Unlock()
+	for _, r := range p.Repo.policy.Roots {
+		if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
+			want[filepath.Dir(r)] = true
+		} else if err != nil {
+			want[filepath.Dir(r)] = true // appears later
+		}
+	}
+	for d := range want {
+		if !p.watched[d] {
+			if err := p.w.Add(d); err == nil {
+				p.watched[d] = true
+			}
+		}
+	}
+	for d := range p.watched {
+		if !want[d] {
+			p.w.Remove(d)
+			delete(p.watched, d)
+		}
+	}
+}

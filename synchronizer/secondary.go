@@ -1,0 +1,205 @@
+package synchronizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// Refs of the secondary's mirror repository.
+const (
+	RefPrimary = plumbing.ReferenceName("refs/remotes/primary/main") // what was fetched
+	RefApplied = plumbing.ReferenceName("refs/sentry/applied")       // the last good apply
+	RefFailed  = plumbing.ReferenceName("refs/sentry/failed")        // the last commit that failed to apply
+)
+
+// DefaultUnits maps tracked roots to the unit reloaded when something under
+// them changes, in reload order. Modules (issue 8) will supply these.
+var DefaultUnits = []RootUnit{
+	{"/etc/nginx", "nginx.service"}, {"/etc/postfix", "postfix.service"}, {"/etc/dovecot", "dovecot.service"},
+	{"/etc/postgresql", "postgresql.service"}, {"/etc/mysql", "mariadb.service"}, {"/etc/samba", "smbd.service"},
+	{"/etc/ssh", "ssh.service"},
+}
+
+// RootUnit ties a tracked root to its unit.
+type RootUnit struct{ Root, Unit string }
+
+// Reloader reloads units and says whether they came back.
+type Reloader interface {
+	Reload(ctx context.Context, units []string) error
+}
+
+// Fetcher asks the primary for its head and the objects this side lacks.
+// pack is nil when nothing is missing.
+type Fetcher func(ctx context.Context, have plumbing.Hash) (head plumbing.Hash, pack io.ReadCloser, err error)
+
+// Secondary keeps a mirror of the primary's repository and applies it.
+type Secondary struct {
+	Mirror   *git.Repository
+	Policy   *Policy
+	Units    []RootUnit
+	Reloader Reloader
+	Log      *slog.Logger
+	Root     string // "" is /; tests apply into a folder
+
+	mu sync.Mutex
+}
+
+// SyncResult is the outcome of one Sync.
+type SyncResult struct {
+	Head       string       `json:"head"`
+	Applied    string       `json:"applied"`
+	Changed    bool         `json:"changed"`
+	Result     *ApplyResult `json:"result,omitempty"`
+	Units      []string     `json:"units,omitempty"`
+	Failed     string       `json:"failed,omitempty"` // the commit that failed, when one did
+	Error      string       `json:"error,omitempty"`
+	RolledBack bool         `json:"rolled_back,omitempty"`
+	PackBytes  int64        `json:"pack_bytes"` // bytes that crossed the wire
+}
+
+// MirrorOpen opens or creates the secondary's bare mirror.
+func MirrorOpen(dir string) (*git.Repository, error) {
+	r, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.PlainInit(dir, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config mirror %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+func refHash(r *git.Repository, n plumbing.ReferenceName) plumbing.Hash {
+	ref, err := r.Storer.Reference(n)
+	if err != nil {
+		return plumbing.ZeroHash
+	}
+	return ref.Hash()
+}
+
+// Applied returns the last commit applied with success.
+func (s *Secondary) Applied() plumbing.Hash { return refHash(s.Mirror, RefApplied) }
+
+// Failed returns the last commit whose apply failed.
+func (s *Secondary) Failed() plumbing.Hash { return refHash(s.Mirror, RefFailed) }
+
+// Sync fetches what the primary has and this side lacks, applies it, and
+// reloads the affected units. A failed apply or a unit that does not come
+// back restores the last good commit, and the result says so.
+func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	have := refHash(s.Mirror, RefPrimary)
+	head, pack, err := fetch(ctx, have)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from the primary: %w", err)
+	}
+	res := &SyncResult{Head: head.String()}
+	if pack != nil {
+		cr := &countReader{r: pack}
+		err := ReadPack(s.Mirror.Storer, cr)
+		res.PackBytes = cr.n
+		if wb, ok := pack.(interface{ WireBytes() int64 }); ok {
+			io.Copy(io.Discard, pack) // the rest of the stream, to its end
+			res.PackBytes = wb.WireBytes()
+		}
+		pack.Close()
+		if err != nil {
+			return nil, fmt.Errorf("objects from the primary: %w", err)
+		}
+	}
+	if head.IsZero() {
+		return res, nil
+	}
+	if err := s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefPrimary, head)); err != nil {
+		return nil, err
+	}
+	applied := s.Applied()
+	res.Applied = applied.String()
+	if head == applied && !force {
+		return res, nil
+	}
+	if head == s.Failed() && !force {
+		res.Failed, res.Error = head.String(), "this commit failed to apply before; waiting for a newer one (or sync --force)"
+		return res, nil
+	}
+	old, err := ReadSnapshot(s.Mirror.Storer, applied)
+	if err != nil {
+		return nil, err
+	}
+	new, err := ReadSnapshot(s.Mirror.Storer, head)
+	if err != nil {
+		return nil, err
+	}
+	res.Changed = true
+	ap := &Applier{Store: s.Mirror.Storer, Policy: s.Policy, Root: s.Root}
+	ar, applyErr := ap.Apply(old, new)
+	res.Result = ar
+	var units []string
+	if ar != nil {
+		units = s.Affected(append(append([]string{}, ar.Written...), ar.Removed...))
+	}
+	res.Units = units
+	if applyErr == nil {
+		applyErr = s.Reloader.Reload(ctx, units)
+	}
+	if applyErr == nil {
+		res.Applied = head.String()
+		return res, s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefApplied, head))
+	}
+	// Back to the last good commit.
+	res.Failed, res.Error = head.String(), applyErr.Error()
+	s.Log.Warn("config apply failed: rolling back", "commit", head.String(), "to", applied.String(), "err", applyErr)
+	back, err := ap.Apply(new, old)
+	if err == nil {
+		err = s.Reloader.Reload(ctx, s.Affected(append(append([]string{}, back.Written...), back.Removed...)))
+	}
+	res.RolledBack = err == nil
+	if err != nil {
+		res.Error += "; rolling back failed too: " + err.Error()
+	}
+	s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefFailed, head))
+	return res, nil
+}
+
+// Affected lists the units to reload for the changed paths, in the order
+// of s.Units.
+func (s *Secondary) Affected(paths []string) []string {
+	var out []string
+	for _, ru := range s.Units {
+		for _, p := range paths {
+			p = strings.TrimPrefix(p, s.Root)
+			if p == ru.Root || strings.HasPrefix(p, ru.Root+"/") {
+				out = append(out, ru.Unit)
+				break
+			}
+		}
+	}
+	return out
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// SortedRefusals is a helper for reports.
+func SortedRefusals(rs []Refusal) []Refusal {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Path < rs[j].Path })
+	return rs
+}
