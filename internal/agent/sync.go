@@ -328,7 +328,6 @@ func (a *Agent) notePeerSyncLocked(h *peer.NodeStatus) {
 	}
 }
 
-
 // RollbackResult is what `sentry config rollback` prints.
 type RollbackResult struct {
 	Restored string `json:"restored"` // the commit whose configuration was restored
