@@ -1,18 +1,18 @@
 # The two commands of the README:
-#   make demo   bring up the two-node lab, pair it, show both nodes' status
+#   make demo   bring up the two-node lab, pair it, sync a change, show the status
 #   make test   gofmt, vet, unit tests and the lab end-to-end suite
 # Both install what they need from Debian's packages first (run as root).
 
 export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin/sentry
-HOSTPKG := debootstrap systemd-container iproute2 util-linux git
+HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl
 
 .PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle
 
 deps:
 	@missing=""; \
-	for c in debootstrap systemd-nspawn ip nsenter git; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in debootstrap systemd-nspawn ip nsenter git curl; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing host packages (missing:$$missing)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HOSTPKG); \
@@ -22,14 +22,7 @@ build:
 	$(GO) build -o $(BIN) ./sentry
 
 demo: deps build
-	./$(BIN) lab up
-	./$(BIN) lab pair --cluster office
-	./$(BIN) lab status
-	@sleep 2
-	./$(BIN) lab exec S -- sentry status
-	@echo
-	@echo "The lab stays up: try './$(BIN) lab exec P -- sentry status', './$(BIN) lab exec P -- sentry events',"
-	@echo "'./$(BIN) lab exec P -- journalctl -u sentry-agent', './$(BIN) lab swap'. Stop it with './$(BIN) lab down'."
+	scripts/demo.sh
 
 test: deps
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \

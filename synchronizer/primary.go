@@ -35,6 +35,9 @@ func (p *Primary) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	p.w, p.watched = w, map[string]bool{}
+	// Watch first, scan second: an edit made while the first scan runs is
+	// then an event, not a loss.
+	p.watchTrees()
 	if err := p.Repo.ScanAll(); err != nil {
 		p.Log.Warn("config scan", "err", err)
 	}
@@ -75,7 +78,15 @@ func (p *Primary) Run(ctx context.Context) error {
 			}
 			pending = map[string]bool{}
 			p.commit("change seen by the watcher")
-			p.syncWatches()
+			// A new directory's files may have changed between the walk
+			// and its watch: look at newly watched directories once more.
+			for _, d := range p.syncWatches() {
+				pending[d] = true
+			}
+			if len(pending) > 0 {
+				timer = time.NewTimer(p.Debounce)
+				fire = timer.C
+			}
 		case <-rescan.C:
 			if err := p.Repo.ScanAll(); err != nil {
 				p.Log.Warn("config rescan", "err", err)
@@ -97,9 +108,25 @@ func (p *Primary) commit(why string) {
 	}
 }
 
+// watchTrees watches every directory under the roots, before the model
+// knows them.
+func (p *Primary) watchTrees() {
+	for _, r := range p.Repo.policy.Roots {
+		filepath.WalkDir(r, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && !p.watched[path] {
+				if p.w.Add(path) == nil {
+					p.watched[path] = true
+				}
+			}
+			return nil
+		})
+	}
+}
+
 // syncWatches watches every tracked directory, and the parent directory of
-// each tracked single file (editors replace files by rename).
-func (p *Primary) syncWatches() {
+// each tracked single file (editors replace files by rename). It returns
+// the directories it started to watch.
+func (p *Primary) syncWatches() []string {
 	want := map[string]bool{}
 	p.Repo.mu.Lock()
 	for path, e := range p.Repo.entries {
@@ -115,10 +142,12 @@ func (p *Primary) syncWatches() {
 			want[filepath.Dir(r)] = true // appears later
 		}
 	}
+	var added []string
 	for d := range want {
 		if !p.watched[d] {
 			if err := p.w.Add(d); err == nil {
 				p.watched[d] = true
+				added = append(added, d)
 			}
 		}
 	}
@@ -128,4 +157,5 @@ func (p *Primary) syncWatches() {
 			delete(p.watched, d)
 		}
 	}
+	return added
 }
