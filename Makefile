@@ -8,7 +8,7 @@ GO      ?= go
 BIN     := bin/sentry
 HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl
 
-.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle
+.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-commit
 
 deps:
 	@missing=""; \
@@ -38,6 +38,9 @@ e2e: deps
 
 bench-agent-idle: deps
 	bench/agent-idle.sh
+
+bench-commit:
+	$(GO) run ./bench/commitbench
 
 man: build
 	./$(BIN) man --dir docs/man
