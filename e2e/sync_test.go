@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -261,4 +262,93 @@ printf '' > ` + d + `ok.inc
 			t.Errorf("catch-up sent %.2fx what git would", ratio)
 		}
 	})
+}
+
+// TestConfigKill9 kills either agent with SIGKILL in the middle of a commit
+// or an apply, 20 times: the repositories stay consistent (git fsck) and
+// every tracked file on S is the old or the new version, never a part.
+func TestConfigKill9(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	waitEvent(t, "S", "config-applied", "", 20*time.Second)
+	l := lab.New(lab.Options{Name: labName})
+	fsck := func(set string) {
+		t.Helper()
+		repo := filepath.Join(l.SetRoot(set), "var/lib/sentry/config.git")
+		if out, err := exec.Command("git", "--git-dir", repo, "fsck", "--strict", "--no-dangling").CombinedOutput(); err != nil {
+			t.Fatalf("git fsck of %s's repository: %v\n%s", set, err, out)
+		}
+	}
+	// 100 files of about 20 KB, all saying which version they are.
+	bulk := func(v int) string {
+		return fmt.Sprintf(`mkdir -p /etc/nginx/bulk && for i in $(seq 1 100); do head -c 20000 /dev/zero | tr '\0' 'v' | sed "s/^/version %d /" > /etc/nginx/bulk/f$i.conf.tmp && mv /etc/nginx/bulk/f$i.conf.tmp /etc/nginx/bulk/f$i.conf; done`, v)
+	}
+	checkBulk := func(set string, allowed ...int) {
+		t.Helper()
+		out := sentry(t, "lab", "exec", set, "--", "sh", "-c", "for f in /etc/nginx/bulk/*.conf; do printf '%s %s %s\\n' $f $(wc -c < $f) \"$(head -c 12 $f)\"; done")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				t.Fatalf("%s: %q", set, line)
+			}
+			ok := false
+			for _, v := range allowed {
+				want := fmt.Sprintf("version %d ", v)
+				if f[1] == fmt.Sprint(20000+len(want)) && strings.HasPrefix(strings.Join(f[2:], " ")+" ", want) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s: %s is neither version %v, whole: %s", set, f[0], allowed, line)
+			}
+		}
+	}
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", bulk(0))
+	waitEvent(t, "S", "config-applied", "reloaded nginx.service", 20*time.Second)
+	checkBulk("S", 0)
+	for round := 1; round <= 20; round++ {
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", bulk(round))
+		victim := "S"
+		if round%2 == 1 {
+			victim = "P" // P is committing (its debounce ends about 1 s after the writes)
+			time.Sleep(time.Duration(900+rand.IntN(400)) * time.Millisecond)
+		} else {
+			// S applies right after P's commit reaches it.
+			time.Sleep(time.Duration(1000+rand.IntN(500)) * time.Millisecond)
+		}
+		sentry(t, "lab", "exec", victim, "--", "systemctl", "kill", "-s", "SIGKILL", "sentry-agent")
+		checkBulk("S", round-1, round, round-2)
+		fsck(victim)
+		waitAgentOn(t, victim, round)
+		sentry(t, "lab", "exec", victim, "--", "systemctl", "reset-failed", "sentry-agent")
+		// Whatever was cut short, both end at this round's version.
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			out, _ := sentryErr("lab", "exec", "S", "--", "sh", "-c", fmt.Sprintf("grep -L '^version %d ' /etc/nginx/bulk/*.conf | wc -l", round))
+			if strings.TrimSpace(out) == "0" {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		checkBulk("S", round)
+	}
+	fsck("P")
+	fsck("S")
+	if out, _ := sentryErr("lab", "exec", "S", "--", "sh", "-c", "ls -a /etc/nginx/bulk | grep -c sentry-stage"); strings.TrimSpace(out) != "0" {
+		t.Errorf("staging folders left on S: %s", out)
+	}
+}
+
+func waitAgentOn(t *testing.T, set string, round int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := sentryErr("lab", "exec", set, "--", "sentry", "status"); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("round %d: the agent on %s did not come back", round, set)
 }

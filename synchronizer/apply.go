@@ -117,6 +117,7 @@ func (a *Applier) disk(p string) string { return filepath.Join(a.Root, p) }
 // never readable by others in between.
 func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 	res := &ApplyResult{}
+	a.clearStaging(new)
 	paths := sortedKeys(new.Entries)
 	// Directories first, parents before children.
 	sort.SliceStable(paths, func(i, j int) bool { return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") })
@@ -219,6 +220,24 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 	return res, nil
 }
 
+// clearStaging removes staging folders an interrupted apply (a kill, a
+// power loss) left in the snapshot's directories.
+func (a *Applier) clearStaging(s *Snapshot) {
+	dirs := map[string]bool{}
+	for p, e := range s.Entries {
+		dirs[filepath.Dir(p)] = true
+		if e.Type == TypeDir {
+			dirs[p] = true
+		}
+	}
+	for d := range dirs {
+		left, _ := filepath.Glob(filepath.Join(a.disk(d), StagePrefix+"*"))
+		for _, l := range left {
+			os.RemoveAll(l)
+		}
+	}
+}
+
 // check refuses entries that must not be written here, whatever the
 // primary says: paths outside the tracked roots, setuid, specials.
 func (a *Applier) check(p string, e Entry) string {
@@ -284,7 +303,7 @@ func statMatches(p string, uid, gid int, mode uint64) bool {
 
 // stagingDir makes a 0700 folder beside target, on the same file system.
 func stagingDir(target string) (string, error) {
-	return os.MkdirTemp(filepath.Dir(target), ".sentry-stage-")
+	return os.MkdirTemp(filepath.Dir(target), StagePrefix)
 }
 
 func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, gid int) error {

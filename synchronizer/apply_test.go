@@ -18,6 +18,8 @@ func TestApply(t *testing.T) {
 	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
 	ap := &Applier{Store: r.Git().Storer, Policy: pol, Root: rootS}
 	empty := &Snapshot{Entries: map[string]Entry{}}
+	// What a killed apply leaves: a staging folder with a half file.
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/nginx", StagePrefix+"123", "f"), 0o700)
 	s1, err := ReadSnapshot(r.Git().Storer, c1.Hash)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,18 @@ func WritePack(w io.Writer, st storer.EncodedObjectStorer, head plumbing.Hash, h
 	return len(objs), nil
 }
 
-// ReadPack stores the objects of a packfile.
+// ReadPack stores the objects of a packfile, one loose object each.
+//
+// go-git would keep the pack as a pack, but it writes the pack's index in
+// place: a kill at that moment leaves a truncated index that a retry then
+// takes as present, and the repository is broken. A loose object is
+// written to a temp file and renamed, so a kill leaves at most a temp file.
 func ReadPack(st storer.Storer, r io.Reader) error {
-	return packfile.UpdateObjectStorage(st, r)
+	return packfile.UpdateObjectStorage(looseOnly{st, st}, r)
+}
+
+// looseOnly hides the storer's PackfileWriter.
+type looseOnly struct {
+	storer.EncodedObjectStorer
+	storer.ReferenceStorer
 }

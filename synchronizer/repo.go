@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/sentryha/sentry/internal/atomicfile"
 )
 
 // Branch is the branch the primary commits to.
@@ -485,7 +486,7 @@ func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.st.SetReference(plumbing.NewHashReference(Branch, h)); err != nil {
+	if err := writeRef(r.Path, Branch, h); err != nil {
 		return nil, err
 	}
 	res := &CommitResult{Hash: h, Changed: r.changed}
@@ -518,4 +519,15 @@ func commitMessage(why string, changed map[string]string) string {
 		fmt.Fprintf(&b, "%-8s %s\n", changed[k], k)
 	}
 	return b.String()
+}
+
+// writeRef points a ref at h atomically (temp file, fsync, rename). go-git
+// truncates and rewrites a ref file in place, which a crash at the wrong
+// moment leaves empty; the repository must survive a kill -9 at any point.
+func writeRef(gitDir string, name plumbing.ReferenceName, h plumbing.Hash) error {
+	p := filepath.Join(gitDir, filepath.FromSlash(name.String()))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, []byte(h.String()+"\n"), 0o644)
 }

@@ -44,6 +44,7 @@ type Fetcher func(ctx context.Context, have plumbing.Hash) (head plumbing.Hash, 
 // Secondary keeps a mirror of the primary's repository and applies it.
 type Secondary struct {
 	Mirror   *git.Repository
+	Path     string // the mirror's folder
 	Policy   *Policy
 	Units    []RootUnit
 	Reloader Reloader
@@ -120,7 +121,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	if head.IsZero() {
 		return res, nil
 	}
-	if err := s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefPrimary, head)); err != nil {
+	if err := writeRef(s.Path, RefPrimary, head); err != nil {
 		return nil, err
 	}
 	applied := s.Applied()
@@ -154,7 +155,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	if applyErr == nil {
 		res.Applied = head.String()
-		return res, s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefApplied, head))
+		return res, writeRef(s.Path, RefApplied, head)
 	}
 	// Back to the last good commit.
 	res.Failed, res.Error = head.String(), applyErr.Error()
@@ -167,7 +168,9 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	if err != nil {
 		res.Error += "; rolling back failed too: " + err.Error()
 	}
-	s.Mirror.Storer.SetReference(plumbing.NewHashReference(RefFailed, head))
+	if err := writeRef(s.Path, RefFailed, head); err != nil {
+		s.Log.Error("config: recording the failed commit", "err", err)
+	}
 	return res, nil
 }
 

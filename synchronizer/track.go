@@ -168,7 +168,13 @@ func (p *Policy) inRoots(abs string) bool {
 	return false
 }
 
+// StagePrefix names the staging folders of an apply; never tracked.
+const StagePrefix = ".sentry-stage-"
+
 func (p *Policy) excluded(name string) bool {
+	if strings.HasPrefix(name, StagePrefix) {
+		return true
+	}
 	for _, g := range p.Exclude {
 		if ok, _ := filepath.Match(g, name); ok {
 			return true

@@ -73,7 +73,7 @@ func (a *Agent) startSyncLocked() error {
 			cancel()
 			return err
 		}
-		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Policy: a.policy(), Units: synchronizer.DefaultUnits,
+		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Units: synchronizer.DefaultUnits,
 			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
 		a.sync.applied = a.sync.secondary.Applied().String()
 		if f := a.sync.secondary.Failed(); !f.IsZero() {
