@@ -199,6 +199,33 @@ printf '' > ` + d + `ok.inc
 		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "rm -f "+d+"hook.conf "+d+"suid.conf "+d+"shadow.conf "+d+"dotdot.conf "+d+"fifo.conf "+d+"tls.conf")
 	})
 
+	t.Run("a local edit on S is drift until the next apply", func(t *testing.T) {
+		waitInStep(t)
+		sentry(t, "lab", "exec", "S", "--", "sh", "-c", "echo '# edited on S by hand' >> /etc/nginx/nginx.conf")
+		var items []struct {
+			Path string `json:"path"`
+			What string `json:"what"`
+			Diff string `json:"diff"`
+		}
+		if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "S", "--", "sentry", "config", "drift", "--json")), &items); err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 1 || items[0].Path != "/etc/nginx/nginx.conf" || items[0].What != "content" || !strings.Contains(items[0].Diff, "+# edited on S by hand") {
+			t.Fatalf("drift %+v", items)
+		}
+		waitEvent(t, "S", "config-drift-found", "/etc/nginx/nginx.conf", 5*time.Second)
+		// Not overwritten by itself...
+		time.Sleep(2 * time.Second)
+		if out := sentry(t, "lab", "exec", "S", "--", "tail", "-1", "/etc/nginx/nginx.conf"); !strings.Contains(out, "edited on S") {
+			t.Error("the local edit vanished without an apply")
+		}
+		// ...but by sync --force.
+		sentry(t, "lab", "exec", "S", "--", "sentry", "sync", "--force")
+		if out := sentry(t, "lab", "exec", "S", "--", "sentry", "config", "drift"); !strings.Contains(out, "no drift") {
+			t.Errorf("drift after sync --force:\n%s", out)
+		}
+	})
+
 	t.Run("rollback on P is followed by S", func(t *testing.T) {
 		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", first[len(first)-1].Commit)
 		deadline := time.Now().Add(10 * time.Second)
@@ -351,4 +378,38 @@ func waitAgentOn(t *testing.T, set string, round int) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("round %d: the agent on %s did not come back", round, set)
+}
+
+// waitInStep waits until S has applied P's newest commit and P is quiet.
+func waitInStep(t *testing.T) {
+	t.Helper()
+	type st struct {
+		Nodes []struct {
+			Role          string `json:"role"`
+			ConfigHead    string `json:"config_head"`
+			ConfigApplied string `json:"config_applied"`
+		} `json:"nodes"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(1500 * time.Millisecond) // past P's debounce
+		var p, s st
+		json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "status", "--json")), &p)
+		json.Unmarshal([]byte(sentry(t, "lab", "exec", "S", "--", "sentry", "status", "--json")), &s)
+		head, applied := "", ""
+		for _, n := range p.Nodes {
+			if n.Role == "primary" {
+				head = n.ConfigHead
+			}
+		}
+		for _, n := range s.Nodes {
+			if n.Role == "secondary" {
+				applied = n.ConfigApplied
+			}
+		}
+		if head != "" && head == applied {
+			return
+		}
+	}
+	t.Fatal("S did not catch up with P")
 }

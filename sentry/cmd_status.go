@@ -102,6 +102,9 @@ func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		case n.Role == "secondary" && n.ConfigApplied != "":
 			fmt.Fprintf(w, "%s: configuration %s applied\n", n.Name, short(n.ConfigApplied))
 		}
+		if n.ConfigDrift > 0 {
+			fmt.Fprintf(w, "%s: %d tracked path(s) edited locally (sentry config drift on %s)\n", n.Name, n.ConfigDrift, n.Name)
+		}
 	}
 	if st.Hint != "" {
 		fmt.Fprintf(w, "\n%s\n", st.Hint)

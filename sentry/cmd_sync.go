@@ -255,5 +255,37 @@ func addConfigRepoCommands(cmd *cobra.Command) {
 			return nil
 		},
 	}
-	cmd.AddCommand(logCmd, show, diff, rollback)
+	var driftJSON bool
+	drift := &cobra.Command{
+		Use:   "drift",
+		Short: "On the secondary: show local edits under the tracked paths, with their diff",
+		Long: `On the secondary: compare the tracked paths on disk with the commit applied
+last. A local edit is drift: it is reported (here, in sentry events, and in
+sentry status on both nodes) and overwritten only by the next apply or by
+sentry sync --force. Lines starting with - are the primary's, + this node's.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			items, err := c.Drift(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if driftJSON {
+				return printJSON(cmd.OutOrStdout(), items)
+			}
+			if len(items) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no drift: the tracked paths are as the primary's configuration says")
+				return nil
+			}
+			for _, it := range items {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s)\n%s\n", it.Path, it.What, it.Diff)
+			}
+			return nil
+		},
+	}
+	drift.Flags().BoolVar(&driftJSON, "json", false, "print as JSON")
+	cmd.AddCommand(logCmd, show, diff, rollback, drift)
 }

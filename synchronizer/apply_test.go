@@ -106,3 +106,32 @@ func TestApplyRefusesWhatThePrimaryMustNotSend(t *testing.T) {
 		t.Error("the executable was written on the secondary")
 	}
 }
+
+func TestDrift(t *testing.T) {
+	rootP, pol := fixture(t)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c, _ := r.Commit("snapshot", time.Now())
+	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
+	if d, err := Drift(r.Git().Storer, s, ""); err != nil || len(d) != 0 {
+		t.Fatalf("drift on an unchanged tree: %v %v", d, err)
+	}
+	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
+	os.WriteFile(conf, []byte("worker_processes auto;\nlocal_edit on;\n"), 0o644)
+	os.Chmod(filepath.Join(rootP, "etc/postfix/main.cf"), 0o600)
+	os.Remove(filepath.Join(rootP, "etc/ssh/sshd_config"))
+	d, err := Drift(r.Git().Storer, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]DriftItem{}
+	for _, it := range d {
+		got[filepath.Base(it.Path)] = it
+	}
+	if it := got["nginx.conf"]; it.What != "content" || !strings.Contains(it.Diff, "+local_edit on;") || !strings.Contains(it.Diff, " worker_processes auto;") {
+		t.Errorf("nginx.conf: %+v", it)
+	}
+	if got["main.cf"].What != "mode" || got["sshd_config"].What != "missing" {
+		t.Errorf("drift %+v", d)
+	}
+}

@@ -112,3 +112,9 @@ func (c *Client) Rollback(ctx context.Context, rev string) (*RollbackResult, err
 	var r RollbackResult
 	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", RollbackRequest{Rev: rev}, &r)
 }
+
+// Drift lists the secondary's local edits under the tracked paths.
+func (c *Client) Drift(ctx context.Context) ([]synchronizer.DriftItem, error) {
+	var items []synchronizer.DriftItem
+	return items, c.do(ctx, http.MethodGet, "/v1/config/drift", nil, &items)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/synchronizer"
 )
 
 // NodeView is one node as `sentry status` shows it.
@@ -32,6 +33,7 @@ type NodeView struct {
 	ConfigApplied string `json:"config_applied,omitempty"`
 	ConfigFailed  string `json:"config_failed,omitempty"`
 	ConfigError   string `json:"config_error,omitempty"`
+	ConfigDrift   int    `json:"config_drift,omitempty"`
 }
 
 // Status is the answer of GET /v1/status.
@@ -49,7 +51,8 @@ func (a *Agent) status() Status {
 	self := a.selfStatusLocked()
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
 		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true,
-		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError}
+		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError,
+		ConfigDrift: self.ConfigDrift}
 	if a.hwErr != nil {
 		sv.Error = "hardware identity: " + a.hwErr.Error()
 	}
@@ -82,6 +85,7 @@ func (a *Agent) status() Status {
 	if p != nil {
 		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
 		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError
+		pv.ConfigDrift = p.ConfigDrift
 	}
 	if pv.Reachable {
 		pv.Error = ""
@@ -127,6 +131,14 @@ func (a *Agent) localHandler() http.Handler {
 		}
 		res, err := a.syncOnce(r.Context(), req.Force)
 		reply(w, res, err)
+	})
+	mux.HandleFunc("GET /v1/config/drift", func(w http.ResponseWriter, r *http.Request) {
+		a.checkDrift() // records what is new, for events and status
+		items, err := a.Drift()
+		if items == nil {
+			items = []synchronizer.DriftItem{}
+		}
+		reply(w, items, err)
 	})
 	mux.HandleFunc("POST /v1/config/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req RollbackRequest

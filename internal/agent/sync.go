@@ -30,6 +30,7 @@ type syncState struct {
 	err       string
 	refused   map[string]string // primary: reported refusals
 	peerErr   string            // primary: last failure the secondary reported
+	drift     map[string]synchronizer.DriftItem
 }
 
 func (a *Agent) policy() *synchronizer.Policy {
@@ -229,15 +230,58 @@ func (a *Agent) kickSyncLocked(primaryHead string) {
 func (a *Agent) runSecondarySync(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	a.checkDrift()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.sync.kick:
 		case <-tick.C:
+			a.checkDrift()
 		}
 		a.syncOnce(ctx, false)
 	}
+}
+
+// Drift lists the secondary's local edits under the tracked paths.
+func (a *Agent) Drift() ([]synchronizer.DriftItem, error) {
+	a.mu.Lock()
+	sec := a.sync.secondary
+	a.mu.Unlock()
+	if sec == nil {
+		return nil, fmt.Errorf("drift is a secondary's: this node is not one")
+	}
+	s, err := synchronizer.ReadSnapshot(sec.Mirror.Storer, sec.Applied())
+	if err != nil {
+		return nil, err
+	}
+	return synchronizer.Drift(sec.Mirror.Storer, s, sec.Root)
+}
+
+// checkDrift records newly found drift as events, with its diff.
+func (a *Agent) checkDrift() {
+	items, err := a.Drift()
+	if err != nil {
+		a.log.Warn("config drift check", "err", err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := map[string]synchronizer.DriftItem{}
+	for _, it := range items {
+		now[it.Path] = it
+		if old, ok := a.sync.drift[it.Path]; ok && old == it {
+			continue
+		}
+		diff := it.Diff
+		if len(diff) > 2000 {
+			diff = diff[:2000] + "...\n"
+		}
+		a.log.Warn("local edit on the secondary under a tracked path: the next apply overwrites it", "path", it.Path, "what", it.What)
+		a.event("config-drift-found", a.nodeName(), fmt.Sprintf("%s differs from the primary's configuration (%s); the next apply or sync --force overwrites it", it.Path, it.What),
+			map[string]string{"path": it.Path, "what": it.What, "diff": diff})
+	}
+	a.sync.drift = now
 }
 
 // syncOnce fetches and applies; it reports the outcome to the primary.
@@ -285,6 +329,7 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	}
 	a.mu.Unlock()
 	if res.Changed {
+		a.checkDrift()
 		go a.helloOnce(context.Background())
 	}
 	return res, nil
@@ -302,6 +347,7 @@ func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
 	s.ConfigHead = a.sync.head
 	if a.sync.secondary != nil {
 		s.ConfigApplied, s.ConfigFailed, s.ConfigError = a.sync.applied, a.sync.failed, a.sync.err
+		s.ConfigDrift = len(a.sync.drift)
 	}
 	if strings.Trim(s.ConfigHead, "0") == "" {
 		s.ConfigHead = ""

@@ -66,6 +66,7 @@ type NodeStatus struct {
 	ConfigApplied string `json:"config_applied,omitempty"`
 	ConfigFailed  string `json:"config_failed,omitempty"`
 	ConfigError   string `json:"config_error,omitempty"`
+	ConfigDrift   int    `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
