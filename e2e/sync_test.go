@@ -226,6 +226,35 @@ printf '' > ` + d + `ok.inc
 		}
 	})
 
+	t.Run("per-node overlay", func(t *testing.T) {
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", `set -e
+printf '# common to both nodes\n' > /etc/nginx/conf.d/who.inc
+mkdir -p /etc/sentry/nodes/node-s/etc/nginx/conf.d
+printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
+		deadline := time.Now().Add(15 * time.Second)
+		got := ""
+		for time.Now().Before(deadline) {
+			got, _ = sentryErr("lab", "exec", "S", "--", "cat", "/etc/nginx/conf.d/who.inc")
+			if strings.Contains(got, "node-s only") {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if !strings.Contains(got, "node-s only") {
+			t.Fatalf("S has %q, want its overlay", got)
+		}
+		if p := sentry(t, "lab", "exec", "P", "--", "cat", "/etc/nginx/conf.d/who.inc"); !strings.Contains(p, "common") {
+			t.Errorf("P has %q", p)
+		}
+		if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", "/etc/sentry/nodes"); err == nil {
+			t.Error("the overlay folder itself was copied to S")
+		}
+		out := sentry(t, "lab", "exec", "P", "--", "sentry", "config", "diff", "--nodes")
+		if !strings.Contains(out, "/etc/nginx/conf.d/who.inc on node-s") || !strings.Contains(out, "-# common to both nodes") || !strings.Contains(out, "+# node-s only") {
+			t.Errorf("config diff --nodes:\n%s", out)
+		}
+	})
+
 	t.Run("rollback on P is followed by S", func(t *testing.T) {
 		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", first[len(first)-1].Commit)
 		deadline := time.Now().Add(10 * time.Second)

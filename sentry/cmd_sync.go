@@ -186,6 +186,7 @@ func addConfigRepoCommands(cmd *cobra.Command) {
 		},
 	}
 
+	var byNode, diffJSON bool
 	diff := &cobra.Command{
 		Use:   "diff [REV]",
 		Short: "Show what a commit changed (default: the newest)",
@@ -207,6 +208,27 @@ func addConfigRepoCommands(cmd *cobra.Command) {
 			c, err := resolve(r, head, rev)
 			if err != nil {
 				return err
+			}
+			if byNode {
+				s, err := synchronizer.ReadSnapshot(r.Storer, c.Hash)
+				if err != nil {
+					return err
+				}
+				ds, err := synchronizer.NodeDiffs(r.Storer, s)
+				if err != nil {
+					return err
+				}
+				if diffJSON {
+					return printJSON(cmd.OutOrStdout(), ds)
+				}
+				if len(ds) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "no per-node files in %s: the nodes get the same configuration (overlays go in %s/NODE/PATH on the primary)\n",
+						short(c.Hash.String()), synchronizer.OverlayDir)
+				}
+				for _, d := range ds {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s on %s (- common, + %s):\n%s\n", d.Path, d.Node, d.Node, d.Diff)
+				}
+				return nil
 			}
 			var parent *object.Commit
 			if c.NumParents() > 0 {
@@ -233,6 +255,9 @@ func addConfigRepoCommands(cmd *cobra.Command) {
 			return patch.Encode(cmd.OutOrStdout())
 		},
 	}
+
+	diff.Flags().BoolVar(&byNode, "nodes", false, "show what differs between the nodes by design (their overlay files)")
+	diff.Flags().BoolVar(&diffJSON, "json", false, "with --nodes: print as JSON")
 
 	rollback := &cobra.Command{
 		Use:   "rollback REV",

@@ -52,11 +52,23 @@ func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapsho
 		if !te.Mode.IsFile() {
 			continue
 		}
+		// nodes/<node>/files|meta/... are the overlays, kept under their
+		// OverlayDir paths (ForNode maps them onto the paths they replace).
+		tp := name
+		prefix := ""
+		if rest, ok := strings.CutPrefix(name, "nodes/"); ok {
+			node, r, _ := strings.Cut(rest, "/")
+			if node == "" || strings.Contains(node, "..") {
+				return nil, fmt.Errorf("commit %s: bad overlay path %q", commit.String()[:12], name)
+			}
+			tp, prefix = r, OverlayDir+"/"+node
+		}
 		switch {
-		case strings.HasPrefix(name, "files/"):
-			s.Blobs["/"+strings.TrimPrefix(name, "files/")] = te.Hash
-		case strings.HasPrefix(name, "meta/") && strings.HasSuffix(name, "/"+MetaName):
-			dir := "/" + strings.TrimSuffix(strings.TrimPrefix(name, "meta/"), "/"+MetaName)
+		case strings.HasPrefix(tp, "files/"):
+			s.Blobs[prefix+"/"+strings.TrimPrefix(tp, "files/")] = te.Hash
+		case (strings.HasPrefix(tp, "meta/") || tp == "meta/"+MetaName) && strings.HasSuffix(tp, MetaName):
+			dir := prefix + "/" + strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(tp, "meta/"), MetaName), "/")
+			dir = filepath.Clean(dir)
 			b, err := readBlob(st, te.Hash)
 			if err != nil {
 				return nil, err
@@ -91,6 +103,66 @@ func readBlob(st storer.EncodedObjectStorer, h plumbing.Hash) ([]byte, error) {
 	}
 	defer r.Close()
 	return io.ReadAll(io.LimitReader(r, maxFileSize+1))
+}
+
+// ForNode returns the snapshot as node should have it: the common paths,
+// with node's overlay files and symlinks in place of theirs, and no
+// overlay of any node as a path of its own.
+func (s *Snapshot) ForNode(node string) *Snapshot {
+	out := &Snapshot{Commit: s.Commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}}
+	for p, e := range s.Entries {
+		if p == OverlayDir || strings.HasPrefix(p, OverlayDir+"/") {
+			continue
+		}
+		out.Entries[p] = e
+		if h, ok := s.Blobs[p]; ok {
+			out.Blobs[p] = h
+		}
+	}
+	for p, e := range s.Entries {
+		n, rel, ok := overlayOf(p)
+		if !ok || n != node || rel == "" || e.Type == TypeDir {
+			continue
+		}
+		out.Entries[rel] = e
+		if h, ok := s.Blobs[p]; ok {
+			out.Blobs[rel] = h
+		} else {
+			delete(out.Blobs, rel)
+		}
+	}
+	return out
+}
+
+// NodeDiff is one overlay file against the common version.
+type NodeDiff struct {
+	Node string `json:"node"`
+	Path string `json:"path"`
+	Diff string `json:"diff"` // - common, + the node's
+}
+
+// NodeDiffs lists what differs by design between the nodes: every overlay
+// file, with its diff against the common file.
+func NodeDiffs(st storer.EncodedObjectStorer, s *Snapshot) ([]NodeDiff, error) {
+	var out []NodeDiff
+	for _, p := range sortedKeys(s.Entries) {
+		n, rel, ok := overlayOf(p)
+		if !ok || rel == "" || s.Entries[p].Type != TypeFile {
+			continue
+		}
+		theirs, err := readBlob(st, s.Blobs[p])
+		if err != nil {
+			return nil, err
+		}
+		common := []byte{}
+		if h, ok := s.Blobs[rel]; ok {
+			if common, err = readBlob(st, h); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, NodeDiff{Node: n, Path: rel, Diff: LineDiff(string(common), string(theirs))})
+	}
+	return out, nil
 }
 
 // Applier writes a snapshot onto this node's disk.

@@ -135,3 +135,50 @@ func TestDrift(t *testing.T) {
 		t.Errorf("drift %+v", d)
 	}
 }
+
+func TestOverlays(t *testing.T) {
+	rootP, pol := fixture(t)
+	old := OverlayDir
+	OverlayDir = filepath.Join(rootP, "etc/sentry/nodes")
+	defer func() { OverlayDir = old }()
+	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
+	ov := filepath.Join(OverlayDir, "node-s", conf)
+	os.MkdirAll(filepath.Dir(ov), 0o755)
+	os.WriteFile(ov, []byte("worker_processes 1; # node-s only\n"), 0o644)
+	pol.Roots = append(pol.Roots, OverlayDir)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c, _ := r.Commit("snapshot", time.Now())
+	files := gitCmd(t, r.Path, "ls-tree", "-r", "--name-only", "main")
+	if !strings.Contains(files, "nodes/node-s/files"+conf+"\n") || !strings.Contains(files, "nodes/node-s/meta"+filepath.Dir(conf)+"/"+MetaName) {
+		t.Fatalf("overlay not under nodes/node-s/:\n%s", files)
+	}
+	s, err := ReadSnapshot(r.Git().Storer, c.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forS, forQ := s.ForNode("node-s"), s.ForNode("node-q")
+	if forS.Blobs[conf] == forQ.Blobs[conf] || forQ.Blobs[conf] != s.Blobs[conf] {
+		t.Error("the overlay does not replace the common file for node-s only")
+	}
+	for p := range forS.Entries {
+		if strings.HasPrefix(p, OverlayDir) {
+			t.Errorf("overlay path %s left in the node's snapshot", p)
+		}
+	}
+	d, err := NodeDiffs(r.Git().Storer, s)
+	if err != nil || len(d) != 1 || d[0].Node != "node-s" || d[0].Path != conf ||
+		!strings.Contains(d[0].Diff, "-worker_processes auto;") || !strings.Contains(d[0].Diff, "+worker_processes 1; # node-s only") {
+		t.Errorf("node diffs %+v %v", d, err)
+	}
+	rootS := t.TempDir()
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
+	polS := &Policy{Roots: pol.Roots[:len(pol.Roots)-1]}
+	ap := &Applier{Store: r.Git().Storer, Policy: polS, Root: rootS}
+	if _, err := ap.Apply(&Snapshot{Entries: map[string]Entry{}}, forS); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootS, conf)); !strings.Contains(string(b), "node-s only") {
+		t.Errorf("node-s got %q", b)
+	}
+}

@@ -171,7 +171,7 @@ func (r *Repo) update(p string) error {
 		}
 		r.metas[filepath.Dir(p)] = true
 		if e.Type == TypeFile {
-			r.setTreeEntry("files"+p, e.blob, filemode.Regular)
+			r.setTreeEntry(treeFile(p), e.blob, filemode.Regular)
 		}
 	}
 	r.entries[p] = e
@@ -210,10 +210,10 @@ func (r *Repo) removeTree(p string) {
 	for q, e := range r.entries {
 		if q == p || strings.HasPrefix(q, p+"/") {
 			if e.Type == TypeFile {
-				r.deleteTreeEntry("files" + q)
+				r.deleteTreeEntry(treeFile(q))
 			}
 			if e.Type == TypeDir {
-				r.deleteTreeEntry("meta" + q + "/" + MetaName)
+				r.deleteTreeEntry(treeMeta(q))
 				delete(r.metas, q)
 			}
 			delete(r.entries, q)
@@ -302,10 +302,7 @@ func (r *Repo) writeMetas() error {
 		}
 	}
 	for dir, es := range children {
-		mp := "meta" + dir + "/" + MetaName
-		if dir == "/" {
-			mp = "meta/" + MetaName
-		}
+		mp := treeMeta(dir)
 		_, tracked := r.entries[dir]
 		if len(es) == 0 && !tracked {
 			r.deleteTreeEntry(mp)

@@ -49,6 +49,7 @@ type Secondary struct {
 	Units    []RootUnit
 	Reloader Reloader
 	Log      *slog.Logger
+	Node     string // this node's name: its overlays replace the common files
 	Root     string // "" is /; tests apply into a folder
 
 	mu sync.Mutex
@@ -141,6 +142,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	if err != nil {
 		return nil, err
 	}
+	old, new = old.ForNode(s.Node), new.ForNode(s.Node)
 	res.Changed = true
 	ap := &Applier{Store: s.Mirror.Storer, Policy: s.Policy, Root: s.Root}
 	ar, applyErr := ap.Apply(old, new)

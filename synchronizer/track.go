@@ -61,6 +61,44 @@ type Refusal struct {
 	Reason string `toml:"reason" json:"reason"`
 }
 
+// OverlayDir holds per-node files on the primary: OverlayDir/<node>/<path>
+// replaces <path> on that node (its hostname, addresses, node-specific
+// files). In the repository they live under nodes/<node>/.
+var OverlayDir = "/etc/sentry/nodes"
+
+// overlayOf splits a path under OverlayDir into node and the path it
+// replaces ("" for the node's own folder).
+func overlayOf(p string) (node, rel string, ok bool) {
+	rest, found := strings.CutPrefix(p, OverlayDir+"/")
+	if !found {
+		return "", "", false
+	}
+	node, rel, _ = strings.Cut(rest, "/")
+	if rel != "" {
+		rel = "/" + rel
+	}
+	return node, rel, node != ""
+}
+
+// treeFile is where a tracked file's content lives in the repository.
+func treeFile(p string) string {
+	if node, rel, ok := overlayOf(p); ok {
+		return "nodes/" + node + "/files" + rel
+	}
+	return "files" + p
+}
+
+// treeMeta is where a directory's @meta.toml lives in the repository.
+func treeMeta(dir string) string {
+	if node, rel, ok := overlayOf(dir); ok {
+		return "nodes/" + node + "/meta" + rel + "/" + MetaName
+	}
+	if dir == "/" {
+		return "meta/" + MetaName
+	}
+	return "meta" + dir + "/" + MetaName
+}
+
 // Policy says what may cross from the primary to the secondary.
 type Policy struct {
 	Roots   []string // tracked roots: directories or single files

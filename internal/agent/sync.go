@@ -41,6 +41,13 @@ func (a *Agent) policy() *synchronizer.Policy {
 	return &synchronizer.Policy{Roots: roots, Exclude: a.cfg.Sync.Exclude}
 }
 
+// primaryPolicy adds the per-node overlays, which only the primary tracks.
+func (a *Agent) primaryPolicy() *synchronizer.Policy {
+	p := a.policy()
+	p.Roots = append(append([]string{}, p.Roots...), synchronizer.OverlayDir)
+	return p
+}
+
 // startSyncLocked starts the primary's watcher or the secondary's sync
 // loop, by the disk stamp's role. a.mu is held.
 func (a *Agent) startSyncLocked() error {
@@ -51,7 +58,7 @@ func (a *Agent) startSyncLocked() error {
 	dir := a.statePath("config.git")
 	switch a.stamp.Role {
 	case stamp.RolePrimary:
-		repo, err := synchronizer.OpenRepo(dir, a.nodeName(), a.policy())
+		repo, err := synchronizer.OpenRepo(dir, a.nodeName(), a.primaryPolicy())
 		if err != nil {
 			cancel()
 			return err
@@ -74,7 +81,7 @@ func (a *Agent) startSyncLocked() error {
 			cancel()
 			return err
 		}
-		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Units: synchronizer.DefaultUnits,
+		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Node: a.nodeName(), Units: synchronizer.DefaultUnits,
 			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
 		a.sync.applied = a.sync.secondary.Applied().String()
 		if f := a.sync.secondary.Failed(); !f.IsZero() {
@@ -255,7 +262,7 @@ func (a *Agent) Drift() ([]synchronizer.DriftItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return synchronizer.Drift(sec.Mirror.Storer, s, sec.Root)
+	return synchronizer.Drift(sec.Mirror.Storer, s.ForNode(sec.Node), sec.Root)
 }
 
 // checkDrift records newly found drift as events, with its diff.
@@ -403,7 +410,7 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	ap := &synchronizer.Applier{Store: st, Policy: a.policy()}
+	ap := &synchronizer.Applier{Store: st, Policy: a.primaryPolicy()}
 	res, err := ap.Apply(cur, want)
 	if err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", short(h.String()), err)
