@@ -15,14 +15,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// agentClient returns a client for the local agent named by --config.
-func agentClient(cmd *cobra.Command) (*agent.Client, error) {
+// cliConfig reads --config; a missing file means the defaults.
+func cliConfig(cmd *cobra.Command) (*config.Config, error) {
 	path, _ := cmd.Flags().GetString("config")
 	cfg, err := config.Load(path)
 	if errors.Is(err, os.ErrNotExist) {
 		d := config.Default()
-		cfg, err = &d, nil
+		return &d, nil
 	}
+	return cfg, err
+}
+
+// agentClient returns a client for the local agent named by --config.
+func agentClient(cmd *cobra.Command) (*agent.Client, error) {
+	cfg, err := cliConfig(cmd)
 	if err != nil {
 		return nil, err
 	}

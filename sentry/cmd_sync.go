@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/spf13/cobra"
 )
@@ -71,12 +69,7 @@ func short(h string) string {
 
 // openConfigRepo opens this node's configuration repository read-only.
 func openConfigRepo(cmd *cobra.Command) (*git.Repository, plumbing.ReferenceName, error) {
-	path, _ := cmd.Flags().GetString("config")
-	cfg, err := config.Load(path)
-	if errors.Is(err, os.ErrNotExist) {
-		d := config.Default()
-		cfg, err = &d, nil
-	}
+	cfg, err := cliConfig(cmd)
 	if err != nil {
 		return nil, "", err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 
@@ -107,9 +106,9 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	res := &SyncResult{Head: head.String()}
 	if pack != nil {
-		cr := &countReader{r: pack}
+		cr := &CountingReader{R: pack}
 		err := ReadPack(s.Mirror.Storer, cr)
-		res.PackBytes = cr.n
+		res.PackBytes = cr.N
 		if wb, ok := pack.(interface{ WireBytes() int64 }); ok {
 			io.Copy(io.Discard, pack) // the rest of the stream, to its end
 			res.PackBytes = wb.WireBytes()
@@ -192,19 +191,14 @@ func (s *Secondary) Affected(paths []string) []string {
 	return out
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
+// CountingReader counts the bytes read through it.
+type CountingReader struct {
+	R io.Reader
+	N int64
 }
 
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
 	return n, err
-}
-
-// SortedRefusals is a helper for reports.
-func SortedRefusals(rs []Refusal) []Refusal {
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Path < rs[j].Path })
-	return rs
 }

@@ -202,7 +202,7 @@ func (a *Agent) fetcher() synchronizer.Fetcher {
 				resp.Body.Close()
 				return plumbing.ZeroHash, nil, fmt.Errorf("primary sent a pack in an unknown encoding")
 			}
-			cr := &wireCounter{r: io.LimitReader(resp.Body, 1<<30)}
+			cr := &synchronizer.CountingReader{R: io.LimitReader(resp.Body, 1<<30)}
 			zr, err := gzip.NewReader(cr)
 			if err != nil {
 				resp.Body.Close()
@@ -437,23 +437,12 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	return out, nil
 }
 
-type wireCounter struct {
-	r io.Reader
-	n int64
-}
-
-func (c *wireCounter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // gzipPack is the pack as read from the wire; WireBytes is what crossed.
 type gzipPack struct {
 	*gzip.Reader
 	body io.Closer
-	cr   *wireCounter
+	cr   *synchronizer.CountingReader
 }
 
 func (g *gzipPack) Close() error     { g.Reader.Close(); return g.body.Close() }
-func (g *gzipPack) WireBytes() int64 { return g.cr.n }
+func (g *gzipPack) WireBytes() int64 { return g.cr.N }
