@@ -255,6 +255,35 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 		}
 	})
 
+	t.Run("secrets cross encrypted when the operator opts in", func(t *testing.T) {
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "printf '[sync]\nencrypt_secrets = true\n' >> /etc/sentry/sentry.toml && systemctl restart sentry-agent")
+		waitAgentOn(t, "P", 0)
+		secret := "-----BEGIN PRIVATE KEY-----\nTOPSECRET-e2e\n-----END PRIVATE KEY-----"
+		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "umask 077; printf '%s\n' '"+secret+"' > /etc/postfix/relay.key")
+		deadline := time.Now().Add(20 * time.Second)
+		got := ""
+		for time.Now().Before(deadline) {
+			got, _ = sentryErr("lab", "exec", "S", "--", "cat", "/etc/postfix/relay.key")
+			if strings.Contains(got, "TOPSECRET-e2e") {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if !strings.Contains(got, "TOPSECRET-e2e") {
+			t.Fatalf("the secret did not reach S: %q", got)
+		}
+		if m := strings.TrimSpace(sentry(t, "lab", "exec", "S", "--", "stat", "-c", "%a %U", "/etc/postfix/relay.key")); m != "600 root" {
+			t.Errorf("S's copy is %s", m)
+		}
+		l := lab.New(lab.Options{Name: labName})
+		repo := filepath.Join(l.SetRoot("P"), "var/lib/sentry/config.git")
+		out, err := exec.Command("sh", "-c", "git --git-dir "+repo+" log -p --all | grep -c TOPSECRET; git --git-dir "+repo+" show main:files/etc/postfix/relay.key | head -c 21").CombinedOutput()
+		if !strings.HasPrefix(string(out), "0\n") || !strings.Contains(string(out), "age-encryption.org/v1") || err != nil {
+			t.Errorf("the repository holds the secret in plaintext or not as age: %q %v", out, err)
+		}
+		sentry(t, "lab", "exec", "P", "--", "rm", "/etc/postfix/relay.key")
+	})
+
 	t.Run("rollback on P is followed by S", func(t *testing.T) {
 		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", first[len(first)-1].Commit)
 		deadline := time.Now().Add(10 * time.Second)

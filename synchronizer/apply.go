@@ -171,6 +171,24 @@ type Applier struct {
 	Policy *Policy // the same checks as the primary's, applied again here
 	// Root prefixes every path (tests apply into a temp folder); "" is /.
 	Root string
+	// Secrets decrypts the files the primary sent encrypted.
+	Secrets *Secrets
+}
+
+// content returns a file's plaintext as the snapshot has it.
+func (a *Applier) content(p string, e Entry, h plumbing.Hash) ([]byte, error) {
+	data, err := readBlob(a.Store, h)
+	if err != nil || !e.Encrypted {
+		return data, err
+	}
+	if a.Secrets == nil {
+		return nil, fmt.Errorf("%s is encrypted to the cluster key, and this node has none", p)
+	}
+	pt, err := a.Secrets.Decrypt(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: decrypt: %w", p, err)
+	}
+	return pt, nil
 }
 
 // ApplyResult says what an apply did.
@@ -243,18 +261,21 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 		case TypeFile:
 			h := new.Blobs[p]
 			d := a.disk(p)
+			data, err := a.content(p, e, h)
+			if err != nil {
+				res.Refused = append(res.Refused, Refusal{Path: p, Reason: err.Error()})
+				continue
+			}
 			cur, curErr := os.ReadFile(d)
-			if curErr == nil && plumbing.ComputeHash(plumbing.BlobObject, cur) == h && statMatches(d, uid, gid, mode) {
+			if curErr == nil && bytes.Equal(cur, data) && statMatches(d, uid, gid, mode) {
 				continue
 			}
 			if same && curErr == nil {
 				res.Drift = append(res.Drift, p)
 			}
-			data, err := readBlob(a.Store, h)
-			if err != nil {
-				return res, fmt.Errorf("%s: %w", p, err)
-			}
-			if reason := a.Policy.checkContent(p, data); reason != "" {
+			// A private key is expected in a file the primary encrypted; a
+			// program never is.
+			if reason, secret := a.Policy.checkContent(p, data); reason != "" && !(secret && e.Encrypted) {
 				res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
 				continue
 			}

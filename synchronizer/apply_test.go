@@ -113,14 +113,14 @@ func TestDrift(t *testing.T) {
 	r.ScanAll()
 	c, _ := r.Commit("snapshot", time.Now())
 	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
-	if d, err := Drift(r.Git().Storer, s, ""); err != nil || len(d) != 0 {
+	if d, err := Drift(r.Git().Storer, s, "", nil); err != nil || len(d) != 0 {
 		t.Fatalf("drift on an unchanged tree: %v %v", d, err)
 	}
 	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
 	os.WriteFile(conf, []byte("worker_processes auto;\nlocal_edit on;\n"), 0o644)
 	os.Chmod(filepath.Join(rootP, "etc/postfix/main.cf"), 0o600)
 	os.Remove(filepath.Join(rootP, "etc/ssh/sshd_config"))
-	d, err := Drift(r.Git().Storer, s, "")
+	d, err := Drift(r.Git().Storer, s, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +180,73 @@ func TestOverlays(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(rootS, conf)); !strings.Contains(string(b), "node-s only") {
 		t.Errorf("node-s got %q", b)
+	}
+}
+
+func TestEncryptedSecrets(t *testing.T) {
+	rootP, pol := fixture(t)
+	key, err := NewClusterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := NewSecrets(key)
+	pol.Secrets = sec
+	keyFile := filepath.Join(rootP, "etc/postfix/smtp.key")
+	secret := "-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----\n"
+	os.WriteFile(keyFile, []byte(secret), 0o600)
+	dir := filepath.Join(t.TempDir(), "c.git")
+	r, _ := OpenRepo(dir, "node-p", pol)
+	r.ScanAll()
+	c, _ := r.Commit("snapshot", time.Now())
+	for _, rf := range c.Refused {
+		if rf.Path == keyFile {
+			t.Fatalf("refused with encryption on: %v", rf)
+		}
+	}
+	blob := gitCmd(t, dir, "show", "main:files"+keyFile)
+	if strings.Contains(blob, "TOPSECRET") || !strings.HasPrefix(blob, "age-encryption.org/v1") {
+		t.Fatalf("the secret is stored in plaintext or not as age:\n%.80s", blob)
+	}
+	if meta := gitCmd(t, dir, "show", "main:meta"+filepath.Dir(keyFile)+"/"+MetaName); !strings.Contains(meta, "encrypted = true") {
+		t.Errorf("meta does not say encrypted:\n%s", meta)
+	}
+	// A restart (a fresh model) does not re-encrypt an unchanged secret.
+	r2, _ := OpenRepo(dir, "node-p", pol)
+	r2.ScanAll()
+	if c2, err := r2.Commit("restart", time.Now()); err != nil || c2 != nil {
+		t.Errorf("a restart made a commit: %+v %v", c2, err)
+	}
+	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
+	rootS := t.TempDir()
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
+	polS := &Policy{Roots: pol.Roots}
+	// Without the cluster key the secondary cannot, and says so.
+	res, err := (&Applier{Store: r.Git().Storer, Policy: polS, Root: rootS}).Apply(&Snapshot{Entries: map[string]Entry{}}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Refused) != 1 || !strings.Contains(res.Refused[0].Reason, "has none") {
+		t.Errorf("refused %+v", res.Refused)
+	}
+	// With it, the file is written in plaintext on the secondary, 0600.
+	ap := &Applier{Store: r.Git().Storer, Policy: polS, Root: rootS, Secrets: sec}
+	if _, err := ap.Apply(&Snapshot{Entries: map[string]Entry{}}, s); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(rootS, keyFile))
+	fi, _ := os.Stat(filepath.Join(rootS, keyFile))
+	if string(b) != secret || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secondary has %q %v", b, fi.Mode())
+	}
+	// Drift on a secret says so without showing it.
+	os.WriteFile(filepath.Join(rootS, keyFile), []byte("-----BEGIN PRIVATE KEY-----\nOTHERSECRET\n"), 0o600)
+	d, _ := Drift(r.Git().Storer, s, rootS, sec)
+	for _, it := range d {
+		if strings.Contains(it.Diff, "SECRET") {
+			t.Errorf("drift shows a secret: %+v", it)
+		}
+	}
+	if len(d) != 1 || d[0].Path != keyFile {
+		t.Errorf("drift %+v", d)
 	}
 }

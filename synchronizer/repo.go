@@ -57,6 +57,7 @@ type Repo struct {
 	metas   map[string]bool // directories whose @meta.toml must be rewritten
 	refDirt bool
 	changed map[string]string // path -> "added", "modified", "removed" since the last commit
+	secrets map[string]Entry  // encrypted entries of the head at start
 }
 
 // OpenRepo opens (or creates) the bare repository at dir.
@@ -128,16 +129,31 @@ func (r *Repo) update(p string) error {
 	if err != nil {
 		return err
 	}
-	e, reason := r.policy.classify(p, fi)
+	e, reason, secret := r.policy.classify(p, fi)
+	encrypt := secret && r.policy.Secrets != nil
+	if encrypt {
+		reason = ""
+	}
 	if reason == "" && e.Type == TypeFile {
 		old := r.entries[p]
 		if old != nil && old.Type == TypeFile && old.size == e.size && old.mtime == e.mtime && old.ino == e.ino {
-			e.blob = old.blob
+			e.blob, e.Encrypted, e.MAC = old.blob, old.Encrypted, old.MAC
 		} else {
 			data, err := readLimited(p)
 			if err != nil {
 				reason = "unreadable: " + err.Error()
-			} else if reason = r.policy.checkContent(p, data); reason == "" {
+			} else {
+				var isSecret bool
+				reason, isSecret = r.policy.checkContent(p, data)
+				if isSecret && r.policy.Secrets != nil {
+					reason, encrypt = "", true
+				}
+			}
+			if reason == "" && encrypt {
+				if err := r.putSecret(p, e, data); err != nil {
+					return err
+				}
+			} else if reason == "" {
 				h, err := r.putBlob(data)
 				if err != nil {
 					return err
@@ -145,6 +161,9 @@ func (r *Repo) update(p string) error {
 				e.blob = h
 			}
 		}
+	}
+	if reason != "" && (secret || strings.HasPrefix(reason, "holds a private key")) {
+		reason += " (left out: secrets never cross in plaintext; sync.encrypt_secrets sends them encrypted to the cluster key)"
 	}
 	if reason != "" {
 		r.removeTree(p)
@@ -163,7 +182,7 @@ func (r *Repo) update(p string) error {
 		r.removeTree(p)
 		old = nil
 	}
-	if old == nil || old.Mode != e.Mode || old.Owner != e.Owner || old.Group != e.Group || old.Target != e.Target || old.blob != e.blob {
+	if old == nil || old.Mode != e.Mode || old.Owner != e.Owner || old.Group != e.Group || old.Target != e.Target || old.blob != e.blob || old.Encrypted != e.Encrypted {
 		if old == nil {
 			r.changed[p] = "added"
 		} else {
@@ -221,6 +240,46 @@ func (r *Repo) removeTree(p string) {
 			r.metas[filepath.Dir(q)] = true
 		}
 	}
+}
+
+// putSecret stores a secret file encrypted to the cluster key. Encryption
+// is randomised, so an unchanged secret (same MAC as in the last commit)
+// keeps its ciphertext: no new commit at every start.
+func (r *Repo) putSecret(p string, e *Entry, data []byte) error {
+	mac := r.policy.Secrets.MAC(data)
+	if prev, ok := r.prevSecrets()[p]; ok && prev.MAC == mac {
+		e.blob, e.Encrypted, e.MAC = prev.blob, true, mac
+		return nil
+	}
+	ct, err := r.policy.Secrets.Encrypt(data)
+	if err != nil {
+		return fmt.Errorf("encrypt %s: %w", p, err)
+	}
+	h, err := r.putBlob(ct)
+	if err != nil {
+		return err
+	}
+	e.blob, e.Encrypted, e.MAC = h, true, mac
+	return nil
+}
+
+// prevSecrets are the encrypted entries of the head commit, read once.
+func (r *Repo) prevSecrets() map[string]Entry {
+	if r.secrets != nil {
+		return r.secrets
+	}
+	r.secrets = map[string]Entry{}
+	if head := r.Head(); !head.IsZero() {
+		if s, err := ReadSnapshot(r.st, head); err == nil {
+			for p, e := range s.Entries {
+				if e.Encrypted {
+					e.blob = s.Blobs[p]
+					r.secrets[p] = e
+				}
+			}
+		}
+	}
+	return r.secrets
 }
 
 func (r *Repo) putBlob(data []byte) ([20]byte, error) {

@@ -49,6 +49,7 @@ type Secondary struct {
 	Reloader Reloader
 	Log      *slog.Logger
 	Node     string // this node's name: its overlays replace the common files
+	Secrets  *Secrets
 	Root     string // "" is /; tests apply into a folder
 
 	mu sync.Mutex
@@ -143,7 +144,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	old, new = old.ForNode(s.Node), new.ForNode(s.Node)
 	res.Changed = true
-	ap := &Applier{Store: s.Mirror.Storer, Policy: s.Policy, Root: s.Root}
+	ap := &Applier{Store: s.Mirror.Storer, Policy: s.Policy, Root: s.Root, Secrets: s.Secrets}
 	ar, applyErr := ap.Apply(old, new)
 	res.Result = ar
 	var units []string

@@ -46,6 +46,10 @@ type Entry struct {
 	Owner  string `toml:"owner"`
 	Group  string `toml:"group"`
 	Target string `toml:"target,omitempty"` // symlinks
+	// Encrypted: the content in the repository is the file encrypted to
+	// the cluster key; MAC tells a change without decrypting.
+	Encrypted bool   `toml:"encrypted,omitempty"`
+	MAC       string `toml:"mac,omitempty"`
 
 	// Not stored in meta: the blob of a file, and what the last stat said,
 	// to tell whether it must be read again.
@@ -105,6 +109,8 @@ type Policy struct {
 	Exclude []string // glob patterns on file names
 	// AllowExec lists executables a module declares (none yet): absolute paths.
 	AllowExec map[string]bool
+	// Secrets, when set, encrypts secret files instead of leaving them out.
+	Secrets *Secrets
 }
 
 // DefaultRoots are tracked when the configuration names no others. Modules
@@ -121,8 +127,22 @@ var identityPaths = []string{"/etc/machine-id", "/etc/hostname", "/etc/ssh/ssh_h
 var secretNames = []string{"shadow", "gshadow", "*.key", "sasl_passwd", "sasl_passwd.db", "*.p12", "*.pfx", "debian.cnf"}
 
 // classify decides whether path may be tracked. It returns the entry, or a
-// refusal reason. fi comes from Lstat.
-func (p *Policy) classify(path string, fi fs.FileInfo) (*Entry, string) {
+// refusal reason; secret says the reason is that the file is a secret (which
+// Secrets may encrypt instead). fi comes from Lstat.
+func (p *Policy) classify(path string, fi fs.FileInfo) (e *Entry, reason string, secret bool) {
+	e, reason = p.classifyType(path, fi)
+	if reason != "" || e.Type != TypeFile {
+		return e, reason, false
+	}
+	for _, g := range secretNames {
+		if ok, _ := filepath.Match(g, e.Name); ok {
+			return e, "a secret by its name (" + g + ")", true
+		}
+	}
+	return e, "", false
+}
+
+func (p *Policy) classifyType(path string, fi fs.FileInfo) (*Entry, string) {
 	name := filepath.Base(path)
 	for _, g := range identityPaths {
 		if ok, _ := filepath.Match(g, path); ok {
@@ -163,11 +183,6 @@ func (p *Policy) classify(path string, fi fs.FileInfo) (*Entry, string) {
 		return nil, "setuid or setgid"
 	}
 	if e.Type == TypeFile {
-		for _, g := range secretNames {
-			if ok, _ := filepath.Match(g, name); ok {
-				return nil, "a secret by its name (" + g + ")"
-			}
-		}
 		if mode.Perm()&0o111 != 0 && !p.AllowExec[path] {
 			return nil, "executable (exec bit set) and declared by no module"
 		}
@@ -181,20 +196,20 @@ func (p *Policy) classify(path string, fi fs.FileInfo) (*Entry, string) {
 }
 
 // checkContent refuses file contents that must not cross: programs (ELF or
-// a #! line) and private keys.
-func (p *Policy) checkContent(path string, data []byte) string {
+// a #! line) and, as secrets, private keys.
+func (p *Policy) checkContent(path string, data []byte) (reason string, secret bool) {
 	if p.AllowExec[path] {
-		return ""
+		return "", false
 	}
 	switch {
 	case bytes.HasPrefix(data, []byte("\x7fELF")):
-		return "an ELF program, declared by no module"
+		return "an ELF program, declared by no module", false
 	case bytes.HasPrefix(data, []byte("#!")):
-		return "a script (#! line), declared by no module"
+		return "a script (#! line), declared by no module", false
 	case bytes.Contains(data, []byte("PRIVATE KEY-----")):
-		return "holds a private key (left out: secrets never cross in plaintext)"
+		return "holds a private key", true
 	}
-	return ""
+	return "", false
 }
 
 func (p *Policy) inRoots(abs string) bool {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/logging"
@@ -28,6 +29,7 @@ import (
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/synchronizer"
 )
 
 // Retention of the store, applied hourly.
@@ -49,6 +51,7 @@ type Agent struct {
 	node     *pki.Node      // nil until init or join
 	cluster  *stamp.Cluster // nil until init or join
 	stamp    *stamp.Stamp   // nil until init or join
+	secrets  *synchronizer.Secrets
 	peerSrv  *http.Server
 	peerLn   net.Listener
 	peerLoop context.CancelFunc
@@ -230,9 +233,44 @@ func (a *Agent) loadIdentity() error {
 	if n.Cluster != s.ClusterID || c.ClusterID != s.ClusterID {
 		return fmt.Errorf("cluster ids disagree: stamp %s, cluster state %s, certificate %s", s.ClusterID, c.ClusterID, n.Cluster)
 	}
+	sec, err := a.loadClusterKey()
+	if err != nil {
+		return err
+	}
 	a.mu.Lock()
-	a.stamp, a.cluster, a.node = s, c, n
+	a.stamp, a.cluster, a.node, a.secrets = s, c, n, sec
 	a.mu.Unlock()
+	return nil
+}
+
+// loadClusterKey reads the cluster key, if this node has one.
+func (a *Agent) loadClusterKey() (*synchronizer.Secrets, error) {
+	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := synchronizer.NewSecrets(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return s, nil
+}
+
+// saveClusterKey writes the cluster key (0600) and loads it.
+func (a *Agent) saveClusterKeyLocked(key string) error {
+	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
+	if err := atomicfile.Write(p, []byte(key+"\n"), 0o600); err != nil {
+		return err
+	}
+	s, err := synchronizer.NewSecrets(key)
+	if err != nil {
+		return err
+	}
+	a.secrets = s
 	return nil
 }
 

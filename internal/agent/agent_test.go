@@ -159,6 +159,14 @@ func TestInitJoinStatus(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.dir, "state", "pki", pki.CAKeyFile)); err == nil {
 		t.Error("the secondary got the CA key")
 	}
+	pk, _ := os.ReadFile(filepath.Join(p.dir, "state", "pki", pki.ClusterKeyFile))
+	sk, err := os.ReadFile(filepath.Join(s.dir, "state", "pki", pki.ClusterKeyFile))
+	if err != nil || len(pk) == 0 || string(pk) != string(sk) {
+		t.Errorf("the cluster key did not reach the secondary: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(s.dir, "state", "pki", pki.ClusterKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cluster key file mode: %v %v", fi.Mode(), err)
+	}
 	for _, f := range []string{pki.NodeKeyFile, pki.CAKeyFile} {
 		fi, err := os.Stat(filepath.Join(p.dir, "state", "pki", f))
 		if err != nil || fi.Mode().Perm() != 0o600 {

@@ -9,13 +9,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/synchronizer"
 )
 
 // DefaultTokenTTL is how long a join token is valid.
@@ -69,6 +73,13 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 		return nil, err
 	}
 	if err := pki.Save(a.statePath("pki"), ca.Cert, ca.Key, certPEM, key); err != nil {
+		return nil, err
+	}
+	ck, err := synchronizer.NewClusterKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.saveClusterKeyLocked(ck); err != nil {
 		return nil, err
 	}
 	st := &stamp.Stamp{ClusterID: clusterID, ClusterName: name, DiskSet: randomID(), Role: stamp.RolePrimary,
@@ -218,6 +229,11 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err := pki.Save(a.statePath("pki"), ca, nil, []byte(jr.Cert), key); err != nil {
 		return nil, err
 	}
+	if jr.ClusterKey != "" {
+		if err := a.saveClusterKeyLocked(jr.ClusterKey); err != nil {
+			return nil, fmt.Errorf("join %s: cluster key: %w", addr, err)
+		}
+	}
 	now := time.Now().UTC()
 	cl := &stamp.Cluster{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, NodeName: name, PeerName: jr.Primary.Name, PeerAddress: addr}
 	st := &stamp.Stamp{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, DiskSet: diskSet, Role: stamp.RoleSecondary,
@@ -308,10 +324,19 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("node joined", "node", req.Node.Name, "peer", r.RemoteAddr)
 	writeEnvelope(w, http.StatusOK, peer.TypeJoinResponse, a.nodeName(), peer.JoinResponse{
 		Cert: string(certPEM), CA: string(pki.CertPEM(a.node.CA)), ClusterID: a.stamp.ClusterID,
-		ClusterName: a.stamp.ClusterName, Primary: a.selfStatusLocked()})
+		ClusterName: a.stamp.ClusterName, Primary: a.selfStatusLocked(), ClusterKey: a.clusterKeyLocked()})
 }
 
 func (a *Agent) nodeName() string { return a.cfg.Node.Name }
+
+// clusterKeyLocked is the cluster key as text, for the joining node.
+func (a *Agent) clusterKeyLocked() string {
+	b, err := os.ReadFile(filepath.Join(a.statePath("pki"), pki.ClusterKeyFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
 
 func (a *Agent) event(kind, node, msg string, fields map[string]string) {
 	if _, err := a.store.AppendEvent(store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}); err != nil {

@@ -45,6 +45,9 @@ func (a *Agent) policy() *synchronizer.Policy {
 func (a *Agent) primaryPolicy() *synchronizer.Policy {
 	p := a.policy()
 	p.Roots = append(append([]string{}, p.Roots...), synchronizer.OverlayDir)
+	if a.cfg.Sync.EncryptSecrets {
+		p.Secrets = a.secrets
+	}
 	return p
 }
 
@@ -81,7 +84,7 @@ func (a *Agent) startSyncLocked() error {
 			cancel()
 			return err
 		}
-		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Node: a.nodeName(), Units: synchronizer.DefaultUnits,
+		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Node: a.nodeName(), Secrets: a.secrets, Units: synchronizer.DefaultUnits,
 			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
 		a.sync.applied = a.sync.secondary.Applied().String()
 		if f := a.sync.secondary.Failed(); !f.IsZero() {
@@ -262,7 +265,7 @@ func (a *Agent) Drift() ([]synchronizer.DriftItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return synchronizer.Drift(sec.Mirror.Storer, s.ForNode(sec.Node), sec.Root)
+	return synchronizer.Drift(sec.Mirror.Storer, s.ForNode(sec.Node), sec.Root, sec.Secrets)
 }
 
 // checkDrift records newly found drift as events, with its diff.

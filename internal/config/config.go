@@ -79,6 +79,9 @@ type Sync struct {
 	Exclude        []string `toml:"exclude"`
 	RescanInterval Duration `toml:"rescan_interval"`
 	Debounce       Duration `toml:"debounce"`
+	// EncryptSecrets sends private keys and password files to the
+	// secondary encrypted to the cluster key instead of leaving them out.
+	EncryptSecrets bool `toml:"encrypt_secrets"`
 }
 
 // Verifier configures the schedule of the probes.
@@ -329,7 +332,7 @@ var knownKeys = []string{
 	"agent.listen", "agent.socket", "agent.shutdown_timeout",
 	"peer.address", "peer.timeout", "peer.interval",
 	"hardware.identity", "hardware.nic_kinds",
-	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce",
+	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce", "sync.encrypt_secrets",
 	"verifier.interval", "verifier.jitter", "verifier.timeout",
 	"log.level",
 	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "log",

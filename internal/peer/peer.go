@@ -84,6 +84,9 @@ type JoinResponse struct {
 	ClusterID   string     `json:"cluster_id"`
 	ClusterName string     `json:"cluster_name"`
 	Primary     NodeStatus `json:"primary"`
+	// ClusterKey decrypts the secrets the primary sends encrypted (age
+	// X25519 identity); it crosses once, here, over the verified link.
+	ClusterKey string `json:"cluster_key,omitempty"`
 }
 
 // ErrorBody carries a refusal.
@@ -237,7 +240,7 @@ func (e *Envelope) JoinResponse() (*JoinResponse, error) {
 	if err := j.Primary.validate(); err != nil {
 		return nil, err
 	}
-	if j.Cert == "" || j.CA == "" || j.ClusterID == "" || len(j.Cert) > 16384 || len(j.CA) > 16384 {
+	if j.Cert == "" || j.CA == "" || j.ClusterID == "" || len(j.Cert) > 16384 || len(j.CA) > 16384 || len(j.ClusterKey) > 256 {
 		return nil, fmt.Errorf("%w: join response without certificates or cluster id", ErrMalformed)
 	}
 	return &j, nil

@@ -36,6 +36,9 @@ const (
 	CAKeyFile    = "ca.key" // only on the disk set that made the cluster
 	NodeCertFile = "node.crt"
 	NodeKeyFile  = "node.key"
+	// ClusterKeyFile is the cluster's age key for encrypted secrets (0600,
+	// on both nodes).
+	ClusterKeyFile = "cluster.agekey"
 )
 
 // NewKey makes a P-256 private key.
