@@ -249,6 +249,9 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 			if err := os.Chmod(d, os.FileMode(mode)); err != nil {
 				return res, err
 			}
+			if err := writeXattrs(d, e.Xattrs); err != nil {
+				return res, fmt.Errorf("%s: extended attributes: %w", p, err)
+			}
 		case TypeSymlink:
 			d := a.disk(p)
 			if t, err := os.Readlink(d); err == nil && t == e.Target {
@@ -267,7 +270,7 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 				continue
 			}
 			cur, curErr := os.ReadFile(d)
-			if curErr == nil && bytes.Equal(cur, data) && statMatches(d, uid, gid, mode) {
+			if curErr == nil && bytes.Equal(cur, data) && statMatches(d, uid, gid, mode) && readXattrs(d) == e.Xattrs {
 				continue
 			}
 			if same && curErr == nil {
@@ -279,7 +282,7 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 				res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
 				continue
 			}
-			if err := a.stageFile(d, data, os.FileMode(mode), uid, gid); err != nil {
+			if err := a.stageFile(d, data, os.FileMode(mode), uid, gid, e.Xattrs); err != nil {
 				return res, fmt.Errorf("%s: %w", p, err)
 			}
 			res.Written = append(res.Written, p)
@@ -399,7 +402,7 @@ func stagingDir(target string) (string, error) {
 	return os.MkdirTemp(filepath.Dir(target), StagePrefix)
 }
 
-func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, gid int) error {
+func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, gid int, xattrs string) error {
 	dir, err := stagingDir(target)
 	if err != nil {
 		return err
@@ -421,6 +424,10 @@ func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, g
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
+	}
+	if err := writeXattrs(tmp, xattrs); err != nil {
+		f.Close()
+		return fmt.Errorf("extended attributes: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -2,6 +2,8 @@ package synchronizer
 
 import (
 	"os"
+
+	"golang.org/x/sys/unix"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -248,5 +250,38 @@ func TestEncryptedSecrets(t *testing.T) {
 	}
 	if len(d) != 1 || d[0].Path != keyFile {
 		t.Errorf("drift %+v", d)
+	}
+}
+
+func TestXattrsAndACLs(t *testing.T) {
+	rootP, pol := fixture(t)
+	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
+	if err := unix.Setxattr(conf, "user.sentry-test", []byte("v1"), 0); err != nil {
+		t.Fatalf("this file system takes no user xattrs (the test needs them): %v", err)
+	}
+	unix.Setxattr(conf, "security.not-ours", []byte("x"), 0) // refused unless privileged; never tracked anyway
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c, _ := r.Commit("snapshot", time.Now())
+	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
+	if x := s.Entries[conf].Xattrs; !strings.Contains(x, "user.sentry-test=") || strings.Contains(x, "security.") {
+		t.Fatalf("xattrs recorded: %q", x)
+	}
+	rootS := t.TempDir()
+	os.MkdirAll(filepath.Join(rootS, rootP, "etc/ssh"), 0o755)
+	ap := &Applier{Store: r.Git().Storer, Policy: pol, Root: rootS}
+	if _, err := ap.Apply(&Snapshot{Entries: map[string]Entry{}}, s); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(filepath.Join(rootS, conf), "user.sentry-test", buf)
+	if err != nil || string(buf[:n]) != "v1" {
+		t.Errorf("secondary's xattr: %q %v", buf[:n], err)
+	}
+	// A changed attribute alone is a change.
+	unix.Setxattr(conf, "user.sentry-test", []byte("v2"), 0)
+	r.Update(conf)
+	if c2, _ := r.Commit("xattr", time.Now()); c2 == nil || c2.Changed[conf] != "modified" {
+		t.Errorf("xattr change not committed: %+v", c2)
 	}
 }

@@ -66,6 +66,10 @@ func Drift(st storer.EncodedObjectStorer, s *Snapshot, root string, secrets *Sec
 				continue
 			}
 		}
+		if e.Type != TypeSymlink && readXattrs(d) != e.Xattrs {
+			out = append(out, DriftItem{Path: p, What: "xattrs", Diff: "-" + e.Xattrs + "\n+" + readXattrs(d) + "\n"})
+			continue
+		}
 		if m, _ := strconv.ParseUint(e.Mode, 8, 32); uint64(fi.Mode().Perm()) != m {
 			out = append(out, DriftItem{Path: p, What: "mode", Diff: fmt.Sprintf("-%s\n+%04o\n", e.Mode, fi.Mode().Perm())})
 			continue

@@ -182,7 +182,7 @@ func (r *Repo) update(p string) error {
 		r.removeTree(p)
 		old = nil
 	}
-	if old == nil || old.Mode != e.Mode || old.Owner != e.Owner || old.Group != e.Group || old.Target != e.Target || old.blob != e.blob || old.Encrypted != e.Encrypted {
+	if old == nil || old.Mode != e.Mode || old.Owner != e.Owner || old.Group != e.Group || old.Target != e.Target || old.blob != e.blob || old.Encrypted != e.Encrypted || old.Xattrs != e.Xattrs {
 		if old == nil {
 			r.changed[p] = "added"
 		} else {

@@ -50,6 +50,9 @@ type Entry struct {
 	// the cluster key; MAC tells a change without decrypting.
 	Encrypted bool   `toml:"encrypted,omitempty"`
 	MAC       string `toml:"mac,omitempty"`
+	// Xattrs are the user.* extended attributes and POSIX ACLs, as
+	// "name=base64" pairs joined by ";".
+	Xattrs string `toml:"xattrs,omitempty"`
 
 	// Not stored in meta: the blob of a file, and what the last stat said,
 	// to tell whether it must be read again.
@@ -186,6 +189,9 @@ func (p *Policy) classifyType(path string, fi fs.FileInfo) (*Entry, string) {
 		if mode.Perm()&0o111 != 0 && !p.AllowExec[path] {
 			return nil, "executable (exec bit set) and declared by no module"
 		}
+	}
+	if e.Type != TypeSymlink {
+		e.Xattrs = readXattrs(path)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.Owner, e.Group = userName(st.Uid), groupName(st.Gid)
