@@ -299,6 +299,13 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 		if out := sentry(t, "lab", "exec", "P", "--", "sentry", "config", "log", "-n", "1"); !strings.Contains(out, "rollback to "+first[len(first)-1].Commit[:12]) {
 			t.Errorf("no rollback commit on P:\n%s", out)
 		}
+		// debian.cnf was refused at that commit (a secret, before encryption
+		// was on) and tracked since: the rollback must not delete it.
+		for _, set := range []string{"P", "S"} {
+			if _, err := sentryErr("lab", "exec", set, "--", "test", "-s", "/etc/mysql/debian.cnf"); err != nil {
+				t.Errorf("%s lost /etc/mysql/debian.cnf in the rollback", set)
+			}
+		}
 	})
 
 	t.Run("a secondary offline catches up with what it missed", func(t *testing.T) {

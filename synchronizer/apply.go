@@ -23,11 +23,14 @@ type Snapshot struct {
 	Commit  plumbing.Hash
 	Entries map[string]Entry         // absolute path -> metadata
 	Blobs   map[string]plumbing.Hash // absolute path -> content (files)
+	// Refused are paths that existed on the primary at that commit but were
+	// left out (a secret, a script...): an apply must never delete them.
+	Refused map[string]bool
 }
 
 // ReadSnapshot reads a commit's meta and files trees.
 func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapshot, error) {
-	s := &Snapshot{Commit: commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}}
+	s := &Snapshot{Commit: commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}, Refused: map[string]bool{}}
 	if commit.IsZero() {
 		return s, nil
 	}
@@ -62,6 +65,22 @@ func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapsho
 				return nil, fmt.Errorf("commit %s: bad overlay path %q", commit.String()[:12], name)
 			}
 			tp, prefix = r, OverlayDir+"/"+node
+		}
+		if name == "refused.toml" {
+			b, err := readBlob(st, te.Hash)
+			if err != nil {
+				return nil, err
+			}
+			var list struct {
+				Refused []Refusal `toml:"refused"`
+			}
+			if _, err := toml.Decode(string(b), &list); err != nil {
+				return nil, fmt.Errorf("commit %s: refused.toml: %w", commit.String()[:12], err)
+			}
+			for _, r := range list.Refused {
+				s.Refused[r.Path] = true
+			}
+			continue
 		}
 		switch {
 		case strings.HasPrefix(tp, "files/"):
@@ -109,7 +128,7 @@ func readBlob(st storer.EncodedObjectStorer, h plumbing.Hash) ([]byte, error) {
 // with node's overlay files and symlinks in place of theirs, and no
 // overlay of any node as a path of its own.
 func (s *Snapshot) ForNode(node string) *Snapshot {
-	out := &Snapshot{Commit: s.Commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}}
+	out := &Snapshot{Commit: s.Commit, Entries: map[string]Entry{}, Blobs: map[string]plumbing.Hash{}, Refused: s.Refused}
 	for p, e := range s.Entries {
 		if p == OverlayDir || strings.HasPrefix(p, OverlayDir+"/") {
 			continue
@@ -299,7 +318,10 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 	}
 	sort.Slice(gone, func(i, j int) bool { return len(gone[i]) > len(gone[j]) })
 	for _, p := range gone {
-		if !a.Policy.inRoots(p) {
+		// A path the new commit left out (refused) still exists on the
+		// primary: it is not the primary's to delete here. Nor is anything
+		// outside this node's tracked paths.
+		if !a.Policy.inRoots(p) || new.Refused[p] || underRefused(p, new.Refused) {
 			continue
 		}
 		d := a.disk(p)
@@ -332,6 +354,15 @@ func (a *Applier) clearStaging(s *Snapshot) {
 			os.RemoveAll(l)
 		}
 	}
+}
+
+func underRefused(p string, refused map[string]bool) bool {
+	for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+		if refused[d] {
+			return true
+		}
+	}
+	return false
 }
 
 // check refuses entries that must not be written here, whatever the

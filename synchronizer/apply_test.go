@@ -285,3 +285,35 @@ func TestXattrsAndACLs(t *testing.T) {
 		t.Errorf("xattr change not committed: %+v", c2)
 	}
 }
+
+// A rollback to a commit made before a file was tracked (it was refused
+// then) must not delete that file; nor does a file that becomes refused
+// vanish from the secondary.
+func TestApplyKeepsRefusedPaths(t *testing.T) {
+	rootP, pol := fixture(t)
+	keyFile := filepath.Join(rootP, "etc/postfix/relay.key")
+	os.WriteFile(keyFile, []byte("-----BEGIN PRIVATE KEY-----\nX\n"), 0o600)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c1, _ := r.Commit("without encryption: the key is refused", time.Now())
+	key, _ := NewClusterKey()
+	sec, _ := NewSecrets(key)
+	pol.Secrets = sec
+	r2, _ := OpenRepo(r.Path, "node-p", pol)
+	r2.ScanAll()
+	c2, _ := r2.Commit("with encryption: the key is tracked", time.Now())
+	s1, _ := ReadSnapshot(r.Git().Storer, c1.Hash)
+	s2, _ := ReadSnapshot(r.Git().Storer, c2.Hash)
+	if !s1.Refused[keyFile] || s2.Refused[keyFile] || s2.Entries[keyFile].Type != TypeFile {
+		t.Fatalf("fixture: refused %v / %v", s1.Refused[keyFile], s2.Refused[keyFile])
+	}
+	// Roll the primary's own disk back to c1.
+	ap := &Applier{Store: r.Git().Storer, Policy: pol, Secrets: sec}
+	res, err := ap.Apply(s2, s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Errorf("rollback deleted a file that was only refused at that commit (removed: %v)", res.Removed)
+	}
+}
