@@ -81,6 +81,25 @@ func TestPairing(t *testing.T) {
 	checkStatus("P")
 	checkStatus("S")
 
+	// The verifier's runner, inside the nodes: systemd over D-Bus, and a
+	// page fetched from the node itself.
+	for _, set := range []string{"P", "S"} {
+		out := sentry(t, "lab", "exec", set, "--", "sentry", "verify", "--kind", "systemd", "--param", "unit=nginx.service")
+		if !strings.Contains(out, "systemd OK") || !strings.Contains(out, "state = active/running") {
+			t.Errorf("%s: systemd probe:\n%s", set, out)
+		}
+		out = sentry(t, "lab", "exec", set, "--", "sentry", "verify", "--kind", "http", "--param", "url=http://127.0.0.1/", "--param", "marker=Welcome to nginx")
+		if !strings.Contains(out, "http OK") {
+			t.Errorf("%s: http probe:\n%s", set, out)
+		}
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "nginx")
+	if out, err := sentryErr("lab", "exec", "S", "--", "sentry", "verify", "--kind", "systemd", "--param", "unit=nginx.service"); err == nil ||
+		!strings.Contains(out, "FAILED: unit state: nginx.service is inactive") {
+		t.Errorf("a stopped nginx passed the systemd probe: %v\n%s", err, out)
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "nginx")
+
 	// A client without a certificate, from the office: refused, and the
 	// refusal is in P's journal with the office's address.
 	l := lab.New(lab.Options{Name: labName})

@@ -40,6 +40,7 @@ the disks and the hardware which role a node takes.
 		newEventsCommand(),
 		newBenchCommand(),
 		newSyncCommand(),
+		newVerifyCommand(),
 		newLabCommand(),
 		newManCommand(root),
 	)

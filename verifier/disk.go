@@ -1,0 +1,121 @@
+package verifier
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// probeDisk checks the free space of the file system holding path.
+//
+// Params: path (default /), min_free_percent (default 10).
+func probeDisk(ctx context.Context, p Params, rec *Recorder) error {
+	path := p.Get("path", "/")
+	min, err := p.Int("min_free_percent", 10)
+	if err != nil {
+		return err
+	}
+	return rec.Phase("statfs", func() error {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(path, &st); err != nil {
+			return err
+		}
+		if st.Blocks == 0 {
+			return fmt.Errorf("%s reports no blocks", path)
+		}
+		free := float64(st.Bavail) / float64(st.Blocks) * 100
+		rec.Set("free_percent", fmt.Sprintf("%.1f", free))
+		if free < float64(min) {
+			return fmt.Errorf("%s has %.1f%% free, below %d%%", path, free, min)
+		}
+		return nil
+	})
+}
+
+// MDStat is read by the raid probe; a variable so tests use fixtures.
+var MDStat = "/proc/mdstat"
+
+// probeRAID reads /proc/mdstat: a degraded array ([U_]) fails, a resync or
+// recovery in progress fails with its progress. No md arrays is a pass
+// (hardware RAID is out of its sight), said in the result.
+func probeRAID(ctx context.Context, p Params, rec *Recorder) error {
+	return rec.Phase("read mdstat", func() error {
+		b, err := os.ReadFile(p.Get("mdstat", MDStat))
+		if err != nil {
+			return err
+		}
+		arrays, problems := 0, []string{}
+		var cur string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[1] == ":" && strings.HasPrefix(f[0], "md") {
+				cur = f[0]
+				arrays++
+				continue
+			}
+			if cur == "" {
+				continue
+			}
+			if i := strings.LastIndex(line, "["); i >= 0 && strings.Contains(line[i:], "_") && strings.HasSuffix(strings.TrimSpace(line), "]") {
+				problems = append(problems, cur+" degraded "+strings.TrimSpace(line[i:]))
+			}
+			for _, w := range []string{"resync", "recovery", "reshape", "check"} {
+				if strings.Contains(line, w+" =") {
+					problems = append(problems, cur+" "+strings.TrimSpace(line))
+				}
+			}
+		}
+		rec.Set("arrays", fmt.Sprint(arrays))
+		if len(problems) > 0 {
+			return fmt.Errorf("%s", strings.Join(problems, "; "))
+		}
+		return nil
+	})
+}
+
+// probeBackup fails when the newest file under path is older than max_age.
+//
+// Params: path (required), max_age (default 26h).
+func probeBackup(ctx context.Context, p Params, rec *Recorder) error {
+	path, err := p.Require("path")
+	if err != nil {
+		return err
+	}
+	maxAge, err := p.Duration("max_age", 26*time.Hour)
+	if err != nil {
+		return err
+	}
+	return rec.Phase("newest file", func() error {
+		var newest time.Time
+		err := filepath.WalkDir(path, func(q string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+					newest = fi.ModTime()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if newest.IsZero() {
+			return fmt.Errorf("no file under %s", path)
+		}
+		age := time.Since(newest)
+		rec.Set("age", age.Round(time.Minute).String())
+		if age > maxAge {
+			return fmt.Errorf("the newest backup under %s is %s old (more than %s)", path, age.Round(time.Minute), maxAge)
+		}
+		return nil
+	})
+}

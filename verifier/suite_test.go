@@ -1,0 +1,199 @@
+package verifier
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stallServer accepts connections and never says a word: the probe must
+// give up at its deadline.
+func stallServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// fixture gives, for one kind, parameters for a target that passes (nil if
+// the kind cannot pass outside the lab), and for one that stalls (nil if
+// the kind does no network I/O).
+type fixture struct {
+	pass, stall, fail Params
+	failPhase         string
+}
+
+func fixtures(t *testing.T) map[string]fixture {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("canary-ok")) }))
+	t.Cleanup(web.Close)
+	greet, _ := net.Listen("tcp", "127.0.0.1:0")
+	t.Cleanup(func() { greet.Close() })
+	go func() {
+		for {
+			c, err := greet.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("220 test ESMTP\r\n"))
+			c.Close()
+		}
+	}()
+	stall := stallServer(t)
+	backup := t.TempDir()
+	os.WriteFile(filepath.Join(backup, "today.tar"), []byte("x"), 0o644)
+	return map[string]fixture{
+		"http": {pass: Params{"url": web.URL, "marker": "canary-ok"}, stall: Params{"url": "http://" + stall + "/"},
+			fail: Params{"url": web.URL, "marker": "not-there"}, failPhase: "check answer"},
+		"tcp": {pass: Params{"address": greet.Addr().String(), "banner": "220 "}, stall: Params{"address": stall, "banner": "220 "},
+			fail: Params{"address": greet.Addr().String(), "banner": "* OK"}, failPhase: "greeting"},
+		// No systemd on the build host: the probe must say so by its phase.
+		"systemd": {fail: Params{"unit": "nginx.service"}, failPhase: "connect to systemd"},
+		"disk": {pass: Params{"path": t.TempDir(), "min_free_percent": "0"},
+			fail: Params{"path": t.TempDir(), "min_free_percent": "101"}, failPhase: "statfs"},
+		"raid":   {pass: Params{"mdstat": "testdata/mdstat-clean"}, fail: Params{"mdstat": "testdata/mdstat-degraded"}, failPhase: "read mdstat"},
+		"backup": {pass: Params{"path": backup}, fail: Params{"path": backup, "max_age": "1ns"}, failPhase: "newest file"},
+	}
+}
+
+// TestConformance: every kind, the same rules. A kind without a fixture
+// fails the test, so a new kind cannot skip the suite.
+func TestConformance(t *testing.T) {
+	fx := fixtures(t)
+	for _, kind := range KindNames() {
+		f, ok := fx[kind]
+		if !ok {
+			t.Errorf("probe kind %q has no conformance fixture", kind)
+			continue
+		}
+		t.Run(kind, func(t *testing.T) {
+			if f.pass != nil {
+				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.pass, Timeout: 5 * time.Second}, nil)
+				if !r.OK || len(r.Phases) == 0 {
+					t.Errorf("pass case: %+v", r)
+				}
+				for _, ph := range r.Phases {
+					if ph.Duration <= 0 || ph.Error != "" {
+						t.Errorf("phase %+v not timed or failed", ph)
+					}
+				}
+			}
+			r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.fail, Timeout: 5 * time.Second}, nil)
+			if r.OK || !strings.HasPrefix(r.Message, f.failPhase+": ") {
+				t.Errorf("fail case: message %q, want it to name the phase %q", r.Message, f.failPhase)
+			}
+			if f.stall != nil {
+				start := time.Now()
+				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.stall, Timeout: 300 * time.Millisecond}, nil)
+				if el := time.Since(start); r.OK || el > 300*time.Millisecond+500*time.Millisecond {
+					t.Errorf("stall case: ok=%v after %s (deadline 300ms): %s", r.OK, el, r.Message)
+				}
+			}
+			// A missing required parameter is a clear error, not a crash.
+			r = Run(context.Background(), Spec{Name: kind, Kind: kind, Params: Params{}, Timeout: time.Second}, nil)
+			if r.OK && kind != "disk" && kind != "raid" {
+				t.Errorf("no parameters accepted: %+v", r)
+			}
+		})
+	}
+}
+
+// The rules Run itself keeps, with test kinds: a probe that ignores its
+// context is cut at the deadline; cleanups run whatever happens, even after
+// a panic, and even when registered after the deadline.
+func TestRunRules(t *testing.T) {
+	var cleaned = make(chan string, 8)
+	Kinds["test-ignores-deadline"] = func(ctx context.Context, p Params, rec *Recorder) error {
+		rec.Cleanup(func(context.Context) { cleaned <- "early" })
+		time.Sleep(500 * time.Millisecond)
+		rec.Cleanup(func(context.Context) { cleaned <- "late" })
+		return nil
+	}
+	Kinds["test-panics"] = func(ctx context.Context, p Params, rec *Recorder) error {
+		rec.Cleanup(func(context.Context) { cleaned <- "panic" })
+		panic("boom")
+	}
+	defer delete(Kinds, "test-ignores-deadline")
+	defer delete(Kinds, "test-panics")
+	start := time.Now()
+	r := Run(context.Background(), Spec{Name: "x", Kind: "test-ignores-deadline", Timeout: 100 * time.Millisecond}, nil)
+	if r.OK || time.Since(start) > 300*time.Millisecond || !strings.Contains(r.Message, "no answer within 100ms") {
+		t.Errorf("deadline: %+v after %s", r, time.Since(start))
+	}
+	r = Run(context.Background(), Spec{Name: "y", Kind: "test-panics", Timeout: time.Second}, nil)
+	if r.OK || !strings.Contains(r.Message, "probe crashed: boom") {
+		t.Errorf("panic: %+v", r)
+	}
+	got := map[string]bool{}
+	timeout := time.After(2 * time.Second)
+	for len(got) < 3 {
+		select {
+		case c := <-cleaned:
+			got[c] = true
+		case <-timeout:
+			t.Fatalf("cleanups run: %v, want early, late and panic", got)
+		}
+	}
+	if r := Run(context.Background(), Spec{Kind: "nope"}, nil); r.OK || !strings.Contains(r.Message, `unknown probe kind "nope"`) {
+		t.Errorf("unknown kind: %+v", r)
+	}
+}
+
+func TestRegisterTwicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("a duplicate kind was accepted")
+		}
+	}()
+	register("http", probeHTTP)
+}
+
+func TestRAIDStates(t *testing.T) {
+	for file, want := range map[string]string{
+		"mdstat-clean": "", "mdstat-none": "", "mdstat-degraded": "md0 degraded [U_]", "mdstat-resync": "md1 [==>",
+	} {
+		r := Run(context.Background(), Spec{Kind: "raid", Params: Params{"mdstat": "testdata/" + file}, Timeout: time.Second}, nil)
+		if want == "" && !r.OK || want != "" && (r.OK || !strings.Contains(r.Message, want)) {
+			t.Errorf("%s: ok=%v %q, want %q", file, r.OK, r.Message, want)
+		}
+	}
+}
+
+func TestHTTPStatusAndTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
+	defer srv.Close()
+	r := Run(context.Background(), Spec{Kind: "http", Params: Params{"url": srv.URL, "insecure": "true"}, Timeout: 2 * time.Second}, nil)
+	if r.OK || !strings.Contains(r.Message, "status 404, want 200") {
+		t.Errorf("404: %+v", r)
+	}
+	if r.Values["tls_days_left"] == "" {
+		t.Error("no tls_days_left for https")
+	}
+	r = Run(context.Background(), Spec{Kind: "http", Params: Params{"url": srv.URL}, Timeout: 2 * time.Second}, nil)
+	if r.OK || !strings.HasPrefix(r.Message, "request: ") {
+		t.Errorf("an untrusted certificate passed: %+v", r)
+	}
+}

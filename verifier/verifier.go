@@ -1,0 +1,250 @@
+// Package verifier exercises services end to end: each probe kind does what
+// a user of the service does (fetch a page, send a mail and read it back,
+// write and read a row, write and read a file) and reports each phase with
+// its timing, so a failure says what failed and where.
+//
+// Probe kinds are compiled in and registered in one place (kinds.go). Each
+// kind is a ProbeFn; Run wraps every probe with the same rules: a hard
+// deadline, a recorder of phases, recovery from a panic, and cleanup that
+// always runs.
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Params are a probe's parameters (from a module manifest, later).
+type Params map[string]string
+
+// Get returns a parameter or a default.
+func (p Params) Get(key, def string) string {
+	if v, ok := p[key]; ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration reads a duration parameter.
+func (p Params) Duration(key string, def time.Duration) (time.Duration, error) {
+	v, ok := p[key]
+	if !ok || v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("parameter %s: %q is not a duration", key, v)
+	}
+	return d, nil
+}
+
+// Int reads an integer parameter.
+func (p Params) Int(key string, def int) (int, error) {
+	v, ok := p[key]
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("parameter %s: %q is not a number", key, v)
+	}
+	return n, nil
+}
+
+// Require returns a parameter that must be there.
+func (p Params) Require(key string) (string, error) {
+	v, ok := p[key]
+	if !ok || v == "" {
+		return "", fmt.Errorf("parameter %s is missing", key)
+	}
+	return v, nil
+}
+
+// Phase is one step of a probe ("connect", "login", "write row", ...).
+type Phase struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Recorder times a probe's phases and collects its cleanups.
+type Recorder struct {
+	mu       sync.Mutex
+	ctx      context.Context
+	phases   []Phase
+	cleanups []func(context.Context)
+	log      *slog.Logger
+	values   map[string]string
+}
+
+// Phase runs one named step and records how long it took and how it ended.
+// An error is wrapped with the phase's name.
+func (r *Recorder) Phase(name string, f func() error) error {
+	if err := r.ctx.Err(); err != nil {
+		r.mu.Lock()
+		r.phases = append(r.phases, Phase{Name: name, Error: "not started: " + err.Error()})
+		r.mu.Unlock()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	start := time.Now()
+	err := f()
+	ph := Phase{Name: name, Duration: time.Since(start)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if r.ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (deadline reached)", err)
+		}
+		ph.Error = err.Error()
+		r.log.Debug("phase failed", "phase", name, "err", err, "ms", ph.Duration.Milliseconds())
+	} else {
+		r.log.Debug("phase done", "phase", name, "ms", ph.Duration.Milliseconds())
+	}
+	r.phases = append(r.phases, ph)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// Cleanup registers f to run when the probe ends, whatever happened, with a
+// fresh short deadline of its own (the probe's may be spent).
+func (r *Recorder) Cleanup(f func(ctx context.Context)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cleanups = append(r.cleanups, f)
+}
+
+// Set records a measured value (latency, days left, free space) in the result.
+func (r *Recorder) Set(key, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values[key] = value
+}
+
+// take returns the phases and values so far and the cleanups not yet taken.
+func (r *Recorder) take() ([]Phase, map[string]string, []func(context.Context)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	vals := map[string]string{}
+	for k, v := range r.values {
+		vals[k] = v
+	}
+	cs := r.cleanups
+	r.cleanups = nil
+	return append([]Phase{}, r.phases...), vals, cs
+}
+
+func runCleanups(cs []func(context.Context)) {
+	for i := len(cs) - 1; i >= 0; i-- {
+		cctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+		func() {
+			defer func() { recover() }()
+			cs[i](cctx)
+		}()
+		cancel()
+	}
+}
+
+// Log is the probe's own logger (shown by `sentry verify --debug`).
+func (r *Recorder) Log() *slog.Logger { return r.log }
+
+// ProbeFn is a probe kind.
+type ProbeFn func(ctx context.Context, p Params, rec *Recorder) error
+
+// Spec is one probe to run.
+type Spec struct {
+	Name    string        `json:"name"`
+	Kind    string        `json:"kind"`
+	Params  Params        `json:"params,omitempty"`
+	Timeout time.Duration `json:"timeout_ns"`
+}
+
+// Result is one run of one probe.
+type Result struct {
+	Name     string            `json:"name"`
+	Kind     string            `json:"kind"`
+	OK       bool              `json:"ok"`
+	Message  string            `json:"message,omitempty"`
+	Phases   []Phase           `json:"phases"`
+	Values   map[string]string `json:"values,omitempty"`
+	Started  time.Time         `json:"started"`
+	Duration time.Duration     `json:"duration_ns"`
+}
+
+// CleanupTimeout bounds each cleanup.
+var CleanupTimeout = 5 * time.Second
+
+// Run runs one probe under its deadline. It never panics and never blocks
+// past the deadline plus the cleanups' own bounded time.
+func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
+	res = Result{Name: s.Name, Kind: s.Kind, Started: time.Now().UTC()}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fn, ok := Kinds[s.Kind]
+	if !ok {
+		res.Message = fmt.Sprintf("unknown probe kind %q (known: %s)", s.Kind, strings.Join(KindNames(), ", "))
+		return res
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rec := &Recorder{ctx: pctx, log: log.With("probe", s.Name, "kind", s.Kind), values: map[string]string{}}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("probe crashed: %v", p)
+			}
+		}()
+		done <- fn(pctx, s.Params, rec)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-pctx.Done():
+		// The probe did not give up by itself: answer at the deadline
+		// anyway. Its goroutine ends when its I/O sees the cancelled
+		// context; cleanups it registers after this run when it does.
+		err = fmt.Errorf("no answer within %s", timeout)
+		go func() {
+			<-done
+			_, _, late := rec.take()
+			runCleanups(late)
+		}()
+	}
+	phases, values, cleanups := rec.take()
+	runCleanups(cleanups)
+	res.Phases, res.Values = phases, values
+	if len(res.Values) == 0 {
+		res.Values = nil
+	}
+	res.Duration = time.Since(res.Started)
+	if err != nil {
+		res.Message = err.Error()
+		return res
+	}
+	res.OK = true
+	return res
+}
+
+// KindNames lists the registered kinds, sorted.
+func KindNames() []string {
+	var ns []string
+	for k := range Kinds {
+		ns = append(ns, k)
+	}
+	sort.Strings(ns)
+	return ns
+}
