@@ -20,4 +20,6 @@ func init() {
 	register("disk", probeDisk)
 	register("raid", probeRAID)
 	register("backup", probeBackup)
+	register("postgres", probePostgres)
+	register("mysql", probeMySQL)
 }

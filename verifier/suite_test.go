@@ -39,6 +39,17 @@ func stallServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// freeClosedPort returns a port on 127.0.0.1 with nothing listening.
+func freeClosedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
+}
+
 // fixture gives, for one kind, parameters for a target that passes (nil if
 // the kind cannot pass outside the lab), and for one that stalls (nil if
 // the kind does no network I/O).
@@ -63,6 +74,8 @@ func fixtures(t *testing.T) map[string]fixture {
 		}
 	}()
 	stall := stallServer(t)
+	closed := freeClosedPort(t)
+	_, stallPort, _ := net.SplitHostPort(stall)
 	backup := t.TempDir()
 	os.WriteFile(filepath.Join(backup, "today.tar"), []byte("x"), 0o644)
 	return map[string]fixture{
@@ -76,6 +89,12 @@ func fixtures(t *testing.T) map[string]fixture {
 			fail: Params{"path": t.TempDir(), "min_free_percent": "101"}, failPhase: "statfs"},
 		"raid":   {pass: Params{"mdstat": "testdata/mdstat-clean"}, fail: Params{"mdstat": "testdata/mdstat-degraded"}, failPhase: "read mdstat"},
 		"backup": {pass: Params{"path": backup}, fail: Params{"path": backup, "max_age": "1ns"}, failPhase: "newest file"},
+		// The database round trips pass against the lab's real servers
+		// (e2e); here: nothing listening, and a server that never answers.
+		"postgres": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
+			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
+		"mysql": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
+			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 	}
 }
 

@@ -1,0 +1,165 @@
+package verifier
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+)
+
+// token makes a unique canary token.
+func token() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "sentry-canary-" + hex.EncodeToString(b)
+}
+
+// probePostgres connects as the canary user, writes a row with a unique
+// token into the canary table, reads it back and deletes it. A server-side
+// statement_timeout backs the context's deadline.
+//
+// Params: host (default 127.0.0.1), port (5432), user, password, database,
+// table (default sentry_canary; columns token text, created timestamptz).
+func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
+	user, err := p.Require("user")
+	if err != nil {
+		return err
+	}
+	db, err := p.Require("database")
+	if err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return err
+	}
+	cfg.Host, cfg.User, cfg.Password, cfg.Database = p.Get("host", "127.0.0.1"), user, p.Get("password", ""), db
+	port, err := p.Int("port", 5432)
+	if err != nil {
+		return err
+	}
+	cfg.Port = uint16(port)
+	if dl, ok := ctx.Deadline(); ok {
+		ms := time.Until(dl).Milliseconds()
+		if ms < 1 {
+			ms = 1
+		}
+		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(ms)
+		cfg.ConnectTimeout = time.Until(dl)
+	}
+	table := pgx.Identifier{p.Get("table", "sentry_canary")}.Sanitize()
+	var conn *pgx.Conn
+	if err := rec.Phase("connect", func() error {
+		conn, err = pgx.ConnectConfig(ctx, cfg)
+		return err
+	}); err != nil {
+		return err
+	}
+	rec.Cleanup(func(c context.Context) { conn.Close(c) })
+	tok := token()
+	if err := rec.Phase("write row", func() error {
+		_, err := conn.Exec(ctx, "INSERT INTO "+table+" (token, created) VALUES ($1, now())", tok)
+		return err
+	}); err != nil {
+		return err
+	}
+	deleted := false
+	rec.Cleanup(func(c context.Context) {
+		if !deleted {
+			conn.Exec(c, "DELETE FROM "+table+" WHERE token = $1", tok)
+		}
+	})
+	if err := rec.Phase("read row", func() error {
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT token FROM "+table+" WHERE token = $1", tok).Scan(&got); err != nil {
+			return err
+		}
+		if got != tok {
+			return fmt.Errorf("read %q, wrote %q", got, tok)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return rec.Phase("delete row", func() error {
+		// Also sweeps canaries an interrupted run left (older than a day).
+		_, err := conn.Exec(ctx, "DELETE FROM "+table+" WHERE token = $1 OR created < now() - interval '1 day'", tok)
+		deleted = err == nil
+		return err
+	})
+}
+
+// probeMySQL does the same round trip against MariaDB or MySQL, with read
+// and write timeouts (the DSN's timeout covers only the dial) and a
+// server-side max_statement_time.
+//
+// Params: host (127.0.0.1), port (3306), user, password, database, table.
+func probeMySQL(ctx context.Context, p Params, rec *Recorder) error {
+	user, err := p.Require("user")
+	if err != nil {
+		return err
+	}
+	dbName, err := p.Require("database")
+	if err != nil {
+		return err
+	}
+	port, err := p.Int("port", 3306)
+	if err != nil {
+		return err
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.DBName = user, p.Get("password", ""), dbName
+	cfg.Net, cfg.Addr = "tcp", fmt.Sprintf("%s:%d", p.Get("host", "127.0.0.1"), port)
+	left := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = left, left, left
+	cfg.Params = map[string]string{"max_statement_time": fmt.Sprintf("%.3f", left.Seconds())}
+	table := "`" + p.Get("table", "sentry_canary") + "`"
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(connector)
+	rec.Cleanup(func(context.Context) { db.Close() })
+	db.SetMaxOpenConns(1)
+	if err := rec.Phase("connect", func() error { return db.PingContext(ctx) }); err != nil {
+		return err
+	}
+	tok := token()
+	if err := rec.Phase("write row", func() error {
+		_, err := db.ExecContext(ctx, "INSERT INTO "+table+" (token, created) VALUES (?, NOW())", tok)
+		return err
+	}); err != nil {
+		return err
+	}
+	deleted := false
+	rec.Cleanup(func(c context.Context) {
+		if !deleted {
+			db.ExecContext(c, "DELETE FROM "+table+" WHERE token = ?", tok)
+		}
+	})
+	if err := rec.Phase("read row", func() error {
+		var got string
+		if err := db.QueryRowContext(ctx, "SELECT token FROM "+table+" WHERE token = ?", tok).Scan(&got); err != nil {
+			return err
+		}
+		if got != tok {
+			return fmt.Errorf("read %q, wrote %q", got, tok)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return rec.Phase("delete row", func() error {
+		_, err := db.ExecContext(ctx, "DELETE FROM "+table+" WHERE token = ? OR created < NOW() - INTERVAL 1 DAY", tok)
+		deleted = err == nil
+		return err
+	})
+}
