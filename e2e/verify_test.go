@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// TestDatabaseProbes runs the postgres and mysql round trips inside a lab
-// node against Debian's real servers, with a canary user and table made
-// here by hand (`sentry verifier setup` will make them, issue 6), then
-// revokes the canary's INSERT and expects the probe to fail at "write row".
-func TestDatabaseProbes(t *testing.T) {
+// TestServiceProbes runs the mail, postgres and mysql round trips inside a
+// lab node against Debian's real servers, with canary accounts made here by
+// hand (`sentry verifier setup` will make them, issue 6), then breaks each
+// service and expects the probe to fail at the right phase.
+func TestServiceProbes(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
 	t.Cleanup(func() { sentryErr("lab", "down") })
@@ -53,4 +53,34 @@ func TestDatabaseProbes(t *testing.T) {
 	if err == nil || !strings.Contains(out, "FAILED: write row:") || !strings.Contains(out, "denied") {
 		t.Errorf("mysql probe without INSERT: %v\n%s", err, out)
 	}
+
+	// Mail: postfix delivers to /var/mail/sentry-canary, dovecot serves it
+	// over IMAP with STARTTLS; the certificate is pinned by fingerprint.
+	sentry(t, "lab", "exec", "S", "--", "sh", "-c", "useradd -m sentry-canary && echo sentry-canary:canary-pw | chpasswd")
+	fp := sentry(t, "lab", "exec", "S", "--", "openssl", "x509", "-in", "/etc/dovecot/private/dovecot.pem", "-noout", "-fingerprint", "-sha256")
+	_, fp, _ = strings.Cut(strings.TrimSpace(fp), "=")
+	mail := []string{"lab", "exec", "S", "--", "sentry", "verify", "--kind", "mail", "--timeout", "20s", "--param", "to=sentry-canary@localhost",
+		"--param", "user=sentry-canary", "--param", "password=canary-pw", "--param", "tls_fingerprint=" + fp}
+	for i := 0; i < 3; i++ {
+		out := sentry(t, mail...)
+		if !strings.Contains(out, "mail OK") || !strings.Contains(out, "latency_ms = ") || !strings.Contains(out, "canary visible") {
+			t.Fatalf("mail probe:\n%s", out)
+		}
+		if i == 0 {
+			t.Logf("mail round trip inside S:\n%s", out)
+		}
+	}
+	if n := sentry(t, "lab", "exec", "S", "--", "sh", "-c", "grep -c '^Subject: sentry canary' /var/mail/sentry-canary || true"); strings.TrimSpace(n) != "0" {
+		t.Errorf("%s canaries left in the mailbox", strings.TrimSpace(n))
+	}
+	// A wrong pin is refused.
+	bad := append(append([]string{}, mail[:len(mail)-1]...), "tls_fingerprint="+strings.Repeat("00", 32))
+	if out, err := sentryErr(bad...); err == nil || !strings.Contains(out, "is not the pinned") {
+		t.Errorf("a wrong certificate pin passed: %v\n%s", err, out)
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "dovecot")
+	if out, err := sentryErr(mail...); err == nil || !strings.Contains(out, "FAILED: imap login:") {
+		t.Errorf("mail probe with dovecot stopped: %v\n%s", err, out)
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "dovecot")
 }

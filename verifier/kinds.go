@@ -22,4 +22,5 @@ func init() {
 	register("backup", probeBackup)
 	register("postgres", probePostgres)
 	register("mysql", probeMySQL)
+	register("mail", probeMail)
 }

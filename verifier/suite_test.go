@@ -93,6 +93,8 @@ func fixtures(t *testing.T) map[string]fixture {
 		// (e2e); here: nothing listening, and a server that never answers.
 		"postgres": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
+		"mail": {fail: Params{"smtp": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"}, failPhase: "smtp submit",
+			stall: Params{"smtp": stall, "to": "c@localhost", "user": "c"}},
 		"mysql": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 	}

@@ -1,0 +1,215 @@
+package verifier
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// tlsFor returns the TLS configuration of a mail probe: the server's
+// certificate is trusted if its SHA-256 fingerprint is the pinned one
+// (Debian's self-signed dovecot and postfix certificates), or if it
+// verifies against the system roots for host.
+func tlsFor(p Params, host string) *tls.Config {
+	pin := strings.ToLower(strings.ReplaceAll(p.Get("tls_fingerprint", ""), ":", ""))
+	if pin == "" {
+		return &tls.Config{ServerName: host, InsecureSkipVerify: p.Get("insecure", "") == "true"}
+	}
+	return &tls.Config{ServerName: host, InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("no server certificate")
+			}
+			sum := sha256.Sum256(raw[0])
+			if got := hex.EncodeToString(sum[:]); got != pin {
+				return fmt.Errorf("server certificate fingerprint %s is not the pinned %s", got, pin)
+			}
+			return nil
+		}}
+}
+
+// dialCtx dials and ties the connection to ctx: its deadline becomes the
+// connection's, and a cancel closes it (go-smtp and go-imap set deadlines of
+// their own, so closing is what cuts a stalled server off).
+func dialCtx(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	go func() { <-ctx.Done(); c.Close() }()
+	return c, nil
+}
+
+// probeMail submits a message with a unique token over SMTP to the canary
+// mailbox, then fetches it over IMAP by its Message-ID, checks the token,
+// and deletes and expunges it. It records the submit-to-visible latency and
+// sweeps canaries an earlier run left.
+//
+// Params: smtp (host:port, default 127.0.0.1:25), imap (127.0.0.1:143),
+// to (the canary address), from (default the same), user and password (IMAP
+// login; SMTP AUTH too when smtp_auth is "true"), tls_fingerprint (pin the
+// servers' certificate; else system roots, or insecure=true), smtp_tls
+// ("starttls", the default, or "none"; IMAP always uses STARTTLS, as
+// dovecot refuses plaintext logins), visible_within (default 30s).
+func probeMail(ctx context.Context, p Params, rec *Recorder) error {
+	to, err := p.Require("to")
+	if err != nil {
+		return err
+	}
+	user, err := p.Require("user")
+	if err != nil {
+		return err
+	}
+	pass := p.Get("password", "")
+	from := p.Get("from", to)
+	smtpAddr, imapAddr := p.Get("smtp", "127.0.0.1:25"), p.Get("imap", "127.0.0.1:143")
+	within, err := p.Duration("visible_within", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	tok := token()
+	msgID := "<" + tok + "@sentry.canary>"
+	left := func() time.Duration {
+		if dl, ok := ctx.Deadline(); ok {
+			return time.Until(dl)
+		}
+		return time.Minute
+	}
+
+	var submitted time.Time
+	if err := rec.Phase("smtp submit", func() error {
+		conn, err := dialCtx(ctx, smtpAddr)
+		if err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(smtpAddr)
+		var c *smtp.Client
+		if p.Get("smtp_tls", "starttls") == "none" {
+			c = smtp.NewClient(conn)
+		} else if c, err = smtp.NewClientStartTLS(conn, tlsFor(p, host)); err != nil {
+			conn.Close()
+			return fmt.Errorf("STARTTLS: %w", err)
+		}
+		defer c.Close()
+		c.CommandTimeout, c.SubmissionTimeout = left(), left()
+		if p.Get("smtp_auth", "") == "true" {
+			if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+				return fmt.Errorf("AUTH: %w", err)
+			}
+		}
+		if err := c.Mail(from, nil); err != nil {
+			return err
+		}
+		if err := c.Rcpt(to, nil); err != nil {
+			return err
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: sentry canary %s\r\nMessage-ID: %s\r\nDate: %s\r\n\r\n%s\r\n",
+			from, to, tok, msgID, time.Now().Format(time.RFC1123Z), tok)
+		if err := w.Close(); err != nil {
+			return err
+		}
+		submitted = time.Now()
+		return c.Quit()
+	}); err != nil {
+		return err
+	}
+
+	var c *imapclient.Client
+	if err := rec.Phase("imap login", func() error {
+		conn, err := dialCtx(ctx, imapAddr)
+		if err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(imapAddr)
+		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: tlsFor(p, host)})
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("STARTTLS: %w", err)
+		}
+		if err := c.Login(user, pass).Wait(); err != nil {
+			return err
+		}
+		_, err = c.Select("INBOX", nil).Wait()
+		return err
+	}); err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return err
+	}
+	rec.Cleanup(func(context.Context) { c.Logout().Wait(); c.Close() })
+
+	var seqs []uint32
+	if err := rec.Phase("canary visible", func() error {
+		deadline := time.Now().Add(within)
+		for {
+			data, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
+			if err != nil {
+				return err
+			}
+			if seqs = data.AllSeqNums(); len(seqs) > 0 {
+				rec.Set("latency_ms", fmt.Sprint(time.Since(submitted).Milliseconds()))
+				return nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("IMAP login ok, canary not visible after %s", time.Since(submitted).Round(time.Millisecond))
+			}
+			time.Sleep(50 * time.Millisecond)
+			// A NOOP lets the server report new mail in the mbox.
+			if err := c.Noop().Wait(); err != nil {
+				return err
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if err := rec.Phase("check token", func() error {
+		msgs, err := c.Fetch(imap.SeqSetNum(seqs...), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierText}}}).Collect()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			for _, b := range m.BodySection {
+				if bytes.Contains(b.Bytes, []byte(tok)) {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("the message %s came without its token", msgID)
+	}); err != nil {
+		return err
+	}
+	return rec.Phase("delete", func() error {
+		// This run's message, and canaries earlier runs left behind.
+		old, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "sentry canary "}}}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		all := append(seqs, old.AllSeqNums()...)
+		if err := c.Store(imap.SeqSetNum(all...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		return c.Expunge().Close()
+	})
+}
