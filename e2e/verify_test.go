@@ -83,4 +83,23 @@ func TestServiceProbes(t *testing.T) {
 		t.Errorf("mail probe with dovecot stopped: %v\n%s", err, out)
 	}
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "dovecot")
+
+	// SMB: a canary share on Samba, the canary user with an SMB password.
+	sentry(t, "lab", "exec", "S", "--", "sh", "-c", `set -e
+mkdir -p /srv/sentry-canary && chown sentry-canary /srv/sentry-canary
+printf 'canary-pw\ncanary-pw\n' | smbpasswd -s -a sentry-canary >/dev/null
+printf '\n[sentry-canary]\n   path = /srv/sentry-canary\n   read only = no\n   valid users = sentry-canary\n' >> /etc/samba/smb.conf
+systemctl reload smbd`)
+	smbArgs := []string{"lab", "exec", "S", "--", "sentry", "verify", "--kind", "smb", "--timeout", "10s",
+		"--param", "share=sentry-canary", "--param", "user=sentry-canary", "--param", "password=canary-pw"}
+	if out := sentry(t, smbArgs...); !strings.Contains(out, "smb OK") || !strings.Contains(out, "read file") {
+		t.Fatalf("smb probe:\n%s", out)
+	}
+	if n := sentry(t, "lab", "exec", "S", "--", "sh", "-c", "ls -A /srv/sentry-canary | wc -l"); strings.TrimSpace(n) != "0" {
+		t.Errorf("the smb probe left %s files", strings.TrimSpace(n))
+	}
+	sentry(t, "lab", "exec", "S", "--", "sh", "-c", "sed -i 's/read only = no/read only = yes/' /etc/samba/smb.conf && systemctl reload smbd")
+	if out, err := sentryErr(smbArgs...); err == nil || !strings.Contains(out, "FAILED: write file:") {
+		t.Errorf("smb probe on a read-only share: %v\n%s", err, out)
+	}
 }

@@ -23,4 +23,5 @@ func init() {
 	register("postgres", probePostgres)
 	register("mysql", probeMySQL)
 	register("mail", probeMail)
+	register("smb", probeSMB)
 }

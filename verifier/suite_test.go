@@ -95,6 +95,8 @@ func fixtures(t *testing.T) map[string]fixture {
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 		"mail": {fail: Params{"smtp": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"}, failPhase: "smtp submit",
 			stall: Params{"smtp": stall, "to": "c@localhost", "user": "c"}},
+		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
+			stall: Params{"address": stall, "share": "s", "user": "u"}},
 		"mysql": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 	}
