@@ -81,4 +81,3 @@ func probeSMB(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	})
 }
-
