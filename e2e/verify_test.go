@@ -102,4 +102,19 @@ systemctl reload smbd`)
 	if out, err := sentryErr(smbArgs...); err == nil || !strings.Contains(out, "FAILED: write file:") {
 		t.Errorf("smb probe on a read-only share: %v\n%s", err, out)
 	}
+
+	// SFTP: the canary user over OpenSSH, the host key pinned.
+	hk := sentry(t, "lab", "exec", "S", "--", "ssh-keygen", "-lf", "/etc/ssh/ssh_host_ed25519_key.pub")
+	hkFields := strings.Fields(hk)
+	if len(hkFields) < 2 {
+		t.Fatalf("ssh-keygen -lf: %q", hk)
+	}
+	sftpArgs := []string{"lab", "exec", "S", "--", "sentry", "verify", "--kind", "sftp", "--timeout", "10s",
+		"--param", "user=sentry-canary", "--param", "password=canary-pw", "--param", "host_key=" + hkFields[1]}
+	if out := sentry(t, sftpArgs...); !strings.Contains(out, "sftp OK") || !strings.Contains(out, "delete file") {
+		t.Fatalf("sftp probe:\n%s", out)
+	}
+	if out, err := sentryErr(append(sftpArgs[:len(sftpArgs)-1], "host_key=SHA256:wrong")...); err == nil || !strings.Contains(out, "is not the pinned") {
+		t.Errorf("sftp with a wrong host key pin: %v\n%s", err, out)
+	}
 }

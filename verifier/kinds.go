@@ -24,4 +24,5 @@ func init() {
 	register("mysql", probeMySQL)
 	register("mail", probeMail)
 	register("smb", probeSMB)
+	register("sftp", probeSFTP)
 }

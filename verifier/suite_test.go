@@ -97,6 +97,8 @@ func fixtures(t *testing.T) map[string]fixture {
 			stall: Params{"smtp": stall, "to": "c@localhost", "user": "c"}},
 		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
 			stall: Params{"address": stall, "share": "s", "user": "u"}},
+		"sftp": {fail: Params{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
+			stall: Params{"address": stall, "user": "u", "host_key": "SHA256:x"}},
 		"mysql": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 	}
