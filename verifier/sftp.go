@@ -45,7 +45,7 @@ func probeSFTP(ctx context.Context, p Params, rec *Recorder) error {
 			User: user,
 			// The pinned key's algorithm: ed25519 unless said otherwise.
 			HostKeyAlgorithms: []string{p.Get("host_key_algorithm", ssh.KeyAlgoED25519)},
-			Auth: []ssh.AuthMethod{ssh.Password(p.Get("password", ""))},
+			Auth:              []ssh.AuthMethod{ssh.Password(p.Get("password", ""))},
 			HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 				if got := ssh.FingerprintSHA256(key); got != pin {
 					return fmt.Errorf("host key %s is not the pinned %s", got, pin)
