@@ -2,6 +2,10 @@ package verifier
 
 import (
 	"context"
+	"io"
+	"sort"
+
+	"github.com/emersion/go-smtp"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +43,37 @@ func stallServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+func sortedNames(m map[string]fixture) []string {
+	var ns []string
+	for k := range m {
+		ns = append(ns, k)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// acceptSMTP runs a go-smtp server on 127.0.0.1 that takes any message.
+func acceptSMTP(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{}, nil }))
+	srv.Domain = "localhost"
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+type sinkSession struct{}
+
+func (sinkSession) Reset()                               {}
+func (sinkSession) Logout() error                        { return nil }
+func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (sinkSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
+
 // freeClosedPort returns a port on 127.0.0.1 with nothing listening.
 func freeClosedPort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,6 +91,7 @@ func freeClosedPort(t *testing.T) string {
 type fixture struct {
 	pass, stall, fail Params
 	failPhase         string
+	stallPhase        string // when set, the stall must be seen in this phase
 }
 
 func fixtures(t *testing.T) map[string]fixture {
@@ -95,6 +131,11 @@ func fixtures(t *testing.T) map[string]fixture {
 			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
 		"mail": {fail: Params{"smtp": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"}, failPhase: "smtp submit",
 			stall: Params{"smtp": stall, "to": "c@localhost", "user": "c"}},
+		// SMTP answers (a real go-smtp server that takes the message), IMAP
+		// accepts the connection and never says a word.
+		"mail/imap-stall": {fail: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"},
+			failPhase: "imap login", stallPhase: "imap login",
+			stall:     Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
 		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
 			stall: Params{"address": stall, "share": "s", "user": "u"}},
 		"sftp": {fail: Params{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
@@ -109,12 +150,14 @@ func fixtures(t *testing.T) map[string]fixture {
 func TestConformance(t *testing.T) {
 	fx := fixtures(t)
 	for _, kind := range KindNames() {
-		f, ok := fx[kind]
-		if !ok {
+		if _, ok := fx[kind]; !ok {
 			t.Errorf("probe kind %q has no conformance fixture", kind)
-			continue
 		}
-		t.Run(kind, func(t *testing.T) {
+	}
+	for _, name := range sortedNames(fx) {
+		f := fx[name]
+		kind, _, _ := strings.Cut(name, "/")
+		t.Run(name, func(t *testing.T) {
 			if f.pass != nil {
 				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.pass, Timeout: 5 * time.Second}, nil)
 				if !r.OK || len(r.Phases) == 0 {
@@ -135,6 +178,12 @@ func TestConformance(t *testing.T) {
 				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.stall, Timeout: 300 * time.Millisecond}, nil)
 				if el := time.Since(start); r.OK || el > 300*time.Millisecond+500*time.Millisecond {
 					t.Errorf("stall case: ok=%v after %s (deadline 300ms): %s", r.OK, el, r.Message)
+				}
+				if f.stallPhase != "" {
+					last := r.Phases[len(r.Phases)-1]
+					if last.Name != f.stallPhase || last.Error == "" {
+						t.Errorf("stall case: stopped in phase %+v, want %q", last, f.stallPhase)
+					}
 				}
 			}
 			// A missing required parameter is a clear error, not a crash.

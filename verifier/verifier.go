@@ -82,6 +82,8 @@ type Recorder struct {
 	cleanups []func(context.Context)
 	log      *slog.Logger
 	values   map[string]string
+	current  string    // the phase running now
+	since    time.Time // when it started
 }
 
 // Phase runs one named step and records how long it took and how it ended.
@@ -94,10 +96,14 @@ func (r *Recorder) Phase(name string, f func() error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	start := time.Now()
+	r.mu.Lock()
+	r.current, r.since = name, start
+	r.mu.Unlock()
 	err := f()
 	ph := Phase{Name: name, Duration: time.Since(start)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.current = ""
 	if err != nil {
 		if r.ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (deadline reached)", err)
@@ -218,6 +224,14 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 		// anyway. Its goroutine ends when its I/O sees the cancelled
 		// context; cleanups it registers after this run when it does.
 		err = fmt.Errorf("no answer within %s", timeout)
+		rec.mu.Lock()
+		if rec.current != "" {
+			// Say where it hangs: the phase still running is the answer.
+			rec.phases = append(rec.phases, Phase{Name: rec.current, Duration: time.Since(rec.since), Error: err.Error()})
+			err = fmt.Errorf("%s: %w", rec.current, err)
+			rec.current = ""
+		}
+		rec.mu.Unlock()
 		go func() {
 			<-done
 			_, _, late := rec.take()
