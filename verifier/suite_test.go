@@ -135,7 +135,7 @@ func fixtures(t *testing.T) map[string]fixture {
 		// accepts the connection and never says a word.
 		"mail/imap-stall": {fail: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"},
 			failPhase: "imap login", stallPhase: "imap login",
-			stall:     Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
+			stall: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
 		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
 			stall: Params{"address": stall, "share": "s", "user": "u"}},
 		"sftp": {fail: Params{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
