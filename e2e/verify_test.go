@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServiceProbes runs the mail, postgres and mysql round trips inside a
@@ -116,5 +118,93 @@ systemctl reload smbd`)
 	}
 	if out, err := sentryErr(append(sftpArgs[:len(sftpArgs)-1], "host_key=SHA256:wrong")...); err == nil || !strings.Contains(out, "is not the pinned") {
 		t.Errorf("sftp with a wrong host key pin: %v\n%s", err, out)
+	}
+}
+
+type probeResult struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+func verifyAll(t *testing.T, set string) map[string]probeResult {
+	t.Helper()
+	out, _ := sentryErr("lab", "exec", set, "--", "sentry", "verify", "--json")
+	var rs []probeResult
+	if err := json.Unmarshal([]byte(out), &rs); err != nil {
+		t.Fatalf("sentry verify --json on %s: %v\n%s", set, err, out)
+	}
+	m := map[string]probeResult{}
+	for _, r := range rs {
+		m[r.Name] = r
+	}
+	return m
+}
+
+// TestVerifierCanaries: after pairing and `sentry verifier setup` on both
+// nodes, every probe is green on both; breaking each service on S turns the
+// matching probe red on S, naming the phase, while P stays green; 100
+// rounds leave no canary behind.
+func TestVerifierCanaries(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	for _, set := range []string{"P", "S"} {
+		sentry(t, "lab", "exec", set, "--", "sentry", "verifier", "setup")
+	}
+	for _, set := range []string{"P", "S"} {
+		rs := verifyAll(t, set)
+		if len(rs) < 14 {
+			t.Fatalf("%s ran %d probes", set, len(rs))
+		}
+		for name, r := range rs {
+			if !r.OK {
+				t.Errorf("%s: %s is red: %s", set, name, r.Message)
+			}
+		}
+	}
+	for _, c := range []struct {
+		probe, brk, fix, phase string
+	}{
+		{"mail", "systemctl stop dovecot", "systemctl start dovecot", "imap login: "},
+		{"mail", "postconf -e defer_transports=local && postfix reload", "postconf -X defer_transports && postfix reload && postqueue -f", "canary visible: "},
+		{"postgres", `runuser -u postgres -- psql -Xq -d sentry_canary -c "REVOKE INSERT ON sentry_canary FROM sentry_canary"`,
+			`runuser -u postgres -- psql -Xq -d sentry_canary -c "GRANT INSERT ON sentry_canary TO sentry_canary"`, "write row: "},
+		{"smb", "sed -i 's/read only = no/read only = yes/' /etc/samba/smb.conf && systemctl reload smbd",
+			"sed -i 's/read only = yes/read only = no/' /etc/samba/smb.conf && systemctl reload smbd", "write file: "},
+		{"web", "mv /var/www/html/sentry-canary.html /root/", "mv /root/sentry-canary.html /var/www/html/", "check answer: status 404"},
+	} {
+		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.brk)
+		out, err := sentryErr("lab", "exec", "S", "--", "sentry", "verify", "--service", c.probe, "--json")
+		var rs []probeResult
+		json.Unmarshal([]byte(out), &rs)
+		if err == nil || len(rs) == 0 || rs[0].OK || !strings.HasPrefix(rs[0].Message, c.phase) {
+			t.Errorf("after %q: S's %s probe %+v, want red at %q", c.brk, c.probe, rs, c.phase)
+		}
+		if p := verifyAll(t, "P")[c.probe]; !p.OK {
+			t.Errorf("after %q on S: P's %s probe is red too: %s", c.brk, c.probe, p.Message)
+		}
+		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.fix)
+	}
+	// 100 rounds of the round trips; then nothing of them is left.
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		if _, err := sentryErr("lab", "exec", "S", "--", "sh", "-c",
+			"sentry verify --service mail >/dev/null && sentry verify --service postgres >/dev/null && sentry verify --service mysql >/dev/null && sentry verify --service smb >/dev/null && sentry verify --service sftp >/dev/null"); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	t.Logf("100 rounds of mail, postgres, mysql, smb and sftp on S in %s", time.Since(start).Round(time.Second))
+	left := sentry(t, "lab", "exec", "S", "--", "sh", "-c", `
+printf 'mail %s\n' "$(grep -c '^Subject: sentry canary' /var/mail/sentry-canary || true)"
+printf 'postgres %s\n' "$(runuser -u postgres -- psql -XtAq -d sentry_canary -c 'SELECT count(*) FROM sentry_canary')"
+printf 'mysql %s\n' "$(mariadb -N -e 'SELECT count(*) FROM sentry_canary.sentry_canary')"
+printf 'share %s\n' "$(ls -A /srv/sentry-canary | wc -l)"
+printf 'home %s\n' "$(ls /home/sentry-canary | grep -c sentry-canary || true)"`)
+	for _, line := range strings.Split(strings.TrimSpace(left), "\n") {
+		if f := strings.Fields(line); len(f) != 2 || f[1] != "0" {
+			t.Errorf("canaries left after 100 rounds: %s", line)
+		}
 	}
 }

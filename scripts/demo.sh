@@ -24,6 +24,9 @@ for _ in $(seq 1 50); do
   printf '.'; sleep 0.2
 done
 run $S lab exec P -- sentry config log -n 3
+run $S lab exec P -- sentry verifier setup
+run $S lab exec S -- sentry verifier setup
+run $S lab exec S -- sentry verify
 run $S lab exec S -- sentry events -n 5
 run $S lab exec S -- sentry status
 cat <<MSG

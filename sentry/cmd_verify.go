@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/synchronizer"
 
 	"github.com/sentryha/sentry/verifier"
 	"github.com/spf13/cobra"
@@ -16,18 +22,24 @@ func newVerifyCommand() *cobra.Command {
 	var params []string
 	var timeout time.Duration
 	var asJSON, debug bool
+	var service string
 	cmd := &cobra.Command{
-		Use:   "verify --kind KIND [--param KEY=VALUE]...",
-		Short: "Run one probe on this node now and print its phases",
+		Use:   "verify [--service NAME] | --kind KIND [--param KEY=VALUE]...",
+		Short: "Exercise this node's services now (or run one probe by hand) and print the phases",
 		Long: `Run one probe of a compiled-in kind on this node now, with its parameters,
 and print each phase with its timing. --debug adds the probe's own log.
 
 Kinds: ` + strings.Join(verifier.KindNames(), ", ") + `.
 
-This is the verifier's runner by hand. The scheduled verification of every
-service on both nodes, with canary accounts, comes with issue 6.`,
+Without --kind it runs this node's probe set: the web canary page, the
+mail round trip, PostgreSQL, MariaDB, the SMB share and SFTP with the canary
+account (made by 'sentry verifier setup'), the service units, disk space and
+RAID. The schedule on both nodes and alerts come with issue 6.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kind == "" {
+				return runVerifyAll(cmd, service, timeout, asJSON)
+			}
 			p := verifier.Params{}
 			for _, kv := range params {
 				k, v, ok := strings.Cut(kv, "=")
@@ -82,6 +94,122 @@ service on both nodes, with canary accounts, comes with issue 6.`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "the probe's hard deadline")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().BoolVar(&debug, "debug", false, "show the probe's own log")
-	cmd.MarkFlagRequired("kind")
+	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
+	return cmd
+}
+
+// canaryPassword derives the canary account's password from the cluster
+// key: the same on both nodes, never stored, never sent.
+func canaryPassword(cmd *cobra.Command) (string, error) {
+	cfg, err := cliConfig(cmd)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(cfg.Node.StateDir, "pki", pki.ClusterKeyFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("the canary password comes from the cluster key, and %s: %w (pair the nodes first)", p, err)
+	}
+	sec, err := synchronizer.NewSecrets(string(b))
+	if err != nil {
+		return "", err
+	}
+	return sec.MAC([]byte("sentry canary password"))[:32], nil
+}
+
+func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJSON bool) error {
+	pw, err := canaryPassword(cmd)
+	if err != nil {
+		return err
+	}
+	if timeout == 30*time.Second {
+		timeout = 10 * time.Second
+	}
+	var results []verifier.Result
+	failed := 0
+	for _, spec := range verifier.DefaultProbes(pw, timeout) {
+		if service != "" && !strings.HasPrefix(spec.Name, service) {
+			continue
+		}
+		r := verifier.Run(cmd.Context(), spec, nil)
+		if !r.OK {
+			failed++
+		}
+		results = append(results, r)
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		if err := printJSON(w, results); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROBE\tKIND\tRESULT\tTIME\tDETAIL")
+		for _, r := range results {
+			state, detail := "ok", ""
+			if !r.OK {
+				state, detail = "FAILED", r.Message
+			} else if v, ok := r.Values["latency_ms"]; ok {
+				detail = "submit to visible " + v + " ms"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, state, r.Duration.Round(time.Millisecond), detail)
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+func newVerifierCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verifier",
+		Short: "Set up the verifier's canaries on this node",
+	}
+	var asJSON bool
+	setup := &cobra.Command{
+		Use:   "setup",
+		Short: "Make (or repair) this node's canary account, databases, share and page",
+		Long: `Make (or repair) this node's canaries, idempotently: the system account
+sentry-canary (its mailbox; SFTP only over SSH; an SMB password), the canary
+share /srv/sentry-canary, the PostgreSQL and MariaDB canary users with a
+table each, and the page /var/www/html/sentry-canary.html. The password is
+derived from the cluster key, so it is the same on both nodes and stored
+nowhere. Run it on both nodes after pairing.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := canaryPassword(cmd)
+			if err != nil {
+				return err
+			}
+			steps := verifier.Setup(cmd.Context(), pw)
+			bad := 0
+			for _, s := range steps {
+				if s.Error != "" {
+					bad++
+				}
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), steps); err != nil {
+					return err
+				}
+			} else {
+				for _, s := range steps {
+					state := "ok"
+					if s.Error != "" {
+						state = "FAILED: " + s.Error
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%-10s %s\n", s.Service, state)
+				}
+			}
+			if bad > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	setup.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(setup)
 	return cmd
 }

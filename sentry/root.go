@@ -41,6 +41,7 @@ the disks and the hardware which role a node takes.
 		newBenchCommand(),
 		newSyncCommand(),
 		newVerifyCommand(),
+		newVerifierCommand(),
 		newLabCommand(),
 		newManCommand(root),
 	)

@@ -2,6 +2,8 @@ package verifier
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,11 +42,20 @@ func probeDisk(ctx context.Context, p Params, rec *Recorder) error {
 var MDStat = "/proc/mdstat"
 
 // probeRAID reads /proc/mdstat: a degraded array ([U_]) fails, a resync or
-// recovery in progress fails with its progress. No md arrays is a pass
-// (hardware RAID is out of its sight), said in the result.
+// recovery in progress fails with its progress, and fewer arrays than
+// min_arrays (default 0) fails. No md arrays, or no /proc/mdstat at all (no
+// md driver loaded), is a pass when none are required: hardware RAID is out
+// of its sight, and the result says how many arrays it saw.
 func probeRAID(ctx context.Context, p Params, rec *Recorder) error {
+	want, err := p.Int("min_arrays", 0)
+	if err != nil {
+		return err
+	}
 	return rec.Phase("read mdstat", func() error {
 		b, err := os.ReadFile(p.Get("mdstat", MDStat))
+		if errors.Is(err, fs.ErrNotExist) {
+			b, err = nil, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -72,6 +83,9 @@ func probeRAID(ctx context.Context, p Params, rec *Recorder) error {
 		rec.Set("arrays", fmt.Sprint(arrays))
 		if len(problems) > 0 {
 			return fmt.Errorf("%s", strings.Join(problems, "; "))
+		}
+		if arrays < want {
+			return fmt.Errorf("%d md array(s), want at least %d", arrays, want)
 		}
 		return nil
 	})

@@ -248,11 +248,16 @@ func TestRegisterTwicePanics(t *testing.T) {
 func TestRAIDStates(t *testing.T) {
 	for file, want := range map[string]string{
 		"mdstat-clean": "", "mdstat-none": "", "mdstat-degraded": "md0 degraded [U_]", "mdstat-resync": "md1 [==>",
+		"no-such-file": "",
 	} {
 		r := Run(context.Background(), Spec{Kind: "raid", Params: Params{"mdstat": "testdata/" + file}, Timeout: time.Second}, nil)
 		if want == "" && !r.OK || want != "" && (r.OK || !strings.Contains(r.Message, want)) {
 			t.Errorf("%s: ok=%v %q, want %q", file, r.OK, r.Message, want)
 		}
+	}
+	r := Run(context.Background(), Spec{Kind: "raid", Params: Params{"mdstat": "testdata/mdstat-none", "min_arrays": "1"}, Timeout: time.Second}, nil)
+	if r.OK || !strings.Contains(r.Message, "0 md array(s), want at least 1") {
+		t.Errorf("min_arrays: %+v", r)
 	}
 }
 
