@@ -96,6 +96,12 @@ const labAgentConfig = `# Written by sentry lab at install: the lab's machines a
 [hardware]
 identity = "mac"
 nic_kinds = ["device", "veth"]
+
+# The lab verifies more often than an office server needs to.
+[verifier]
+interval = "15s"
+jitter = "2s"
+timeout = "10s"
 `
 
 // services lists the units that must be active on a lab node.

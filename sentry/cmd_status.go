@@ -108,6 +108,12 @@ func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		case n.Role == "secondary" && n.ConfigApplied != "":
 			fmt.Fprintf(w, "%s: configuration %s applied\n", n.Name, short(n.ConfigApplied))
 		}
+		if n.Verify != "" {
+			fmt.Fprintf(w, "%s: verifier %s\n", n.Name, n.Verify)
+		}
+		for _, r := range n.VerifyRed {
+			fmt.Fprintf(w, "%s: RED %s\n", n.Name, r)
+		}
 		if n.ConfigDrift > 0 {
 			fmt.Fprintf(w, "%s: %d tracked path(s) edited locally (sentry config drift on %s)\n", n.Name, n.ConfigDrift, n.Name)
 		}

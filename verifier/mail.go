@@ -160,15 +160,17 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 	}
 	rec.Cleanup(func(context.Context) { c.Logout().Wait(); c.Close() })
 
-	var seqs []uint32
+	// UIDs, not sequence numbers: another probe run (the agent's schedule
+	// and an operator's `sentry verify`) may expunge in the same mailbox.
+	var uids []imap.UID
 	if err := rec.Phase("canary visible", func() error {
 		deadline := time.Now().Add(within)
 		for {
-			data, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
+			data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
 			if err != nil {
 				return err
 			}
-			if seqs = data.AllSeqNums(); len(seqs) > 0 {
+			if uids = data.AllUIDs(); len(uids) > 0 {
 				rec.Set("latency_ms", fmt.Sprint(time.Since(submitted).Milliseconds()))
 				return nil
 			}
@@ -185,7 +187,7 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	if err := rec.Phase("check token", func() error {
-		msgs, err := c.Fetch(imap.SeqSetNum(seqs...), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierText}}}).Collect()
+		msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierText}}}).Collect()
 		if err != nil {
 			return err
 		}
@@ -201,15 +203,35 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	return rec.Phase("delete", func() error {
-		// This run's message, and canaries earlier runs left behind.
-		old, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "sentry canary "}}}, nil).Wait()
+		// This run's message, and canaries earlier runs left behind (older
+		// than SweepAge: a younger one may be another run's, in flight).
+		del := append([]imap.UID{}, uids...)
+		old, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "sentry canary "}}}, nil).Wait()
 		if err != nil {
 			return err
 		}
-		all := append(seqs, old.AllSeqNums()...)
-		if err := c.Store(imap.SeqSetNum(all...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		if others := old.AllUIDs(); len(others) > 0 {
+			msgs, err := c.Fetch(imap.UIDSetNum(others...), &imap.FetchOptions{UID: true, InternalDate: true}).Collect()
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if time.Since(m.InternalDate) > SweepAge {
+					del = append(del, m.UID)
+				}
+			}
+		}
+		if err := c.Store(imap.UIDSetNum(del...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
 			return err
+		}
+		// UID EXPUNGE when the server has UIDPLUS: only what this run marked.
+		if c.Caps().Has(imap.CapUIDPlus) {
+			return c.UIDExpunge(imap.UIDSetNum(del...)).Close()
 		}
 		return c.Expunge().Close()
 	})
 }
+
+// SweepAge: canaries older than this are taken for leftovers of an
+// interrupted run and deleted by the next mail probe.
+var SweepAge = 5 * time.Minute

@@ -57,6 +57,7 @@ type Agent struct {
 	peerLoop context.CancelFunc
 	link     linkState
 	sync     syncState
+	verify   verifyState
 	wg       sync.WaitGroup
 }
 
@@ -148,6 +149,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 
+	vctx, vcancel := context.WithCancel(context.Background())
+	defer vcancel()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runVerifier(vctx)
+	}()
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -182,6 +191,7 @@ loop:
 		}
 	}
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	vcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout.Duration)
 	defer cancel()
 	a.mu.Lock()

@@ -29,11 +29,13 @@ type NodeView struct {
 	Error        string     `json:"error,omitempty"`
 	// Configuration sync: the primary's head as this node knows it, and on
 	// the secondary the commit applied last and the one that failed.
-	ConfigHead    string `json:"config_head,omitempty"`
-	ConfigApplied string `json:"config_applied,omitempty"`
-	ConfigFailed  string `json:"config_failed,omitempty"`
-	ConfigError   string `json:"config_error,omitempty"`
-	ConfigDrift   int    `json:"config_drift,omitempty"`
+	ConfigHead    string   `json:"config_head,omitempty"`
+	ConfigApplied string   `json:"config_applied,omitempty"`
+	ConfigFailed  string   `json:"config_failed,omitempty"`
+	ConfigError   string   `json:"config_error,omitempty"`
+	ConfigDrift   int      `json:"config_drift,omitempty"`
+	Verify        string   `json:"verify,omitempty"`
+	VerifyRed     []string `json:"verify_red,omitempty"`
 }
 
 // Status is the answer of GET /v1/status.
@@ -52,7 +54,7 @@ func (a *Agent) status() Status {
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
 		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true,
 		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError,
-		ConfigDrift: self.ConfigDrift}
+		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed}
 	if a.hwErr != nil {
 		sv.Error = "hardware identity: " + a.hwErr.Error()
 	}
@@ -86,6 +88,7 @@ func (a *Agent) status() Status {
 		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
 		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError
 		pv.ConfigDrift = p.ConfigDrift
+		pv.Verify, pv.VerifyRed = p.Verify, p.VerifyRed
 	}
 	if pv.Reachable {
 		pv.Error = ""
@@ -131,6 +134,9 @@ func (a *Agent) localHandler() http.Handler {
 		}
 		res, err := a.syncOnce(r.Context(), req.Force)
 		reply(w, res, err)
+	})
+	mux.HandleFunc("GET /v1/verify", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.VerifyResults())
 	})
 	mux.HandleFunc("GET /v1/config/drift", func(w http.ResponseWriter, r *http.Request) {
 		a.checkDrift() // records what is new, for events and status

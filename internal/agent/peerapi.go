@@ -99,6 +99,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
 	a.syncFieldsLocked(&s)
+	s.Verify, s.VerifyRed = a.verifySummaryLocked()
 	return s
 }
 

@@ -67,6 +67,9 @@ type NodeStatus struct {
 	ConfigFailed  string `json:"config_failed,omitempty"`
 	ConfigError   string `json:"config_error,omitempty"`
 	ConfigDrift   int    `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
+	// The verifier: "15/15 green, ..." and the red probes with why.
+	Verify    string   `json:"verify,omitempty"`
+	VerifyRed []string `json:"verify_red,omitempty"`
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
@@ -186,6 +189,14 @@ func (s *NodeStatus) validate() error {
 		"config_head": s.ConfigHead, "config_applied": s.ConfigApplied, "config_failed": s.ConfigFailed} {
 		if len(v) > 512 {
 			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
+		}
+	}
+	if len(s.Verify) > 512 || len(s.VerifyRed) > 64 {
+		return fmt.Errorf("%w: verifier summary too long", ErrMalformed)
+	}
+	for _, r := range s.VerifyRed {
+		if len(r) > 4096 {
+			return fmt.Errorf("%w: verifier message longer than 4096 bytes", ErrMalformed)
 		}
 	}
 	if len(s.ConfigError) > 4096 {
