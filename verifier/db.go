@@ -61,36 +61,19 @@ func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	rec.Cleanup(func(c context.Context) { conn.Close(c) })
-	tok := token()
-	if err := rec.Phase("write row", func() error {
-		_, err := conn.Exec(ctx, "INSERT INTO "+table+" (token, created) VALUES ($1, now())", tok)
-		return err
-	}); err != nil {
-		return err
-	}
-	deleted := false
-	rec.Cleanup(func(c context.Context) {
-		if !deleted {
-			conn.Exec(c, "DELETE FROM "+table+" WHERE token = $1", tok)
-		}
-	})
-	if err := rec.Phase("read row", func() error {
-		var got string
-		if err := conn.QueryRow(ctx, "SELECT token FROM "+table+" WHERE token = $1", tok).Scan(&got); err != nil {
+	return rowRoundTrip(ctx, rec, rowTrip{
+		write: func(tok string) error {
+			_, err := conn.Exec(ctx, "INSERT INTO "+table+" (token, created) VALUES ($1, now())", tok)
 			return err
-		}
-		if got != tok {
-			return fmt.Errorf("read %q, wrote %q", got, tok)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return rec.Phase("delete row", func() error {
-		// Also sweeps canaries an interrupted run left (older than a day).
-		_, err := conn.Exec(ctx, "DELETE FROM "+table+" WHERE token = $1 OR created < now() - interval '1 day'", tok)
-		deleted = err == nil
-		return err
+		},
+		read: func(tok string) (got string, err error) {
+			err = conn.QueryRow(ctx, "SELECT token FROM "+table+" WHERE token = $1", tok).Scan(&got)
+			return got, err
+		},
+		del: func(c context.Context, tok string) error {
+			_, err := conn.Exec(c, "DELETE FROM "+table+" WHERE token = $1 OR created < now() - interval '1 day'", tok)
+			return err
+		},
 	})
 }
 
@@ -132,34 +115,18 @@ func probeMySQL(ctx context.Context, p Params, rec *Recorder) error {
 	if err := rec.Phase("connect", func() error { return db.PingContext(ctx) }); err != nil {
 		return err
 	}
-	tok := token()
-	if err := rec.Phase("write row", func() error {
-		_, err := db.ExecContext(ctx, "INSERT INTO "+table+" (token, created) VALUES (?, NOW())", tok)
-		return err
-	}); err != nil {
-		return err
-	}
-	deleted := false
-	rec.Cleanup(func(c context.Context) {
-		if !deleted {
-			db.ExecContext(c, "DELETE FROM "+table+" WHERE token = ?", tok)
-		}
-	})
-	if err := rec.Phase("read row", func() error {
-		var got string
-		if err := db.QueryRowContext(ctx, "SELECT token FROM "+table+" WHERE token = ?", tok).Scan(&got); err != nil {
+	return rowRoundTrip(ctx, rec, rowTrip{
+		write: func(tok string) error {
+			_, err := db.ExecContext(ctx, "INSERT INTO "+table+" (token, created) VALUES (?, NOW())", tok)
 			return err
-		}
-		if got != tok {
-			return fmt.Errorf("read %q, wrote %q", got, tok)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return rec.Phase("delete row", func() error {
-		_, err := db.ExecContext(ctx, "DELETE FROM "+table+" WHERE token = ? OR created < NOW() - INTERVAL 1 DAY", tok)
-		deleted = err == nil
-		return err
+		},
+		read: func(tok string) (got string, err error) {
+			err = db.QueryRowContext(ctx, "SELECT token FROM "+table+" WHERE token = ?", tok).Scan(&got)
+			return got, err
+		},
+		del: func(c context.Context, tok string) error {
+			_, err := db.ExecContext(c, "DELETE FROM "+table+" WHERE token = ? OR created < NOW() - INTERVAL 1 DAY", tok)
+			return err
+		},
 	})
 }

@@ -2,12 +2,9 @@ package verifier
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
-	"path"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -72,48 +69,26 @@ func probeSFTP(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	rec.Cleanup(func(context.Context) { sc.Close() })
-	data := make([]byte, size)
-	rand.Read(data)
-	name := path.Join(p.Get("dir", "."), token()+".bin")
-	if err := rec.Phase("write file", func() error {
-		f, err := sc.Create(name)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}); err != nil {
-		return err
-	}
-	removed := false
-	rec.Cleanup(func(context.Context) {
-		if !removed {
-			sc.Remove(name)
-		}
-	})
-	if err := rec.Phase("read file", func() error {
-		f, err := sc.Open(name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		got, err := io.ReadAll(io.LimitReader(f, int64(size)+1))
-		if err != nil {
-			return err
-		}
-		if sha256.Sum256(got) != sha256.Sum256(data) {
-			return fmt.Errorf("read back %d bytes that differ from the %d written", len(got), len(data))
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return rec.Phase("delete file", func() error {
-		err := sc.Remove(name)
-		removed = err == nil
-		return err
+	return fileRoundTrip(rec, p.Get("dir", "."), size, fileTrip{
+		write: func(name string, data []byte) error {
+			f, err := sc.Create(name)
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(data); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		},
+		read: func(name string, max int) ([]byte, error) {
+			f, err := sc.Open(name)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return io.ReadAll(io.LimitReader(f, int64(max)))
+		},
+		remove: sc.Remove,
 	})
 }

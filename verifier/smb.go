@@ -2,9 +2,6 @@ package verifier
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"fmt"
 
 	"github.com/cloudsoda/go-smb2"
 )
@@ -51,33 +48,9 @@ func probeSMB(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	rec.Cleanup(func(context.Context) { fs.Umount() })
-	data := make([]byte, size)
-	rand.Read(data)
-	name := token() + ".bin"
-	if err := rec.Phase("write file", func() error { return fs.WriteFile(name, data, 0o644) }); err != nil {
-		return err
-	}
-	removed := false
-	rec.Cleanup(func(context.Context) {
-		if !removed {
-			fs.Remove(name)
-		}
-	})
-	if err := rec.Phase("read file", func() error {
-		got, err := fs.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if sha256.Sum256(got) != sha256.Sum256(data) {
-			return fmt.Errorf("read back %d bytes that differ from the %d written", len(got), len(data))
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return rec.Phase("delete file", func() error {
-		err := fs.Remove(name)
-		removed = err == nil
-		return err
+	return fileRoundTrip(rec, "", size, fileTrip{
+		write:  func(name string, data []byte) error { return fs.WriteFile(name, data, 0o644) },
+		read:   func(name string, _ int) ([]byte, error) { return fs.ReadFile(name) },
+		remove: fs.Remove,
 	})
 }
