@@ -85,19 +85,9 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	st := &stamp.Stamp{ClusterID: clusterID, ClusterName: name, DiskSet: randomID(), Role: stamp.RolePrimary,
 		Generation: 1, HomeHardware: a.hw.ID, Written: now}
 	cl := &stamp.Cluster{ClusterID: clusterID, ClusterName: name, NodeName: nodeName}
-	// The cluster state before the stamp: a crash in between leaves no
-	// stamp, so the disk set still reads as "not initialized".
-	if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), cl); err != nil {
+	if err := a.commitIdentityLocked(cl, st); err != nil {
 		return nil, err
 	}
-	if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
-		return nil, err
-	}
-	node, err := pki.Load(a.statePath("pki"))
-	if err != nil {
-		return nil, err
-	}
-	a.stamp, a.cluster, a.node = st, cl, node
 	a.event("init", nodeName, fmt.Sprintf("cluster %q created; this disk set is the primary, generation 1", name),
 		map[string]string{"cluster_id": clusterID, "hardware": a.hw.ID, "disk_set": st.DiskSet})
 	tok, err := a.newTokenLocked(ttl)
@@ -238,17 +228,9 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	cl := &stamp.Cluster{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, NodeName: name, PeerName: jr.Primary.Name, PeerAddress: addr}
 	st := &stamp.Stamp{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, DiskSet: diskSet, Role: stamp.RoleSecondary,
 		Generation: 1, HomeHardware: a.hw.ID, OtherGeneration: jr.Primary.Generation, Written: now}
-	if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), cl); err != nil {
+	if err := a.commitIdentityLocked(cl, st); err != nil {
 		return nil, err
 	}
-	if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
-		return nil, err
-	}
-	node, err := pki.Load(a.statePath("pki"))
-	if err != nil {
-		return nil, err
-	}
-	a.stamp, a.cluster, a.node = st, cl, node
 	a.link = linkState{Reachable: true, LastContact: now, Peer: &jr.Primary}
 	a.event("join", name, fmt.Sprintf("joined cluster %q as the secondary of %s (%s)", jr.ClusterName, jr.Primary.Name, addr),
 		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": a.hw.ID, "disk_set": diskSet})
@@ -328,6 +310,24 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) nodeName() string { return a.cfg.Node.Name }
+
+// commitIdentityLocked writes the cluster state, then the disk stamp, and
+// takes both with the certificates saved before. The stamp is last: a
+// crash in between leaves no stamp, so the disk set still reads as new.
+func (a *Agent) commitIdentityLocked(cl *stamp.Cluster, st *stamp.Stamp) error {
+	if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), cl); err != nil {
+		return err
+	}
+	if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
+		return err
+	}
+	node, err := pki.Load(a.statePath("pki"))
+	if err != nil {
+		return err
+	}
+	a.stamp, a.cluster, a.node = st, cl, node
+	return nil
+}
 
 // clusterKeyLocked is the cluster key as text, for the joining node.
 func (a *Agent) clusterKeyLocked() string {
