@@ -231,18 +231,7 @@ printf '' > ` + d + `ok.inc
 printf '# common to both nodes\n' > /etc/nginx/conf.d/who.inc
 mkdir -p /etc/sentry/nodes/node-s/etc/nginx/conf.d
 printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
-		deadline := time.Now().Add(15 * time.Second)
-		got := ""
-		for time.Now().Before(deadline) {
-			got, _ = sentryErr("lab", "exec", "S", "--", "cat", "/etc/nginx/conf.d/who.inc")
-			if strings.Contains(got, "node-s only") {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		if !strings.Contains(got, "node-s only") {
-			t.Fatalf("S has %q, want its overlay", got)
-		}
+		waitFileOn(t, "S", "/etc/nginx/conf.d/who.inc", "node-s only", 15*time.Second)
 		if p := sentry(t, "lab", "exec", "P", "--", "cat", "/etc/nginx/conf.d/who.inc"); !strings.Contains(p, "common") {
 			t.Errorf("P has %q", p)
 		}
@@ -260,18 +249,7 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 		waitAgentOn(t, "P", 0)
 		secret := "-----BEGIN PRIVATE KEY-----\nTOPSECRET-e2e\n-----END PRIVATE KEY-----"
 		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "umask 077; printf '%s\n' '"+secret+"' > /etc/postfix/relay.key")
-		deadline := time.Now().Add(20 * time.Second)
-		got := ""
-		for time.Now().Before(deadline) {
-			got, _ = sentryErr("lab", "exec", "S", "--", "cat", "/etc/postfix/relay.key")
-			if strings.Contains(got, "TOPSECRET-e2e") {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		if !strings.Contains(got, "TOPSECRET-e2e") {
-			t.Fatalf("the secret did not reach S: %q", got)
-		}
+		waitFileOn(t, "S", "/etc/postfix/relay.key", "TOPSECRET-e2e", 20*time.Second)
 		if m := strings.TrimSpace(sentry(t, "lab", "exec", "S", "--", "stat", "-c", "%a %U", "/etc/postfix/relay.key")); m != "600 root" {
 			t.Errorf("S's copy is %s", m)
 		}
@@ -477,4 +455,16 @@ func waitInStep(t *testing.T) {
 		}
 	}
 	t.Fatal("S did not catch up with P")
+}
+
+// waitFileOn waits until the file at path on node set holds want.
+func waitFileOn(t *testing.T, set, path, want string, timeout time.Duration) {
+	t.Helper()
+	got := ""
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if got, _ = sentryErr("lab", "exec", set, "--", "cat", path); strings.Contains(got, want) {
+			return
+		}
+	}
+	t.Fatalf("%s on %s does not hold %q after %s: %q", path, set, want, timeout, got)
 }
