@@ -57,6 +57,9 @@ var (
 	Machines = []Hardware{
 		{ID: "a", NIC: "enp1s0", MAC: "02:00:00:00:0a:01"},
 		{ID: "b", NIC: "eno1", MAC: "02:00:00:00:0b:01"},
+		// c is a third machine nobody installed on: an unknown (or
+		// replacement) machine for the boot decision.
+		{ID: "c", NIC: "ens3", MAC: "02:00:00:00:0c:01"},
 	}
 	Sets = []DiskSet{
 		{ID: "P", Hostname: "node-p", Home: "a", Address: "192.0.2.10/24"},
@@ -164,7 +167,7 @@ func (st *State) resolveNode(l *Lab, name string) (*NodeState, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("no running node %q (use P, S, node-p, node-s, hw-a or hw-b)", name)
+	return nil, fmt.Errorf("no running node %q (use P, S, node-p, node-s, hw-a, hw-b or hw-c)", name)
 }
 
 // NeedRoot is returned by commands that must run as root.

@@ -395,3 +395,68 @@ func (l *Lab) Logs(ctx context.Context, node string, w io.Writer) error {
 	}
 	return nil
 }
+
+// Move powers disk set set off (if it runs) and boots it on machine hw ("a",
+// "b", "c" or "hw-a"...): disks carried into another machine, or with its own
+// machine a reboot. hw "off" only powers it off. It returns when the node is
+// ready (or in safe mode).
+func (l *Lab) Move(ctx context.Context, set, hw string) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.loadState()
+	if err != nil {
+		return err
+	}
+	id := ""
+	for _, s := range Sets {
+		if strings.EqualFold(set, s.ID) || set == s.Hostname {
+			id = s.ID
+		}
+	}
+	if id == "" {
+		return fmt.Errorf("no disk set %q (use P or S)", set)
+	}
+	hw = strings.TrimPrefix(hw, "hw-")
+	if _, ok := machine(hw); !ok && hw != "off" {
+		return fmt.Errorf("no machine %q (use a, b, c or off)", hw)
+	}
+	if !nsExists(l.NS("office")) {
+		return ErrNotRunning
+	}
+	var keep []NodeState
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		switch {
+		case n.Set == id:
+			if err := l.stopNode(ctx, n, 60*time.Second); err != nil {
+				return err
+			}
+			l.logf("disk set %s powered off (was on %s)", id, l.NS(n.Hardware))
+		case n.Hardware == hw && n.alive():
+			return fmt.Errorf("machine %s runs disk set %s: power it off first (sentry lab move %s off)", l.NS(hw), n.Set, n.Set)
+		default:
+			keep = append(keep, *n)
+		}
+	}
+	st.Nodes = keep
+	if err := l.saveState(st); err != nil {
+		return err
+	}
+	if hw == "off" {
+		return nil
+	}
+	if err := l.mountSet(ctx, id, false); err != nil {
+		return err
+	}
+	n, err := l.boot(ctx, st, id, hw)
+	if err != nil {
+		return err
+	}
+	return l.waitReady(ctx, n)
+}

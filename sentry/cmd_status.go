@@ -98,6 +98,11 @@ func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		if n.Error != "" {
 			fmt.Fprintf(w, "%s: %s\n", n.Name, n.Error)
 		}
+		if n.SafeMode != "" {
+			fmt.Fprintf(w, "%s: SAFE MODE: %s (role services held; `sentry bootcheck explain` on %s)\n", n.Name, n.SafeMode, n.Name)
+		} else if n.Failover {
+			fmt.Fprintf(w, "%s: FAILOVER: the %s disk set runs on the other machine\n", n.Name, n.Role)
+		}
 	}
 	for _, n := range st.Nodes {
 		switch {

@@ -48,11 +48,14 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, config.ErrInvalid):
 		return exitConfig
-	case errors.Is(err, lab.ErrNeedRoot):
+	case errors.Is(err, lab.ErrNeedRoot), errors.Is(err, errNeedRoot):
 		return exitNeedsRoot
 	}
 	return exitFailure
 }
+
+// errNeedRoot is returned by commands that must run as root.
+var errNeedRoot = errors.New("this command must run as root")
 
 // usageError marks an error as the caller's (bad flag or argument).
 type usageError struct{ error }

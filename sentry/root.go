@@ -43,6 +43,8 @@ the disks and the hardware which role a node takes.
 		newVerifyCommand(),
 		newVerifierCommand(),
 		newLabCommand(),
+		newBootcheckCommand(),
+		newPromoteCommand(),
 		newManCommand(root),
 	)
 	return root

@@ -73,6 +73,10 @@ type Refusal struct {
 // files). In the repository they live under nodes/<node>/.
 var OverlayDir = "/etc/sentry/nodes"
 
+// ClusterDir holds what belongs to the cluster rather than to a service:
+// the machines' hardware profiles (bootcheck). It is always tracked.
+var ClusterDir = "/etc/sentry/cluster"
+
 // overlayOf splits a path under OverlayDir into node and the path it
 // replaces ("" for the node's own folder).
 func overlayOf(p string) (node, rel string, ok bool) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
@@ -51,6 +52,8 @@ type Agent struct {
 	node     *pki.Node      // nil until init or join
 	cluster  *stamp.Cluster // nil until init or join
 	stamp    *stamp.Stamp   // nil until init or join
+	identErr error          // the disk identity could not be read (safe mode)
+	boot     *bootcheck.Result
 	secrets  *synchronizer.Secrets
 	peerSrv  *http.Server
 	peerLn   net.Listener
@@ -125,8 +128,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer st.Close()
 	a.detectHardware()
 	if err := a.loadIdentity(); err != nil {
-		return err
+		// A bad stamp or bad keys: bootcheck has held the role's services;
+		// the agent stays up to say why.
+		a.log.Error("disk identity unreadable: safe mode", "err", err)
+		a.identErr = err
 	}
+	a.loadBoot()
+	a.mu.Lock()
+	a.updateMachinesLocked()
+	a.mu.Unlock()
 	localLn, err := listenLocal(a.cfg.Agent.Socket)
 	if err != nil {
 		return err
@@ -214,8 +224,12 @@ func (a *Agent) pruneStore() {
 	}
 }
 
+func (a *Agent) hwOptions() hwid.Options {
+	return hwid.Options{Mode: hwid.Mode(a.cfg.Hardware.Identity), NICKinds: a.cfg.Hardware.NICKinds}
+}
+
 func (a *Agent) detectHardware() {
-	id, err := hwid.Detect(hwid.Options{Mode: hwid.Mode(a.cfg.Hardware.Identity), NICKinds: a.cfg.Hardware.NICKinds})
+	id, err := hwid.Detect(a.hwOptions())
 	a.hw, a.hwErr = id, err
 	if err != nil {
 		a.log.Error("hardware identity", "err", err)
@@ -331,7 +345,9 @@ func (a *Agent) startPeerLocked() error {
 			a.log.Error("peer api stopped", "err", err)
 		}
 	}()
-	if err := a.startSyncLocked(); err != nil {
+	if why := a.safeModeLocked(); why != "" {
+		a.log.Warn("safe mode: no configuration sync", "reason", why)
+	} else if err := a.startSyncLocked(); err != nil {
 		return fmt.Errorf("config sync: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -118,3 +118,22 @@ func (c *Client) Drift(ctx context.Context) ([]synchronizer.DriftItem, error) {
 	var items []synchronizer.DriftItem
 	return items, c.do(ctx, http.MethodGet, "/v1/config/drift", nil, &items)
 }
+
+// AdoptRequest is the body of POST /v1/bootcheck/adopt.
+type AdoptRequest struct {
+	Replaces string `json:"replaces,omitempty"`
+}
+
+// Promote makes this secondary disk set the primary (next boot).
+func (c *Client) Promote(ctx context.Context) (*PromoteResult, error) {
+	var res PromoteResult
+	err := c.do(ctx, http.MethodPost, "/v1/promote", struct{}{}, &res)
+	return &res, err
+}
+
+// Adopt accepts this (unknown) machine in place of machine replaces.
+func (c *Client) Adopt(ctx context.Context, replaces string) (*AdoptResult, error) {
+	var res AdoptResult
+	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces}, &res)
+	return &res, err
+}

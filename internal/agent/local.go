@@ -36,6 +36,10 @@ type NodeView struct {
 	ConfigDrift   int      `json:"config_drift,omitempty"`
 	Verify        string   `json:"verify,omitempty"`
 	VerifyRed     []string `json:"verify_red,omitempty"`
+	// The boot decision; SafeMode is why the role's services are held.
+	Boot     string `json:"boot,omitempty"`
+	SafeMode string `json:"safe_mode,omitempty"`
+	Failover bool   `json:"failover,omitempty"`
 }
 
 // Status is the answer of GET /v1/status.
@@ -45,6 +49,8 @@ type Status struct {
 	ClusterName string     `json:"cluster_name,omitempty"`
 	Nodes       []NodeView `json:"nodes"`
 	Hint        string     `json:"hint,omitempty"`
+	// SafeMode is set when this node holds its role's services, with why.
+	SafeMode string `json:"safe_mode,omitempty"`
 }
 
 func (a *Agent) status() Status {
@@ -54,11 +60,15 @@ func (a *Agent) status() Status {
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
 		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true,
 		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError,
-		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed}
+		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed,
+		Boot: self.Boot, SafeMode: self.SafeMode, Failover: self.Failover}
 	if a.hwErr != nil {
 		sv.Error = "hardware identity: " + a.hwErr.Error()
 	}
 	st := Status{Nodes: []NodeView{sv}}
+	if why := a.safeModeLocked(); why != "" {
+		st.SafeMode = why
+	}
 	if a.stamp == nil {
 		st.Hint = "this disk set belongs to no cluster: run `sentry init --cluster NAME` on the primary, `sentry join TOKEN ADDRESS` on the secondary"
 		return st
@@ -89,6 +99,7 @@ func (a *Agent) status() Status {
 		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError
 		pv.ConfigDrift = p.ConfigDrift
 		pv.Verify, pv.VerifyRed = p.Verify, p.VerifyRed
+		pv.Boot, pv.SafeMode, pv.Failover = p.Boot, p.SafeMode, p.Failover
 	}
 	if pv.Reachable {
 		pv.Error = ""
@@ -102,6 +113,18 @@ func (a *Agent) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.status())
+	})
+	mux.HandleFunc("POST /v1/promote", func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.Promote()
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/bootcheck/adopt", func(w http.ResponseWriter, r *http.Request) {
+		var req AdoptRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.Adopt(r.Context(), req.Replaces)
+		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {
 		var req InitRequest

@@ -94,6 +94,7 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.updateMachinesLocked()
 	if err := a.startPeerLocked(); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
 )
 
@@ -83,8 +84,21 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
 	}
+	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerSyncLocked(h)
+	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
+		a.updateMachinesLocked()
+	}
+	if a.stamp != nil && h.Generation > a.stamp.OtherGeneration && h.Boot != "bootcheck" {
+		st := *a.stamp
+		st.OtherGeneration = h.Generation
+		if err := stamp.WriteStamp(a.statePath(stamp.StampFile), &st); err != nil {
+			a.log.Error("stamp: other generation", "err", err)
+		} else {
+			a.stamp = &st
+		}
+	}
 	raw, _ := json.Marshal(h)
 	if err := a.store.PutPeer(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw}); err != nil {
 		a.log.Error("store peer", "err", err)
@@ -99,6 +113,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
 	a.syncFieldsLocked(&s)
+	a.bootFieldsLocked(&s)
 	s.Verify, s.VerifyRed = a.verifySummaryLocked()
 	return s
 }

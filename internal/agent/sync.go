@@ -38,6 +38,8 @@ func (a *Agent) policy() *synchronizer.Policy {
 	if len(roots) == 0 {
 		roots = synchronizer.DefaultRoots
 	}
+	// The machine profiles are the cluster's, on every disk set.
+	roots = append(append([]string{}, roots...), synchronizer.ClusterDir)
 	return &synchronizer.Policy{Roots: roots, Exclude: a.cfg.Sync.Exclude}
 }
 

@@ -5,7 +5,7 @@ package agent
 const Unit = `[Unit]
 Description=Sentry agent (peer link, status, synchronizer and verifier)
 Documentation=man:sentry-agent(1)
-After=network.target
+After=network.target sentry-bootcheck.service
 Wants=network.target
 
 [Service]

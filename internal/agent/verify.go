@@ -56,7 +56,10 @@ func (a *Agent) runVerifier(ctx context.Context) {
 		if jit > 0 {
 			wait += time.Duration(rand.Int64N(int64(jit)))
 		}
-		if pw, ok := a.canaryPassword(); ok {
+		a.mu.Lock()
+		safeMode := a.safeModeLocked() != ""
+		a.mu.Unlock()
+		if pw, ok := a.canaryPassword(); ok && !safeMode {
 			if _, err := os.Stat(verifier.CanaryPage); err == nil {
 				a.verifyRound(ctx, pw, to)
 			}

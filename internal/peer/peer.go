@@ -12,6 +12,8 @@ import (
 	"io"
 	"regexp"
 	"time"
+
+	"github.com/sentryha/sentry/internal/hwid"
 )
 
 // ProtocolVersion is the version this agent speaks. MinProtocolVersion is
@@ -70,6 +72,14 @@ type NodeStatus struct {
 	// The verifier: "15/15 green, ..." and the red probes with why.
 	Verify    string   `json:"verify,omitempty"`
 	VerifyRed []string `json:"verify_red,omitempty"`
+	// The boot decision: "primary", "secondary", "safe-mode" (with why),
+	// whether this boot is a failover, the disk set's home machine, and
+	// this machine's NICs (for the machine profiles in the config repo).
+	Boot         string     `json:"boot,omitempty"`
+	SafeMode     string     `json:"safe_mode,omitempty"`
+	Failover     bool       `json:"failover,omitempty"`
+	HomeHardware string     `json:"home_hardware,omitempty"`
+	HardwareNICs []hwid.NIC `json:"hardware_nics,omitempty"`
 }
 
 // JoinRequest is sent by a node that pairs with a primary.

@@ -1,0 +1,150 @@
+package bootcheck
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// UnitName is the bootcheck's unit; RoleTarget is the target the role's
+// services are wanted by.
+const (
+	UnitName   = "sentry-bootcheck.service"
+	RoleTarget = "sentry-role.target"
+)
+
+// Unit is sentry-bootcheck.service: a oneshot before the network is
+// configured (network-pre.target) and before the role's services, with a
+// hard time budget.
+const Unit = `[Unit]
+Description=Sentry bootcheck: decide this node's role from the disks and the hardware
+Documentation=man:sentry-bootcheck(1)
+DefaultDependencies=no
+After=local-fs.target systemd-journald.socket
+Wants=network-pre.target
+Before=network-pre.target systemd-networkd.service sentry-role.target sentry-agent.service shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/bin/sentry bootcheck run
+TimeoutStartSec=20s
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// Target is sentry-role.target. It starts only when bootcheck decided a
+// role; safe mode leaves it (and every unit it wants) down.
+const Target = `[Unit]
+Description=Sentry: the services of this node's role
+Documentation=man:sentry-bootcheck(1)
+Requires=sentry-bootcheck.service
+After=sentry-bootcheck.service
+ConditionPathExists=/run/sentry/role
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// DropIn is added to each role service: it waits for the decision and does
+// not start in safe mode, whoever asks for it.
+const DropIn = `# Written by sentry bootcheck install: this service belongs to the node's
+# role; it starts after the boot decision, and not in safe mode.
+[Unit]
+Wants=sentry-bootcheck.service
+After=sentry-bootcheck.service
+ConditionPathExists=/run/sentry/role
+`
+
+// DropInName is the drop-in's file name in <unit>.d/.
+const DropInName = "50-sentry-role.conf"
+
+// RoleUnits are the services held in safe mode when no module names them.
+// Template units get the drop-in on the template.
+var RoleUnits = []string{
+	"nginx.service", "apache2.service", "postfix.service", "postfix@.service", "dovecot.service",
+	"postgresql.service", "postgresql@.service", "mariadb.service", "mysql.service",
+	"smbd.service", "nmbd.service",
+}
+
+// Install writes the bootcheck unit, the role target and the role units'
+// drop-ins under root (an installed system's "/"), and enables them. It
+// lists what it wrote.
+func Install(root string, units []string) ([]string, error) {
+	sys := filepath.Join(root, "etc/systemd/system")
+	var wrote []string
+	write := func(rel, content string) error {
+		p := filepath.Join(sys, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := writeFile(p, []byte(content)); err != nil {
+			return err
+		}
+		wrote = append(wrote, filepath.Join("/etc/systemd/system", rel))
+		return nil
+	}
+	link := func(wants, unit string) error {
+		d := filepath.Join(sys, wants)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		l := filepath.Join(d, unit)
+		os.Remove(l)
+		return os.Symlink("/etc/systemd/system/"+unit, l)
+	}
+	if err := write(UnitName, Unit); err != nil {
+		return wrote, err
+	}
+	if err := write(RoleTarget, Target); err != nil {
+		return wrote, err
+	}
+	for _, w := range []string{UnitName, RoleTarget} {
+		if err := link("multi-user.target.wants", w); err != nil {
+			return wrote, err
+		}
+	}
+	for _, u := range units {
+		if !strings.Contains(u, ".") {
+			return wrote, fmt.Errorf("role unit %q has no type suffix (.service)", u)
+		}
+		if !unitExists(root, u) {
+			continue
+		}
+		if err := write(u+".d/"+DropInName, DropIn); err != nil {
+			return wrote, err
+		}
+		// The role target wants every role unit that is not a template.
+		if !strings.Contains(u, "@.") {
+			d := filepath.Join(sys, RoleTarget+".wants")
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return wrote, err
+			}
+			l := filepath.Join(d, u)
+			os.Remove(l)
+			if err := os.Symlink(unitPath(root, u), l); err != nil {
+				return wrote, err
+			}
+		}
+	}
+	return wrote, nil
+}
+
+// unitDirs are where unit files are looked up, in systemd's order.
+var unitDirs = []string{"etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system"}
+
+func unitPath(root, u string) string {
+	for _, d := range unitDirs {
+		if fi, err := os.Lstat(filepath.Join(root, d, u)); err == nil && fi.Mode().IsRegular() {
+			return "/" + filepath.Join(d, u)
+		}
+	}
+	return ""
+}
+
+// unitExists says whether unit u is installed (a real file, not an alias).
+func unitExists(root, u string) bool { return unitPath(root, u) != "" }

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/logging"
+	"github.com/spf13/cobra"
+)
+
+func newBootcheckCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bootcheck",
+		Short: "Decide at boot, from the disk stamp and the hardware, which role this node takes",
+		Long: `At boot, before the network and the role's services, sentry-bootcheck.service
+runs 'sentry bootcheck run'. It reads the disk stamp and identifies the machine,
+and decides as in docs/design.md: primary, secondary, or safe mode. On the other
+machine it writes the network configuration for the NICs it finds; before taking
+the primary role it makes one bounded check that no one else holds it.`,
+		Args: noArgs,
+	}
+	cmd.AddCommand(newBootcheckRunCommand(), newBootcheckExplainCommand(), newBootcheckAdoptCommand(), newBootcheckInstallCommand())
+	return cmd
+}
+
+func newBootcheckRunCommand() *cobra.Command {
+	var asJSON, dry bool
+	var window, peerTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Make the boot decision now (sentry-bootcheck.service runs this at boot)",
+		Long: `Make the boot decision, write this boot's network configuration to
+/run/systemd/network and the decision to /run/sentry. With --dry-run nothing is
+written and no probe is sent: only the decision from stamp and hardware is shown.
+It always exits 0 once the decision is written (safe mode is a decision);
+1 when it could not write it.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() != 0 && !dry {
+				return fmt.Errorf("bootcheck run: %w", errNeedRoot)
+			}
+			cfg, err := cliConfig(cmd)
+			if err != nil {
+				return err
+			}
+			opt := bootcheck.Options{StateDir: cfg.Node.StateDir,
+				HW:          hwid.Options{Mode: hwid.Mode(cfg.Hardware.Identity), NICKinds: cfg.Hardware.NICKinds},
+				ProbeWindow: window, PeerTimeout: peerTimeout, NoNetwork: dry,
+				Log: logging.New(cmd.ErrOrStderr(), new(slog.LevelVar), "sentry-bootcheck")}
+			if !asJSON {
+				opt.Console = cmd.OutOrStdout()
+			}
+			if dry {
+				return runBootcheckDry(cmd.Context(), opt, cmd.OutOrStdout(), asJSON)
+			}
+			res, err := bootcheck.Run(cmd.Context(), opt)
+			if asJSON && res != nil {
+				printJSON(cmd.OutOrStdout(), res)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "decide from stamp and hardware only; write nothing, probe nothing")
+	cmd.Flags().DurationVar(&window, "probe-window", 600*time.Millisecond, "how long the ARP probe of the primary's addresses listens")
+	cmd.Flags().DurationVar(&peerTimeout, "peer-timeout", 1500*time.Millisecond, "deadline of the one hello to the peer agent")
+	return cmd
+}
+
+// runBootcheckDry decides without writing: RunDir and the network folder
+// go to a throw-away folder.
+func runBootcheckDry(ctx context.Context, opt bootcheck.Options, w io.Writer, asJSON bool) error {
+	tmp, err := os.MkdirTemp("", "sentry-bootcheck-dry")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	oldRun, oldNet := bootcheck.RunDir, bootcheck.RunNetworkDir
+	bootcheck.RunDir, bootcheck.RunNetworkDir = tmp+"/run", tmp+"/network"
+	defer func() { bootcheck.RunDir, bootcheck.RunNetworkDir = oldRun, oldNet }()
+	// The dry run must not overwrite the last boot's record either.
+	sd, err := os.MkdirTemp(tmp, "state")
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"stamp.toml", "cluster.toml", bootcheck.AdoptedName, bootcheck.LastName} {
+		if b, err := os.ReadFile(opt.StateDir + "/" + f); err == nil {
+			os.WriteFile(sd+"/"+f, b, 0o600)
+		}
+	}
+	if _, err := os.Stat(opt.StateDir + "/pki"); err == nil {
+		os.Symlink(opt.StateDir+"/pki", sd+"/pki")
+	}
+	opt.StateDir = sd
+	res, err := bootcheck.Run(ctx, opt)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, res)
+	}
+	return printBootResult(w, res)
+}
+
+func newBootcheckExplainCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "explain",
+		Short: "Print this boot's decision with all its evidence",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := bootcheck.Last()
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no boot decision since this boot (%s/%s is missing): is sentry-bootcheck.service installed? (sentry bootcheck install)", bootcheck.RunDir, bootcheck.ResultName)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			return printBootResult(cmd.OutOrStdout(), res)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func printBootResult(w io.Writer, r *bootcheck.Result) error {
+	fmt.Fprintf(w, "decision:   %s\n", strings.ToUpper(r.Outcome))
+	fmt.Fprintf(w, "reason:     %s\n", r.Reason)
+	fmt.Fprintf(w, "when:       %s (took %.1f ms)\n", r.Time.Local().Format(time.RFC3339), r.TookMS)
+	if r.DiskSet != "" {
+		fmt.Fprintf(w, "disk set:   %s, role %s, generation %d, cluster %s\n", r.DiskSet, r.Role, r.Generation, r.Cluster)
+	}
+	fmt.Fprintf(w, "machine:    %s (%s)\n", dash(r.Hardware), dash(r.HardwareSource))
+	for _, n := range r.NICs {
+		fmt.Fprintf(w, "  nic       %s %s (%s)\n", n.Name, n.MAC, n.Kind)
+	}
+	fmt.Fprintf(w, "home:       %s (this machine: %v)\n", dash(r.HomeHardware), r.Home)
+	if r.PreviousHardware != "" {
+		fmt.Fprintf(w, "last boot:  on %s\n", r.PreviousHardware)
+	}
+	fmt.Fprintf(w, "known:      %s\n", dash(strings.Join(r.KnownMachines, "; ")))
+	if r.Failover {
+		fmt.Fprintf(w, "failover:   yes: the primary disk set runs away from its home machine\n")
+	}
+	if r.Network != nil {
+		for _, m := range r.Network.Moves {
+			fmt.Fprintf(w, "network:    %s\n", m)
+		}
+		for nic, addrs := range r.Network.Addresses {
+			fmt.Fprintf(w, "addresses:  %s: %s\n", nic, strings.Join(addrs, " "))
+		}
+	}
+	for _, p := range r.Probes {
+		fmt.Fprintf(w, "probe:      %s %s: %s (%.0f ms)\n", p.Name, p.Target, p.Detail, p.MS)
+	}
+	for _, s := range r.Stages {
+		e := ""
+		if s.Error != "" {
+			e = ": " + s.Error
+		}
+		fmt.Fprintf(w, "stage:      %-18s %7.2f ms%s\n", s.Name, s.MS, e)
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "warning:    %s\n", wn)
+	}
+	if r.Outcome == bootcheck.SafeMode {
+		fmt.Fprintf(w, "\nThe role's services are held; ssh and the agent run.\n")
+		if r.UnknownMachine {
+			fmt.Fprintf(w, "If this machine replaces one of the cluster's, accept it with `sentry bootcheck adopt`.\n")
+		}
+	}
+	return nil
+}
+
+func newBootcheckAdoptCommand() *cobra.Command {
+	var yes, asJSON bool
+	var replaces string
+	cmd := &cobra.Command{
+		Use:   "adopt",
+		Short: "Accept this machine (unknown to the cluster) as a replacement, and leave safe mode",
+		Long: `When a disk set boots on a machine the cluster does not know (a replaced
+mainboard, a new server), bootcheck holds it in safe mode. 'adopt' records this
+machine on this disk set as the replacement of another (default: the disk set's
+home machine), decides again, and starts the role's services.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := bootcheck.Last()
+			if err != nil {
+				return fmt.Errorf("no boot decision to act on: %w", err)
+			}
+			if !yes {
+				fmt.Fprintf(cmd.OutOrStdout(), "This boot is %s: %s\nAdopt machine %s in place of %s? Type 'yes': ",
+					res.Outcome, res.Reason, res.Hardware, orDefault(replaces, res.HomeHardware))
+				var answer string
+				fmt.Fscanln(cmd.InOrStdin(), &answer)
+				if answer != "yes" {
+					return errors.New("not adopted")
+				}
+			}
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			ar, err := c.Adopt(cmd.Context(), replaces)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), ar)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "adopted %s in place of %s\n", ar.Machine, ar.Replaces)
+			return printBootResult(cmd.OutOrStdout(), ar.Result)
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringVar(&replaces, "replaces", "", "the machine id this one replaces (default: the disk set's home)")
+	return cmd
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func newBootcheckInstallCommand() *cobra.Command {
+	var root string
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install sentry-bootcheck.service, sentry-role.target and the role services' drop-ins",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			wrote, err := bootcheck.Install(root, bootcheck.RoleUnits)
+			for _, p := range wrote {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", p)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "/", "the system's root folder (for an image or a chroot)")
+	return cmd
+}
+
+func newPromoteCommand() *cobra.Command {
+	var yes, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "promote",
+		Short: "Make this secondary disk set the primary (when the primary's disks are lost)",
+		Long: `Raise this secondary disk set to primary, at a generation above any it has
+seen. Use it only when the primary's disks are lost: should they come back, their
+bootcheck sees the newer generation (or the primary's address answering) and
+holds them in safe mode. The role changes at the next boot.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				fmt.Fprint(cmd.OutOrStdout(), "Promote this secondary to primary? The old primary's disks will refuse to start as primary. Type 'yes': ")
+				var answer string
+				fmt.Fscanln(cmd.InOrStdin(), &answer)
+				if answer != "yes" {
+					return errors.New("not promoted")
+				}
+			}
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := c.Promote(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: disk set %s is now the primary, generation %d (was %d)\nnext: %s\n",
+				res.Node, res.DiskSet, res.Generation, res.OldGeneration, res.Next)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
