@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,7 @@ type Config struct {
 	Sync     Sync     `toml:"sync"`
 	Verifier Verifier `toml:"verifier"`
 	Hardware Hardware `toml:"hardware"`
+	Alert    Alert    `toml:"alert"`
 	Log      Log      `toml:"log"`
 
 	// Path is the file this configuration was read from ("" for defaults).
@@ -89,6 +91,35 @@ type Verifier struct {
 	Interval Duration `toml:"interval"`
 	Jitter   Duration `toml:"jitter"`
 	Timeout  Duration `toml:"timeout"`
+	// KeepResults is how many results of each node and probe the state
+	// store keeps; older ones are pruned.
+	KeepResults int `toml:"keep_results"`
+}
+
+// Alert configures when a failing probe raises an alert and where the
+// alert goes. An alert fires after FailAfter failures in a row, resolves
+// after ResolveAfter successes in a row, and is repeated every Reminder
+// while it fires (0: never).
+type Alert struct {
+	FailAfter    int       `toml:"fail_after"`
+	ResolveAfter int       `toml:"resolve_after"`
+	Reminder     Duration  `toml:"reminder"`
+	Mail         AlertMail `toml:"mail"`
+}
+
+// AlertMail sends alerts as mail through an SMTP relay. An empty Relay
+// turns mail alerts off; alerts are always written to the log.
+type AlertMail struct {
+	Relay string `toml:"relay"`
+	// StartTLS is "required", "opportunistic" or "none".
+	StartTLS string `toml:"starttls"`
+	// Username, when set, makes the mailer log in with AUTH PLAIN, with the
+	// password read from PasswordFile (mode 0600 or stricter).
+	Username      string   `toml:"username"`
+	PasswordFile  string   `toml:"password_file"`
+	From          string   `toml:"from"`
+	To            []string `toml:"to"`
+	SubjectPrefix string   `toml:"subject_prefix"`
 }
 
 // Log configures logging.
@@ -127,7 +158,8 @@ func Default() Config {
 		Peer:     Peer{Timeout: Duration{5 * time.Second}, Interval: Duration{10 * time.Second}},
 		Hardware: Hardware{Identity: "auto", NICKinds: []string{"device"}},
 		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{time.Second}},
-		Verifier: Verifier{Interval: Duration{60 * time.Second}, Jitter: Duration{10 * time.Second}, Timeout: Duration{30 * time.Second}},
+		Verifier: Verifier{Interval: Duration{60 * time.Second}, Jitter: Duration{10 * time.Second}, Timeout: Duration{30 * time.Second}, KeepResults: 1000},
+		Alert:    Alert{FailAfter: 2, ResolveAfter: 2, Reminder: Duration{4 * time.Hour}, Mail: AlertMail{StartTLS: "required", SubjectPrefix: "[sentry]"}},
 		Log:      Log{Level: "info"},
 	}
 }
@@ -295,6 +327,12 @@ func (c *Config) validate() error {
 	if c.Verifier.Jitter.Duration > c.Verifier.Interval.Duration/2 {
 		return keyErr("verifier.jitter", "%s is more than half of verifier.interval (%s)", c.Verifier.Jitter.Duration, c.Verifier.Interval.Duration)
 	}
+	if c.Verifier.KeepResults < 1 {
+		return keyErr("verifier.keep_results", "%d is below the minimum of 1", c.Verifier.KeepResults)
+	}
+	if err := c.Alert.validate(); err != nil {
+		return err
+	}
 	switch c.Hardware.Identity {
 	case "auto", "dmi", "mac":
 	default:
@@ -309,6 +347,76 @@ func (c *Config) validate() error {
 		return keyErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	return nil
+}
+
+func (a *Alert) validate() error {
+	if a.FailAfter < 1 {
+		return keyErr("alert.fail_after", "%d is below the minimum of 1", a.FailAfter)
+	}
+	if a.ResolveAfter < 1 {
+		return keyErr("alert.resolve_after", "%d is below the minimum of 1", a.ResolveAfter)
+	}
+	if r := a.Reminder.Duration; r < 0 || (r > 0 && r < time.Minute) {
+		return keyErr("alert.reminder", "%s is below the minimum of 1m (write \"0\" for no reminders)", r)
+	}
+	m := &a.Mail
+	switch m.StartTLS {
+	case "required", "opportunistic", "none":
+	default:
+		return keyErr("alert.mail.starttls", "%q is not one of required, opportunistic, none", m.StartTLS)
+	}
+	if strings.ContainsAny(m.SubjectPrefix, "\r\n") {
+		return keyErr("alert.mail.subject_prefix", "must be one line")
+	}
+	if m.PasswordFile != "" && !filepath.IsAbs(m.PasswordFile) {
+		return keyErr("alert.mail.password_file", "%q is not an absolute path", m.PasswordFile)
+	}
+	if m.PasswordFile != "" && m.Username == "" {
+		return keyErr("alert.mail.password_file", "is set but alert.mail.username is empty")
+	}
+	if m.Username != "" && m.PasswordFile == "" {
+		return keyErr("alert.mail.username", "is set but alert.mail.password_file is empty")
+	}
+	if m.From != "" {
+		if _, err := mail.ParseAddress(m.From); err != nil {
+			return keyErr("alert.mail.from", "%q is not a mail address", m.From)
+		}
+	}
+	for i, to := range m.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			return keyErr("alert.mail.to", "entry %d: %q is not a mail address", i+1, to)
+		}
+	}
+	if m.Relay == "" {
+		return nil
+	}
+	if err := checkHostPort(m.Relay, false); err != nil {
+		return keyErr("alert.mail.relay", "%v", err)
+	}
+	if m.From == "" {
+		return keyErr("alert.mail.from", "must be set when alert.mail.relay is set")
+	}
+	if len(m.To) == 0 {
+		return keyErr("alert.mail.to", "must name at least one address when alert.mail.relay is set")
+	}
+	if m.Username != "" && m.StartTLS == "none" && !loopbackHost(m.Relay) {
+		return keyErr("alert.mail.username", "with starttls = \"none\" the password would cross the network in clear; use starttls = \"required\" (or a relay on the loopback interface)")
+	}
+	return nil
+}
+
+// loopbackHost reports whether the host of hostPort is localhost or a
+// loopback address.
+func loopbackHost(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkHostPort(s string, allowEmptyHost bool) error {
@@ -333,9 +441,12 @@ var knownKeys = []string{
 	"peer.address", "peer.timeout", "peer.interval",
 	"hardware.identity", "hardware.nic_kinds",
 	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce", "sync.encrypt_secrets",
-	"verifier.interval", "verifier.jitter", "verifier.timeout",
+	"verifier.interval", "verifier.jitter", "verifier.timeout", "verifier.keep_results",
+	"alert.fail_after", "alert.resolve_after", "alert.reminder",
+	"alert.mail.relay", "alert.mail.starttls", "alert.mail.username", "alert.mail.password_file",
+	"alert.mail.from", "alert.mail.to", "alert.mail.subject_prefix",
 	"log.level",
-	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "log",
+	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "alert", "alert.mail", "log",
 }
 
 func suggest(k string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,24 +14,37 @@ func init() { Hostname = func() (string, error) { return "testhost", nil } }
 // Every testdata/bad-*.toml must be listed here with its exact message, and
 // every entry must exist: a new bad file without a pinned message fails.
 var badFiles = map[string]string{
-	"bad-dotdot-path.toml":     `testdata/bad-dotdot-path.toml:2:1: key "sync.paths": entry 1: "/etc/../root" is not a clean path (no '..', no trailing or double '/')`,
-	"bad-duplicate-table.toml": `testdata/bad-duplicate-table.toml:3:2: Key 'cluster' has already been defined.`,
-	"bad-duration.toml":        `testdata/bad-duration.toml:2:1: key "verifier.interval": invalid duration "5 minutes": write a number with a unit, such as "90s" or "5m"`,
-	"bad-duration-number.toml": `testdata/bad-duration-number.toml:2:1: key "verifier.interval": invalid duration "60": write a number with a unit, such as "90s" or "5m"`,
-	"bad-identity.toml":        `testdata/bad-identity.toml:2:1: key "hardware.identity": "serial" is not one of auto, dmi, mac`,
-	"bad-listen.toml":          `testdata/bad-listen.toml:2:1: key "agent.listen": "7443" is not host:port`,
-	"bad-log-level.toml":       `testdata/bad-log-level.toml:2:1: key "log.level": "verbose" is not one of debug, info, warn, error`,
-	"bad-node-name.toml":       `testdata/bad-node-name.toml:2:1: key "node.name": "Node_P" is not a valid name: use lower-case letters, digits and '-', at most 63 characters`,
-	"bad-peer-port.toml":       `testdata/bad-peer-port.toml:2:1: key "peer.address": "192.0.2.20:99999": port must be a number from 1 to 65535`,
-	"bad-relative-path.toml":   `testdata/bad-relative-path.toml:2:1: key "sync.paths": entry 2: "etc/samba" is not an absolute path`,
-	"bad-rescan.toml":          `testdata/bad-rescan.toml:2:1: key "sync.rescan_interval": 1s is below the minimum of 10s`,
-	"bad-state-dir.toml":       `testdata/bad-state-dir.toml:2:1: key "node.state_dir": "var/lib/sentry" is not an absolute path`,
-	"bad-syntax-string.toml":   `testdata/bad-syntax-string.toml:2:15: key "node.name": strings cannot contain newlines`,
-	"bad-timeout.toml":         `testdata/bad-timeout.toml:3:1: key "verifier.timeout": 30s must be shorter than verifier.interval (30s)`,
-	"bad-type.toml":            `testdata/bad-type.toml:2:1: key "cluster.name": incompatible types: TOML value has type int64; destination has type string`,
-	"bad-type-array.toml":      `testdata/bad-type-array.toml:2:1: key "sync.paths": incompatible types: TOML value has type string; destination has type slice`,
-	"bad-unknown-key.toml":     `testdata/bad-unknown-key.toml:3:1: key "agent.lisen": unknown key (did you mean "agent.listen"?)`,
-	"bad-unknown-table.toml":   `testdata/bad-unknown-table.toml:4:1: key "verifer": unknown key (did you mean "verifier"?)`,
+	"bad-alert-cleartext-auth.toml":  `testdata/bad-alert-cleartext-auth.toml:4:1: key "alert.mail.username": with starttls = "none" the password would cross the network in clear; use starttls = "required" (or a relay on the loopback interface)`,
+	"bad-alert-fail-after.toml":      `testdata/bad-alert-fail-after.toml:2:1: key "alert.fail_after": 0 is below the minimum of 1`,
+	"bad-alert-from-missing.toml":    `testdata/bad-alert-from-missing.toml:1:1: key "alert.mail.from": must be set when alert.mail.relay is set`,
+	"bad-alert-password-file.toml":   `testdata/bad-alert-password-file.toml:4:1: key "alert.mail.password_file": "etc/sentry/smtp-password" is not an absolute path`,
+	"bad-alert-relay.toml":           `testdata/bad-alert-relay.toml:2:1: key "alert.mail.relay": "mail.example.org" is not host:port`,
+	"bad-alert-reminder.toml":        `testdata/bad-alert-reminder.toml:2:1: key "alert.reminder": 30s is below the minimum of 1m (write "0" for no reminders)`,
+	"bad-alert-resolve-after.toml":   `testdata/bad-alert-resolve-after.toml:2:1: key "alert.resolve_after": -1 is below the minimum of 1`,
+	"bad-alert-starttls.toml":        `testdata/bad-alert-starttls.toml:3:1: key "alert.mail.starttls": "always" is not one of required, opportunistic, none`,
+	"bad-alert-to-address.toml":      `testdata/bad-alert-to-address.toml:4:1: key "alert.mail.to": entry 2: "not an address" is not a mail address`,
+	"bad-alert-to-missing.toml":      `testdata/bad-alert-to-missing.toml:1:1: key "alert.mail.to": must name at least one address when alert.mail.relay is set`,
+	"bad-alert-type.toml":            `testdata/bad-alert-type.toml:2:1: key "alert.fail_after": incompatible types: TOML value has type string; destination has type integer`,
+	"bad-alert-unknown-key.toml":     `testdata/bad-alert-unknown-key.toml:5:1: key "alert.mail.realy": unknown key (did you mean "alert.mail.relay"?)`,
+	"bad-verifier-keep-results.toml": `testdata/bad-verifier-keep-results.toml:2:1: key "verifier.keep_results": 0 is below the minimum of 1`,
+	"bad-dotdot-path.toml":           `testdata/bad-dotdot-path.toml:2:1: key "sync.paths": entry 1: "/etc/../root" is not a clean path (no '..', no trailing or double '/')`,
+	"bad-duplicate-table.toml":       `testdata/bad-duplicate-table.toml:3:2: Key 'cluster' has already been defined.`,
+	"bad-duration.toml":              `testdata/bad-duration.toml:2:1: key "verifier.interval": invalid duration "5 minutes": write a number with a unit, such as "90s" or "5m"`,
+	"bad-duration-number.toml":       `testdata/bad-duration-number.toml:2:1: key "verifier.interval": invalid duration "60": write a number with a unit, such as "90s" or "5m"`,
+	"bad-identity.toml":              `testdata/bad-identity.toml:2:1: key "hardware.identity": "serial" is not one of auto, dmi, mac`,
+	"bad-listen.toml":                `testdata/bad-listen.toml:2:1: key "agent.listen": "7443" is not host:port`,
+	"bad-log-level.toml":             `testdata/bad-log-level.toml:2:1: key "log.level": "verbose" is not one of debug, info, warn, error`,
+	"bad-node-name.toml":             `testdata/bad-node-name.toml:2:1: key "node.name": "Node_P" is not a valid name: use lower-case letters, digits and '-', at most 63 characters`,
+	"bad-peer-port.toml":             `testdata/bad-peer-port.toml:2:1: key "peer.address": "192.0.2.20:99999": port must be a number from 1 to 65535`,
+	"bad-relative-path.toml":         `testdata/bad-relative-path.toml:2:1: key "sync.paths": entry 2: "etc/samba" is not an absolute path`,
+	"bad-rescan.toml":                `testdata/bad-rescan.toml:2:1: key "sync.rescan_interval": 1s is below the minimum of 10s`,
+	"bad-state-dir.toml":             `testdata/bad-state-dir.toml:2:1: key "node.state_dir": "var/lib/sentry" is not an absolute path`,
+	"bad-syntax-string.toml":         `testdata/bad-syntax-string.toml:2:15: key "node.name": strings cannot contain newlines`,
+	"bad-timeout.toml":               `testdata/bad-timeout.toml:3:1: key "verifier.timeout": 30s must be shorter than verifier.interval (30s)`,
+	"bad-type.toml":                  `testdata/bad-type.toml:2:1: key "cluster.name": incompatible types: TOML value has type int64; destination has type string`,
+	"bad-type-array.toml":            `testdata/bad-type-array.toml:2:1: key "sync.paths": incompatible types: TOML value has type string; destination has type slice`,
+	"bad-unknown-key.toml":           `testdata/bad-unknown-key.toml:3:1: key "agent.lisen": unknown key (did you mean "agent.listen"?)`,
+	"bad-unknown-table.toml":         `testdata/bad-unknown-table.toml:4:1: key "verifer": unknown key (did you mean "verifier"?)`,
 }
 
 func TestBadFiles(t *testing.T) {
@@ -87,6 +101,17 @@ func TestGoodFile(t *testing.T) {
 		{"sync.rescan_interval", cfg.Sync.RescanInterval.Duration, 10 * time.Minute},
 		{"verifier.interval", cfg.Verifier.Interval.Duration, 2 * time.Minute},
 		{"verifier.timeout", cfg.Verifier.Timeout.Duration, 45 * time.Second},
+		{"verifier.keep_results", cfg.Verifier.KeepResults, 500},
+		{"alert.fail_after", cfg.Alert.FailAfter, 3},
+		{"alert.resolve_after", cfg.Alert.ResolveAfter, 4},
+		{"alert.reminder", cfg.Alert.Reminder.Duration, 12 * time.Hour},
+		{"alert.mail.relay", cfg.Alert.Mail.Relay, "mail.example.org:587"},
+		{"alert.mail.starttls", cfg.Alert.Mail.StartTLS, "opportunistic"},
+		{"alert.mail.username", cfg.Alert.Mail.Username, "sentry"},
+		{"alert.mail.password_file", cfg.Alert.Mail.PasswordFile, "/etc/sentry/smtp-password"},
+		{"alert.mail.from", cfg.Alert.Mail.From, "Sentry <sentry@example.org>"},
+		{"alert.mail.to", strings.Join(cfg.Alert.Mail.To, ","), "ops@example.org,oncall@example.org"},
+		{"alert.mail.subject_prefix", cfg.Alert.Mail.SubjectPrefix, "[office]"},
 		{"log.level", cfg.Log.Level, "debug"},
 	}
 	for _, c := range checks {
@@ -109,6 +134,30 @@ func TestDefaults(t *testing.T) {
 	}
 	if err := want.Validate(); err != nil {
 		t.Errorf("Default() does not validate: %v", err)
+	}
+	if a := cfg.Alert; a.FailAfter != 2 || a.ResolveAfter != 2 || a.Reminder.Duration != 4*time.Hour ||
+		a.Mail.Relay != "" || a.Mail.StartTLS != "required" || a.Mail.SubjectPrefix != "[sentry]" {
+		t.Errorf("alert defaults not applied: %+v", a)
+	}
+	if cfg.Verifier.KeepResults != 1000 {
+		t.Errorf("verifier.keep_results default = %d, want 1000", cfg.Verifier.KeepResults)
+	}
+}
+
+// Alert settings that are valid although they look close to a bad file.
+func TestAlertGoodVariants(t *testing.T) {
+	cases := map[string]string{
+		"no reminders": "[alert]\nreminder = \"0\"\n",
+		"auth in clear to a loopback relay": "[alert.mail]\nrelay = \"127.0.0.1:25\"\nstarttls = \"none\"\n" +
+			"username = \"sentry\"\npassword_file = \"/etc/sentry/smtp-password\"\nfrom = \"sentry@example.org\"\nto = [\"ops@example.org\"]\n",
+		"addresses without a relay": "[alert.mail]\nfrom = \"sentry@example.org\"\n",
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse("variant.toml", []byte(src)); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package store is the embedded, crash-safe state store of the sentry agent.
 //
-// It keeps three kinds of records in one bbolt file: an append-only log of
-// events, join tokens (only the hash of each secret, never the secret), and
-// the last known record of each peer node. Every write is one bbolt
+// It keeps these records in one bbolt file: an append-only log of events,
+// join tokens (only the hash of each secret, never the secret), the last
+// known record of each peer node, the recent results of each probe on each
+// node, and the state of the alerts. Every write is one bbolt
 // transaction, fsynced on commit, so a write that has returned survives the
 // process being killed. Only one process can have the file open at a time:
 // bbolt holds an exclusive file lock for as long as the store is open.
@@ -27,6 +28,11 @@ import (
 // SchemaVersion is the layout version of the store file. Open records it in
 // the "meta" bucket of a new file and refuses a file that records a newer
 // one, since an older sentry cannot know what a newer one wrote.
+//
+// Adding a bucket does not change the version: Open creates missing buckets
+// in a file of the same version, and a sentry that does not know a bucket
+// leaves it alone. The "results" and "alert" buckets came that way; a
+// version 1 file written before them gains them when it is opened.
 const SchemaVersion = 1
 
 // Errors returned by UseToken. They are wrapped with details, so compare them
@@ -42,14 +48,17 @@ var (
 
 // Bucket and key names inside the bbolt file.
 var (
-	bucketMeta   = []byte("meta")
-	bucketEvents = []byte("events")
-	bucketTokens = []byte("tokens")
-	bucketPeers  = []byte("peers")
+	bucketMeta    = []byte("meta")
+	bucketEvents  = []byte("events")
+	bucketTokens  = []byte("tokens")
+	bucketPeers   = []byte("peers")
+	bucketResults = []byte("results") // node -> probe -> resultKey -> StoredResult
+	bucketAlert   = []byte("alert")
 
-	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers}
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers, bucketResults, bucketAlert}
 
-	keySchema = []byte("schema_version")
+	keySchema     = []byte("schema_version")
+	keyAlertState = []byte("state")
 )
 
 // defaultLockTimeout is how long Open waits for the file lock when
@@ -490,6 +499,9 @@ func (s *Store) Peer(name string) (PeerRecord, bool, error) {
 
 // Retention says what Prune deletes. A zero field sets no limit.
 type Retention struct {
+	// MaxResults keeps at most this many results of each node and probe,
+	// deleting the oldest (by start time).
+	MaxResults int
 	// MaxAge deletes events whose Time is before now minus MaxAge.
 	MaxAge time.Duration
 	// MaxEvents keeps at most this many events, deleting the oldest.
@@ -499,9 +511,10 @@ type Retention struct {
 	TokenAge time.Duration
 }
 
-// Prune deletes the events and tokens that r says to drop, in one
-// transaction, and returns how many records it deleted. Sequence numbers of
-// deleted events are never given out again. Peer records are kept.
+// Prune deletes the events, tokens and probe results that r says to drop,
+// in one transaction, and returns how many records it deleted. Sequence
+// numbers of deleted events are never given out again. Peer records and the
+// alert state are kept.
 func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		deleted = 0
@@ -511,6 +524,11 @@ func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
 		}
 		deleted += n
 		n, err = pruneTokens(tx.Bucket(bucketTokens), now, r)
+		if err != nil {
+			return err
+		}
+		deleted += n
+		n, err = pruneResults(tx.Bucket(bucketResults), r.MaxResults)
 		deleted += n
 		return err
 	})
@@ -607,4 +625,203 @@ func pruneTokens(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
 		}
 	}
 	return len(drop), nil
+}
+
+// ---------------------------------------------------------------- results
+
+// StoredResult is one run of one probe on one node, as kept in the store.
+type StoredResult struct {
+	Node       string    `json:"node"`
+	Probe      string    `json:"probe"`
+	Kind       string    `json:"kind,omitempty"`
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	OK         bool      `json:"ok"`
+	Message    string    `json:"message,omitempty"`
+	// FailedPhase is the name of the phase that failed, "" if none did.
+	FailedPhase string        `json:"failed_phase,omitempty"`
+	Phases      []PhaseTiming `json:"phases,omitempty"`
+}
+
+// PhaseTiming is one phase of a stored result.
+type PhaseTiming struct {
+	Name  string `json:"name"`
+	MS    int64  `json:"ms"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// resultKey is the key of a result inside its probe's bucket: the start
+// time in nanoseconds with the sign bit flipped (so that keys sort in time
+// order, before 1970 too) and then the bucket's sequence number, so that
+// two results with the same start time both stay.
+func resultKey(start time.Time, seq uint64) []byte {
+	var k [16]byte
+	binary.BigEndian.PutUint64(k[:8], uint64(start.UnixNano())^(1<<63))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k[:]
+}
+
+// PutResult stores r under its node and probe. r.Node and r.Probe must not
+// be empty; the start time orders the results of one probe.
+func (s *Store) PutResult(r StoredResult) error {
+	if r.Node == "" || r.Probe == "" {
+		return fmt.Errorf("store %s: put result: node %q and probe %q must both be named", s.path, r.Node, r.Probe)
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("store %s: put result %s/%s: %w", s.path, r.Node, r.Probe, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		nb, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(r.Node))
+		if err != nil {
+			return err
+		}
+		pb, err := nb.CreateBucketIfNotExists([]byte(r.Probe))
+		if err != nil {
+			return err
+		}
+		seq, err := pb.NextSequence()
+		if err != nil {
+			return err
+		}
+		return pb.Put(resultKey(r.Start, seq), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put result %s/%s: %w", s.path, r.Node, r.Probe, err)
+	}
+	return nil
+}
+
+// decodeResult decodes a stored result.
+func decodeResult(node, probe, k, v []byte) (StoredResult, error) {
+	var r StoredResult
+	if err := json.Unmarshal(v, &r); err != nil {
+		return StoredResult{}, fmt.Errorf("result %s/%s %x: %w", node, probe, k, err)
+	}
+	return r, nil
+}
+
+// Results returns the stored results of probe on node, newest first, at
+// most limit of them; a limit of zero or less means all. An unknown node
+// or probe has no results.
+func (s *Store) Results(node, probe string, limit int) ([]StoredResult, error) {
+	out := []StoredResult{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketResults).Bucket([]byte(node))
+		if nb == nil {
+			return nil
+		}
+		pb := nb.Bucket([]byte(probe))
+		if pb == nil {
+			return nil
+		}
+		c := pb.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			r, err := decodeResult([]byte(node), []byte(probe), k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read results %s/%s: %w", s.path, node, probe, err)
+	}
+	return out, nil
+}
+
+// LatestResults returns the newest stored result of each probe on node,
+// by probe name. A node without results gives an empty map.
+func (s *Store) LatestResults(node string) (map[string]StoredResult, error) {
+	out := map[string]StoredResult{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketResults).Bucket([]byte(node))
+		if nb == nil {
+			return nil
+		}
+		return nb.ForEachBucket(func(probe []byte) error {
+			k, v := nb.Bucket(probe).Cursor().Last()
+			if k == nil {
+				return nil
+			}
+			r, err := decodeResult([]byte(node), probe, k, v)
+			if err != nil {
+				return err
+			}
+			out[string(probe)] = r
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read latest results of %s: %w", s.path, node, err)
+	}
+	return out, nil
+}
+
+// pruneResults keeps the newest keep results of every node and probe.
+func pruneResults(b *bolt.Bucket, keep int) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	deleted := 0
+	err := b.ForEachBucket(func(node []byte) error {
+		nb := b.Bucket(node)
+		return nb.ForEachBucket(func(probe []byte) error {
+			pb := nb.Bucket(probe)
+			n := pb.Stats().KeyN
+			if n <= keep {
+				return nil
+			}
+			var drop [][]byte
+			c := pb.Cursor()
+			for k, _ := c.First(); k != nil && len(drop) < n-keep; k, _ = c.Next() {
+				drop = append(drop, bytes.Clone(k))
+			}
+			for _, k := range drop {
+				if err := pb.Delete(k); err != nil {
+					return err
+				}
+			}
+			deleted += len(drop)
+			return nil
+		})
+	})
+	return deleted, err
+}
+
+// ---------------------------------------------------------------- alert state
+
+// PutAlertState stores the alert state (alert.Tracker's Marshal output),
+// replacing the previous one. An empty b deletes the stored state.
+func (s *Store) PutAlertState(b []byte) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if len(b) == 0 {
+			return tx.Bucket(bucketAlert).Delete(keyAlertState)
+		}
+		return tx.Bucket(bucketAlert).Put(keyAlertState, b)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put alert state: %w", s.path, err)
+	}
+	return nil
+}
+
+// AlertState returns the stored alert state, or nil if none was stored.
+func (s *Store) AlertState() ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketAlert).Get(keyAlertState); v != nil {
+			out = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read alert state: %w", s.path, err)
+	}
+	return out, nil
 }

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func result(node, probe string, i int) StoredResult {
+	r := StoredResult{
+		Node:       node,
+		Probe:      probe,
+		Kind:       "mail",
+		Start:      t0.Add(time.Duration(i) * time.Minute),
+		DurationMS: int64(100 + i),
+		OK:         i%3 != 0,
+		Phases: []PhaseTiming{
+			{Name: "smtp-send", MS: 40, OK: true},
+			{Name: "imap-fetch", MS: int64(60 + i), OK: i%3 != 0},
+		},
+	}
+	if !r.OK {
+		r.Message = fmt.Sprintf("imap-fetch: canary not visible after %ds", i)
+		r.FailedPhase = "imap-fetch"
+		r.Phases[1].Error = fmt.Sprintf("canary not visible after %ds", i)
+	}
+	return r
+}
+
+func resultsEqual(a, b StoredResult) bool {
+	if !a.Start.Equal(b.Start) {
+		return false
+	}
+	a.Start, b.Start = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}
+
+func startsOf(rs []StoredResult) []int {
+	out := []int{}
+	for _, r := range rs {
+		out = append(out, int(r.Start.Sub(t0)/time.Minute))
+	}
+	return out
+}
+
+func TestResultsRoundTripOrderAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored out of time order: Results orders by start time, not by
+	// insertion.
+	order := []int{3, 0, 4, 1, 2}
+	for _, i := range order {
+		for _, probe := range []string{"mail", "web"} {
+			if err := s.PutResult(result("node-p", probe, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.PutResult(result("node-s", "mail", 9)); err != nil {
+		t.Fatal(err)
+	}
+	// Two results with the same start time are both kept.
+	dup := result("node-p", "mail", 2)
+	dup.Message, dup.OK = "second run at the same instant", true
+	if err := s.PutResult(dup); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []StoredResult{{Probe: "mail", Start: t0}, {Node: "node-p", Start: t0}} {
+		if err := s.PutResult(bad); err == nil {
+			t.Errorf("PutResult(%+v) succeeded", bad)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Results("node-p", "web", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := startsOf(got); !reflect.DeepEqual(g, []int{4, 3, 2, 1, 0}) {
+		t.Errorf("web results start at minutes %v, want newest first 4..0", g)
+	}
+	for _, r := range got {
+		want := result("node-p", "web", int(r.Start.Sub(t0)/time.Minute))
+		if !resultsEqual(r, want) {
+			t.Errorf("after reopen:\n got %+v\nwant %+v", r, want)
+		}
+	}
+	got, err = s.Results("node-p", "mail", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := startsOf(got); !reflect.DeepEqual(g, []int{4, 3, 2}) {
+		t.Errorf("mail results with limit 3 start at %v, want [4 3 2]", g)
+	}
+	all, err := s.Results("node-p", "mail", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 6 || all[2].Message != dup.Message || all[3].Message != result("node-p", "mail", 2).Message {
+		t.Errorf("mail results with a duplicate start time: %+v", all)
+	}
+	for _, c := range [][2]string{{"node-x", "mail"}, {"node-p", "dns"}, {"", ""}} {
+		rs, err := s.Results(c[0], c[1], 0)
+		if err != nil || len(rs) != 0 {
+			t.Errorf("Results(%q, %q) = %v, %v; want none", c[0], c[1], rs, err)
+		}
+	}
+
+	latest, err := s.LatestResults("node-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != 2 || !resultsEqual(latest["web"], result("node-p", "web", 4)) || !resultsEqual(latest["mail"], result("node-p", "mail", 4)) {
+		t.Errorf("LatestResults(node-p) = %+v", latest)
+	}
+	latest, err = s.LatestResults("node-s")
+	if err != nil || len(latest) != 1 || !resultsEqual(latest["mail"], result("node-s", "mail", 9)) {
+		t.Errorf("LatestResults(node-s) = %+v, %v", latest, err)
+	}
+	latest, err = s.LatestResults("nobody")
+	if err != nil || latest == nil || len(latest) != 0 {
+		t.Errorf("LatestResults(nobody) = %#v, %v; want an empty map", latest, err)
+	}
+}
+
+func TestPruneResults(t *testing.T) {
+	s := openTemp(t)
+	for i := 0; i < 10; i++ {
+		for _, node := range []string{"node-p", "node-s"} {
+			if err := s.PutResult(result(node, "mail", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := s.PutResult(result("node-p", "web", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AppendEvent(Event{Time: t0, Kind: "k", Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAlertState([]byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// No MaxResults: results are left alone by the other limits.
+	n, err := s.Prune(t0.Add(time.Hour), Retention{MaxEvents: 5, TokenAge: time.Hour})
+	if err != nil || n != 0 {
+		t.Fatalf("Prune without MaxResults = %d, %v; want 0", n, err)
+	}
+	n, err = s.Prune(t0.Add(time.Hour), Retention{MaxResults: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 14 { // 7 of each node's mail, none of the 2 web results
+		t.Errorf("Prune deleted %d, want 14", n)
+	}
+	for _, node := range []string{"node-p", "node-s"} {
+		got, err := s.Results(node, "mail", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := startsOf(got); !reflect.DeepEqual(g, []int{9, 8, 7}) {
+			t.Errorf("%s mail after prune: %v, want [9 8 7]", node, g)
+		}
+	}
+	if got, err := s.Results("node-p", "web", 0); err != nil || len(got) != 2 {
+		t.Errorf("web after prune = %v, %v; want both kept", got, err)
+	}
+	if evs, err := s.Events(0, 0); err != nil || len(evs) != 1 {
+		t.Errorf("events after a results prune: %v, %v", evs, err)
+	}
+	if st, err := s.AlertState(); err != nil || string(st) != `{"v":1}` {
+		t.Errorf("alert state after prune: %q, %v", st, err)
+	}
+	// New results go on after a prune, and pruning again changes nothing.
+	if err := s.PutResult(result("node-p", "mail", 10)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(t0, Retention{MaxResults: 4}); err != nil || n != 0 {
+		t.Errorf("second Prune = %d, %v; want 0", n, err)
+	}
+	if got, _ := s.Results("node-p", "mail", 1); len(got) != 1 || startsOf(got)[0] != 10 {
+		t.Errorf("newest after prune: %v", startsOf(got))
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestAlertStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.AlertState(); err != nil || st != nil {
+		t.Fatalf("AlertState on a new store = %q, %v; want nil", st, err)
+	}
+	want := []byte(`{"version":1,"probes":[{"node":"node-s","probe":"mail","firing":true}]}`)
+	if err := s.PutAlertState([]byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAlertState(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.AlertState()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("AlertState after reopen = %q, %v; want %q", got, err, want)
+	}
+	// The returned slice is a copy the caller may keep and change.
+	got[0] = 'X'
+	again, _ := s.AlertState()
+	if !bytes.Equal(again, want) {
+		t.Errorf("changing the returned state changed the store: %q", again)
+	}
+	if err := s.PutAlertState(nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.AlertState(); err != nil || st != nil {
+		t.Errorf("AlertState after PutAlertState(nil) = %q, %v; want nil", st, err)
+	}
+}
+
+// A version 1 file written before the results and alert buckets existed
+// opens, keeps its records and its schema version, and gains the buckets.
+func TestOpenFileWithoutResultBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := Event{Seq: 1, Time: t0, Kind: "join", Message: "from an older sentry"}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("1")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEvents).Put(seqKey(1), []byte(`{"seq":1,"time":"2026-03-01T12:00:00Z","kind":"join","message":"from an older sentry"}`))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 1 file without the results bucket: %v", err)
+	}
+	evs, err := s.Events(0, 0)
+	if err != nil || len(evs) != 1 || !eventsEqual(evs[0], old) {
+		t.Errorf("old events = %+v, %v", evs, err)
+	}
+	if err := s.PutResult(result("node-p", "mail", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAlertState([]byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if v := string(tx.Bucket(bucketMeta).Get(keySchema)); v != "1" {
+			return fmt.Errorf("schema version became %q, want 1", v)
+		}
+		for _, name := range [][]byte{bucketResults, bucketAlert} {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s was not created", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
