@@ -45,42 +45,49 @@ func arpAnswer(p []byte, target net.IP, self net.HardwareAddr) (net.HardwareAddr
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// ProbeARP asks on interface ifname whether any host holds ip, sending a
-// probe every 200 ms until window ends. It returns the holder's MAC, or
-// nil when nobody answered.
-func ProbeARP(ctx context.Context, ifname string, ip net.IP, window time.Duration) (net.HardwareAddr, error) {
-	if ip.To4() == nil {
-		return nil, fmt.Errorf("ARP probe: %s is not an IPv4 address", ip)
+// ProbeARP asks on interface ifname whether any host holds one of ips,
+// sending a probe for each every 200 ms until window ends or one answers. It
+// returns the address held and its holder's MAC, or nils when nobody answered.
+func ProbeARP(ctx context.Context, ifname string, ips []net.IP, window time.Duration) (net.IP, net.HardwareAddr, error) {
+	for _, ip := range ips {
+		if ip.To4() == nil {
+			return nil, nil, fmt.Errorf("ARP probe: %s is not an IPv4 address", ip)
+		}
 	}
 	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("ARP probe on %s: %w", ifname, err)
+		return nil, nil, fmt.Errorf("ARP probe on %s: %w", ifname, err)
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
 	if err != nil {
-		return nil, fmt.Errorf("ARP probe on %s: packet socket: %w", ifname, err)
+		return nil, nil, fmt.Errorf("ARP probe on %s: packet socket: %w", ifname, err)
 	}
 	defer unix.Close(fd)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifc.Index}); err != nil {
-		return nil, fmt.Errorf("ARP probe on %s: bind: %w", ifname, err)
+		return nil, nil, fmt.Errorf("ARP probe on %s: bind: %w", ifname, err)
 	}
 	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bcast := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifc.Index, Halen: 6}
 	copy(bcast.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	pkt := arpPacket(ifc.HardwareAddr, ip)
+	var pkts [][]byte
+	for _, ip := range ips {
+		pkts = append(pkts, arpPacket(ifc.HardwareAddr, ip))
+	}
 	deadline := time.Now().Add(window)
 	var lastSend time.Time
 	buf := make([]byte, 1500)
 	for time.Now().Before(deadline) {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		if time.Since(lastSend) >= 200*time.Millisecond {
-			if err := unix.Sendto(fd, pkt, 0, bcast); err != nil {
-				return nil, fmt.Errorf("ARP probe on %s: send: %w", ifname, err)
+			for _, pkt := range pkts {
+				if err := unix.Sendto(fd, pkt, 0, bcast); err != nil {
+					return nil, nil, fmt.Errorf("ARP probe on %s: send: %w", ifname, err)
+				}
 			}
 			lastSend = time.Now()
 		}
@@ -89,13 +96,15 @@ func ProbeARP(ctx context.Context, ifname string, ip net.IP, window time.Duratio
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
-			return nil, fmt.Errorf("ARP probe on %s: receive: %w", ifname, err)
+			return nil, nil, fmt.Errorf("ARP probe on %s: receive: %w", ifname, err)
 		}
-		if mac, ok := arpAnswer(buf[:n], ip, ifc.HardwareAddr); ok {
-			return mac, nil
+		for _, ip := range ips {
+			if mac, ok := arpAnswer(buf[:n], ip, ifc.HardwareAddr); ok {
+				return ip, mac, nil
+			}
 		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // PeerClaim is what the peer said of itself when asked at boot.

@@ -302,25 +302,31 @@ func (r *runner) probePrimary(ctx context.Context, in Input, node *pki.Node, cl 
 			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("probe: set %s up: %v", nic.Name, err))
 			continue
 		}
+		var ips []net.IP
 		for _, a := range addrs {
-			ip, _, err := net.ParseCIDR(a)
-			if err != nil || ip.To4() == nil {
-				continue
+			if ip, _, err := net.ParseCIDR(a); err == nil && ip.To4() != nil {
+				ips = append(ips, ip)
 			}
+		}
+		if len(ips) > 0 {
 			t := time.Now()
-			mac, err := ProbeARP(ctx, nic.Name, ip, r.opt.ProbeWindow)
-			p := Probe{Name: "arp", Target: ip.String() + " on " + nic.Name, MS: ms(time.Since(t))}
+			held, mac, err := ProbeARP(ctx, nic.Name, ips, r.opt.ProbeWindow)
+			var targets []string
+			for _, ip := range ips {
+				targets = append(targets, ip.String())
+			}
+			p := Probe{Name: "arp", Target: strings.Join(targets, " ") + " on " + nic.Name, MS: ms(time.Since(t))}
 			switch {
 			case err != nil:
 				p.Detail = err.Error()
 			case mac != nil:
-				p.Answered, p.Detail = true, "answered by "+mac.String()
+				p.Answered, p.Detail = true, held.String()+" answered by "+mac.String()
 			default:
 				p.Detail = "no answer within " + r.opt.ProbeWindow.String()
 			}
 			r.res.Probes = append(r.res.Probes, p)
 			if p.Answered {
-				return fmt.Sprintf("the primary's address %s already answers (from %s): another node holds the primary role", ip, mac), true
+				return fmt.Sprintf("the primary's address %s already answers (from %s): another node holds the primary role", held, mac), true
 			}
 		}
 		// The addresses are free: take them now (systemd-networkd keeps
