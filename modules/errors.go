@@ -79,11 +79,11 @@ func decodeError(file string, loc *locator, err error) *Error {
 	}
 	if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		l, c := loc.near(m[2], line)
+		l, c, key := loc.near(m[2], line)
 		if l == 0 {
 			l, c = line, 1
 		}
-		return &Error{File: file, Line: l, Col: c, Key: m[2], Message: m[3]}
+		return &Error{File: file, Line: l, Col: c, Key: key, Message: m[3]}
 	}
 	return &Error{File: file, Message: err.Error()}
 }

@@ -333,37 +333,50 @@ func (s *Set) Module(name string) *Manifest {
 }
 
 // checkClaims refuses two modules claiming one tracked path, unit or probe.
+// The error is placed in the manifest that is not built in, when one of the
+// two is: that is the file to change.
 func (s *Set) checkClaims() error {
 	type claim struct {
-		m   *Manifest
-		key string
+		m     *Manifest
+		key   string
+		value string
 	}
-	paths := map[string]claim{}
-	var pathOrder []string
+	conflict := func(a, b claim, what, verb string) error {
+		if a.m.Origin == OriginBuiltin && b.m.Origin != OriginBuiltin {
+			a, b = b, a
+		}
+		if a.value != b.value {
+			return a.m.err(a.key, "%s %q overlaps %q, %s by module %s (%s)", what, a.value, b.value, verb, b.m.Name, b.m.at(b.key))
+		}
+		return a.m.err(a.key, "%s %q is also %s by module %s (%s)", what, a.value, verb, b.m.Name, b.m.at(b.key))
+	}
+	var paths []claim
 	units := map[string]claim{}
 	probes := map[string]claim{}
 	for _, m := range s.modules {
 		k := m.keys
-		for i, p := range m.Tracked {
-			for _, q := range pathOrder {
-				if o := paths[q]; overlaps(p, q) {
-					return m.err(k.tracked, "entry %d: %q overlaps %q, tracked by module %s (%s)", i+1, p, q, o.m.Name, o.m.at(o.key))
+		for _, p := range m.Tracked {
+			c := claim{m, k.tracked, p}
+			for _, o := range paths {
+				if overlaps(p, o.value) {
+					return conflict(c, o, "tracked path", "tracked")
 				}
 			}
-			paths[p] = claim{m, k.tracked}
-			pathOrder = append(pathOrder, p)
+			paths = append(paths, c)
 		}
 		for i, u := range m.Units {
+			c := claim{m, k.unit(i, "name"), u.Name}
 			if o, dup := units[u.Name]; dup {
-				return m.err(k.unit(i, "name"), "unit %q is also claimed by module %s (%s)", u.Name, o.m.Name, o.m.at(o.key))
+				return conflict(c, o, "unit", "claimed")
 			}
-			units[u.Name] = claim{m, k.unit(i, "name")}
+			units[u.Name] = c
 		}
 		for i, p := range m.Probes {
+			c := claim{m, k.probe(i, "name"), p.Name}
 			if o, dup := probes[p.Name]; dup {
-				return m.err(k.probe(i, "name"), "probe %q is also defined by module %s (%s)", p.Name, o.m.Name, o.m.at(o.key))
+				return conflict(c, o, "probe", "defined")
 			}
-			probes[p.Name] = claim{m, k.probe(i, "name")}
+			probes[p.Name] = c
 		}
 	}
 	return nil

@@ -12,12 +12,17 @@ import (
 // and "probes.kind" is also known by its first occurrence, the way the
 // decoder names keys. Merge the two when internal/config needs arrays.
 type locator struct {
-	pos map[string][2]int   // key -> line, column (1-based) of its first occurrence
-	all map[string][][2]int // plain key (no index) -> every occurrence
+	pos map[string][2]int     // key -> line, column (1-based) of its first occurrence
+	all map[string][]occurred // plain key (no index) -> every occurrence
+}
+
+type occurred struct {
+	line, col int
+	indexed   string
 }
 
 func newLocator(data []byte) *locator {
-	l := &locator{pos: map[string][2]int{}, all: map[string][][2]int{}}
+	l := &locator{pos: map[string][2]int{}, all: map[string][]occurred{}}
 	count := map[string]int{} // plain array-of-tables key -> tables seen
 	plain, indexed := "", ""
 	inMultiline := ""
@@ -93,7 +98,16 @@ func (l *locator) add(plain, indexed string, line, col int) {
 			l.pos[k] = p
 		}
 	}
-	l.all[plain] = append(l.all[plain], p)
+	l.all[plain] = append(l.all[plain], occurred{line, col, indexed})
+}
+
+// indexed names a plain key as the decoder reports it ("units.oder") by
+// its first occurrence, with the indexes of its arrays ("units[2].oder").
+func (l *locator) indexed(plain string) string {
+	if o := l.all[plain]; len(o) > 0 {
+		return o[0].indexed
+	}
+	return plain
 }
 
 // find returns the line and column of key (plain or indexed), or of its
@@ -118,17 +132,18 @@ func (l *locator) find(key string) (int, int) {
 // near returns the last occurrence of the plain key at or before line (the
 // decoder reports the line of a bad value, and a key of an array of tables
 // occurs once per table); else what find says.
-func (l *locator) near(key string, line int) (int, int) {
-	best := [2]int{}
-	for _, p := range l.all[key] {
-		if p[0] <= line && p[0] >= best[0] {
-			best = p
+func (l *locator) near(key string, line int) (int, int, string) {
+	var best occurred
+	for _, o := range l.all[key] {
+		if o.line <= line && o.line >= best.line {
+			best = o
 		}
 	}
-	if best[0] > 0 {
-		return best[0], best[1]
+	if best.line > 0 {
+		return best.line, best.col, best.indexed
 	}
-	return l.find(key)
+	ln, c := l.find(key)
+	return ln, c, key
 }
 
 // normKey turns ` a . "b" ` into `a.b`.

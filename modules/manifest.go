@@ -244,9 +244,9 @@ func decodeV2(file string, data []byte, loc *locator, schema int) (*Manifest, []
 	for _, k := range undecoded(md, loc) {
 		l, c := loc.find(k)
 		if schema == CurrentSchema {
-			return nil, nil, &Error{File: file, Line: l, Col: c, Key: k, Message: "unknown key" + suggest(k, knownV2)}
+			return nil, nil, &Error{File: file, Line: l, Col: c, Key: loc.indexed(k), Message: "unknown key" + suggest(k, knownV2)}
 		}
-		warns = append(warns, Warning{File: file, Line: l, Col: c, Key: k,
+		warns = append(warns, Warning{File: file, Line: l, Col: c, Key: loc.indexed(k),
 			Message: fmt.Sprintf("unknown key of schema %d (this binary knows schemas %d to %d): ignored", schema, OldestSchema, CurrentSchema)})
 	}
 	m := &Manifest{
@@ -282,7 +282,11 @@ func decodeV1(file string, data []byte, loc *locator) (*Manifest, error) {
 	if und := undecoded(md, loc); len(und) > 0 {
 		k := und[0]
 		l, c := loc.find(k)
-		return nil, &Error{File: file, Line: l, Col: c, Key: k, Message: "unknown key in schema 1" + suggest(k, knownV1)}
+		hint := suggest(k, knownV1)
+		if hint == "" && contains(knownV2, k) {
+			hint = " (it is a key of schema 2: write schema = 2)"
+		}
+		return nil, &Error{File: file, Line: l, Col: c, Key: loc.indexed(k), Message: "unknown key in schema 1" + hint}
 	}
 	m := &Manifest{
 		Schema: 1, Name: f.Name, Version: f.Version, Kind: f.Kind, Description: f.Description,

@@ -1,0 +1,91 @@
+package modules
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestPlaceholders(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/cert.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644)
+	env := ProbeEnv{Password: "s3cret", Timeout: 5 * time.Second, Root: root}
+	spec := env.Spec(Probe{Name: "p", Kind: "mail", Timeout: "2s", Params: map[string]string{
+		"password": "${password}",
+		"dsn":      "user:${password}@host",
+		"pin":      "${tls_fingerprint:/etc/cert.pem}",
+		"missing":  "${tls_fingerprint:/etc/none.pem}",
+		"fallback": "${ssh_fingerprint:/etc/none.pub|unknown}",
+		"plain":    "x",
+	}})
+	want := map[string]string{
+		"password": "s3cret",
+		"dsn":      "user:s3cret@host",
+		// sha256 of the bytes 00 00 00 (base64 "AAAA")
+		"pin":      "709e80c88487a2411e1ee4dfb9f22a861492d20c4765150c0c794abd70f8147c",
+		"fallback": "unknown",
+		"plain":    "x",
+	}
+	if len(spec.Params) != len(want) {
+		t.Errorf("params = %v", spec.Params)
+	}
+	for k, v := range want {
+		if spec.Params[k] != v {
+			t.Errorf("%s = %q, want %q", k, spec.Params[k], v)
+		}
+	}
+	if spec.Timeout != 2*time.Second {
+		t.Errorf("timeout = %v", spec.Timeout)
+	}
+
+	for v, ok := range map[string]bool{
+		"${password}": true, "a${password}b": true, "${tls_fingerprint:/x}": true, "${ssh_fingerprint:/x|y}": true,
+		"${pasword}": false, "${password": false, "${tls_fingerprint:x}": false, "${password:/x}": false, "${tls_fingerprint:/a/../b}": false,
+	} {
+		if err := checkPlaceholders(v); (err == nil) != ok {
+			t.Errorf("checkPlaceholders(%q) = %v", v, err)
+		}
+	}
+}
+
+func TestVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"1.0.0", "1.0.0", 0}, {"1.2.0", "1.10.0", -1}, {"2.0.0", "1.99.99", 1}, {"0.0.1", "0.0.0", 1}} {
+		if got := compareVersions(tc.a, tc.b); got != tc.want {
+			t.Errorf("compare(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"1.0", "1.0.0.0", "01.0.0", "v1.0.0", "1.0.0-rc1", ""} {
+		if _, err := ParseVersion(bad); err == nil {
+			t.Errorf("ParseVersion(%q) accepted", bad)
+		}
+	}
+	if n, v, err := ParseRef("web-nginx@1.2.3"); err != nil || n != "web-nginx" || v != "1.2.3" {
+		t.Errorf("ParseRef = %q %q %v", n, v, err)
+	}
+	if _, _, err := ParseRef("web-nginx@latest"); err == nil {
+		t.Error("ParseRef accepted @latest")
+	}
+}
+
+func TestLocatorArrays(t *testing.T) {
+	l := newLocator([]byte("a = 1\n[[p]]\nk = 1\n[[p]]\nk = 2\n[p.q]\nz = 3\n  [t]\n  \"x.y\" = 1\n"))
+	for key, want := range map[string][2]int{
+		"a": {1, 1}, "p": {2, 1}, "p[1].k": {3, 1}, "p[2].k": {5, 1}, "p.k": {3, 1},
+		"p[2].q.z": {7, 1}, "p[2].q.nope": {6, 1}, "t.x.y": {9, 3}, "p[3].k": {2, 1}, "nope": {0, 0},
+	} {
+		if l, c := l.find(key); [2]int{l, c} != want {
+			t.Errorf("find(%q) = %d:%d, want %v", key, l, c, want)
+		}
+	}
+	if got := l.indexed("p.q.z"); got != "p[2].q.z" {
+		t.Errorf("indexed = %q", got)
+	}
+	if ln, _, k := l.near("p.k", 6); ln != 5 || k != "p[2].k" {
+		t.Errorf("near = %d %q", ln, k)
+	}
+}

@@ -1,0 +1,203 @@
+package modules_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/modules"
+	"github.com/sentryha/sentry/synchronizer"
+	"github.com/sentryha/sentry/verifier"
+	"golang.org/x/crypto/ssh"
+)
+
+func defaultSet(t *testing.T) (*modules.Set, string) {
+	t.Helper()
+	root := t.TempDir()
+	set, warns, err := modules.Load(modules.OptionsAt(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) > 0 {
+		t.Fatalf("warnings: %v", warns)
+	}
+	return set, root
+}
+
+// The built-in modules of the default selection must give the agent the
+// same probes as verifier.DefaultProbes: names, kinds, parameters and
+// timeouts, with and without the node's certificate and host key.
+func TestDefaultSelectionReproducesDefaultProbes(t *testing.T) {
+	for _, withKeys := range []bool{false, true} {
+		name := "no certificate or host key"
+		if withKeys {
+			name = "with certificate and host key"
+		}
+		t.Run(name, func(t *testing.T) {
+			set, root := defaultSet(t)
+			oldCert, oldKey := verifier.MailCert, verifier.SSHHostKey
+			t.Cleanup(func() { verifier.MailCert, verifier.SSHHostKey = oldCert, oldKey })
+			verifier.MailCert = filepath.Join(root, "/etc/dovecot/private/dovecot.pem")
+			verifier.SSHHostKey = filepath.Join(root, "/etc/ssh/ssh_host_ed25519_key.pub")
+			if withKeys {
+				writeNodeKeys(t, verifier.MailCert, verifier.SSHHostKey)
+			}
+			const timeout = 7 * time.Second
+			want := verifier.DefaultProbes("canary-pw", timeout)
+			got := set.Probes(modules.ProbeEnv{Password: "canary-pw", Timeout: timeout, Root: root})
+			if withKeys && (want[1].Params["tls_fingerprint"] == "" || strings.HasPrefix(want[5].Params["host_key"], "unknown")) {
+				t.Fatalf("fixture keys not read by the verifier: %v %v", want[1].Params, want[5].Params)
+			}
+			byName := map[string]verifier.Spec{}
+			for _, s := range got {
+				if _, dup := byName[s.Name]; dup {
+					t.Errorf("probe %q twice", s.Name)
+				}
+				byName[s.Name] = s
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d probes from modules, %d in DefaultProbes", len(got), len(want))
+			}
+			for _, w := range want {
+				g, ok := byName[w.Name]
+				if !ok {
+					t.Errorf("probe %q of DefaultProbes is in no module", w.Name)
+					continue
+				}
+				if g.Kind != w.Kind || g.Timeout != w.Timeout || !maps.Equal(g.Params, w.Params) {
+					t.Errorf("probe %q:\n modules: %s %v %v\n verifier: %s %v %v", w.Name, g.Kind, g.Timeout, g.Params, w.Kind, w.Timeout, w.Params)
+				}
+			}
+		})
+	}
+}
+
+func writeNodeKeys(t *testing.T, certPath, keyPath string) {
+	t.Helper()
+	der := make([]byte, 64)
+	rand.Read(der)
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range map[string][]byte{
+		certPath: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPath:  ssh.MarshalAuthorizedKey(sp),
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Every root of synchronizer.DefaultUnits reloads its unit through the
+// default modules, in the same relative order.
+func TestDefaultSelectionCoversDefaultUnits(t *testing.T) {
+	set, _ := defaultSet(t)
+	triggers := set.Triggers()
+	last := -1
+	for _, ru := range synchronizer.DefaultUnits {
+		i := slices.Index(triggers, modules.Trigger{Root: ru.Root, Unit: ru.Unit})
+		if i < 0 {
+			t.Errorf("%s -> %s is in no module (triggers: %v)", ru.Root, ru.Unit, triggers)
+			continue
+		}
+		if i < last {
+			t.Errorf("%s -> %s comes before the unit listed above it in DefaultUnits", ru.Root, ru.Unit)
+		}
+		last = i
+		// The conversion the agent will use.
+		if synchronizer.RootUnit(triggers[i]) != ru {
+			t.Errorf("conversion of %v gives %v", triggers[i], synchronizer.RootUnit(triggers[i]))
+		}
+	}
+	units := set.Units()
+	for i := 1; i < len(units); i++ {
+		if units[i].Order < units[i-1].Order {
+			t.Errorf("Units not in reload order: %v before %v", units[i-1], units[i])
+		}
+	}
+}
+
+// Every default tracked root of the synchronizer is tracked by a default
+// module, and the module files themselves are tracked.
+func TestDefaultSelectionCoversDefaultRoots(t *testing.T) {
+	set, root := defaultSet(t)
+	tracked := set.TrackedPaths()
+	for _, r := range synchronizer.DefaultRoots {
+		ok := false
+		for _, p := range tracked {
+			if r == p || strings.HasPrefix(r, p+"/") {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("default root %s is tracked by no module (tracked: %v)", r, tracked)
+		}
+	}
+	own := modules.OptionsAt(root)
+	for _, p := range []string{own.SelectionFile, own.Dir, own.InstallDir} {
+		if !slices.Contains(tracked, p) {
+			t.Errorf("%s is not tracked", p)
+		}
+	}
+	for _, id := range []string{"/etc/hostname", "/etc/machine-id", "/etc/ssh/ssh_host_*"} {
+		if !slices.Contains(set.NodeKeys(), id) {
+			t.Errorf("node identity %s is not a node key: %v", id, set.NodeKeys())
+		}
+	}
+}
+
+// The canary data of the built-ins is what the verifier's setup makes.
+func TestBuiltinCanariesMatchVerifier(t *testing.T) {
+	set, _ := defaultSet(t)
+	c := set.Canaries()
+	checks := []struct{ module, got, want string }{
+		{"web-nginx", c["web-nginx"].Page, verifier.CanaryPage},
+		{"web-nginx", c["web-nginx"].Marker, verifier.CanaryMarker},
+		{"mail-postfix-dovecot", c["mail-postfix-dovecot"].Mailbox, verifier.CanaryUser},
+		{"db-postgresql", c["db-postgresql"].DBUser, verifier.CanaryDB},
+		{"db-postgresql", c["db-postgresql"].DBName, verifier.CanaryDB},
+		{"db-postgresql", c["db-postgresql"].DBTable, verifier.CanaryDB},
+		{"db-mariadb", c["db-mariadb"].DBUser, verifier.CanaryDB},
+		{"file-samba", c["file-samba"].Share, verifier.CanaryShare},
+		{"file-samba", c["file-samba"].SharePath, verifier.CanaryDir},
+		{"file-sftp", c["file-sftp"].SFTPUser, verifier.CanaryUser},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s canary: %q, verifier has %q", ch.module, ch.got, ch.want)
+		}
+	}
+}
+
+// The manifest reference names every compiled-in probe kind.
+func TestProbeKindsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/modules.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := modules.ProbeKinds()
+	if len(kinds) != len(verifier.Kinds) || len(kinds) == 0 {
+		t.Fatalf("ProbeKinds() = %v, verifier has %d kinds", kinds, len(verifier.Kinds))
+	}
+	for _, k := range kinds {
+		if !strings.Contains(string(doc), "| `"+k+"` |") {
+			t.Errorf("docs/modules.md has no row for probe kind %q", k)
+		}
+	}
+}
