@@ -44,7 +44,9 @@ func TestModulesCommands(t *testing.T) {
 		}
 	}
 
-	got = run(func() error { return runModulesInstall(&out, &errOut, opts, writeManifest(t, src, "intranet", "1.0.0", ""), false) })
+	got = run(func() error {
+		return runModulesInstall(&out, &errOut, opts, writeManifest(t, src, "intranet", "1.0.0", ""), false)
+	})
 	if !strings.Contains(got, "intranet@1.0.0: installed") || !strings.Contains(got, "intranet: 1.0.0 (installed") {
 		t.Errorf("install:\n%s", got)
 	}
