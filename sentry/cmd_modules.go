@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -129,6 +130,16 @@ func printWarnings(w io.Writer, warns []modules.Warning) {
 	}
 }
 
+// showContext prints the lines around a syntax error, as config check does,
+// and returns err.
+func showContext(w io.Writer, err error) error {
+	var me *modules.Error
+	if errors.As(err, &me) && me.Context != "" {
+		fmt.Fprintln(w, me.Context)
+	}
+	return err
+}
+
 // parseRef reads NAME@VERSION (needVersion) or NAME[@VERSION]; a bad one is
 // a usage error.
 func parseRef(ref string, needVersion bool) (string, string, error) {
@@ -146,7 +157,7 @@ func runModulesList(w, errw io.Writer, opts modules.Options, asJSON bool) error 
 	list, warns, err := modules.List(opts)
 	printWarnings(errw, warns)
 	if err != nil {
-		return err
+		return showContext(errw, err)
 	}
 	if asJSON {
 		return printJSON(w, list)
@@ -209,7 +220,7 @@ func runModulesShow(w, errw io.Writer, opts modules.Options, ref string, asJSON 
 	m, st, warns, err := modules.Show(opts, ref)
 	printWarnings(errw, warns)
 	if err != nil {
-		return err
+		return showContext(errw, err)
 	}
 	if asJSON {
 		return printJSON(w, struct {
@@ -226,7 +237,7 @@ func runModulesInstall(w, errw io.Writer, opts modules.Options, file string, asJ
 	res, warns, err := modules.Install(opts, file)
 	printWarnings(errw, warns)
 	if err != nil {
-		return err
+		return showContext(errw, err)
 	}
 	if asJSON {
 		return printJSON(w, res)
@@ -274,7 +285,7 @@ func runModulesChange(w, errw io.Writer, opts modules.Options, verb, name string
 func printStatus(w, errw io.Writer, st modules.Status, warns []modules.Warning, err error, asJSON bool) error {
 	printWarnings(errw, warns)
 	if err != nil {
-		return err
+		return showContext(errw, err)
 	}
 	if asJSON {
 		return printJSON(w, st)
@@ -291,7 +302,7 @@ func runModulesRemove(w, errw io.Writer, opts modules.Options, ref string, asJSO
 	warns, err := modules.Remove(opts, name, version)
 	printWarnings(errw, warns)
 	if err != nil {
-		return err
+		return showContext(errw, err)
 	}
 	out := struct {
 		Removed string          `json:"removed"`

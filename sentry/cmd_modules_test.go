@@ -103,6 +103,13 @@ func TestModulesCommands(t *testing.T) {
 	if !errors.Is(err, config.ErrInvalid) || exitCode(err) != exitConfig || !strings.Contains(err.Error(), `:6:1: key "colour": unknown key`) {
 		t.Errorf("install of a bad manifest: %v -> %d", err, exitCode(err))
 	}
+	errOut.Reset()
+	syntax := filepath.Join(src, "syntax.toml")
+	os.WriteFile(syntax, []byte("schema = 2\nname = \"x\n"), 0o644)
+	err = runModulesInstall(&out, &errOut, opts, syntax, false)
+	if exitCode(err) != exitConfig || !strings.Contains(errOut.String(), "At line 2, column 10") {
+		t.Errorf("syntax error: %v; stderr %q", err, errOut.String())
+	}
 }
 
 // The cobra command (not yet in root.go) parses its flags and reaches the
