@@ -86,7 +86,7 @@ var (
 // file that does not end with the blank line after its last stanza are all
 // errors naming the line.
 func ParseStatus(name string, data []byte) ([]Package, error) {
-	p := statusParser{name: name, pkgs: make([]Package, 0, bytes.Count(data, []byte("\nPackage: "))+1)}
+	p := statusParser{name: name, pkgs: make([]Package, 0, len(data)/800+1)} // a stanza is ~900 bytes
 	if len(data) == 0 {
 		return nil, &StatusError{File: name, Line: 1, Message: "is empty: no package at all (truncated?)"}
 	}
@@ -97,7 +97,7 @@ func ParseStatus(name string, data []byte) ([]Package, error) {
 		return nil, &StatusError{File: name, Line: 1 + bytes.Count(data, []byte("\n")), Message: "file ends in the middle of a line (truncated?)"}
 	}
 	line := 0
-	inField := "" // field a continuation line belongs to
+	inField := false // a continuation line belongs to a field
 	for len(data) > 0 {
 		line++
 		nl := bytes.IndexByte(data, '\n')
@@ -107,7 +107,7 @@ func ParseStatus(name string, data []byte) ([]Package, error) {
 			if err := p.end(line); err != nil {
 				return nil, err
 			}
-			inField = ""
+			inField = false
 			continue
 		}
 		if !p.open {
@@ -115,7 +115,7 @@ func ParseStatus(name string, data []byte) ([]Package, error) {
 			p.seen = [5]bool{}
 		}
 		if l[0] == ' ' || l[0] == '\t' {
-			if inField == "" {
+			if !inField {
 				return nil, p.errorf(line, "", "continuation line with no field before it")
 			}
 			continue
@@ -128,7 +128,7 @@ func ParseStatus(name string, data []byte) ([]Package, error) {
 		if bytes.IndexByte(field, ' ') >= 0 || bytes.IndexByte(field, '\t') >= 0 {
 			return nil, p.errorf(line, "", "field name %q has a blank in it", clip(field))
 		}
-		inField = string(field)
+		inField = true
 		value := bytes.TrimSpace(l[colon+1:])
 		idx := -1
 		switch string(field) {
@@ -137,20 +137,20 @@ func ParseStatus(name string, data []byte) ([]Package, error) {
 			p.cur.Name = string(value)
 		case "Status":
 			idx = 1
-			p.cur.Status = string(value)
+			p.cur.Status = intern(value, "install ok installed", "hold ok installed", "deinstall ok config-files")
 		case "Version":
 			idx = 2
 			p.cur.Version = string(value)
 		case "Architecture":
 			idx = 3
-			p.cur.Arch = string(value)
+			p.cur.Arch = intern(value, "amd64", "all", "arm64", "i386")
 		case "Source":
 			idx = 4
 			p.cur.Source = string(value)
 		}
 		if idx >= 0 {
 			if p.seen[idx] {
-				return nil, p.errorf(line, inField, "given twice")
+				return nil, p.errorf(line, string(field), "given twice")
 			}
 			p.seen[idx] = true
 			p.lines[idx] = line
@@ -196,11 +196,12 @@ func (p *statusParser) end(line int) error {
 	if !p.seen[1] {
 		return p.errorf(p.start, "Status", "missing")
 	}
-	w := strings.Fields(c.Status)
-	if len(w) != 3 || !wants[w[0]] || !flags[w[1]] || !states[w[2]] {
+	want, rest, _ := strings.Cut(c.Status, " ")
+	flag, state, _ := strings.Cut(rest, " ")
+	if !wants[want] || !flags[flag] || !states[state] {
 		return p.errorf(p.lines[1], "Status", "is %q, not \"<want> <flag> <state>\"", c.Status)
 	}
-	if w[2] != "not-installed" {
+	if state != "not-installed" {
 		if !p.seen[2] || c.Version == "" {
 			return p.errorf(p.start, "Version", "missing")
 		}
@@ -217,10 +218,11 @@ func (p *statusParser) end(line int) error {
 	if p.keys == nil {
 		p.keys = make(map[string]int, cap(p.pkgs))
 	}
-	if first, dup := p.keys[c.Key()]; dup {
+	key := c.Key()
+	if first, dup := p.keys[key]; dup {
 		return p.errorf(p.start, "", "listed twice (first at line %d)", first)
 	}
-	p.keys[c.Key()] = p.start
+	p.keys[key] = p.start
 	p.pkgs = append(p.pkgs, *c)
 	return nil
 }
@@ -270,6 +272,17 @@ func checkVersion(v string) string {
 		return "does not start with a digit"
 	}
 	return ""
+}
+
+// intern returns the one of common that b spells, without allocating, or a
+// new string: most packages share their status and architecture.
+func intern(b []byte, common ...string) string {
+	for _, c := range common {
+		if string(b) == c {
+			return c
+		}
+	}
+	return string(b)
 }
 
 func clip(b []byte) string {

@@ -78,3 +78,5 @@ func copyTree(t *testing.T, src string) string {
 	}
 	return dst
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }

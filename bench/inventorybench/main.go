@@ -1,0 +1,171 @@
+// Command inventorybench times the inventory's readers against the tools an
+// operator would use for the same facts, all in the same run, and prints
+// the ratios:
+//
+//   - packages: inventory.ReadStatus on a dpkg status file of 3,000+
+//     packages (the host's, copied under renamed names until it is that
+//     big) against dpkg-query --admindir=<that dir> -W -f '${Package} ${Version}\n'
+//   - drivers: inventory.ReadHardware (PCI devices, bound drivers, NICs
+//     from /sys) against lspci -k
+//   - loaded modules: inventory.ReadLoadedModules against lsmod
+//
+// A reference tool that is missing, or that cannot run here (lsmod without
+// /proc/modules), is reported as such; the run does not fail for it.
+//
+//	go run ./bench/inventorybench
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/sentryha/sentry/synchronizer/inventory"
+)
+
+func main() {
+	status := flag.String("status", "/var/lib/dpkg/status", "dpkg status file to grow the benchmark file from")
+	minPkgs := flag.Int("packages", 3000, "least number of packages in the benchmark status file")
+	rounds := flag.Int("rounds", 25, "runs of each tool (the median is shown)")
+	sys := flag.String("sys", "/sys", "sysfs root for driver discovery")
+	proc := flag.String("proc", "/proc", "procfs root for loaded modules")
+	flag.Parse()
+	if err := run(*status, *minPkgs, *rounds, *sys, *proc); err != nil {
+		fmt.Fprintln(os.Stderr, "inventorybench:", err)
+		os.Exit(1)
+	}
+}
+
+// grow repeats the stanzas of a status file, renaming the packages of each
+// copy (foo, foo-c1, foo-c2...), until it holds at least min packages.
+func grow(data []byte, min int) ([]byte, int, error) {
+	pkgs, err := inventory.ParseStatus("status", data)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := append([]byte(nil), data...)
+	n := len(pkgs)
+	for c := 1; n < min; c++ {
+		// Rename: "Package: foo" -> "Package: foo-cN" on every stanza.
+		var b bytes.Buffer
+		for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+			if rest, ok := bytes.CutPrefix(line, []byte("Package: ")); ok {
+				fmt.Fprintf(&b, "Package: %s-c%d\n", bytes.TrimSpace(rest), c)
+				continue
+			}
+			b.Write(line)
+		}
+		out = append(out, b.Bytes()...)
+		n += len(pkgs)
+	}
+	return out, n, nil
+}
+
+func median(f func() error, rounds int) (time.Duration, error) {
+	ds := make([]time.Duration, 0, rounds)
+	for i := 0; i < rounds; i++ {
+		t := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(t))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func quiet(name string, args ...string) func() error {
+	return func() error {
+		cmd := exec.Command(name, args...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = nil, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %v: %s", name, err, bytes.TrimSpace(stderr.Bytes()))
+		}
+		return nil
+	}
+}
+
+func compare(what, sentryNote string, sentry time.Duration, tool string, args []string, rounds int) {
+	if _, err := exec.LookPath(tool); err != nil {
+		fmt.Printf("%s: sentry %s (%s); %s is not installed, no ratio\n", what, ms(sentry), sentryNote, tool)
+		return
+	}
+	ref, err := median(quiet(tool, args...), rounds)
+	if err != nil {
+		fmt.Printf("%s: sentry %s (%s); %s cannot run here: %v\n", what, ms(sentry), sentryNote, tool, err)
+		return
+	}
+	fmt.Printf("%s: sentry %s, %s %s, %.1fx\n", what, ms(sentry), tool, ms(ref), float64(ref)/float64(sentry))
+}
+
+func run(statusPath string, minPkgs, rounds int, sys, proc string) error {
+	data, err := os.ReadFile(statusPath)
+	if err != nil {
+		return err
+	}
+	big, n, err := grow(data, minPkgs)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "inventorybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"info", "updates"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	file := filepath.Join(dir, "status")
+	if err := os.WriteFile(file, big, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("status file: %d packages, %d lines, %.1f MB (from %s)\n", n, bytes.Count(big, []byte("\n")), float64(len(big))/(1<<20), statusPath)
+
+	// Check the two agree before timing them.
+	pkgs, err := inventory.ReadStatus(file)
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command("dpkg-query", "--admindir="+dir, "-W", "-f", "${Package} ${Version}\n").Output(); err == nil {
+		if got := bytes.Count(out, []byte("\n")); got != len(pkgs) {
+			return fmt.Errorf("dpkg-query lists %d packages, sentry %d", got, len(pkgs))
+		}
+	}
+	parse, err := median(func() error { _, err := inventory.ReadStatus(file); return err }, rounds)
+	if err != nil {
+		return err
+	}
+	compare("packages", "ReadStatus", parse, "dpkg-query", []string{"--admindir=" + dir, "-W", "-f", "${Package} ${Version}\n"}, rounds)
+
+	hw, err := inventory.ReadHardware(sys)
+	if err != nil {
+		return err
+	}
+	drivers, err := median(func() error { _, err := inventory.ReadHardware(sys); return err }, rounds)
+	if err != nil {
+		return err
+	}
+	compare("drivers", fmt.Sprintf("%d PCI devices, %d NICs", len(hw.PCI), len(hw.NICs)), drivers, "lspci", []string{"-k"}, rounds)
+
+	modules := filepath.Join(proc, "modules")
+	if _, err := os.Stat(modules); err != nil {
+		fmt.Printf("loaded modules: no %s on this host (a kernel without modules, or a container): not measured\n", modules)
+		return nil
+	}
+	loaded, err := median(func() error { _, err := inventory.ReadLoadedModules(modules); return err }, rounds)
+	if err != nil {
+		return err
+	}
+	compare("loaded modules", "ReadLoadedModules", loaded, "lsmod", nil, rounds)
+	return nil
+}
