@@ -10,7 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 
 	"github.com/sentryha/sentry/verifier"
@@ -21,22 +24,32 @@ func newVerifyCommand() *cobra.Command {
 	var kind string
 	var params []string
 	var timeout time.Duration
-	var asJSON, debug bool
-	var service string
+	var asJSON, showLog bool
+	var service, node, debugProbe string
 	cmd := &cobra.Command{
-		Use:   "verify [--service NAME] | --kind KIND [--param KEY=VALUE]...",
-		Short: "Exercise this node's services now (or run one probe by hand) and print the phases",
-		Long: `Run one probe of a compiled-in kind on this node now, with its parameters,
-and print each phase with its timing. --debug adds the probe's own log.
+		Use:   "verify [--service NAME] | --node NODE | --debug PROBE | --kind KIND [--param KEY=VALUE]...",
+		Short: "Exercise this node's services now, show a node's scheduled results, or run one probe by hand",
+		Long: `Without flags, run this node's probe set now and print a table.
+--node NODE shows the newest scheduled results of NODE (this node or its peer:
+the agents send each other their results), from the agent's store.
+--debug PROBE shows the last scheduled run of one probe, its phases and its own log.
+--kind runs one probe of a compiled-in kind now, with its parameters, and prints
+each phase with its timing (--log adds the probe's own log).
 
 Kinds: ` + strings.Join(verifier.KindNames(), ", ") + `.
 
 Without --kind it runs this node's probe set: the web canary page, the
 mail round trip, PostgreSQL, MariaDB, the SMB share and SFTP with the canary
 account (made by 'sentry verifier setup'), the service units, disk space and
-RAID. The schedule on both nodes and alerts come with issue 6.`,
+RAID. The agent runs the same set on its schedule ([verifier] interval).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if node != "" {
+				return runVerifyNode(cmd, node, service, asJSON)
+			}
+			if debugProbe != "" {
+				return runVerifyDebug(cmd, debugProbe, asJSON)
+			}
 			if kind == "" {
 				return runVerifyAll(cmd, service, timeout, asJSON)
 			}
@@ -53,7 +66,7 @@ RAID. The schedule on both nodes and alerts come with issue 6.`,
 			}
 			var logBuf bytes.Buffer
 			lvl := slog.LevelInfo
-			if debug {
+			if showLog {
 				lvl = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: lvl}))
@@ -79,7 +92,7 @@ RAID. The schedule on both nodes and alerts come with issue 6.`,
 				for k, v := range r.Values {
 					fmt.Fprintf(w, "  %s = %s\n", k, v)
 				}
-				if debug {
+				if showLog {
 					fmt.Fprintf(w, "\nprobe log:\n%s", logBuf.String())
 				}
 			}
@@ -93,7 +106,9 @@ RAID. The schedule on both nodes and alerts come with issue 6.`,
 	cmd.Flags().StringArrayVar(&params, "param", nil, "probe parameter KEY=VALUE (repeatable)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "the probe's hard deadline")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.Flags().BoolVar(&debug, "debug", false, "show the probe's own log")
+	cmd.Flags().BoolVar(&showLog, "log", false, "with --kind: show the probe's own log")
+	cmd.Flags().StringVar(&debugProbe, "debug", "", "show the last scheduled run of this probe with its own log")
+	cmd.Flags().StringVar(&node, "node", "", "show this node's newest scheduled results (this node or its peer)")
 	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
 	return cmd
 }
@@ -206,10 +221,100 @@ nowhere. Run it on both nodes after pairing.`,
 			if bad > 0 {
 				return exitError{1}
 			}
+			// Declare them: on the primary the declaration syncs to the
+			// secondary, whose agent makes the same canaries there.
+			cfg, err := cliConfig(cmd)
+			if err != nil {
+				return err
+			}
+			st, _ := stamp.ReadStamp(filepath.Join(cfg.Node.StateDir, stamp.StampFile))
+			primary := st != nil && st.Role == stamp.RolePrimary
+			if err := agent.DeclareCanaries(cfg.Node.StateDir, primary); err != nil {
+				return err
+			}
+			if primary && !asJSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "declared in %s: the secondary makes the same canaries\n", agent.CanaryFile)
+			}
 			return nil
 		},
 	}
 	setup.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.AddCommand(setup)
 	return cmd
+}
+
+// runVerifyNode prints the newest stored result of each of node's probes.
+func runVerifyNode(cmd *cobra.Command, node, service string, asJSON bool) error {
+	c, err := agentClient(cmd)
+	if err != nil {
+		return err
+	}
+	res, err := c.Results(cmd.Context(), node, "", 0)
+	if err != nil {
+		return err
+	}
+	var keep []store.StoredResult
+	for _, r := range res {
+		if service == "" || strings.HasPrefix(r.Probe, service) {
+			keep = append(keep, r)
+		}
+	}
+	if keep == nil {
+		keep = []store.StoredResult{}
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		return printJSON(w, keep)
+	}
+	if len(keep) == 0 {
+		return fmt.Errorf("no scheduled results of node %q stored here (is it this node or its peer, paired and set up?)", node)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE\tKIND\tRESULT\tAGE\tTIME\tPHASES\tDETAIL")
+	for _, r := range keep {
+		state, detail := "ok", ""
+		if !r.OK {
+			state, detail = "FAILED", r.Message
+			if r.FailedPhase != "" {
+				detail = "phase " + r.FailedPhase + ": " + r.Message
+			}
+		}
+		var phases []string
+		for _, p := range r.Phases {
+			phases = append(phases, fmt.Sprintf("%s %dms", p.Name, p.MS))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", r.Probe, r.Kind, state, time.Since(r.Start).Round(time.Second), r.DurationMS, strings.Join(phases, ", "), detail)
+	}
+	return tw.Flush()
+}
+
+// runVerifyDebug prints the last scheduled run of one probe with its log.
+func runVerifyDebug(cmd *cobra.Command, probe string, asJSON bool) error {
+	c, err := agentClient(cmd)
+	if err != nil {
+		return err
+	}
+	d, err := c.Debug(cmd.Context(), probe)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		return printJSON(w, d)
+	}
+	r := d.Result
+	state := "OK"
+	if !r.OK {
+		state = "FAILED: " + r.Message
+	}
+	fmt.Fprintf(w, "%s (%s) %s in %s, at %s\n", r.Name, r.Kind, state, r.Duration.Round(time.Millisecond), r.Started.Local().Format(time.RFC3339))
+	for _, ph := range r.Phases {
+		mark := "ok"
+		if ph.Error != "" {
+			mark = ph.Error
+		}
+		fmt.Fprintf(w, "  %-20s %8s  %s\n", ph.Name, ph.Duration.Round(100*time.Microsecond), mark)
+	}
+	fmt.Fprintf(w, "\nprobe log:\n%s", d.Log)
+	return nil
 }

@@ -45,6 +45,7 @@ the disks and the hardware which role a node takes.
 		newLabCommand(),
 		newBootcheckCommand(),
 		newPromoteCommand(),
+		newModulesCommand(),
 		newManCommand(root),
 	)
 	return root

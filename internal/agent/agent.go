@@ -22,6 +22,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
@@ -54,6 +55,9 @@ type Agent struct {
 	stamp    *stamp.Stamp   // nil until init or join
 	identErr error          // the disk identity could not be read (safe mode)
 	boot     *bootcheck.Result
+	alerts   *alert.Tracker
+	dispatch *alert.Dispatcher
+	peerSeen map[string]time.Time // newest peer result stored, by probe
 	secrets  *synchronizer.Secrets
 	peerSrv  *http.Server
 	peerLn   net.Listener
@@ -134,6 +138,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.identErr = err
 	}
 	a.loadBoot()
+	if err := a.startAlerts(); err != nil {
+		return err
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	defer dcancel()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.dispatch.Run(dctx)
+	}()
 	a.mu.Lock()
 	a.updateMachinesLocked()
 	a.mu.Unlock()
@@ -202,6 +216,7 @@ loop:
 	}
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	vcancel()
+	dcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout.Duration)
 	defer cancel()
 	a.mu.Lock()
@@ -216,7 +231,11 @@ loop:
 }
 
 func (a *Agent) pruneStore() {
-	n, err := a.store.Prune(time.Now(), DefaultRetention)
+	r := DefaultRetention
+	a.mu.Lock()
+	r.MaxResults = a.cfg.Verifier.KeepResults
+	a.mu.Unlock()
+	n, err := a.store.Prune(time.Now(), r)
 	if err != nil {
 		a.log.Error("store retention", "err", err)
 	} else if n > 0 {
@@ -308,6 +327,14 @@ func (a *Agent) reload() {
 	}
 	l, _ := logging.ParseLevel(cfg.Log.Level)
 	a.level.Set(l)
+	a.alerts.SetPolicy(alert.PolicyFromConfig(cfg.Alert))
+	if mc, ok := alert.MailConfigFromConfig(cfg.Alert.Mail); ok {
+		if _, err := alert.NewMailer(mc); err != nil {
+			a.log.Error("reload: mail alerts: keeping the old relay settings", "err", err)
+		} else {
+			a.log.Warn("reload: a changed mail relay takes effect at the next restart")
+		}
+	}
 	a.mu.Lock()
 	old := a.cfg
 	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Node.StateDir != old.Node.StateDir {
@@ -442,4 +469,26 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Warn(w.what+": "+msg, "component", w.what)
 	return len(p), nil
+}
+
+// startAlerts makes the alert tracker (its state restored from the store)
+// and the dispatcher: the journal always, mail when a relay is configured.
+func (a *Agent) startAlerts() error {
+	a.alerts = alert.NewTracker(alert.PolicyFromConfig(a.cfg.Alert))
+	if b, err := a.store.AlertState(); err != nil {
+		a.log.Error("alert state", "err", err)
+	} else if err := a.alerts.Unmarshal(b); err != nil {
+		a.log.Error("alert state: starting afresh", "err", err)
+	}
+	var senders []alert.Sender
+	if mc, ok := alert.MailConfigFromConfig(a.cfg.Alert.Mail); ok {
+		m, err := alert.NewMailer(mc)
+		if err != nil {
+			return fmt.Errorf("mail alerts: %w", err)
+		}
+		senders = append(senders, m)
+		a.log.Info("mail alerts on", "relay", mc.Relay, "to", strings.Join(mc.To, ","))
+	}
+	a.dispatch = alert.NewDispatcher(a.log.With("component", "alert"), alert.DispatcherOptions{}, senders...)
+	return nil
 }

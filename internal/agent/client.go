@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/sentryha/sentry/internal/store"
@@ -136,4 +138,18 @@ func (c *Client) Adopt(ctx context.Context, replaces string) (*AdoptResult, erro
 	var res AdoptResult
 	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces}, &res)
 	return &res, err
+}
+
+// Results are the stored results of node's probes: the newest of each, or
+// with probe set the last n runs of that probe.
+func (c *Client) Results(ctx context.Context, node, probe string, n int) ([]store.StoredResult, error) {
+	var res []store.StoredResult
+	q := url.Values{"node": {node}, "probe": {probe}, "n": {strconv.Itoa(n)}}
+	return res, c.do(ctx, http.MethodGet, "/v1/verify/results?"+q.Encode(), nil, &res)
+}
+
+// Debug is the last scheduled run of one probe with its own log.
+func (c *Client) Debug(ctx context.Context, probe string) (*ProbeDebug, error) {
+	var d ProbeDebug
+	return &d, c.do(ctx, http.MethodGet, "/v1/verify/debug?"+url.Values{"probe": {probe}}.Encode(), nil, &d)
 }

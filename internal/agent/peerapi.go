@@ -87,6 +87,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerSyncLocked(h)
+	a.notePeerResultsLocked(h)
 	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
 		a.updateMachinesLocked()
 	}
@@ -115,6 +116,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	a.syncFieldsLocked(&s)
 	a.bootFieldsLocked(&s)
 	s.Verify, s.VerifyRed = a.verifySummaryLocked()
+	s.Results = a.latestResultsLocked()
 	return s
 }
 

@@ -1,16 +1,26 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/BurntSushi/toml"
+	"github.com/sentryha/sentry/internal/alert"
+	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/verifier"
 )
@@ -22,10 +32,12 @@ type verifyState struct {
 	red     map[string]bool            // reported red (after FailAfter failures)
 	round   time.Time
 	roundMS int64
+	logs    map[string]string // by probe name, the newest run's own log
 }
 
-// FailAfter is how many failures in a row turn a probe red (1: the first;
-// more is hysteresis against a single lost packet); one success turns it green.
+// FailAfter is how many failures in a row turn a probe red in the status
+// and the events (1: the first, so the status is never behind); one success
+// turns it green. Alerts by mail have their own hysteresis ([alert]).
 var FailAfter = 1
 
 // canaryPassword is derived from the cluster key (the same on both nodes).
@@ -44,6 +56,80 @@ func (a *Agent) canaryPassword() (string, bool) {
 	return sec.MAC([]byte("sentry canary password"))[:32], true
 }
 
+// CanaryFile declares the canaries: `sentry verifier setup` on the primary
+// writes it, the configuration sync brings it to the secondary, and the
+// secondary's agent then makes the same canaries there (accounts and
+// databases are not files the sync could carry). Only the declaration
+// crosses; no user data does.
+var CanaryFile = "/etc/sentry/cluster/canary.toml"
+
+// canaryAppliedName, in the state folder, holds the setup id done here.
+const canaryAppliedName = "canary-applied"
+
+// DeclareCanaries records, after a successful setup on this node, that the
+// canaries exist (on a primary, for the secondary to follow).
+func DeclareCanaries(stateDir string, primary bool) error {
+	id := randomID()
+	if primary {
+		body := fmt.Sprintf("# Written by `sentry verifier setup` on the primary; the secondary's agent\n# makes the same canaries when this changes.\nschema_version = 1\nsetup_id = %q\nsetup_at = %s\n",
+			id, time.Now().UTC().Format(time.RFC3339))
+		if err := os.MkdirAll(filepath.Dir(CanaryFile), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(CanaryFile, []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	if !primary {
+		// A secondary set up by hand has done what the primary declared.
+		var decl struct {
+			SetupID string `toml:"setup_id"`
+		}
+		if _, err := toml.DecodeFile(CanaryFile, &decl); err == nil && decl.SetupID != "" {
+			id = decl.SetupID
+		}
+	}
+	return atomicfile.Write(filepath.Join(stateDir, canaryAppliedName), []byte(id), 0o600)
+}
+
+// followCanaries makes this node's canaries when the declaration changed.
+func (a *Agent) followCanaries(ctx context.Context, pw string) {
+	var decl struct {
+		SchemaVersion int       `toml:"schema_version"`
+		SetupID       string    `toml:"setup_id"`
+		SetupAt       time.Time `toml:"setup_at"`
+	}
+	if _, err := toml.DecodeFile(CanaryFile, &decl); err != nil || decl.SetupID == "" {
+		return
+	}
+	mark := a.statePath(canaryAppliedName)
+	if b, err := os.ReadFile(mark); err == nil && string(b) == decl.SetupID {
+		return
+	}
+	steps := verifier.Setup(ctx, pw)
+	var bad []string
+	for _, st := range steps {
+		if st.Error != "" {
+			bad = append(bad, st.Service+": "+st.Error)
+		}
+	}
+	node := a.nodeName()
+	if len(bad) > 0 {
+		a.log.Error("canary setup from the primary's declaration failed", "errors", strings.Join(bad, "; "))
+		a.mu.Lock()
+		a.event("canary-setup-failed", node, "canary setup failed: "+strings.Join(bad, "; "), map[string]string{"setup_id": decl.SetupID})
+		a.mu.Unlock()
+		return
+	}
+	if err := atomicfile.Write(mark, []byte(decl.SetupID), 0o600); err != nil {
+		a.log.Error("canary mark", "err", err)
+	}
+	a.log.Info("canaries made as the primary declared", "setup_id", decl.SetupID)
+	a.mu.Lock()
+	a.event("canary-setup", node, fmt.Sprintf("canaries made on %s as the primary declared (%d steps)", node, len(steps)), map[string]string{"setup_id": decl.SetupID})
+	a.mu.Unlock()
+}
+
 // runVerifier runs this node's probe set every verifier.interval (with
 // jitter), once the node is paired and `sentry verifier setup` has made the
 // canaries (the canary page tells).
@@ -60,7 +146,11 @@ func (a *Agent) runVerifier(ctx context.Context) {
 		safeMode := a.safeModeLocked() != ""
 		a.mu.Unlock()
 		if pw, ok := a.canaryPassword(); ok && !safeMode {
-			if _, err := os.Stat(verifier.CanaryPage); err == nil {
+			a.followCanaries(ctx, pw)
+			// Once the canaries were made here (the mark), a missing
+			// canary page is a failure to report, not a reason to wait.
+			_, markErr := os.Stat(a.statePath(canaryAppliedName))
+			if _, err := os.Stat(verifier.CanaryPage); err == nil || markErr == nil {
 				a.verifyRound(ctx, pw, to)
 			}
 		}
@@ -74,9 +164,32 @@ func (a *Agent) runVerifier(ctx context.Context) {
 
 func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duration) {
 	start := time.Now()
-	var results []verifier.Result
-	for _, spec := range verifier.DefaultProbes(pw, timeout) {
-		results = append(results, verifier.Run(ctx, spec, nil))
+	specs := verifier.DefaultProbes(pw, timeout)
+	results := make([]verifier.Result, len(specs))
+	bufs := make([]bytes.Buffer, len(specs))
+	// The probes run side by side: a service that stalls costs the round
+	// one deadline, not one per stalled service.
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each probe logs at debug level into its own buffer: `sentry
+			// verify --debug NAME` shows the last scheduled run's log.
+			plog := slog.New(slog.NewTextHandler(&limitWriter{w: &bufs[i], n: maxProbeLog}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			results[i] = verifier.Run(ctx, spec, plog)
+		}()
+	}
+	wg.Wait()
+	logs := map[string]string{}
+	for i, r := range results {
+		logs[r.Name] = bufs[i].String()
+	}
+	node := a.nodeName()
+	for _, r := range results {
+		if err := a.store.PutResult(storedResult(node, r)); err != nil {
+			a.log.Error("store probe result", "probe", r.Name, "err", err)
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -84,25 +197,146 @@ func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duratio
 	if v.last == nil {
 		v.last, v.fails, v.red = map[string]verifier.Result{}, map[string]int{}, map[string]bool{}
 	}
+	v.logs = logs
 	v.round, v.roundMS = start, time.Since(start).Milliseconds()
 	for _, r := range results {
 		v.last[r.Name] = r
+		// Status and events follow each result at once ("red" is the
+		// last run failed); alerts by mail wait for the hysteresis.
 		if r.OK {
 			v.fails[r.Name] = 0
 			if v.red[r.Name] {
 				v.red[r.Name] = false
 				a.log.Info("probe green again", "probe", r.Name)
-				a.event("probe-green", a.nodeName(), fmt.Sprintf("%s on %s works again", r.Name, a.nodeName()), map[string]string{"probe": r.Name})
+				a.event("probe-green", node, fmt.Sprintf("%s on %s works again", r.Name, node), map[string]string{"probe": r.Name})
 			}
+		} else {
+			v.fails[r.Name]++
+			if v.fails[r.Name] == FailAfter && !v.red[r.Name] {
+				v.red[r.Name] = true
+				a.log.Error("probe red", "probe", r.Name, "failures", v.fails[r.Name], "err", r.Message)
+				a.event("probe-red", node, fmt.Sprintf("%s on %s fails: %s", r.Name, node, r.Message), map[string]string{"probe": r.Name})
+			}
+		}
+		a.noticesLocked(a.alerts.ObserveResult(node, r))
+	}
+	a.saveAlertStateLocked()
+}
+
+// noticesLocked hands alert notices to the dispatcher (journal at once,
+// mail in the background) and records them as events.
+func (a *Agent) noticesLocked(ns []alert.Notice) {
+	if len(ns) == 0 {
+		return
+	}
+	for _, n := range ns {
+		a.event("alert-"+string(n.Kind), n.Node, n.Text(), map[string]string{"probe": n.Probe, "phase": n.Phase, "failures": fmt.Sprint(n.Failures)})
+	}
+	if a.dispatch != nil {
+		a.dispatch.Notify(ns...)
+	}
+}
+
+func (a *Agent) saveAlertStateLocked() {
+	b, err := a.alerts.Marshal()
+	if err == nil {
+		err = a.store.PutAlertState(b)
+	}
+	if err != nil {
+		a.log.Error("alert state", "err", err)
+	}
+}
+
+// maxProbeLog bounds one probe's kept log.
+const maxProbeLog = 64 << 10
+
+// limitWriter keeps the first n bytes written to it.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n <= 0 {
+		return len(p), nil
+	}
+	q := p
+	if len(q) > l.n {
+		q = q[:l.n]
+	}
+	l.n -= len(q)
+	l.w.Write(q)
+	return len(p), nil
+}
+
+// storedResult is a probe result as the store keeps it.
+func storedResult(node string, r verifier.Result) store.StoredResult {
+	phase, msg := alert.FailedPhase(r)
+	if msg == "" {
+		msg = r.Message
+	}
+	sr := store.StoredResult{Node: node, Probe: r.Name, Kind: r.Kind, Start: r.Started, DurationMS: r.Duration.Milliseconds(),
+		OK: r.OK, Message: msg, FailedPhase: phase}
+	for _, p := range r.Phases {
+		sr.Phases = append(sr.Phases, store.PhaseTiming{Name: p.Name, MS: p.Duration.Milliseconds(), OK: p.Error == "", Error: p.Error})
+	}
+	return sr
+}
+
+// latestResultsLocked is this node's newest results, for hello.
+func (a *Agent) latestResultsLocked() []store.StoredResult {
+	var out []store.StoredResult
+	node := a.nodeName()
+	for _, r := range a.verify.last {
+		out = append(out, storedResult(node, r))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Probe < out[j].Probe })
+	return out
+}
+
+// notePeerResultsLocked stores the results the peer sent that are new.
+func (a *Agent) notePeerResultsLocked(h *peer.NodeStatus) {
+	if a.peerSeen == nil {
+		a.peerSeen = map[string]time.Time{}
+	}
+	for _, r := range h.Results {
+		if r.Node != h.Name || r.Probe == "" {
 			continue
 		}
-		v.fails[r.Name]++
-		if v.fails[r.Name] == FailAfter && !v.red[r.Name] {
-			v.red[r.Name] = true
-			a.log.Error("probe red", "probe", r.Name, "failures", v.fails[r.Name], "err", r.Message)
-			a.event("probe-red", a.nodeName(), fmt.Sprintf("%s on %s fails: %s", r.Name, a.nodeName(), r.Message), map[string]string{"probe": r.Name})
+		if seen, ok := a.peerSeen[r.Probe]; ok && !r.Start.After(seen) {
+			continue
+		}
+		a.peerSeen[r.Probe] = r.Start
+		if err := a.store.PutResult(r); err != nil {
+			a.log.Error("store peer result", "probe", r.Probe, "err", err)
+			return
 		}
 	}
+}
+
+// ProbeDebug is one probe's last scheduled run with its own log.
+type ProbeDebug struct {
+	Result verifier.Result `json:"result"`
+	Log    string          `json:"log"`
+}
+
+// Debug returns the last scheduled run of probe name, with its log.
+func (a *Agent) Debug(name string) (*ProbeDebug, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.verify.last[name]
+	if !ok {
+		var names []string
+		for n := range a.verify.last {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return nil, errors.New("no scheduled probe run yet (the agent runs them once the node is paired and `sentry verifier setup` ran)")
+		}
+		return nil, fmt.Errorf("no probe %q ran (probes: %s)", name, strings.Join(names, ", "))
+	}
+	return &ProbeDebug{Result: r, Log: a.verify.logs[name]}, nil
 }
 
 // verifySummaryLocked says, for hello and status, how this node's probes

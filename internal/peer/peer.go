@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/store"
 )
 
 // ProtocolVersion is the version this agent speaks. MinProtocolVersion is
@@ -80,6 +81,9 @@ type NodeStatus struct {
 	Failover     bool       `json:"failover,omitempty"`
 	HomeHardware string     `json:"home_hardware,omitempty"`
 	HardwareNICs []hwid.NIC `json:"hardware_nics,omitempty"`
+	// Results are the newest result of each of this node's probes, with
+	// per-phase timings: the peer stores them, so either node shows both.
+	Results []store.StoredResult `json:"results,omitempty"`
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
@@ -211,6 +215,22 @@ func (s *NodeStatus) validate() error {
 	}
 	if len(s.ConfigError) > 4096 {
 		return fmt.Errorf("%w: config_error longer than 4096 bytes", ErrMalformed)
+	}
+	for k, v := range map[string]string{"boot": s.Boot, "home_hardware": s.HomeHardware} {
+		if len(v) > 512 {
+			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
+		}
+	}
+	if len(s.SafeMode) > 4096 {
+		return fmt.Errorf("%w: safe_mode longer than 4096 bytes", ErrMalformed)
+	}
+	if len(s.HardwareNICs) > 64 || len(s.Results) > 256 {
+		return fmt.Errorf("%w: %d NICs, %d results (at most 64 and 256)", ErrMalformed, len(s.HardwareNICs), len(s.Results))
+	}
+	for _, r := range s.Results {
+		if r.Node != s.Name || len(r.Probe) == 0 || len(r.Probe) > 128 || len(r.Message) > 4096 || len(r.Phases) > 64 {
+			return fmt.Errorf("%w: result %.40q of node %.40q", ErrMalformed, r.Probe, r.Node)
+		}
 	}
 	switch s.Role {
 	case "", "primary", "secondary", "safe-mode":
