@@ -82,7 +82,7 @@ func checkPlacement(t *testing.T, want map[string]string) {
 	nic := map[string]string{"a": "enp1s0", "b": "eno1", "c": "ens3"}
 	for set, hw := range want {
 		n := nodeBySet(t, st, set)
-		if n.Hardware != "e2e-hw-"+hw {
+		if n.Hardware != labName+"-hw-"+hw {
 			t.Fatalf("%s runs on %s, want hw-%s", set, n.Hardware, hw)
 		}
 		if len(n.NICs) != 1 || n.NICs[0].Name != nic[hw] || !contains(n.NICs[0].Address, addr[set]) {
@@ -112,7 +112,7 @@ func contains(l []string, s string) bool {
 func swapAndCheck(t *testing.T, round int) (pMS, sMS float64) {
 	t.Helper()
 	before := labStatus(t)
-	pHW := strings.TrimPrefix(nodeBySet(t, before, "P").Hardware, "e2e-hw-")
+	pHW := strings.TrimPrefix(nodeBySet(t, before, "P").Hardware, labName+"-hw-")
 	newP, newS := map[string]string{"a": "b", "b": "a"}[pHW], pHW
 	start := time.Now()
 	sentry(t, "lab", "swap")
@@ -245,7 +245,7 @@ func TestBootcheck(t *testing.T) {
 	expectPrimary("own stamp again")
 
 	// The primary's address already answers (a squatter in the office).
-	office := "e2e-office"
+	office := labName + "-office"
 	if err := exec.Command("ip", "-n", office, "addr", "add", "192.0.2.10/24", "dev", "br0").Run(); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,16 @@ import (
 )
 
 // labName keeps the test lab apart from a lab a person runs (`make demo`).
-const labName = "e2e"
+// SENTRY_E2E_LAB changes it, so two people (or two checkouts) can each run
+// a test lab on one machine.
+var labName = envOr("SENTRY_E2E_LAB", "e2e")
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
 
 var sentryBin string
 
