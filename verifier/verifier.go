@@ -105,7 +105,11 @@ func (r *Recorder) Phase(name string, f func() error) error {
 	defer r.mu.Unlock()
 	r.current = ""
 	if err != nil {
-		if r.ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		// A connection's own I/O deadline (set from the probe's) can fire
+		// a moment before the context's timer: both are the deadline.
+		dl, hasDL := r.ctx.Deadline()
+		atDeadline := r.ctx.Err() != nil || (hasDL && time.Until(dl) < 100*time.Millisecond)
+		if atDeadline && !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (deadline reached)", err)
 		}
 		ph.Error = err.Error()
