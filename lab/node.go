@@ -82,6 +82,9 @@ func (l *Lab) installSet(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	if err := l.installLabSoftware(ctx, id); err != nil {
+		return err
+	}
 	return run(ctx, ChrootCmd, root, "ssh-keygen", "-A")
 }
 
@@ -191,6 +194,10 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	if l.opt.Name != "" {
 		machineName = l.opt.Name + "-" + ds.Hostname
 	}
+	binds, err := l.nodeBinds(id, hw)
+	if err != nil {
+		return nil, err
+	}
 	cgs, err := l.makeCgroups(id)
 	if err != nil {
 		return nil, err
@@ -199,14 +206,14 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	// cgroup it was started in. Two nodes in one cgroup share their
 	// system.slice, and their units' cgroups collide (units failed with
 	// 219/CGROUP). So a shell joins this set's own cgroup, then becomes nspawn.
-	cmd := exec.Command("/bin/sh", "-c",
+	cmd := exec.Command("/bin/sh", append([]string{"-c",
 		`for f in $SENTRY_LAB_CGROUPS; do echo $$ > "$f/cgroup.procs" || exit 97; done; exec "$@"`,
 		"sh", NspawnCmd,
 		"-D", l.setRoot(id), "-M", machineName, "-b",
 		"--register=no", "--keep-unit",
 		"--capability=CAP_NET_ADMIN",
-		"--network-namespace-path=/run/netns/"+l.NS(hw),
-		"--console=passive")
+		"--network-namespace-path=/run/netns/" + l.NS(hw),
+		"--console=passive"}, binds...)...)
 	cmd.Env = append(os.Environ(), "SENTRY_LAB_CGROUPS="+strings.Join(cgs, " "))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -46,6 +46,9 @@ the disks and the hardware which role a node takes.
 		newBootcheckCommand(),
 		newPromoteCommand(),
 		newModulesCommand(),
+		newDriftCommand(),
+		newCompatCommand(),
+		newParityCommand(),
 		newManCommand(root),
 	)
 	return root

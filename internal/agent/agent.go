@@ -58,6 +58,9 @@ type Agent struct {
 	alerts   *alert.Tracker
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
+
+	modMu      sync.Mutex
+	moduleMsgs string // the modules' last warnings and error, logged once
 	secrets  *synchronizer.Secrets
 	peerSrv  *http.Server
 	peerLn   net.Listener
@@ -65,6 +68,7 @@ type Agent struct {
 	link     linkState
 	sync     syncState
 	verify   verifyState
+	parity   parityState
 	wg       sync.WaitGroup
 }
 
@@ -179,6 +183,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.runVerifier(vctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runParity(vctx)
 	}()
 
 	sigs := make(chan os.Signal, 4)

@@ -153,3 +153,18 @@ func (c *Client) Debug(ctx context.Context, probe string) (*ProbeDebug, error) {
 	var d ProbeDebug
 	return &d, c.do(ctx, http.MethodGet, "/v1/verify/debug?"+url.Values{"probe": {probe}}.Encode(), nil, &d)
 }
+
+// Parity compares this node's inventory with the peer's: drift, both
+// compatibility reports and the plan.
+func (c *Client) Parity(ctx context.Context) (*ParityReport, error) {
+	var r ParityReport
+	return &r, c.do(ctx, http.MethodGet, "/v1/parity", nil, &r)
+}
+
+// ParityApply carries out this node's part of the parity plan (a dry run
+// unless req.Yes). Installing can take minutes: no client timeout.
+func (c *Client) ParityApply(ctx context.Context, req ApplyRequest) (*ApplyResult, error) {
+	var r ApplyResult
+	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
+	return &r, long.do(ctx, http.MethodPost, "/v1/parity/apply", req, &r)
+}

@@ -207,6 +207,18 @@ func (a *Agent) localHandler() http.Handler {
 		res, err := a.Rollback(req.Rev)
 		reply(w, res, err)
 	})
+	mux.HandleFunc("GET /v1/parity", func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.Parity(r.Context())
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/parity/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req ApplyRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.Apply(r.Context(), req)
+		reply(w, res, err)
+	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})

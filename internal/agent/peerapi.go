@@ -21,6 +21,8 @@ func (a *Agent) peerHandler() http.Handler {
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
 	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
+	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.handleInventoryFetch))
+	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.handleDeb))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
 			a.refusePeer(w, r, http.StatusUnauthorized, err)

@@ -156,7 +156,7 @@ func Decode(b []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: peer speaks %d, this agent %d to %d", ErrVersion, env.Version, MinProtocolVersion, ProtocolVersion)
 	}
 	switch env.Type {
-	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError:
+	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory:
 	default:
 		return nil, fmt.Errorf("%w: unknown type %.40q", ErrMalformed, env.Type)
 	}
@@ -177,6 +177,10 @@ func Decode(b []byte) (*Envelope, error) {
 		_, err = env.JoinResponse()
 	case TypeError:
 		_, err = env.Error()
+	case TypeInventoryRequest:
+		_, err = env.InventoryRequest()
+	case TypeInventory:
+		_, err = env.Inventory()
 	}
 	if err != nil {
 		return nil, err

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/synchronizer/inventory"
+	"github.com/spf13/cobra"
+)
+
+func newCompatCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "compat",
+		Short: "Cross-boot compatibility: does disk set P boot on machine B, and S on A",
+		Long: `Say for both directions of a disk swap whether the disk set boots on the
+other machine: for every PCI device of that machine, a module of the disk
+set's boot kernel that matches it, storage drivers in the initramfs, and the
+firmware the module needs; with the evidence per device and, for what fails,
+the fix the parity plan has.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runCompat(cmd.Context(), c, cmd.OutOrStdout(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+// compatJSON is what compat --json prints.
+type compatJSON struct {
+	PonB  *inventory.CompatReport `json:"p_on_b"`
+	SonA  *inventory.CompatReport `json:"s_on_a"`
+	Fixes []inventory.DiskSetFix  `json:"fixes"`
+}
+
+func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+	r, err := c.Parity(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		fixes := r.Plan.DiskSetFixes
+		if fixes == nil {
+			fixes = []inventory.DiskSetFix{}
+		}
+		return printJSON(w, compatJSON{PonB: r.CompatPonB, SonA: r.CompatSonA, Fixes: fixes})
+	}
+	if r.CompatPonB == nil || r.CompatSonA == nil {
+		fmt.Fprintln(w, "compatibility unknown: both inventories are needed")
+		printInventoryErrors(w, r)
+		return nil
+	}
+	for _, x := range []struct {
+		set string
+		rep *inventory.CompatReport
+	}{{"P", r.CompatPonB}, {"S", r.CompatSonA}} {
+		fmt.Fprint(w, x.rep.Text())
+		for _, f := range r.Plan.DiskSetFixes {
+			if f.DiskSet != x.set {
+				continue
+			}
+			switch f.Action {
+			case "install-package", "install-firmware":
+				fmt.Fprintf(w, "  fix: install %s on disk set %s (module %s%s) for %s\n", f.Package, x.set, dash(f.Module), fwNote(f.Firmware), f.Device)
+			case "add-to-initramfs":
+				fmt.Fprintf(w, "  fix: add %s to the initramfs of disk set %s\n", f.Module, x.set)
+			default:
+				fmt.Fprintf(w, "  no known fix for %s: %s\n", f.Device, f.Reason)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	printInventoryErrors(w, r)
+	return nil
+}
+
+func fwNote(fw string) string {
+	if fw == "" {
+		return ""
+	}
+	return ", firmware " + fw
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/sentryha/sentry/internal/agent"
+	"github.com/spf13/cobra"
+)
+
+func newDriftCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Package drift between P and S: packages on one node only, other versions, kernels",
+		Long: `Compare the primary's package inventory with the secondary's: packages
+installed on one node only, at another version or architecture, held on one
+only, the kernels each runs and boots, and apt sources. The state is in-step,
+drifted, or unknown when an inventory is missing or too old (its age is
+shown). Each agent retakes its inventory after every dpkg run; this command
+fetches the peer's afresh. Configuration-file drift is 'sentry config drift'.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runDrift(cmd.Context(), c, cmd.OutOrStdout(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func runDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+	r, err := c.Parity(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, r.Drift)
+	}
+	fmt.Fprint(w, r.Drift.Text())
+	printInventoryErrors(w, r)
+	return nil
+}
+
+// printInventoryErrors says why an inventory is older than it should be.
+func printInventoryErrors(w io.Writer, r *agent.ParityReport) {
+	if r.Self.Error != "" {
+		fmt.Fprintf(w, "this node (%s): newest inventory failed: %s\n", r.Node, r.Self.Error)
+	}
+	if r.Peer.Error != "" {
+		fmt.Fprintf(w, "peer: %s\n", r.Peer.Error)
+	}
+}
