@@ -130,7 +130,7 @@ func TestParity(t *testing.T) {
 		applied = sentry(t, "lab", "exec", "S", "--", "sentry", "parity", "apply", "--yes")
 	})
 	t.Logf("parity apply --yes on S:\n%s", applied)
-	if !strings.Contains(applied, "done install "+lab.HelloPackage+":all=1.0") {
+	if !strings.Contains(applied, "done install "+lab.HelloPackage+":all=1.0") || !strings.Contains(applied, "from the peer: "+lab.HelloPackage+"_1.0_all.deb") {
 		t.Errorf("apply on S:\n%s", applied)
 	}
 	if vp, vs := dpkgVersion(t, "P", lab.HelloPackage), dpkgVersion(t, "S", lab.HelloPackage); vp != "1.0" || vs != vp {
@@ -150,6 +150,9 @@ dpkg-deb --build $d /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb >/de
 dpkg -i /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb >/dev/null
 sha256sum /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb`
 	sum := strings.Fields(sentry(t, "lab", "exec", "P", "--", "sh", "-c", build))[0]
+	waitParity(t, "drift on S to show sentry-lab-unsigned", 60*time.Second, func() bool {
+		return hasItem(driftOn(t, "S"), "only-on-p", "sentry-lab-unsigned")
+	})
 	out, err := sentryErr("lab", "exec", "S", "--", "sentry", "parity", "apply", "--yes")
 	if err == nil || !strings.Contains(err.Error(), "is in no signed apt index") || !strings.Contains(err.Error(), sum) {
 		t.Fatalf("an unsigned .deb was not refused: %v\n%s", err, out)
@@ -158,7 +161,7 @@ sha256sum /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb`
 		t.Fatalf("S installed the unsigned package (%s)", v)
 	}
 	out = sentry(t, "lab", "exec", "S", "--", "sentry", "parity", "apply", "--yes", "--approve", sum)
-	if !strings.Contains(out, "approved by the operator") || dpkgVersion(t, "S", "sentry-lab-unsigned") != "2.0" {
+	if !strings.Contains(out, "approved by the operator; from the peer") || dpkgVersion(t, "S", "sentry-lab-unsigned") != "2.0" {
 		t.Fatalf("approved apply:\n%s", out)
 	}
 

@@ -37,7 +37,7 @@ var (
 	AptEtc        = "/etc/apt"
 	AptKeyrings   = []string{"/etc/apt/trusted.gpg.d", "/usr/share/keyrings"}
 	GpgvCmd       = "gpgv"
-	AptGetCmd     = "apt-get"
+	DpkgCmd       = "dpkg"
 	AptMarkCmd    = "apt-mark"
 	DpkgDebCmd    = "dpkg-deb"
 	UpdateInitCmd = "update-initramfs"
@@ -115,9 +115,12 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 
 	var want []DebRequest
 	var marks []ApplyAction
+	fromPeer := map[DebRequest]bool{}
 	if res.DiskSet == "S" {
 		for _, i := range rep.Plan.InstallOnS {
-			want = append(want, DebRequest{Name: i.Name, Arch: i.Arch, Version: i.Version})
+			d := DebRequest{Name: i.Name, Arch: i.Arch, Version: i.Version}
+			want = append(want, d)
+			fromPeer[d] = true // P's exact file
 		}
 		for _, h := range rep.Plan.HoldOnS {
 			marks = append(marks, ApplyAction{Action: "hold", Target: h, Command: AptMarkCmd + " hold " + h})
@@ -152,7 +155,7 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 		return res, nil
 	}
 	if len(want) > 0 {
-		a.installDebs(ctx, res, want, req.Approve)
+		a.installDebs(ctx, res, want, fromPeer, req.Approve)
 	}
 	if res.Error == "" {
 		for i := range res.Actions {
@@ -208,7 +211,7 @@ func uniqueDebs(l []DebRequest) []DebRequest {
 }
 
 // installDebs gets, checks and installs the .debs in one apt-get run.
-func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebRequest, approved []string) {
+func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebRequest, fromPeer map[DebRequest]bool, approved []string) {
 	dir := a.statePath("debs")
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -227,7 +230,7 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 	var files []string
 	for _, d := range want {
 		act := findAction(res, "install", d.String())
-		path, source, err := a.getDeb(ctx, d, dir)
+		path, source, err := a.getDeb(ctx, d, dir, fromPeer[d])
 		act.Source = source
 		if err == nil {
 			act.SHA256, act.Trusted, err = checkDeb(path, d, index, ok)
@@ -240,12 +243,16 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 		}
 		files = append(files, path)
 	}
-	args := append([]string{"install", "-y", "--no-download", "--allow-downgrades"}, files...)
-	out, err := runLogged(ctx, AptGetCmd, args...)
+	// dpkg, all files in one run: their dependencies on one another are
+	// met together, and nothing is downloaded. (apt-get install
+	// --no-download ./x.deb fails with "Pathname to install is not
+	// absolute" on Debian 12.)
+	args := append([]string{"--install"}, files...)
+	out, err := runLogged(ctx, DpkgCmd, args...)
 	failed := failedPackages(out)
 	for _, d := range want {
 		act := findAction(res, "install", d.String())
-		act.Command = AptGetCmd + " " + strings.Join(args, " ")
+		act.Command = DpkgCmd + " " + strings.Join(args, " ")
 		act.Output = out
 		var aerr error
 		if err != nil && (len(failed) == 0 || failed[d.Name]) {
@@ -341,16 +348,31 @@ func appendLine(path, line string) error {
 	return err
 }
 
-// getDeb puts the .deb of d into dir: from this node's apt cache or local
-// repositories, else from the peer.
-func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string) (path, source string, err error) {
+// getDeb puts the .deb of d into dir: from the peer's apt cache or local
+// repositories (peerFirst: the primary's exact file for S), or from this
+// node's, whichever has it first.
+func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string, peerFirst bool) (path, source string, err error) {
+	if peerFirst {
+		path, source, err = a.peerDeb(ctx, d, dir)
+		if err == nil {
+			return path, source, nil
+		}
+		a.log.Info("parity apply: the peer did not send the package; looking on this node", "package", d.String(), "err", err)
+	}
 	if local, lerr := locateDeb(d); lerr == nil {
 		dst := filepath.Join(dir, filepath.Base(local))
 		if err := copyLimited(local, dst); err != nil {
 			return "", "", err
 		}
 		return dst, "this node: " + local, nil
+	} else if peerFirst {
+		return "", "", fmt.Errorf("%w; %w", err, lerr)
 	}
+	return a.peerDeb(ctx, d, dir)
+}
+
+// peerDeb receives the .deb of d from the peer (POST /v1/parity/deb).
+func (a *Agent) peerDeb(ctx context.Context, d DebRequest, dir string) (path, source string, err error) {
 	body, _ := json.Marshal(d)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -376,6 +398,7 @@ func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string) (path, sou
 		return "", "", fmt.Errorf("the peer's file is %d bytes, more than the limit of %d", resp.ContentLength, MaxDebSize)
 	}
 	path = filepath.Join(dir, name)
+	os.Remove(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", "", err
@@ -578,7 +601,7 @@ type aptRepo struct {
 }
 
 func (r aptRepo) packagesFiles() []string {
-	// Without verifying: for locating a file only (checked again later).
+	// Not verified: for locating a file only (checkDeb checks it).
 	dir := filepath.Dir(r.inRelease)
 	var out []string
 	for _, n := range []string{"Packages", "Packages.gz"} {
