@@ -8,7 +8,7 @@ GO      ?= go
 BIN     := bin/sentry
 HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl
 
-.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-commit
+.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-agent-probing bench-commit
 
 deps:
 	@missing=""; \
@@ -38,6 +38,9 @@ e2e: deps
 
 bench-agent-idle: deps
 	bench/agent-idle.sh
+
+bench-agent-probing: deps
+	bench/agent-probing.sh
 
 bench-commit:
 	$(GO) run ./bench/commitbench

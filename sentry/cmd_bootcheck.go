@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/logging"
+	"github.com/sentryha/sentry/modules"
 	"github.com/spf13/cobra"
 )
 
@@ -243,7 +245,22 @@ func newBootcheckInstallCommand() *cobra.Command {
 		Short: "Install sentry-bootcheck.service, sentry-role.target and the role services' drop-ins",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			wrote, err := bootcheck.Install(root, bootcheck.RoleUnits)
+			units := append([]string{}, bootcheck.RoleUnits...)
+			// The selected modules' services are the role's too (system
+			// ones, such as ssh, stay up in safe mode).
+			if set, _, err := modules.Load(modules.OptionsAt(root)); err == nil {
+				for _, m := range set.Modules() {
+					if m.Kind == "system" {
+						continue
+					}
+					for _, u := range m.Units {
+						if !slices.Contains(units, u.Name) {
+							units = append(units, u.Name)
+						}
+					}
+				}
+			}
+			wrote, err := bootcheck.Install(root, units)
 			for _, p := range wrote {
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", p)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 
 	"github.com/sentryha/sentry/verifier"
@@ -142,7 +143,16 @@ func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJ
 	}
 	var results []verifier.Result
 	failed := 0
-	for _, spec := range verifier.DefaultProbes(pw, timeout) {
+	specs := verifier.DefaultProbes(pw, timeout)
+	if set, warns, err := modules.Load(modules.DefaultOptions()); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "sentry: modules refused, compiled-in probes used: %v\n", err)
+	} else {
+		for _, w := range warns {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sentry: warning: %s\n", w)
+		}
+		specs = set.Probes(modules.ProbeEnv{Password: pw, Timeout: timeout})
+	}
+	for _, spec := range specs {
 		if service != "" && !strings.HasPrefix(spec.Name, service) {
 			continue
 		}

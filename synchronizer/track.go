@@ -116,6 +116,9 @@ type Policy struct {
 	Exclude []string // glob patterns on file names
 	// AllowExec lists executables a module declares (none yet): absolute paths.
 	AllowExec map[string]bool
+	// NodeKeys are path patterns (filepath.Match) that belong to each node
+	// and are never shared, besides the node identity (modules name them).
+	NodeKeys []string
 	// Secrets, when set, encrypts secret files instead of leaving them out.
 	Secrets *Secrets
 }
@@ -154,6 +157,11 @@ func (p *Policy) classifyType(path string, fi fs.FileInfo) (*Entry, string) {
 	for _, g := range identityPaths {
 		if ok, _ := filepath.Match(g, path); ok {
 			return nil, "node identity (never shared)"
+		}
+	}
+	for _, g := range p.NodeKeys {
+		if ok, _ := filepath.Match(g, path); ok {
+			return nil, "a per-node key (" + g + ", declared by a module): never shared"
 		}
 	}
 	mode := fi.Mode()

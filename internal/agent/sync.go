@@ -34,13 +34,22 @@ type syncState struct {
 }
 
 func (a *Agent) policy() *synchronizer.Policy {
-	roots := a.cfg.Sync.Paths
-	if len(roots) == 0 {
-		roots = synchronizer.DefaultRoots
+	p, _ := a.policyUnits()
+	return p
+}
+
+// policyUnits is the sync policy and the reload order: sync.paths if set,
+// else the selected modules' tracked paths (else the compiled-in roots),
+// plus the cluster's own folder.
+func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
+	p := &synchronizer.Policy{Roots: a.cfg.Sync.Paths, Exclude: a.cfg.Sync.Exclude}
+	units := a.modulePolicy(p)
+	if len(p.Roots) == 0 {
+		p.Roots = synchronizer.DefaultRoots
 	}
 	// The machine profiles are the cluster's, on every disk set.
-	roots = append(append([]string{}, roots...), synchronizer.ClusterDir)
-	return &synchronizer.Policy{Roots: roots, Exclude: a.cfg.Sync.Exclude}
+	p.Roots = append(append([]string{}, p.Roots...), synchronizer.ClusterDir)
+	return p, units
 }
 
 // primaryPolicy adds the per-node overlays, which only the primary tracks.
@@ -86,7 +95,8 @@ func (a *Agent) startSyncLocked() error {
 			cancel()
 			return err
 		}
-		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: a.policy(), Node: a.nodeName(), Secrets: a.secrets, Units: synchronizer.DefaultUnits,
+		pol, units := a.policyUnits()
+		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: a.nodeName(), Secrets: a.secrets, Units: units,
 			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
 		a.sync.applied = a.sync.secondary.Applied().String()
 		if f := a.sync.secondary.Failed(); !f.IsZero() {
@@ -435,7 +445,8 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	// The primary's own services read the restored files too.
 	var paths []string
 	paths = append(append(paths, res.Written...), res.Removed...)
-	sec := &synchronizer.Secondary{Units: synchronizer.DefaultUnits}
+	_, units := a.policyUnits()
+	sec := &synchronizer.Secondary{Units: units}
 	if err := (synchronizer.SystemdReloader{}).Reload(context.Background(), sec.Affected(paths)); err != nil {
 		return out, fmt.Errorf("restored and committed, but: %w", err)
 	}

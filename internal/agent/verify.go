@@ -164,7 +164,7 @@ func (a *Agent) runVerifier(ctx context.Context) {
 
 func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duration) {
 	start := time.Now()
-	specs := verifier.DefaultProbes(pw, timeout)
+	specs := a.probeSpecs(pw, timeout)
 	results := make([]verifier.Result, len(specs))
 	bufs := make([]bytes.Buffer, len(specs))
 	// The probes run side by side: a service that stalls costs the round
@@ -199,6 +199,18 @@ func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duratio
 	}
 	v.logs = logs
 	v.round, v.roundMS = start, time.Since(start).Milliseconds()
+	// Probes no longer in the set (a module changed) leave the summary.
+	current := map[string]bool{}
+	for _, r := range results {
+		current[r.Name] = true
+	}
+	for name := range v.last {
+		if !current[name] {
+			delete(v.last, name)
+			delete(v.fails, name)
+			delete(v.red, name)
+		}
+	}
 	for _, r := range results {
 		v.last[r.Name] = r
 		// Status and events follow each result at once ("red" is the

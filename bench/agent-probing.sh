@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The agent's footprint while it probes: RSS and CPU of sentry-agent on both
+# nodes of a paired, set-up lab running its full probe set every 10 s, over
+# DURATION (default 5m). The CPU figure includes the probes' own work (TLS,
+# SSH, SMB, database clients run inside the agent); the services' side of
+# the work is not counted.
+#   bench/agent-probing.sh            # or: DURATION=1m bench/agent-probing.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5m}
+go build -o bin/sentry ./sentry
+S="bin/sentry lab --name bench"
+trap '$S down >/dev/null 2>&1 || true' EXIT
+$S up
+$S pair --cluster bench
+$S exec P -- sentry verifier setup >/dev/null
+for n in P S; do
+	$S exec $n -- sed -i 's/^interval = .*/interval = "10s"/; s/^jitter = .*/jitter = "0s"/; s/^timeout = .*/timeout = "8s"/' /etc/sentry/sentry.toml
+	$S exec $n -- systemctl restart sentry-agent
+done
+sleep 30 # S makes its canaries from P's declaration; both settle
+$S exec P -- sentry verify --node node-s | head -3
+$S exec P -- sentry bench idle --duration "$DURATION" &
+$S exec S -- sentry bench idle --duration "$DURATION" &
+wait
+for n in P S; do
+	echo "$n: $($S exec $n -- sentry status | grep 'verifier' | head -1)"
+done
