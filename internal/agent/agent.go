@@ -61,15 +61,15 @@ type Agent struct {
 
 	modMu      sync.Mutex
 	moduleMsgs string // the modules' last warnings and error, logged once
-	secrets  *synchronizer.Secrets
-	peerSrv  *http.Server
-	peerLn   net.Listener
-	peerLoop context.CancelFunc
-	link     linkState
-	sync     syncState
-	verify   verifyState
-	parity   parityState
-	wg       sync.WaitGroup
+	secrets    *synchronizer.Secrets
+	peerSrv    *http.Server
+	peerLn     net.Listener
+	peerLoop   context.CancelFunc
+	link       linkState
+	sync       syncState
+	verify     verifyState
+	parity     parityState
+	wg         sync.WaitGroup
 }
 
 // linkState is what this agent knows of the peer link.
