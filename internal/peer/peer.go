@@ -11,18 +11,47 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/store"
 )
 
-// ProtocolVersion is the version this agent speaks. MinProtocolVersion is
-// the oldest it still understands.
-const (
-	ProtocolVersion    = 1
-	MinProtocolVersion = 1
-)
+// ProtocolVersion is the newest version this agent speaks;
+// MinProtocolVersion the oldest it still understands. Version 2 added the
+// inventory messages. Fields added to a message are optional and ignored by
+// older agents, so they need no new version; a new message type does.
+//
+// ProtocolVersion is a variable so that a build can speak an older
+// version, to test mixed pairs:
+//
+//	go build -ldflags "-X github.com/sentryha/sentry/internal/peer.protocolOverride=1"
+var ProtocolVersion = 2
+
+// MinProtocolVersion is the oldest version this agent reads.
+const MinProtocolVersion = 1
+
+var protocolOverride string
+
+func init() {
+	if v, err := strconv.Atoi(protocolOverride); err == nil && v >= MinProtocolVersion && v < ProtocolVersion {
+		ProtocolVersion = v
+	}
+}
+
+// typeVersion is the version that introduced a message type. Every message
+// is sent at that version, so an older peer reads each message it knows,
+// and refuses (by version) only the types it cannot know.
+var typeVersion = map[string]int{TypeInventoryRequest: 2, TypeInventory: 2}
+
+// VersionOf is the protocol version a message of type typ is sent at.
+func VersionOf(typ string) int {
+	if v, ok := typeVersion[typ]; ok {
+		return v
+	}
+	return MinProtocolVersion
+}
 
 // MaxMessageSize bounds one message on the wire.
 const MaxMessageSize = 1 << 20
@@ -117,7 +146,11 @@ func Encode(typ, from string, body any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := Envelope{Version: ProtocolVersion, Type: typ, From: from, Sent: time.Now().UTC(), Body: b}
+	v := VersionOf(typ)
+	if v > ProtocolVersion {
+		return nil, fmt.Errorf("%w: a %s message needs protocol %d, this agent speaks up to %d", ErrVersion, typ, v, ProtocolVersion)
+	}
+	env := Envelope{Version: v, Type: typ, From: from, Sent: time.Now().UTC(), Body: b}
 	out, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
@@ -154,6 +187,9 @@ func Decode(b []byte) (*Envelope, error) {
 	}
 	if env.Version < MinProtocolVersion || env.Version > ProtocolVersion {
 		return nil, fmt.Errorf("%w: peer speaks %d, this agent %d to %d", ErrVersion, env.Version, MinProtocolVersion, ProtocolVersion)
+	}
+	if v, ok := typeVersion[env.Type]; ok && (v > ProtocolVersion || env.Version < v) {
+		return nil, fmt.Errorf("%w: a %s message is protocol %d, this agent speaks %d to %d", ErrVersion, env.Type, v, MinProtocolVersion, ProtocolVersion)
 	}
 	switch env.Type {
 	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory:
