@@ -22,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := env.Hello()
-	if err != nil || h.Name != "node-p" || h.Role != "primary" || env.Version != ProtocolVersion {
+	if err != nil || h.Name != "node-p" || h.Role != "primary" || env.Version != VersionOf(TypeHello) {
 		t.Fatalf("got %+v, %v", h, err)
 	}
 	if _, err := env.JoinRequest(); err == nil {
@@ -40,7 +40,8 @@ func TestDecodeRefusals(t *testing.T) {
 		{"empty", ``, ErrMalformed, "EOF"},
 		{"not json", `hello`, ErrMalformed, "invalid character"},
 		{"too large", big, ErrTooLarge, "larger than"},
-		{"future version", `{"v":2,"type":"hello","from":"node-p","body":{"name":"node-p"}}`, ErrVersion, "peer speaks 2, this agent 1 to 1"},
+		{"future version", `{"v":3,"type":"hello","from":"node-p","body":{"name":"node-p"}}`, ErrVersion, "peer speaks 3, this agent 1 to 2"},
+		{"v2 type at v1", `{"v":1,"type":"inventory-request","from":"node-p","body":{}}`, ErrVersion, "a inventory-request message is protocol 2"},
 		{"no version", `{"type":"hello","from":"node-p","body":{"name":"node-p"}}`, ErrVersion, "peer speaks 0"},
 		{"unknown type", `{"v":1,"type":"exec","from":"node-p","body":{}}`, ErrMalformed, `unknown type "exec"`},
 		{"bad sender", `{"v":1,"type":"hello","from":"Node P","body":{"name":"node-p"}}`, ErrMalformed, "is not a node name"},
