@@ -452,8 +452,8 @@ func (a *Agent) parityReport() *ParityReport {
 // noteDrift records the drift as an event when it changed.
 func (a *Agent) noteDrift() {
 	r := a.parityReport()
-	if r.Role == "" {
-		return
+	if r.Role == "" || r.Peer.Taken.IsZero() {
+		return // nothing to compare yet: not news
 	}
 	var items []string
 	for _, it := range r.Drift.Drifted() {
