@@ -188,7 +188,9 @@ func TestInitJoinStatus(t *testing.T) {
 	}
 	var kinds []string
 	for _, e := range evs {
-		kinds = append(kinds, e.Kind)
+		if e.Kind != "inventory" && e.Kind != "drift" { // package parity's, at any time
+			kinds = append(kinds, e.Kind)
+		}
 	}
 	if !strings.Contains(strings.Join(kinds, ","), "init,token,join") {
 		t.Errorf("events %v, want init, token, join", kinds)
