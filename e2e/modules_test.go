@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/lab"
+)
+
+// webNginx2 is version 1.1.0 of the built-in web-nginx: one more probe.
+const webNginx2 = `# Version 1.1.0 of web-nginx: also fetch the canary page by name.
+schema = 2
+name = "web-nginx"
+version = "1.1.0"
+kind = "web"
+description = "nginx web server, canary also fetched by host name"
+packages = ["nginx"]
+tracked = ["/etc/nginx"]
+
+[[units]]
+name = "nginx.service"
+action = "reload"
+order = 10
+
+[canary]
+page = "/var/www/html/sentry-canary.html"
+marker = "sentry-canary-ok"
+
+[[probes]]
+name = "web"
+kind = "http"
+params = { url = "http://127.0.0.1/sentry-canary.html", marker = "sentry-canary-ok" }
+
+[[probes]]
+name = "web by name"
+kind = "http"
+params = { url = "http://localhost/sentry-canary.html", marker = "sentry-canary-ok" }
+
+[[probes]]
+name = "unit nginx"
+kind = "systemd"
+params = { unit = "nginx.service" }
+`
+
+type peerView struct {
+	Name          string `json:"name"`
+	Reachable     bool   `json:"reachable"`
+	AgentVersion  string `json:"agent_version"`
+	Verify        string `json:"verify"`
+	Error         string `json:"error"`
+	ConfigApplied string `json:"config_applied"`
+}
+
+// statusNodes is set's `sentry status --json`, by node name.
+func statusNodes(t *testing.T, set string) map[string]peerView {
+	t.Helper()
+	var st struct {
+		Nodes []peerView `json:"nodes"`
+	}
+	out := sentry(t, "lab", "exec", set, "--", "sentry", "status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	m := map[string]peerView{}
+	for _, n := range st.Nodes {
+		m[n.Name] = n
+	}
+	return m
+}
+
+// TestModules: the built-in modules drive the lab's probes; version 1.1.0
+// of a module installed and selected on P runs on both nodes, and a
+// rollback brings 1.0.0 back on both; then a pair of mixed versions (S
+// built to speak peer protocol 1) exchanges status and results.
+func TestModules(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
+	bothGreen := func(n string) func() bool {
+		return func() bool {
+			st := statusNodes(t, "P")
+			return strings.HasPrefix(st["node-p"].Verify, n+"/"+n+" green") && strings.HasPrefix(st["node-s"].Verify, n+"/"+n+" green")
+		}
+	}
+	waitUntil(t, "both nodes 15/15 green with the built-in modules", 90*time.Second, bothGreen("15"))
+
+	var list []struct {
+		Name     string `json:"name"`
+		Selected string `json:"selected"`
+		Origin   string `json:"origin"`
+	}
+	out := sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("modules list --json: %v\n%s", err, out)
+	}
+	if len(list) != 8 {
+		t.Fatalf("%d built-in modules listed, want 8:\n%s", len(list), out)
+	}
+
+	// Version 1.1.0, installed on P: selected, synced, run on both.
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "cat > /root/web-nginx-1.1.0.toml <<'EOF'\n"+webNginx2+"EOF")
+	inst := sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "install", "/root/web-nginx-1.1.0.toml")
+	if !strings.Contains(inst, "web-nginx: 1.1.0") {
+		t.Fatalf("install did not select 1.1.0:\n%s", inst)
+	}
+	waitUntil(t, "both nodes 16/16 green with web-nginx 1.1.0", 90*time.Second, bothGreen("16"))
+	if r := nodeResults(t, "P", "node-s")["web by name"]; !r.OK || len(r.Phases) == 0 {
+		t.Fatalf("S's new probe as P sees it: %+v", r)
+	}
+	// Roll back: 1.0.0 again, pinned, on both nodes.
+	sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "rollback", "web-nginx")
+	waitUntil(t, "both nodes back to 15/15 green", 90*time.Second, bothGreen("15"))
+	sl := sentry(t, "lab", "exec", "S", "--", "sentry", "modules", "show", "web-nginx")
+	if !strings.Contains(sl, "1.0.0") || !strings.Contains(sl, "pinned") {
+		t.Fatalf("S after the rollback:\n%s", sl)
+	}
+
+	// A mixed pair: S runs a build that speaks peer protocol 1 only.
+	old := filepath.Join(filepath.Dir(sentryBin), "sentry-proto1")
+	build := exec.Command("go", "build", "-o", old, "-ldflags",
+		"-X github.com/sentryha/sentry/internal/peer.protocolOverride=1 -X main.version=0.9.0-proto1", "../sentry")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the protocol-1 agent: %v\n%s", err, b)
+	}
+	dst := filepath.Join(lab.DefaultStateDir, labName, "sets", "S", "root", "usr/local/bin/sentry")
+	b, err := os.ReadFile(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst+".new", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".new", dst); err != nil {
+		t.Fatal(err)
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "restart", "sentry-agent")
+	since := time.Now()
+	waitUntil(t, "P and the protocol-1 S see each other", 60*time.Second, func() bool {
+		p := statusNodes(t, "P")["node-s"]
+		s := statusNodes(t, "S")["node-p"]
+		return p.Reachable && strings.HasPrefix(p.AgentVersion, "0.9.0-proto1") && s.Reachable && p.Error == ""
+	})
+	// Results still cross both ways.
+	waitUntil(t, "fresh results of the protocol-1 S on P", 60*time.Second, func() bool {
+		r := nodeResults(t, "P", "node-s")["mail"]
+		return r.OK && r.Start.After(since)
+	})
+	waitUntil(t, "fresh results of P on the protocol-1 S", 60*time.Second, func() bool {
+		r := nodeResults(t, "S", "node-p")["mail"]
+		return r.OK && r.Start.After(since)
+	})
+	// And the configuration still flows to it.
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# mixed pair' > /etc/nginx/conf.d/sentry-mixed.conf")
+	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# mixed pair", 30*time.Second)
+	if st := statusNodes(t, "P"); !strings.HasPrefix(st["node-p"].Verify, "15/15 green") {
+		t.Fatalf("P with a protocol-1 peer: %+v", st["node-p"])
+	}
+}
