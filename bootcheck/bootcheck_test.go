@@ -278,6 +278,13 @@ func newFixture(t *testing.T) fixture {
 	os.MkdirAll(f.state, 0o700)
 	os.MkdirAll(filepath.Join(f.etc, "systemd/network"), 0o755)
 	os.WriteFile(filepath.Join(f.etc, "systemd/network/10-installer.network"), []byte(installerNetwork), 0o644)
+	// The disks are those of the inventory's fixture P; the machine is S's
+	// (an RTL8126 NIC that only S's newer kernel knows).
+	inv := "../synchronizer/inventory/testdata/nodes/"
+	oldS, oldMD, oldF := SysDir, ModulesDir, FirmwareDir
+	SysDir, ModulesDir, FirmwareDir = inv+"s/sys", inv+"p/lib/modules", inv+"p/lib/firmware"
+	t.Setenv(SysEnv, "")
+	t.Cleanup(func() { SysDir, ModulesDir, FirmwareDir = oldS, oldMD, oldF })
 	oldM, oldN, oldR, oldRN := MachinesFile, NetworkDir, RunDir, RunNetworkDir
 	MachinesFile = filepath.Join(f.etc, "sentry/cluster/machines.toml")
 	NetworkDir = filepath.Join(f.etc, "systemd/network")
@@ -325,8 +332,15 @@ func TestRunFailover(t *testing.T) {
 	for _, s := range res.Stages {
 		names = append(names, s.Name)
 	}
-	if strings.Join(names, ",") != "read-stamp,identify-hardware,read-profiles,adapt-network,write-result" {
+	if strings.Join(names, ",") != "read-stamp,identify-hardware,read-profiles,check-drivers,adapt-network,write-result" {
 		t.Fatalf("stages %v", names)
+	}
+	// The driver check names the NIC these disks have no module for.
+	if res.Drivers == nil || res.Drivers.Boots != "no" || !strings.Contains(strings.Join(res.Drivers.Because, " "), "10ec:8126") {
+		t.Fatalf("driver check: %+v", res.Drivers)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "lack drivers for this machine") {
+		t.Fatalf("warnings %v", res.Warnings)
 	}
 	if prev, err := readResult(filepath.Join(f.state, LastName)); err != nil || prev.Hardware != hwB.ID {
 		t.Fatalf("last boot record: %v %v", prev, err)
@@ -385,5 +399,33 @@ func TestRunCorruptStamp(t *testing.T) {
 	}
 	if res.Outcome != SafeMode || !strings.Contains(res.Reason, "stamp") || res.UnknownMachine {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// BenchmarkRunSecondary is a whole boot decision without a probe (the
+// secondary's case) on fixture trees: stamp, hardware, profiles, the driver
+// check against a kernel module tree, network plan, result files. The lab
+// figures (real nodes, with the primary's probe) are printed by
+// e2e TestBootSwapTen.
+func BenchmarkRunSecondary(b *testing.B) {
+	dir := b.TempDir()
+	f := fixture{state: filepath.Join(dir, "state"), etc: filepath.Join(dir, "etc"), run: filepath.Join(dir, "run")}
+	os.MkdirAll(f.state, 0o700)
+	os.MkdirAll(filepath.Join(f.etc, "systemd/network"), 0o755)
+	os.WriteFile(filepath.Join(f.etc, "systemd/network/10-installer.network"), []byte(installerNetwork), 0o644)
+	inv := "../synchronizer/inventory/testdata/nodes/"
+	SysDir, ModulesDir, FirmwareDir = inv+"s/sys", inv+"p/lib/modules", inv+"p/lib/firmware"
+	MachinesFile = filepath.Join(f.etc, "sentry/cluster/machines.toml")
+	NetworkDir = filepath.Join(f.etc, "systemd/network")
+	RunDir, RunNetworkDir = filepath.Join(f.run, "sentry"), filepath.Join(f.run, "systemd/network")
+	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("secondary", hwB))
+	WriteMachines(MachinesFile, machines())
+	opt := Options{StateDir: f.state, Identify: func() (hwid.Identity, error) { return hwA, nil }}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Run(context.Background(), opt)
+		if err != nil || res.Outcome != Secondary {
+			b.Fatalf("%v %+v", err, res)
+		}
 	}
 }

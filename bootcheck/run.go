@@ -20,6 +20,7 @@ import (
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/vishvananda/netlink"
 )
 
@@ -99,6 +100,9 @@ type Result struct {
 	Warnings       []string `json:"warnings,omitempty"`
 	// PreviousHardware is where this disk set booted last time.
 	PreviousHardware string `json:"previous_hardware,omitempty"`
+	// Drivers says whether these disks carry the drivers (and firmware) of
+	// this machine's storage and network devices, with the evidence.
+	Drivers *inventory.CompatReport `json:"drivers,omitempty"`
 }
 
 // RoleStarts says the role's services may start.
@@ -207,6 +211,18 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 
 	if d.Outcome == Primary || d.Outcome == Secondary {
+		r.stage("check-drivers", func() error {
+			rep, err := checkDrivers()
+			if err != nil {
+				return err
+			}
+			res.Drivers = rep
+			if rep.Boots == "no" {
+				res.Warnings = append(res.Warnings, "these disks lack drivers for this machine: "+strings.Join(rep.Because, "; ")+
+					" (sentry compat; sentry parity plan adds them)")
+			}
+			return nil
+		})
 		var plan *Plan
 		err := r.stage("adapt-network", func() error {
 			var err error
@@ -255,6 +271,48 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	r.console()
 	return res, werr
+}
+
+// Paths read by the driver check; variables for tests. SysEnv, when set in
+// the environment, names another sysfs tree to read the machine's PCI
+// devices from (the lab gives each of its machines its own list).
+var (
+	SysDir      = "/sys"
+	ModulesDir  = "/lib/modules"
+	FirmwareDir = "/lib/firmware"
+	SysEnv      = "SENTRY_INVENTORY_SYS"
+)
+
+// checkDrivers matches this machine's PCI devices against the module trees
+// and firmware on these disks (no dpkg, no initramfs: a boot-time check).
+func checkDrivers() (*inventory.CompatReport, error) {
+	sys := SysDir
+	if v := os.Getenv(SysEnv); v != "" {
+		sys = v
+	}
+	hw, err := inventory.ReadHardware(sys)
+	if err != nil {
+		return nil, fmt.Errorf("PCI devices in %s: %w", sys, err)
+	}
+	inv := &inventory.Inventory{SchemaVersion: inventory.SchemaVersion}
+	dirs, _ := filepath.Glob(filepath.Join(ModulesDir, "*"))
+	for _, d := range dirs {
+		k, err := inventory.ReadKernel(d)
+		if err != nil {
+			continue
+		}
+		// The firmware the modules of this machine's devices name.
+		m := k.Matcher()
+		for _, dev := range hw.PCI {
+			for _, name := range m.ModulesFor(dev.Modalias) {
+				k.ReadModuleFirmware(ModulesDir, name)
+			}
+		}
+		inv.Kernels = append(inv.Kernels, k)
+	}
+	inv.Firmware, _ = inventory.ReadFirmware(FirmwareDir)
+	rep := inventory.Compat(inv, &hw)
+	return &rep, nil
 }
 
 // networkPlan maps the role's installed network files to this machine.

@@ -171,6 +171,17 @@ func TestBootcheck(t *testing.T) {
 	for round := 1; round <= 2; round++ {
 		p, s := swapAndCheck(t, round)
 		pTimes, sTimes = append(pTimes, p), append(sTimes, s)
+		if round == 1 {
+			// The lab's machine B has a NIC whose module disk set P's
+			// kernel lacks (docs/lab.md): bootcheck on B says so.
+			d := bootOf(t, "P").Drivers
+			if d == nil || d.Boots != "no" || !strings.Contains(strings.Join(d.Because, " "), "e1000e") {
+				t.Fatalf("P on hw-b: driver check %+v, want no, naming e1000e", d)
+			}
+			if d := bootOf(t, "S").Drivers; d == nil || d.Boots != "yes" {
+				t.Fatalf("S on hw-a: driver check %+v, want yes", d)
+			}
+		}
 	}
 	// Back home: P's boot is no failover; the explain text says why.
 	explain := sentry(t, "lab", "exec", "P", "--", "sentry", "bootcheck", "explain")

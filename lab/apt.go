@@ -41,6 +41,8 @@ const (
 	AptKeyring     = "/etc/apt/trusted.gpg.d/sentry-lab.gpg"
 	HardwareMount  = "/run/sentry-lab/hardware"
 	hardwareDropIn = "/etc/systemd/system/sentry-agent.service.d/50-lab-hardware.conf"
+	// bootcheckHardwareDropIn points the bootcheck's driver check there too.
+	bootcheckHardwareDropIn = "/etc/systemd/system/sentry-bootcheck.service.d/50-lab-hardware.conf"
 )
 
 // The lab's own packages.
@@ -428,6 +430,14 @@ func (l *Lab) nodeBinds(id, hw string) ([]string, error) {
 	}
 	conf := "# sentry lab only: the lab's machines share the host's /sys; each has its\n# own PCI list, which the inventory reads instead.\n[Service]\nEnvironment=SENTRY_INVENTORY_SYS=" + HardwareMount + "/sys\n"
 	if err := atomicfile.Write(dropIn, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	// The bootcheck checks this machine's drivers on the disks: same list.
+	bcDropIn := filepath.Join(l.setRoot(id), bootcheckHardwareDropIn)
+	if err := os.MkdirAll(filepath.Dir(bcDropIn), 0o755); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(bcDropIn, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	return []string{"--bind-ro=" + l.AptRepoDir() + ":" + AptRepoMount, "--bind-ro=" + filepath.Dir(sys) + ":" + HardwareMount}, nil

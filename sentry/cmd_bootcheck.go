@@ -166,6 +166,9 @@ func printBootResult(w io.Writer, r *bootcheck.Result) error {
 	for _, p := range r.Probes {
 		fmt.Fprintf(w, "probe:      %s %s: %s (%.0f ms)\n", p.Name, p.Target, p.Detail, p.MS)
 	}
+	if d := r.Drivers; d != nil {
+		fmt.Fprintf(w, "drivers:    %s (kernel %s): %s\n", d.Boots, dash(d.Kernel), strings.Join(d.Because, "; "))
+	}
 	for _, s := range r.Stages {
 		e := ""
 		if s.Error != "" {
