@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command (make demo): bring up the two-node lab, pair it,
-# change the primary's configuration and watch the secondary follow, then
-# show the status. Every command is printed before it runs.
+# change the primary's configuration and watch the secondary follow, set the
+# verifier's canaries up and show both nodes' results, the modules, package
+# drift and cross-boot compatibility, then swap the disks and show the
+# primary come up on the other machine. Every command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SENTRY:-bin/sentry}
@@ -24,17 +26,37 @@ for _ in $(seq 1 50); do
   printf '.'; sleep 0.2
 done
 run $S lab exec P -- sentry config log -n 3
+# The canaries, made on the primary; the secondary follows the declaration.
 run $S lab exec P -- sentry verifier setup
-run $S lab exec S -- sentry verifier setup
-run $S lab exec S -- sentry verify
-run $S lab exec S -- sentry events -n 5
-run $S lab exec S -- sentry status
+printf '\nwaiting for both nodes to run their probes'
+for _ in $(seq 1 60); do
+  if $S lab exec P -- sentry status 2>/dev/null | grep -q 'node-s: verifier 15/15 green'; then break; fi
+  printf '.'; sleep 1
+done
+echo
+run $S lab exec P -- sentry verify --node node-s
+run $S lab exec P -- sentry modules list
+run $S lab exec P -- sentry drift
+run $S lab exec P -- sentry compat
+# The failover: both off, P's disks into machine B, boot.
+run $S lab swap
+run $S lab status
+run $S lab exec P -- sentry bootcheck explain
+printf '\nwaiting for the primary, now on machine B, to be green'
+for _ in $(seq 1 60); do
+  if $S lab exec P -- sentry status 2>/dev/null | grep -q 'node-p: verifier 15/15 green'; then break; fi
+  printf '.'; sleep 1
+done
+echo
+run $S lab exec P -- sentry events -n 6
+run $S lab exec P -- sentry status
 cat <<MSG
 
-The lab stays up. Try:
+The lab stays up, swapped (P on machine B). Try:
   $S lab exec P -- sentry status          both nodes, as the primary sees them
-  $S lab exec P -- sentry config diff     the last configuration change
-  $S lab exec P -- journalctl -u sentry-agent
-  $S lab swap                             the failover by hand: P's disks into machine B
+  $S lab exec P -- sentry bootcheck explain   why this boot is what it is
+  $S lab swap                             swap back
+  $S lab move P c                         P's disks into an unknown machine: safe mode
+  $S lab exec S -- sentry verify --debug mail
   $S lab down                             stop everything the lab started
 MSG
