@@ -156,6 +156,12 @@ func TestModules(t *testing.T) {
 		r := nodeResults(t, "S", "node-p")["mail"]
 		return r.OK && r.Start.After(since)
 	})
+	// Package parity needs protocol 2: P says why it has no inventory of S,
+	// rather than failing.
+	waitUntil(t, "P's drift names the peer's protocol", 60*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", "P", "--", "sentry", "drift")
+		return strings.Contains(out, "speaks peer protocol 1")
+	})
 	// And the configuration still flows to it.
 	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# mixed pair' > /etc/nginx/conf.d/sentry-mixed.conf")
 	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# mixed pair", 30*time.Second)

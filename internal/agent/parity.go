@@ -312,7 +312,18 @@ func (a *Agent) fetchPeerInventory(ctx context.Context) error {
 	if a.parity.self != nil {
 		mine = a.parity.self.Hardware.Modaliases()
 	}
+	// An older agent (protocol 1) has no inventory messages: say so rather
+	// than send it what it must refuse.
+	var peerProto int
+	if a.link.Peer != nil {
+		peerProto = a.link.Peer.Protocol
+	}
 	a.mu.Unlock()
+	if need := peer.VersionOf(peer.TypeInventoryRequest); peerProto > 0 && peerProto < need {
+		err := fmt.Errorf("the peer's agent speaks peer protocol %d; inventories need %d: update sentry on the peer", peerProto, need)
+		a.setPeerErr(err)
+		return err
+	}
 	body, err := peer.Encode(peer.TypeInventoryRequest, a.nodeName(), peer.InventoryRequest{Modaliases: mine})
 	if err != nil {
 		return err
