@@ -17,7 +17,7 @@ type storedResult = store.StoredResult
 func nodeResults(t *testing.T, set, node string) map[string]storedResult {
 	t.Helper()
 	var rs []storedResult
-	out := sentry(t, "lab", "exec", set, "--", "sentry", "verify", "--node", node, "--json")
+	out := sentry(t, "lab", "exec", set, "--", "sentry", "verify", "--node", node, "--last", "--json")
 	if err := json.Unmarshal([]byte(out), &rs); err != nil {
 		t.Fatalf("verify --node %s on %s: %v\n%s", node, set, err, out)
 	}
@@ -72,6 +72,13 @@ func TestVerifierSchedule(t *testing.T) {
 				t.Fatalf("%s's record of %s's mail probe has no phases: %+v", set, node, m)
 			}
 		}
+	}
+	// A run now, on the peer, through the agents.
+	before := time.Now()
+	var now []storedResult
+	out := sentry(t, "lab", "exec", "P", "--", "sentry", "verify", "--node", "node-s", "--service", "mail", "--json")
+	if err := json.Unmarshal([]byte(out), &now); err != nil || len(now) != 1 || !now[0].OK || now[0].Node != "node-s" || !now[0].Start.After(before.Add(-2*time.Second)) {
+		t.Fatalf("verify --node node-s --service mail on P: %v\n%s", err, out)
 	}
 	dbg := sentry(t, "lab", "exec", "S", "--", "sentry", "verify", "--debug", "postgres")
 	for _, want := range []string{"postgres (postgres) OK", "connect", "write row", "probe log:", `phase="write row"`} {

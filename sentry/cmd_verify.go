@@ -25,14 +25,16 @@ func newVerifyCommand() *cobra.Command {
 	var kind string
 	var params []string
 	var timeout time.Duration
-	var asJSON, showLog bool
+	var asJSON, showLog, last bool
 	var service, node, debugProbe string
 	cmd := &cobra.Command{
 		Use:   "verify [--service NAME] | --node NODE | --debug PROBE | --kind KIND [--param KEY=VALUE]...",
 		Short: "Exercise this node's services now, show a node's scheduled results, or run one probe by hand",
 		Long: `Without flags, run this node's probe set now and print a table.
---node NODE shows the newest scheduled results of NODE (this node or its peer:
-the agents send each other their results), from the agent's store.
+--node NODE runs NODE's probes now through the agents (this node, or its peer
+over the peer link) and prints the table; with --last it shows NODE's newest
+scheduled results instead, from this agent's store (the agents send each other
+their results).
 --debug PROBE shows the last scheduled run of one probe, its phases and its own log.
 --kind runs one probe of a compiled-in kind now, with its parameters, and prints
 each phase with its timing (--log adds the probe's own log).
@@ -46,7 +48,7 @@ RAID. The agent runs the same set on its schedule ([verifier] interval).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node != "" {
-				return runVerifyNode(cmd, node, service, asJSON)
+				return runVerifyNode(cmd, node, service, asJSON, last)
 			}
 			if debugProbe != "" {
 				return runVerifyDebug(cmd, debugProbe, asJSON)
@@ -109,7 +111,8 @@ RAID. The agent runs the same set on its schedule ([verifier] interval).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().BoolVar(&showLog, "log", false, "with --kind: show the probe's own log")
 	cmd.Flags().StringVar(&debugProbe, "debug", "", "show the last scheduled run of this probe with its own log")
-	cmd.Flags().StringVar(&node, "node", "", "show this node's newest scheduled results (this node or its peer)")
+	cmd.Flags().StringVar(&node, "node", "", "run this node's probes now (this node or its peer, through the agents)")
+	cmd.Flags().BoolVar(&last, "last", false, "with --node: show the newest scheduled results instead of running now")
 	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
 	return cmd
 }
@@ -253,13 +256,20 @@ nowhere. Run it on both nodes after pairing.`,
 	return cmd
 }
 
-// runVerifyNode prints the newest stored result of each of node's probes.
-func runVerifyNode(cmd *cobra.Command, node, service string, asJSON bool) error {
+// runVerifyNode runs node's probes now through the agents (or with last
+// prints the newest stored result of each) and prints the table; it exits
+// 1 when a probe failed.
+func runVerifyNode(cmd *cobra.Command, node, service string, asJSON, last bool) error {
 	c, err := agentClient(cmd)
 	if err != nil {
 		return err
 	}
-	res, err := c.Results(cmd.Context(), node, "", 0)
+	var res []store.StoredResult
+	if last {
+		res, err = c.Results(cmd.Context(), node, "", 0)
+	} else {
+		res, err = c.VerifyNode(cmd.Context(), node, service)
+	}
 	if err != nil {
 		return err
 	}
@@ -274,7 +284,10 @@ func runVerifyNode(cmd *cobra.Command, node, service string, asJSON bool) error 
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {
-		return printJSON(w, keep)
+		if err := printJSON(w, keep); err != nil {
+			return err
+		}
+		return failedExit(keep, last)
 	}
 	if len(keep) == 0 {
 		return fmt.Errorf("no scheduled results of node %q stored here (is it this node or its peer, paired and set up?)", node)
@@ -295,7 +308,24 @@ func runVerifyNode(cmd *cobra.Command, node, service string, asJSON bool) error 
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", r.Probe, r.Kind, state, time.Since(r.Start).Round(time.Second), r.DurationMS, strings.Join(phases, ", "), detail)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return failedExit(keep, last)
+}
+
+// failedExit is exit status 1 when a probe run now failed (a view of
+// stored results always exits 0).
+func failedExit(rs []store.StoredResult, last bool) error {
+	if last {
+		return nil
+	}
+	for _, r := range rs {
+		if !r.OK {
+			return exitError{1}
+		}
+	}
+	return nil
 }
 
 // runVerifyDebug prints the last scheduled run of one probe with its log.

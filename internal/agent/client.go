@@ -168,3 +168,16 @@ func (c *Client) ParityApply(ctx context.Context, req ApplyRequest) (*ApplyResul
 	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
 	return &r, long.do(ctx, http.MethodPost, "/v1/parity/apply", req, &r)
 }
+
+// VerifyRunRequest is the body of POST /v1/verify/run.
+type VerifyRunRequest struct {
+	Node    string `json:"node,omitempty"`
+	Service string `json:"service,omitempty"`
+}
+
+// VerifyNode runs node's probes now (this node's, or the peer's through
+// its agent) and returns the results.
+func (c *Client) VerifyNode(ctx context.Context, node, service string) ([]store.StoredResult, error) {
+	var res []store.StoredResult
+	return res, c.do(ctx, http.MethodPost, "/v1/verify/run", VerifyRunRequest{Node: node, Service: service}, &res)
+}

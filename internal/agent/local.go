@@ -187,6 +187,14 @@ func (a *Agent) localHandler() http.Handler {
 		}
 		reply(w, res, err)
 	})
+	mux.HandleFunc("POST /v1/verify/run", func(w http.ResponseWriter, r *http.Request) {
+		var req VerifyRunRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := a.VerifyNode(r.Context(), req.Node, req.Service)
+		reply(w, res, err)
+	})
 	mux.HandleFunc("GET /v1/verify/debug", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.Debug(r.URL.Query().Get("probe"))
 		reply(w, res, err)

@@ -20,6 +20,7 @@ func (a *Agent) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
+	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.handleVerifyRun))
 	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
 	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.handleInventoryFetch))
 	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.handleDeb))

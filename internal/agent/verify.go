@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -164,27 +165,7 @@ func (a *Agent) runVerifier(ctx context.Context) {
 
 func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duration) {
 	start := time.Now()
-	specs := a.probeSpecs(pw, timeout)
-	results := make([]verifier.Result, len(specs))
-	bufs := make([]bytes.Buffer, len(specs))
-	// The probes run side by side: a service that stalls costs the round
-	// one deadline, not one per stalled service.
-	var wg sync.WaitGroup
-	for i, spec := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Each probe logs at debug level into its own buffer: `sentry
-			// verify --debug NAME` shows the last scheduled run's log.
-			plog := slog.New(slog.NewTextHandler(&limitWriter{w: &bufs[i], n: maxProbeLog}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			results[i] = verifier.Run(ctx, spec, plog)
-		}()
-	}
-	wg.Wait()
-	logs := map[string]string{}
-	for i, r := range results {
-		logs[r.Name] = bufs[i].String()
-	}
+	results, logs := runProbes(ctx, a.probeSpecs(pw, timeout))
 	node := a.nodeName()
 	for _, r := range results {
 		if err := a.store.PutResult(storedResult(node, r)); err != nil {
@@ -233,6 +214,152 @@ func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duratio
 		a.noticesLocked(a.alerts.ObserveResult(node, r))
 	}
 	a.saveAlertStateLocked()
+}
+
+// runProbes runs specs side by side (a service that stalls costs the round
+// one deadline, not one per stalled service), each logging at debug level
+// into its own buffer: `sentry verify --debug NAME` shows the last
+// scheduled run's log.
+func runProbes(ctx context.Context, specs []verifier.Spec) ([]verifier.Result, map[string]string) {
+	results := make([]verifier.Result, len(specs))
+	bufs := make([]bytes.Buffer, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plog := slog.New(slog.NewTextHandler(&limitWriter{w: &bufs[i], n: maxProbeLog}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			results[i] = verifier.Run(ctx, spec, plog)
+		}()
+	}
+	wg.Wait()
+	logs := map[string]string{}
+	for i, r := range results {
+		logs[r.Name] = bufs[i].String()
+	}
+	return results, logs
+}
+
+// VerifyNow runs this node's probes now (those whose name starts with
+// service, or all), stores the results and returns them.
+func (a *Agent) VerifyNow(ctx context.Context, service string) ([]store.StoredResult, error) {
+	pw, ok := a.canaryPassword()
+	if !ok {
+		return nil, errors.New("no cluster key on this node: pair it first (the canary password comes from it)")
+	}
+	a.mu.Lock()
+	timeout, why := a.cfg.Verifier.Timeout.Duration, a.safeModeLocked()
+	a.mu.Unlock()
+	if why != "" {
+		return nil, fmt.Errorf("%s is in safe mode (%s): its role's services are held", a.nodeName(), why)
+	}
+	var specs []verifier.Spec
+	for _, s := range a.probeSpecs(pw, timeout) {
+		if service == "" || strings.HasPrefix(s.Name, service) {
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("no probe of %s starts with %q", a.nodeName(), service)
+	}
+	results, _ := runProbes(ctx, specs)
+	node := a.nodeName()
+	out := make([]store.StoredResult, 0, len(results))
+	for _, r := range results {
+		sr := storedResult(node, r)
+		if err := a.store.PutResult(sr); err != nil {
+			a.log.Error("store probe result", "probe", r.Name, "err", err)
+		}
+		out = append(out, sr)
+	}
+	return out, nil
+}
+
+// VerifyNode runs node's probes now: this node's here, the peer's by asking
+// its agent over the peer link (which stores them too).
+func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.StoredResult, error) {
+	if node == "" || node == a.nodeName() {
+		return a.VerifyNow(ctx, service)
+	}
+	a.mu.Lock()
+	peerName, timeout := "", a.cfg.Verifier.Timeout.Duration
+	if a.cluster != nil {
+		peerName = a.cluster.PeerName
+	}
+	peerProto := 0
+	if a.link.Peer != nil {
+		peerProto = a.link.Peer.Protocol
+	}
+	a.mu.Unlock()
+	if node != peerName {
+		return nil, fmt.Errorf("no node %q in this cluster (this node is %s, its peer %q)", node, a.nodeName(), peerName)
+	}
+	if need := peer.VersionOf(peer.TypeVerifyRequest); peerProto > 0 && peerProto < need {
+		return nil, fmt.Errorf("%s's agent speaks peer protocol %d; a run on request needs %d: update sentry there (its scheduled results: sentry verify --node %s --last)", node, peerProto, need, node)
+	}
+	body, err := peer.Encode(peer.TypeVerifyRequest, a.nodeName(), peer.VerifyRequest{Service: service})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer cancel()
+	resp, err := a.peerPost(ctx, "/v1/verify/run", "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	env, err := peer.Read(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s's answer: %w", node, err)
+	}
+	if env.Type == peer.TypeError {
+		eb, _ := env.Error()
+		return nil, fmt.Errorf("%s refused: %s", node, eb.Message)
+	}
+	vr, err := env.VerifyResults()
+	if err != nil {
+		return nil, err
+	}
+	if vr.Error != "" {
+		return nil, fmt.Errorf("%s: %s", node, vr.Error)
+	}
+	for _, r := range vr.Results {
+		if err := a.store.PutResult(r); err != nil {
+			a.log.Error("store peer result", "probe", r.Probe, "err", err)
+		}
+	}
+	return vr.Results, nil
+}
+
+// handleVerifyRun is the peer's side of VerifyNode.
+func (a *Agent) handleVerifyRun(w http.ResponseWriter, r *http.Request) {
+	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
+	if err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, err)
+		return
+	}
+	req, err := env.VerifyRequest()
+	if err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, err)
+		return
+	}
+	a.mu.Lock()
+	timeout := a.cfg.Verifier.Timeout.Duration
+	a.mu.Unlock()
+	// A run lasts up to one probe deadline: longer than the peer API's
+	// usual write timeout.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 10*time.Second))
+	ctx, cancel := context.WithTimeout(r.Context(), timeout+5*time.Second)
+	defer cancel()
+	res, err := a.VerifyNow(ctx, req.Service)
+	out := peer.VerifyResults{Results: res}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	if out.Results == nil {
+		out.Results = []store.StoredResult{}
+	}
+	writeEnvelope(w, http.StatusOK, peer.TypeVerifyResults, a.nodeName(), out)
 }
 
 // noticesLocked hands alert notices to the dispatcher (journal at once,

@@ -20,7 +20,7 @@ import (
 
 // ProtocolVersion is the newest version this agent speaks;
 // MinProtocolVersion the oldest it still understands. Version 2 added the
-// inventory messages. Fields added to a message are optional and ignored by
+// inventory messages and the verification run on request. Fields added to a message are optional and ignored by
 // older agents, so they need no new version; a new message type does.
 //
 // ProtocolVersion is a variable so that a build can speak an older
@@ -43,7 +43,7 @@ func init() {
 // typeVersion is the version that introduced a message type. Every message
 // is sent at that version, so an older peer reads each message it knows,
 // and refuses (by version) only the types it cannot know.
-var typeVersion = map[string]int{TypeInventoryRequest: 2, TypeInventory: 2}
+var typeVersion = map[string]int{TypeInventoryRequest: 2, TypeInventory: 2, TypeVerifyRequest: 2, TypeVerifyResults: 2}
 
 // VersionOf is the protocol version a message of type typ is sent at.
 func VersionOf(typ string) int {
@@ -192,7 +192,7 @@ func Decode(b []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: a %s message is protocol %d, this agent speaks %d to %d", ErrVersion, env.Type, v, MinProtocolVersion, ProtocolVersion)
 	}
 	switch env.Type {
-	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory:
+	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory, TypeVerifyRequest, TypeVerifyResults:
 	default:
 		return nil, fmt.Errorf("%w: unknown type %.40q", ErrMalformed, env.Type)
 	}
@@ -217,6 +217,10 @@ func Decode(b []byte) (*Envelope, error) {
 		_, err = env.InventoryRequest()
 	case TypeInventory:
 		_, err = env.Inventory()
+	case TypeVerifyRequest:
+		_, err = env.VerifyRequest()
+	case TypeVerifyResults:
+		_, err = env.VerifyResults()
 	}
 	if err != nil {
 		return nil, err
