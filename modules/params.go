@@ -1,18 +1,13 @@
 package modules
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/verifier"
-	"golang.org/x/crypto/ssh"
 )
 
 // A probe parameter may hold placeholders, filled in on each node when the
@@ -72,9 +67,9 @@ func (env ProbeEnv) expand(v string) (out string, ok bool) {
 		case "password":
 			return env.Password
 		case "tls_fingerprint":
-			val, err = certFingerprint(filepath.Join(env.Root, m[2]))
+			val, err = verifier.CertFingerprint(filepath.Join(env.Root, m[2]))
 		case "ssh_fingerprint":
-			val, err = hostKeyFingerprint(filepath.Join(env.Root, m[2]))
+			val, err = verifier.HostKeyFingerprint(filepath.Join(env.Root, m[2]))
 		}
 		if err != nil {
 			if strings.Contains(s, "|") {
@@ -99,34 +94,4 @@ func (env ProbeEnv) Spec(p Probe) verifier.Spec {
 		}
 	}
 	return s
-}
-
-// certFingerprint is the SHA-256 of the first certificate in a PEM file
-// (the verifier's mail probe pins it). A copy of the verifier's own,
-// unexported function; merge when the verifier exports it.
-func certFingerprint(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return "", fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	s := sha256.Sum256(blk.Bytes)
-	return hex.EncodeToString(s[:]), nil
-}
-
-// hostKeyFingerprint is ssh's SHA256:... of a public key file (the sftp
-// probe pins it). A copy of the verifier's own, like certFingerprint.
-func hostKeyFingerprint(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return ssh.FingerprintSHA256(k), nil
 }

@@ -149,8 +149,9 @@ GRANT SELECT, INSERT, DELETE ON %[1]s.%[1]s TO '%[1]s'@'127.0.0.1';
 	return out
 }
 
-// certFingerprint is the SHA-256 of the first certificate in a PEM file.
-func certFingerprint(path string) (string, error) {
+// CertFingerprint is the SHA-256 of the first certificate in a PEM file
+// (the mail probe pins it).
+func CertFingerprint(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
@@ -163,8 +164,9 @@ func certFingerprint(path string) (string, error) {
 	return hex.EncodeToString(s[:]), nil
 }
 
-// hostKeyFingerprint is ssh's SHA256:... of a public key file.
-func hostKeyFingerprint(path string) (string, error) {
+// HostKeyFingerprint is ssh's SHA256:... of a public key file (the sftp
+// probe pins it).
+func HostKeyFingerprint(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
@@ -187,7 +189,7 @@ func DefaultProbes(password string, timeout time.Duration) []Spec {
 	}
 	add("web", "http", Params{"url": "http://127.0.0.1/sentry-canary.html", "marker": CanaryMarker})
 	mail := Params{"to": CanaryUser + "@localhost", "user": CanaryUser, "password": password}
-	if fp, err := certFingerprint(MailCert); err == nil {
+	if fp, err := CertFingerprint(MailCert); err == nil {
 		mail["tls_fingerprint"] = fp
 	}
 	add("mail", "mail", mail)
@@ -195,7 +197,7 @@ func DefaultProbes(password string, timeout time.Duration) []Spec {
 	add("mysql", "mysql", Params{"user": CanaryDB, "password": password, "database": CanaryDB})
 	add("smb", "smb", Params{"share": CanaryShare, "user": CanaryUser, "password": password})
 	sftp := Params{"user": CanaryUser, "password": password, "host_key": "unknown"}
-	if fp, err := hostKeyFingerprint(SSHHostKey); err == nil {
+	if fp, err := HostKeyFingerprint(SSHHostKey); err == nil {
 		sftp["host_key"] = fp
 	}
 	add("sftp", "sftp", sftp)

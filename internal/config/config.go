@@ -449,9 +449,13 @@ var knownKeys = []string{
 	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "alert", "alert.mail", "log",
 }
 
-func suggest(k string) string {
+func suggest(k string) string { return Suggest(k, knownKeys) }
+
+// Suggest is a " (did you mean ...?)" hint: the known key closest to k
+// (at most two edits away), or "". modules uses it for manifests too.
+func Suggest(k string, known []string) string {
 	best, bestD := "", 3
-	for _, c := range knownKeys {
+	for _, c := range known {
 		if d := editDistance(k, c); d < bestD {
 			best, bestD = c, d
 		}
