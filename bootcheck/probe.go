@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
@@ -124,24 +123,9 @@ func AskPeer(ctx context.Context, node *pki.Node, peerName, addr string, self pe
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{TLSClientConfig: node.ClientTLS(peerName)}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/hello", bytes.NewReader(body))
+	env, err := peer.Call(ctx, node.ClientTLS(peerName), addr, "/v1/hello", body)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	env, err := peer.Read(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("answer of %s: %w", addr, err)
-	}
-	if env.Type == peer.TypeError {
-		eb, _ := env.Error()
-		return nil, fmt.Errorf("%s refused: %s", addr, eb.Message)
 	}
 	h, err := env.Hello()
 	if err != nil {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -175,24 +174,9 @@ func (a *Agent) helloOnce(ctx context.Context) {
 func (a *Agent) exchange(ctx context.Context, addr string, tlsCfg *tls.Config, timeout time.Duration, body []byte) (*peer.NodeStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tr := &http.Transport{TLSClientConfig: tlsCfg}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/hello", bytes.NewReader(body))
+	env, err := peer.Call(ctx, tlsCfg, addr, "/v1/hello", body)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	env, err := peer.Read(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("answer: %w", err)
-	}
-	if env.Type == peer.TypeError {
-		eb, _ := env.Error()
-		return nil, fmt.Errorf("peer refused: %s", eb.Message)
 	}
 	return env.Hello()
 }

@@ -303,18 +303,12 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer cancel()
-	resp, err := a.peerPost(ctx, "/v1/verify/run", "application/json", body)
+	a.mu.Lock()
+	addr, tlsCfg := a.cluster.PeerAddress, a.node.ClientTLS(peerName)
+	a.mu.Unlock()
+	env, err := peer.Call(ctx, tlsCfg, addr, "/v1/verify/run", body)
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	env, err := peer.Read(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s's answer: %w", node, err)
-	}
-	if env.Type == peer.TypeError {
-		eb, _ := env.Error()
-		return nil, fmt.Errorf("%s refused: %s", node, eb.Message)
+		return nil, fmt.Errorf("%s: %w", node, err)
 	}
 	vr, err := env.VerifyResults()
 	if err != nil {
