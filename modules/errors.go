@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
 // ErrInvalid is wrapped by every error that is a manifest's or the
@@ -59,8 +60,8 @@ func position(file string, line, col int, key string) string {
 }
 
 // keyError is an error at key, placed by loc.
-func keyError(file string, loc *locator, key, format string, args ...any) *Error {
-	l, c := loc.find(key)
+func keyError(file string, loc *tomlpos.Locator, key, format string, args ...any) *Error {
+	l, c := loc.Find(key)
 	return &Error{File: file, Line: l, Col: c, Key: key, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -68,7 +69,7 @@ var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 
 // decodeError turns an error of the TOML decoder into an *Error with the
 // file, line, column and key.
-func decodeError(file string, loc *locator, err error) *Error {
+func decodeError(file string, loc *tomlpos.Locator, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		e := &Error{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Message: pe.Message}
@@ -79,7 +80,7 @@ func decodeError(file string, loc *locator, err error) *Error {
 	}
 	if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		l, c, key := loc.near(m[2], line)
+		l, c, key := loc.Near(m[2], line)
 		if l == 0 {
 			l, c = line, 1
 		}
@@ -90,7 +91,7 @@ func decodeError(file string, loc *locator, err error) *Error {
 
 // undecoded lists the keys the decoder left over, outermost only (an
 // unknown table is named once, not with each key in it), in file order.
-func undecoded(md toml.MetaData, loc *locator) []string {
+func undecoded(md toml.MetaData, loc *tomlpos.Locator) []string {
 	var keys []string
 	seen := map[string]bool{}
 	for _, k := range md.Undecoded() {
@@ -108,8 +109,8 @@ func undecoded(md toml.MetaData, loc *locator) []string {
 		}
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
-		li, _ := loc.find(keys[i])
-		lj, _ := loc.find(keys[j])
+		li, _ := loc.Find(keys[i])
+		lj, _ := loc.Find(keys[j])
 		return li < lj
 	})
 	return keys

@@ -125,7 +125,7 @@ func openCatalog(opts Options) (*catalog, error) {
 
 // at is "file:line:col" of a key of the manifest.
 func (m *Manifest) at(key string) string {
-	l, c := m.loc.find(key)
+	l, c := m.loc.Find(key)
 	if l == 0 {
 		return m.Source
 	}

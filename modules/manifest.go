@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/sentryha/sentry/internal/tomlpos"
 	"github.com/sentryha/sentry/verifier"
 )
 
@@ -60,7 +61,7 @@ type Manifest struct {
 	Origin string `json:"origin,omitempty"`
 
 	raw  []byte
-	loc  *locator
+	loc  *tomlpos.Locator
 	keys keyNames
 }
 
@@ -201,7 +202,7 @@ var knownV1 = []string{"schema", "name", "version", "kind", "description", "pack
 // packages installed, see CheckExecutables, nor against other modules, see
 // Load). file names the manifest in errors and warnings.
 func Parse(file string, data []byte) (*Manifest, []Warning, error) {
-	loc := newLocator(data)
+	loc := tomlpos.New(data)
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, nil, decodeError(file, loc, err)
@@ -234,7 +235,7 @@ func Parse(file string, data []byte) (*Manifest, []Warning, error) {
 	return m, warns, nil
 }
 
-func decodeV2(file string, data []byte, loc *locator, schema int) (*Manifest, []Warning, error) {
+func decodeV2(file string, data []byte, loc *tomlpos.Locator, schema int) (*Manifest, []Warning, error) {
 	var f fileV2
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
@@ -242,11 +243,11 @@ func decodeV2(file string, data []byte, loc *locator, schema int) (*Manifest, []
 	}
 	var warns []Warning
 	for _, k := range undecoded(md, loc) {
-		l, c := loc.find(k)
+		l, c := loc.Find(k)
 		if schema == CurrentSchema {
-			return nil, nil, &Error{File: file, Line: l, Col: c, Key: loc.indexed(k), Message: "unknown key" + suggest(k, knownV2)}
+			return nil, nil, &Error{File: file, Line: l, Col: c, Key: loc.Indexed(k), Message: "unknown key" + suggest(k, knownV2)}
 		}
-		warns = append(warns, Warning{File: file, Line: l, Col: c, Key: loc.indexed(k),
+		warns = append(warns, Warning{File: file, Line: l, Col: c, Key: loc.Indexed(k),
 			Message: fmt.Sprintf("unknown key of schema %d (this binary knows schemas %d to %d): ignored", schema, OldestSchema, CurrentSchema)})
 	}
 	m := &Manifest{
@@ -273,7 +274,7 @@ func decodeV2(file string, data []byte, loc *locator, schema int) (*Manifest, []
 	return m.normalize(), warns, nil
 }
 
-func decodeV1(file string, data []byte, loc *locator) (*Manifest, error) {
+func decodeV1(file string, data []byte, loc *tomlpos.Locator) (*Manifest, error) {
 	var f fileV1
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
@@ -281,12 +282,12 @@ func decodeV1(file string, data []byte, loc *locator) (*Manifest, error) {
 	}
 	if und := undecoded(md, loc); len(und) > 0 {
 		k := und[0]
-		l, c := loc.find(k)
+		l, c := loc.Find(k)
 		hint := suggest(k, knownV1)
 		if hint == "" && contains(knownV2, k) {
 			hint = " (it is a key of schema 2: write schema = 2)"
 		}
-		return nil, &Error{File: file, Line: l, Col: c, Key: loc.indexed(k), Message: "unknown key in schema 1" + hint}
+		return nil, &Error{File: file, Line: l, Col: c, Key: loc.Indexed(k), Message: "unknown key in schema 1" + hint}
 	}
 	m := &Manifest{
 		Schema: 1, Name: f.Name, Version: f.Version, Kind: f.Kind, Description: f.Description,

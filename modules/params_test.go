@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
 func TestPlaceholders(t *testing.T) {
@@ -73,19 +75,19 @@ func TestVersions(t *testing.T) {
 }
 
 func TestLocatorArrays(t *testing.T) {
-	l := newLocator([]byte("a = 1\n[[p]]\nk = 1\n[[p]]\nk = 2\n[p.q]\nz = 3\n  [t]\n  \"x.y\" = 1\n"))
+	l := tomlpos.New([]byte("a = 1\n[[p]]\nk = 1\n[[p]]\nk = 2\n[p.q]\nz = 3\n  [t]\n  \"x.y\" = 1\n"))
 	for key, want := range map[string][2]int{
 		"a": {1, 1}, "p": {2, 1}, "p[1].k": {3, 1}, "p[2].k": {5, 1}, "p.k": {3, 1},
 		"p[2].q.z": {7, 1}, "p[2].q.nope": {6, 1}, "t.x.y": {9, 3}, "p[3].k": {2, 1}, "nope": {0, 0},
 	} {
-		if l, c := l.find(key); [2]int{l, c} != want {
+		if l, c := l.Find(key); [2]int{l, c} != want {
 			t.Errorf("find(%q) = %d:%d, want %v", key, l, c, want)
 		}
 	}
-	if got := l.indexed("p.q.z"); got != "p[2].q.z" {
+	if got := l.Indexed("p.q.z"); got != "p[2].q.z" {
 		t.Errorf("indexed = %q", got)
 	}
-	if ln, _, k := l.near("p.k", 6); ln != 5 || k != "p[2].k" {
+	if ln, _, k := l.Near("p.k", 6); ln != 5 || k != "p[2].k" {
 		t.Errorf("near = %d %q", ln, k)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
 // HistoryLen is how many previously selected versions the selection file
@@ -25,7 +26,7 @@ type Selection struct {
 	Modules map[string]*Choice `toml:"modules" json:"modules"`
 
 	path string
-	loc  *locator
+	loc  *tomlpos.Locator
 }
 
 // Choice is one module's entry in the selection file.
@@ -44,7 +45,7 @@ type Choice struct {
 // ReadSelection reads the selection file; a missing file is an empty
 // selection.
 func ReadSelection(path string) (*Selection, error) {
-	s := &Selection{Modules: map[string]*Choice{}, path: path, loc: newLocator(nil)}
+	s := &Selection{Modules: map[string]*Choice{}, path: path, loc: tomlpos.New(nil)}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -52,14 +53,14 @@ func ReadSelection(path string) (*Selection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read module selection: %w", err)
 	}
-	s.loc = newLocator(data)
+	s.loc = tomlpos.New(data)
 	md, err := toml.Decode(string(data), s)
 	if err != nil {
 		return nil, decodeError(path, s.loc, err)
 	}
 	if und := undecoded(md, s.loc); len(und) > 0 {
 		k := und[0]
-		l, c := s.loc.find(k)
+		l, c := s.loc.Find(k)
 		return nil, &Error{File: path, Line: l, Col: c, Key: k, Message: "unknown key (a module's entry has version, pinned, disabled, history)"}
 	}
 	if s.Modules == nil {

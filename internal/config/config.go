@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
 // DefaultPath is where the agent and the CLI look for the configuration.
@@ -206,7 +207,7 @@ var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := Default()
 	cfg.Path = file
-	loc := newLocator(data)
+	loc := tomlpos.New(data)
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
 	if err != nil {
 		var pe toml.ParseError
@@ -217,13 +218,13 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 			if e.Key != "" && strings.HasPrefix(pe.Message, "invalid duration") {
 				// A value error: point at the key, not somewhere in the value.
-				e.Line, e.Col = loc.find(e.Key)
+				e.Line, e.Col = loc.Find(e.Key)
 			}
 			return nil, e
 		}
 		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			l, c := loc.find(m[2])
+			l, c := loc.Find(m[2])
 			if l == 0 {
 				l, c = line, 1
 			}
@@ -233,14 +234,14 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
-		l, c := loc.find(k)
+		l, c := loc.Find(k)
 		return nil, &Error{File: file, Line: l, Col: c, Key: k, Message: "unknown key" + suggest(k)}
 	}
 	if err := cfg.validate(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			e.File = file
-			e.Line, e.Col = loc.find(e.Key)
+			e.Line, e.Col = loc.Find(e.Key)
 		}
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
 func init() { Hostname = func() (string, error) { return "testhost", nil } }
@@ -174,11 +176,11 @@ func TestDocExampleValid(t *testing.T) {
 
 func TestLocator(t *testing.T) {
 	src := "# c\n[a]\nx = 1\n  \"y\" = 2\n[b.c]\nz = \"\"\"\nq = 3\n\"\"\"\nw = 4\n"
-	l := newLocator([]byte(src))
+	l := tomlpos.New([]byte(src))
 	for key, want := range map[string][2]int{
 		"a": {2, 1}, "a.x": {3, 1}, "a.y": {4, 3}, "b.c.z": {6, 1}, "b.c.w": {9, 1}, "b.c.q": {5, 1}, "nope": {0, 0},
 	} {
-		l0, c0 := l.find(key)
+		l0, c0 := l.Find(key)
 		if l0 != want[0] || c0 != want[1] {
 			t.Errorf("find(%q) = %d:%d, want %d:%d", key, l0, c0, want[0], want[1])
 		}

@@ -1,17 +1,19 @@
-package modules
+// Package tomlpos finds where a key is written in a TOML file, so that an
+// error can name its line and column. BurntSushi/toml keeps key positions
+// private; this re-reads the text: table headers and "key = value" lines.
+// internal/config and modules use it.
+package tomlpos
 
 import (
 	"fmt"
 	"strings"
 )
 
-// locator finds where a key is written in a TOML file. BurntSushi/toml keeps
-// key positions private, so this re-reads the text: table headers and
-// "key = value" lines. It is internal/config's locator (locate.go) with
-// arrays of tables added: the n-th [[probes]] table is "probes[n]" (1-based),
-// and "probes.kind" is also known by its first occurrence, the way the
-// decoder names keys. Merge the two when internal/config needs arrays.
-type locator struct {
+// Locator knows the position of every key of one file. In arrays of
+// tables the n-th [[probes]] table is "probes[n]" (1-based), and
+// "probes.kind" is also known by its first occurrence, the way the decoder
+// names keys.
+type Locator struct {
 	pos map[string][2]int     // key -> line, column (1-based) of its first occurrence
 	all map[string][]occurred // plain key (no index) -> every occurrence
 }
@@ -21,8 +23,9 @@ type occurred struct {
 	indexed   string
 }
 
-func newLocator(data []byte) *locator {
-	l := &locator{pos: map[string][2]int{}, all: map[string][]occurred{}}
+// New reads data.
+func New(data []byte) *Locator {
+	l := &Locator{pos: map[string][2]int{}, all: map[string][]occurred{}}
 	count := map[string]int{} // plain array-of-tables key -> tables seen
 	plain, indexed := "", ""
 	inMultiline := ""
@@ -40,7 +43,7 @@ func newLocator(data []byte) *locator {
 			continue
 		case strings.HasPrefix(trimmed, "[["):
 			if end := strings.Index(trimmed, "]]"); end > 0 {
-				plain = normKey(trimmed[2:end])
+				plain = NormKey(trimmed[2:end])
 				count[plain]++
 				indexed = indexKey(plain, count)
 				l.add(plain, indexed, i+1, col)
@@ -48,7 +51,7 @@ func newLocator(data []byte) *locator {
 			continue
 		case trimmed[0] == '[':
 			if end := strings.Index(trimmed, "]"); end > 0 {
-				plain = normKey(trimmed[1:end])
+				plain = NormKey(trimmed[1:end])
 				indexed = indexKey(plain, count)
 				l.add(plain, indexed, i+1, col)
 			}
@@ -58,7 +61,7 @@ func newLocator(data []byte) *locator {
 		if eq <= 0 {
 			continue
 		}
-		key := normKey(trimmed[:eq])
+		key := NormKey(trimmed[:eq])
 		if plain != "" {
 			l.add(plain+"."+key, indexed+"."+key, i+1, col)
 		} else {
@@ -91,7 +94,7 @@ func indexKey(plain string, count map[string]int) string {
 	return b.String()
 }
 
-func (l *locator) add(plain, indexed string, line, col int) {
+func (l *Locator) add(plain, indexed string, line, col int) {
 	p := [2]int{line, col}
 	for _, k := range []string{plain, indexed} {
 		if _, ok := l.pos[k]; !ok {
@@ -101,18 +104,18 @@ func (l *locator) add(plain, indexed string, line, col int) {
 	l.all[plain] = append(l.all[plain], occurred{line, col, indexed})
 }
 
-// indexed names a plain key as the decoder reports it ("units.oder") by
+// Indexed names a plain key as the decoder reports it ("units.oder") by
 // its first occurrence, with the indexes of its arrays ("units[2].oder").
-func (l *locator) indexed(plain string) string {
+func (l *Locator) Indexed(plain string) string {
 	if o := l.all[plain]; len(o) > 0 {
 		return o[0].indexed
 	}
 	return plain
 }
 
-// find returns the line and column of key (plain or indexed), or of its
+// Find returns the line and column of key (plain or indexed), or of its
 // nearest written parent, or 0, 0 when none of it is in the file.
-func (l *locator) find(key string) (int, int) {
+func (l *Locator) Find(key string) (int, int) {
 	for k := key; k != ""; {
 		if p, ok := l.pos[k]; ok {
 			return p[0], p[1]
@@ -129,10 +132,10 @@ func (l *locator) find(key string) (int, int) {
 	return 0, 0
 }
 
-// near returns the last occurrence of the plain key at or before line (the
+// Near returns the last occurrence of the plain key at or before line (the
 // decoder reports the line of a bad value, and a key of an array of tables
 // occurs once per table); else what find says.
-func (l *locator) near(key string, line int) (int, int, string) {
+func (l *Locator) Near(key string, line int) (int, int, string) {
 	var best occurred
 	for _, o := range l.all[key] {
 		if o.line <= line && o.line >= best.line {
@@ -142,12 +145,12 @@ func (l *locator) near(key string, line int) (int, int, string) {
 	if best.line > 0 {
 		return best.line, best.col, best.indexed
 	}
-	ln, c := l.find(key)
+	ln, c := l.Find(key)
 	return ln, c, key
 }
 
-// normKey turns ` a . "b" ` into `a.b`.
-func normKey(s string) string {
+// NormKey turns ` a . "b" ` into `a.b`.
+func NormKey(s string) string {
 	parts := strings.Split(s, ".")
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
