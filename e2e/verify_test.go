@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,7 @@ func TestVerifierCanaries(t *testing.T) {
 		{"web", "mv /var/www/html/sentry-canary.html /root/", "mv /root/sentry-canary.html /var/www/html/", "check answer: status 404"},
 	} {
 		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.brk)
+		broke := time.Now()
 		out, err := sentryErr("lab", "exec", "S", "--", "sentry", "verify", "--service", c.probe, "--json")
 		var rs []probeResult
 		json.Unmarshal([]byte(out), &rs)
@@ -240,6 +242,14 @@ func TestVerifierCanaries(t *testing.T) {
 		if p := verifyAll(t, "P")[c.probe]; !p.OK {
 			t.Errorf("after %q on S: P's %s probe is red too: %s", c.brk, c.probe, p.Message)
 		}
+		// The schedule catches it too: within one interval (15 s + 2 s
+		// jitter in the lab) plus the probe's deadline (10 s).
+		limit := 27 * time.Second
+		waitUntil(t, fmt.Sprintf("S's scheduled %s probe red after %q", c.probe, c.brk), limit+3*time.Second, func() bool {
+			r := nodeResults(t, "S", "node-s")[c.probe]
+			return r.Start.After(broke) && !r.OK && strings.HasPrefix(c.phase, r.FailedPhase+":")
+		})
+		t.Logf("%s broken on S (%s): red in S's schedule after %s (limit %s)", c.probe, c.brk, time.Since(broke).Round(time.Second), limit)
 		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.fix)
 	}
 	// 100 rounds of the round trips; then nothing of them is left. (The
