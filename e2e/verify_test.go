@@ -245,11 +245,16 @@ func TestVerifierCanaries(t *testing.T) {
 		// The schedule catches it too: within one interval (15 s + 2 s
 		// jitter in the lab) plus the probe's deadline (10 s).
 		limit := 27 * time.Second
-		waitUntil(t, fmt.Sprintf("S's scheduled %s probe red after %q", c.probe, c.brk), limit+3*time.Second, func() bool {
-			r := nodeResults(t, "S", "node-s")[c.probe]
-			return r.Start.After(broke) && !r.OK && strings.HasPrefix(c.phase, r.FailedPhase+":")
+		var red storedResult
+		waitUntil(t, fmt.Sprintf("S's scheduled %s probe red after %q", c.probe, c.brk), 45*time.Second, func() bool {
+			red = nodeResults(t, "S", "node-s")[c.probe]
+			return red.Start.After(broke) && !red.OK && strings.HasPrefix(c.phase, red.FailedPhase+":")
 		})
-		t.Logf("%s broken on S (%s): red in S's schedule after %s (limit %s)", c.probe, c.brk, time.Since(broke).Round(time.Second), limit)
+		took := red.Start.Add(time.Duration(red.DurationMS) * time.Millisecond).Sub(broke)
+		if took > limit+time.Second {
+			t.Errorf("%s on S red in the schedule %s after the break, more than %s", c.probe, took.Round(time.Second), limit)
+		}
+		t.Logf("%s broken on S (%s): red in S's schedule after %s (limit %s)", c.probe, c.brk, took.Round(time.Second), limit)
 		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.fix)
 	}
 	// 100 rounds of the round trips; then nothing of them is left. (The
