@@ -24,13 +24,13 @@ type UpOptions struct {
 
 func checkTools() error {
 	var missing []string
-	for _, t := range []string{IPCmd, NspawnCmd, NsenterCmd, ChrootCmd} {
+	for _, t := range []string{IPCmd, NspawnCmd, NsenterCmd, ChrootCmd, DepmodCmd, GPGCmd} {
 		if _, err := exec.LookPath(t); err != nil {
 			missing = append(missing, t)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("missing %s: apt-get install -y debootstrap systemd-container iproute2", strings.Join(missing, ", "))
+		return fmt.Errorf("missing %s: apt-get install -y debootstrap systemd-container iproute2 kmod gnupg", strings.Join(missing, ", "))
 	}
 	return nil
 }
