@@ -27,6 +27,11 @@ type Options struct {
 	SelectionFile string // /etc/sentry/modules.toml
 	InstallDir    string // installed versions, NAME/VERSION.toml (/var/lib/sentry/modules)
 	DpkgRoot      string // the root whose var/lib/dpkg/info lists package files ("/")
+	// Follower is set on the secondary, whose manifests are the primary's
+	// (through the sync) and may be written for a newer binary: a probe
+	// of a kind this binary does not have is then left out with a
+	// warning instead of refusing the whole set.
+	Follower bool
 }
 
 // DefaultOptions are the paths on a node.
@@ -73,7 +78,7 @@ func openCatalog(opts Options) (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read module manifest: %w", err)
 		}
-		m, w, err := Parse(f, data)
+		m, w, err := parse(f, data, c.opts.Follower)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +125,7 @@ func openCatalog(opts Options) (*catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.warns = append(c.warns, c.sel.Warnings...)
 	return c, nil
 }
 
@@ -145,7 +151,7 @@ func (c *catalog) installedManifest(name, version string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read installed module: %w", err)
 	}
-	m, w, err := Parse(f, data)
+	m, w, err := parse(f, data, c.opts.Follower)
 	if err != nil {
 		return nil, err
 	}

@@ -202,6 +202,14 @@ var knownV1 = []string{"schema", "name", "version", "kind", "description", "pack
 // packages installed, see CheckExecutables, nor against other modules, see
 // Load). file names the manifest in errors and warnings.
 func Parse(file string, data []byte) (*Manifest, []Warning, error) {
+	return parse(file, data, false)
+}
+
+// parse is Parse; with lenientKinds (Options.Follower) a probe of a kind
+// this binary does not have is left out with a warning, and the rest of the
+// module is used, so that a newer primary cannot make an older secondary
+// drop all its modules. `sentry modules install` stays strict.
+func parse(file string, data []byte, lenientKinds bool) (*Manifest, []Warning, error) {
 	loc := tomlpos.New(data)
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -229,6 +237,9 @@ func Parse(file string, data []byte) (*Manifest, []Warning, error) {
 		return nil, nil, err
 	}
 	m.Source, m.raw, m.loc = file, data, loc
+	if lenientKinds {
+		warns = append(warns, m.dropUnknownKinds()...)
+	}
 	if err := m.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -459,6 +470,25 @@ func (m *Manifest) validate() error {
 		}
 	}
 	return nil
+}
+
+// dropUnknownKinds removes the probes of kinds this binary does not have,
+// each with a warning at its place in the manifest.
+func (m *Manifest) dropUnknownKinds() []Warning {
+	var warns []Warning
+	kept := m.Probes[:0:0]
+	for i, p := range m.Probes {
+		if _, ok := verifier.Kinds[p.Kind]; ok {
+			kept = append(kept, p)
+			continue
+		}
+		key := m.keys.probe(i, "kind")
+		l, c := m.loc.Find(key)
+		warns = append(warns, Warning{File: m.Source, Line: l, Col: c, Key: key,
+			Message: fmt.Sprintf("probe %q: kind %q is not known to this binary (it knows %s): not run on this node", p.Name, p.Kind, strings.Join(ProbeKinds(), ", "))})
+	}
+	m.Probes = kept
+	return warns
 }
 
 // ProbeKinds are the names of the compiled-in probe kinds, sorted.

@@ -14,6 +14,9 @@ import (
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
+// SelectionSchema is the schema of the selection file this binary writes.
+const SelectionSchema = 1
+
 // HistoryLen is how many previously selected versions the selection file
 // keeps per module, for rollback.
 const HistoryLen = 5
@@ -23,7 +26,14 @@ const HistoryLen = 5
 // and the versions selected before (newest last). A module the file does
 // not name runs in its default version (see Load).
 type Selection struct {
-	Modules map[string]*Choice `toml:"modules" json:"modules"`
+	// SchemaVersion of the file: absent in files written before it was
+	// versioned, which are schema 1. A newer schema (written by a newer
+	// primary and synced here) is read with the keys this binary knows,
+	// and each other key is a Warning, as for manifests.
+	SchemaVersion int                `toml:"schema_version" json:"schema_version"`
+	Modules       map[string]*Choice `toml:"modules" json:"modules"`
+	// Warnings are the keys of a newer schema that were ignored.
+	Warnings []Warning `toml:"-" json:"-"`
 
 	path string
 	loc  *tomlpos.Locator
@@ -58,10 +68,19 @@ func ReadSelection(path string) (*Selection, error) {
 	if err != nil {
 		return nil, decodeError(path, s.loc, err)
 	}
-	if und := undecoded(md, s.loc); len(und) > 0 {
-		k := und[0]
+	switch {
+	case s.SchemaVersion == 0:
+		s.SchemaVersion = 1
+	case s.SchemaVersion < 0:
+		return nil, s.err("schema_version", "%d is not a schema version: write a whole number from 1 up", s.SchemaVersion)
+	}
+	for _, k := range undecoded(md, s.loc) {
 		l, c := s.loc.Find(k)
-		return nil, &Error{File: path, Line: l, Col: c, Key: k, Message: "unknown key (a module's entry has version, pinned, disabled, history)"}
+		if s.SchemaVersion <= SelectionSchema {
+			return nil, &Error{File: path, Line: l, Col: c, Key: k, Message: "unknown key (the file has schema_version, and per module version, pinned, disabled, history)"}
+		}
+		s.Warnings = append(s.Warnings, Warning{File: path, Line: l, Col: c, Key: k,
+			Message: fmt.Sprintf("unknown key of selection schema %d (this binary knows schema %d): ignored", s.SchemaVersion, SelectionSchema)})
 	}
 	if s.Modules == nil {
 		s.Modules = map[string]*Choice{}
@@ -91,7 +110,7 @@ func (s *Selection) err(key, format string, args ...any) *Error {
 
 // clone is a deep copy, to change and check before writing.
 func (s *Selection) clone() *Selection {
-	c := &Selection{Modules: map[string]*Choice{}, path: s.path, loc: s.loc}
+	c := &Selection{SchemaVersion: s.SchemaVersion, Modules: map[string]*Choice{}, path: s.path, loc: s.loc}
 	for n, ch := range s.Modules {
 		cc := *ch
 		cc.History = append([]string(nil), ch.History...)
@@ -133,6 +152,9 @@ func (s *Selection) Encode() []byte {
 	var b bytes.Buffer
 	b.WriteString("# Module selection, written by `sentry modules` (docs/modules.md).\n")
 	b.WriteString("# The secondary follows the primary's copy of this file.\n")
+	// A file of a newer schema is written back as it was read: its keys
+	// this binary does not know are lost, but it does not claim to be older.
+	fmt.Fprintf(&b, "schema_version = %d\n", max(s.SchemaVersion, SelectionSchema))
 	for _, name := range sortedKeys(s.Modules) {
 		ch := s.Modules[name]
 		fmt.Fprintf(&b, "\n[modules.%s]\n", name)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/verifier"
@@ -16,7 +17,12 @@ var ModuleOptions = modules.DefaultOptions()
 // logged (once per distinct message) and nil is returned: the callers then
 // use the compiled-in defaults, so a broken module never stops a node.
 func (a *Agent) moduleSet() *modules.Set {
-	set, warns, err := modules.Load(ModuleOptions)
+	opts := ModuleOptions
+	// The stamp is read from its file, not a.stamp: callers may hold a.mu.
+	if st, err := stamp.ReadStamp(a.statePath(stamp.StampFile)); err == nil && st.Role == stamp.RoleSecondary {
+		opts.Follower = true
+	}
+	set, warns, err := modules.Load(opts)
 	msgs := make([]string, 0, len(warns)+1)
 	for _, w := range warns {
 		msgs = append(msgs, w.String())
