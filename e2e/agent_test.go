@@ -209,7 +209,7 @@ func TestAgentKill9DuringWrites(t *testing.T) {
 	if acked < 20 {
 		t.Errorf("only %d tokens acknowledged in 20 rounds: the writes did not run", acked)
 	}
-	t.Logf("20 kills: %d tokens acknowledged, %d token events in the store", acked, tokens)
+	figure(t, "20 kills: %d tokens acknowledged, %d token events in the store", acked, tokens)
 	// Still paired and talking.
 	out := sentry(t, "lab", "exec", "P", "--", "sentry", "status", "--json")
 	if !strings.Contains(out, `"name": "node-s"`) {

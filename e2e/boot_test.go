@@ -126,13 +126,13 @@ func swapAndCheck(t *testing.T, round int) (pMS, sMS float64) {
 		t.Fatalf("round %d: P on hw-%s failover=%v", round, newP, p.Failover)
 	}
 	if newP != "a" {
-		e := waitEvent(t, "P", "failover", "runs on machine mac:02:00:00:00:0b:01", 30*time.Second)
+		e := waitEventAfter(t, "P", "failover", "runs on machine mac:02:00:00:00:0b:01", start, 30*time.Second)
 		if e.Fields["generation"] == "" || e.Fields["disk_set"] == "" || e.Fields["hardware"] != "mac:02:00:00:00:0b:01" {
 			t.Fatalf("failover event without hardware, disk set and generation: %+v", e)
 		}
 	}
 	green := waitGreen(t, "P", start.Add(swapTook-5*time.Second), 60*time.Second)
-	t.Logf("round %d: P on hw-%s (failover %v), S on hw-%s: swap %s, P green %s after boot; bootcheck P %.1f ms (probe %s), S %.1f ms",
+	figure(t, "round %d: P on hw-%s (failover %v), S on hw-%s: swap %s, P green %s after boot; bootcheck P %.1f ms (probe %s), S %.1f ms",
 		round, newP, p.Failover, newS, swapTook.Round(100*time.Millisecond), green.Round(100*time.Millisecond),
 		p.TookMS, probeSummary(p), s.TookMS)
 	return p.TookMS, s.TookMS
@@ -213,7 +213,7 @@ func TestBootcheck(t *testing.T) {
 		if n := nodeBySet(t, labStatus(t), "P"); len(n.NICs) > 0 && contains(n.NICs[0].Address, "192.0.2.10/24") && !strings.Contains(what, "answering") {
 			t.Fatalf("%s: P holds 192.0.2.10 in safe mode", what)
 		}
-		t.Logf("%s: safe mode in %.1f ms: %s", what, r.TookMS, r.Reason)
+		figure(t, "%s: safe mode in %.1f ms: %s", what, r.TookMS, r.Reason)
 	}
 	expectPrimary := func(what string) {
 		t.Helper()
@@ -228,6 +228,31 @@ func TestBootcheck(t *testing.T) {
 	reboot("c")
 	expectSafe("unknown machine", "is not one of this cluster's machines")
 	waitEvent(t, "P", "bootcheck", "boot decision: safe-mode", 30*time.Second)
+	// Adopt: refused without a "yes", then accepted; the role's services
+	// start on hw-c at once, with the primary's address on its NIC.
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "echo no | sentry bootcheck adopt"); err == nil || !strings.Contains(out, "not adopted") {
+		t.Fatalf("adopt answered no: err %v\n%s", err, out)
+	}
+	expectSafe("unknown machine, adopt declined", "is not one of this cluster's machines")
+	adoptAt := time.Now()
+	ad := sentry(t, "lab", "exec", "P", "--", "sentry", "bootcheck", "adopt", "--yes")
+	if !strings.Contains(ad, "adopted mac:02:00:00:00:0c:01 in place of mac:02:00:00:00:0a:01") {
+		t.Fatalf("adopt --yes:\n%s", ad)
+	}
+	if r := bootOf(t, "P"); r.Outcome != bootcheck.Primary {
+		t.Fatalf("after adopt: P is %s (%s)", r.Outcome, r.Reason)
+	}
+	waitEventAfter(t, "P", "adopt", "mac:02:00:00:00:0c:01", adoptAt, 10*time.Second)
+	waitUntil(t, "P's role services on the adopted hw-c", 60*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", "P", "--", "systemctl", "is-active", "nginx", "postfix", "postgresql@15-main")
+		return strings.Join(strings.Fields(out), " ") == "active active active"
+	})
+	checkPlacement(t, map[string]string{"P": "c"})
+	// The adopted machine stays known to this disk set across a reboot.
+	reboot("c")
+	if r := bootOf(t, "P"); r.Outcome != bootcheck.Primary {
+		t.Fatalf("P rebooted on the adopted hw-c: %s (%s)", r.Outcome, r.Reason)
+	}
 	reboot("a")
 	expectPrimary("back on hw-a")
 
@@ -288,7 +313,7 @@ func TestBootcheck(t *testing.T) {
 	if r := bootOf(t, "S"); r.Outcome != bootcheck.Primary {
 		t.Fatalf("S lost the primary role: %+v", r)
 	}
-	t.Logf("bootcheck wall time: P (with probe) %s; S (no probe) %s", msList(pTimes), msList(sTimes))
+	figure(t, "bootcheck wall time: P (with probe) %s; S (no probe) %s", msList(pTimes), msList(sTimes))
 }
 
 // TestBootSwapTen swaps the disk sets ten times in a row, each round
@@ -303,7 +328,7 @@ func TestBootSwapTen(t *testing.T) {
 	}
 	sort.Float64s(pTimes)
 	sort.Float64s(sTimes)
-	t.Logf("bootcheck wall time over 10 swaps: primary (decision + ARP probe + peer hello) median %.1f ms, max %.1f ms; secondary (no probe) median %.1f ms, max %.1f ms",
+	figure(t, "bootcheck wall time over 10 swaps: primary (decision + ARP probe + peer hello) median %.1f ms, max %.1f ms; secondary (no probe) median %.1f ms, max %.1f ms",
 		pTimes[len(pTimes)/2], pTimes[len(pTimes)-1], sTimes[len(sTimes)/2], sTimes[len(sTimes)-1])
 }
 

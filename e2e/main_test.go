@@ -130,3 +130,10 @@ func timed(t *testing.T, what string, f func()) time.Duration {
 	t.Logf("%s took %s", what, d.Round(100*time.Millisecond))
 	return d
 }
+
+// figure logs a measured figure; `make test` runs this package with -v, so
+// the figures are in CI's output, each line starting with "figure:".
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("figure: "+format, args...)
+}

@@ -129,17 +129,7 @@ func TestModules(t *testing.T) {
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the protocol-1 agent: %v\n%s", err, b)
 	}
-	dst := filepath.Join(lab.DefaultStateDir, labName, "sets", "S", "root", "usr/local/bin/sentry")
-	b, err := os.ReadFile(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".new", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".new", dst); err != nil {
-		t.Fatal(err)
-	}
+	installAgent(t, "S", old)
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "restart", "sentry-agent")
 	since := time.Now()
 	waitUntil(t, "P and the protocol-1 S see each other", 60*time.Second, func() bool {
@@ -167,5 +157,58 @@ func TestModules(t *testing.T) {
 	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# mixed pair", 30*time.Second)
 	if st := statusNodes(t, "P"); !strings.HasPrefix(st["node-p"].Verify, "15/15 green") {
 		t.Fatalf("P with a protocol-1 peer: %+v", st["node-p"])
+	}
+
+	// The other way round: the secondary updated first (the current
+	// build), the primary still on the protocol-1 one. The newer S must
+	// not make the older P malfunction.
+	installAgent(t, "S", sentryBin)
+	installAgent(t, "P", old)
+	sentry(t, "lab", "exec", "P", "--", "systemctl", "restart", "sentry-agent")
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "restart", "sentry-agent")
+	since = time.Now()
+	waitUntil(t, "the protocol-1 P and the current S see each other", 60*time.Second, func() bool {
+		p := statusNodes(t, "P")["node-s"]
+		s := statusNodes(t, "S")["node-p"]
+		return p.Reachable && s.Reachable && strings.HasPrefix(s.AgentVersion, "0.9.0-proto1") && !strings.HasPrefix(p.AgentVersion, "0.9.0") && s.Error == ""
+	})
+	waitUntil(t, "fresh results of the current S on the protocol-1 P", 60*time.Second, func() bool {
+		r := nodeResults(t, "P", "node-s")["mail"]
+		return r.OK && r.Start.After(since)
+	})
+	waitUntil(t, "fresh results of the protocol-1 P on the current S", 60*time.Second, func() bool {
+		r := nodeResults(t, "S", "node-p")["mail"]
+		return r.OK && r.Start.After(since)
+	})
+	waitUntil(t, "S's drift names the primary's protocol", 60*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", "S", "--", "sentry", "drift")
+		return strings.Contains(out, "speaks peer protocol 1")
+	})
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# older primary' > /etc/nginx/conf.d/sentry-mixed.conf")
+	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# older primary", 30*time.Second)
+	waitUntil(t, "the protocol-1 P stays green beside the current S", 60*time.Second, func() bool {
+		st := statusNodes(t, "P")
+		return strings.HasPrefix(st["node-p"].Verify, "15/15 green") && strings.HasPrefix(st["node-s"].Verify, "15/15 green")
+	})
+	if ev := sentry(t, "lab", "exec", "P", "--", "sentry", "events"); strings.Contains(ev, "modules-invalid") {
+		t.Fatalf("a module set was refused in the mixed pair:\n%s", ev)
+	}
+}
+
+// installAgent puts the sentry binary at path on disk set set, replacing
+// the one the lab installed (temp file, rename: the running agent keeps its
+// file until it restarts).
+func installAgent(t *testing.T, set, path string) {
+	t.Helper()
+	dst := filepath.Join(lab.DefaultStateDir, labName, "sets", set, "root", "usr/local/bin/sentry")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst+".new", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".new", dst); err != nil {
+		t.Fatal(err)
 	}
 }

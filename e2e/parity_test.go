@@ -119,9 +119,9 @@ func TestParity(t *testing.T) {
 		r := driftOn(t, "S")
 		return r.State == inventory.StateDrifted && hasItem(r, "only-on-p", lab.HelloPackage)
 	})
-	t.Logf("drift on S showed %s %s after the install on P", lab.HelloPackage, time.Since(installed).Round(100*time.Millisecond))
+	figure(t, "drift on S showed %s %s after the install on P", lab.HelloPackage, time.Since(installed).Round(100*time.Millisecond))
 	waitEvent(t, "P", "drift", lab.HelloPackage, 60*time.Second)
-	t.Logf("P recorded the drift event %s after the install", time.Since(installed).Round(100*time.Millisecond))
+	figure(t, "P recorded the drift event %s after the install", time.Since(installed).Round(100*time.Millisecond))
 	plan := sentry(t, "lab", "exec", "S", "--", "sentry", "parity", "plan")
 	if !strings.Contains(plan, lab.HelloPackage+":all=1.0  (new)") {
 		t.Errorf("plan on S:\n%s", plan)

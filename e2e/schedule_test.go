@@ -93,7 +93,7 @@ func TestVerifierSchedule(t *testing.T) {
 		}
 		if m := roundRe.FindStringSubmatch(n.Verify); m != nil {
 			ms, _ := strconv.Atoi(m[1])
-			t.Logf("benchmark: one full round of %s's 15 probes took %d ms (target 1500)", set, ms)
+			figure(t, "benchmark: one full round of %s's 15 probes took %d ms (target 1500)", set, ms)
 		}
 	}
 
@@ -167,7 +167,7 @@ EOF
 		if worst > 2*time.Second {
 			t.Fatalf("sentry status took %s during the stall", worst)
 		}
-		t.Logf("stall of %v: %v failed at the deadline; slowest status answer %s", units, want, worst.Round(time.Millisecond))
+		figure(t, "stall of %v: %v failed at the deadline; slowest status answer %s", units, want, worst.Round(time.Millisecond))
 	}
 	stall([]string{"dovecot", "postgresql@15-main", "smbd"}, map[string]string{"mail": "imap login", "postgres": "connect", "smb": "session"})
 	stall([]string{"postfix@-"}, map[string]string{"mail": "smtp submit"})

@@ -32,6 +32,7 @@ func officeGet(host, path string) (int, string, error) {
 }
 
 type event struct {
+	Time    time.Time         `json:"time"`
 	Kind    string            `json:"kind"`
 	Message string            `json:"message"`
 	Fields  map[string]string `json:"fields"`
@@ -48,10 +49,17 @@ func events(t *testing.T, set string) []event {
 
 func waitEvent(t *testing.T, set, kind, contains string, timeout time.Duration) event {
 	t.Helper()
+	return waitEventAfter(t, set, kind, contains, time.Time{}, timeout)
+}
+
+// waitEventAfter is waitEvent for an event stamped after after (the nodes
+// share the host's clock).
+func waitEventAfter(t *testing.T, set, kind, contains string, after time.Time, timeout time.Duration) event {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, e := range events(t, set) {
-			if e.Kind == kind && strings.Contains(e.Message, contains) {
+			if e.Kind == kind && strings.Contains(e.Message, contains) && e.Time.After(after) {
 				return e
 			}
 		}
@@ -106,7 +114,7 @@ func TestConfigSync(t *testing.T) {
 			lat = append(lat, time.Since(start))
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		t.Logf("change on P to served by S, 20 edits: median %s, min %s, max %s",
+		figure(t, "change on P to served by S, 20 edits: median %s, min %s, max %s",
 			lat[10].Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[19].Round(time.Millisecond))
 		// Same owner, group and mode on both.
 		stat := func(set string) string {
@@ -327,7 +335,7 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 		var gitBytes int64
 		fmt.Sscan(strings.TrimSpace(string(out)), &gitBytes)
 		ratio := float64(ours) / float64(gitBytes)
-		t.Logf("%d commits caught up: sentry sent %d bytes, git's pack for the same history %d bytes: %.2fx", n, ours, gitBytes, ratio)
+		figure(t, "%d commits caught up: sentry sent %d bytes, git's pack for the same history %d bytes: %.2fx", n, ours, gitBytes, ratio)
 		if ratio > 1.2 {
 			t.Errorf("catch-up sent %.2fx what git would", ratio)
 		}

@@ -212,7 +212,7 @@ func TestVerifierCanaries(t *testing.T) {
 		red := strings.Join(statusOf("P")["node-s"].VerifyRed, "\n")
 		return strings.Contains(red, "mail: imap login:") && strings.Contains(red, "unit dovecot: unit state: dovecot.service is inactive")
 	})
-	t.Logf("dovecot stopped on S: red in P's status after %s (interval 15 s + jitter 2 s + deadline 10 s + hello 10 s)", time.Since(redAt).Round(time.Second))
+	figure(t, "dovecot stopped on S: red in P's status after %s (interval 15 s + jitter 2 s + deadline 10 s + hello 10 s)", time.Since(redAt).Round(time.Second))
 	if red := statusOf("P")["node-p"].VerifyRed; len(red) != 0 {
 		t.Errorf("P went red too: %v", red)
 	}
@@ -254,7 +254,7 @@ func TestVerifierCanaries(t *testing.T) {
 		if took > limit+time.Second {
 			t.Errorf("%s on S red in the schedule %s after the break, more than %s", c.probe, took.Round(time.Second), limit)
 		}
-		t.Logf("%s broken on S (%s): red in S's schedule after %s (limit %s)", c.probe, c.brk, took.Round(time.Second), limit)
+		figure(t, "%s broken on S (%s): red in S's schedule after %s (limit %s)", c.probe, c.brk, took.Round(time.Second), limit)
 		sentry(t, "lab", "exec", "S", "--", "sh", "-c", c.fix)
 	}
 	// 100 rounds of the round trips; then nothing of them is left. (The
@@ -276,7 +276,7 @@ func TestVerifierCanaries(t *testing.T) {
 			t.Fatalf("round %d: %v", i, err)
 		}
 	}
-	t.Logf("100 rounds of mail, postgres, mysql, smb and sftp on S in %s", time.Since(start).Round(time.Second))
+	figure(t, "100 rounds of mail, postgres, mysql, smb and sftp on S in %s", time.Since(start).Round(time.Second))
 	left := sentry(t, "lab", "exec", "S", "--", "sh", "-c", `
 printf 'mail %s\n' "$(grep -c '^Subject: sentry canary' /var/mail/sentry-canary || true)"
 printf 'postgres %s\n' "$(runuser -u postgres -- psql -XtAq -d sentry_canary -c 'SELECT count(*) FROM sentry_canary')"
