@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // probeDisk checks the free space of the file system holding path.
@@ -86,49 +84,6 @@ func probeRAID(ctx context.Context, p Params, rec *Recorder) error {
 		}
 		if arrays < want {
 			return fmt.Errorf("%d md array(s), want at least %d", arrays, want)
-		}
-		return nil
-	})
-}
-
-// probeBackup fails when the newest file under path is older than max_age.
-//
-// Params: path (required), max_age (default 26h).
-func probeBackup(ctx context.Context, p Params, rec *Recorder) error {
-	path, err := p.Require("path")
-	if err != nil {
-		return err
-	}
-	maxAge, err := p.Duration("max_age", 26*time.Hour)
-	if err != nil {
-		return err
-	}
-	return rec.Phase("newest file", func() error {
-		var newest time.Time
-		err := filepath.WalkDir(path, func(q string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
-					newest = fi.ModTime()
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if newest.IsZero() {
-			return fmt.Errorf("no file under %s", path)
-		}
-		age := time.Since(newest)
-		rec.Set("age", age.Round(time.Minute).String())
-		if age > maxAge {
-			return fmt.Errorf("the newest backup under %s is %s old (more than %s)", path, age.Round(time.Minute), maxAge)
 		}
 		return nil
 	})

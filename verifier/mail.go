@@ -67,7 +67,9 @@ func dialCtx(ctx context.Context, addr string) (net.Conn, error) {
 // login; SMTP AUTH too when smtp_auth is "true"), tls_fingerprint (pin the
 // servers' certificate; else system roots, or insecure=true), smtp_tls
 // ("starttls", the default, or "none"; IMAP always uses STARTTLS, as
-// dovecot refuses plaintext logins), visible_within (default 30s).
+// dovecot refuses plaintext logins), visible_within (default 30s; the wait
+// ends before the probe's deadline in any case, so a canary that never
+// arrives fails as "IMAP login ok, canary not visible after 8.9s").
 func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 	to, err := p.Require("to")
 	if err != nil {
@@ -164,7 +166,15 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 	// and an operator's `sentry verify`) may expunge in the same mailbox.
 	var uids []imap.UID
 	if err := rec.Phase("canary visible", func() error {
-		deadline := time.Now().Add(within)
+		// The wait ends before the probe's deadline, so that a mail that
+		// never arrives is reported as such, not as a probe that hung.
+		wait := within
+		if dl, ok := ctx.Deadline(); ok {
+			if rest := time.Until(dl); wait > rest-visibleMargin(rest) {
+				wait = rest - visibleMargin(rest)
+			}
+		}
+		deadline := time.Now().Add(wait)
 		for {
 			data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: msgID}}}, nil).Wait()
 			if err != nil {
@@ -174,10 +184,11 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 				rec.Set("latency_ms", fmt.Sprint(time.Since(submitted).Milliseconds()))
 				return nil
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return fmt.Errorf("IMAP login ok, canary not visible after %s", time.Since(submitted).Round(time.Millisecond))
+			pause := time.Until(deadline)
+			if pause <= 0 || ctx.Err() != nil {
+				return fmt.Errorf("IMAP login ok, canary not visible after %s", time.Since(submitted).Round(100*time.Millisecond))
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(min(pause, 50*time.Millisecond))
 			// A NOOP lets the server report new mail in the mbox.
 			if err := c.Noop().Wait(); err != nil {
 				return err
@@ -230,6 +241,14 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 		}
 		return c.Expunge().Close()
 	})
+}
+
+// visibleMargin is how long before the probe's deadline, with rest left,
+// the wait for the canary ends: a tenth of it, between 200 ms and 1 s (and
+// at most half of it), time for the last search and the answer.
+func visibleMargin(rest time.Duration) time.Duration {
+	m := min(max(rest/10, 200*time.Millisecond), time.Second)
+	return min(m, rest/2)
 }
 
 // SweepAge: canaries older than this are taken for leftovers of an

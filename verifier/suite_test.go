@@ -113,6 +113,9 @@ func fixtures(t *testing.T) map[string]fixture {
 	closed := freeClosedPort(t)
 	_, stallPort, _ := net.SplitHostPort(stall)
 	backup := t.TempDir()
+	mailPass := newMailServers(t, true)
+	mailWrongPassword := mailPass.params()
+	mailWrongPassword["password"] = "wrong"
 	os.WriteFile(filepath.Join(backup, "today.tar"), []byte("x"), 0o644)
 	return map[string]fixture{
 		"http": {pass: Params{"url": web.URL, "marker": "canary-ok"}, stall: Params{"url": "http://" + stall + "/"},
@@ -127,6 +130,10 @@ func fixtures(t *testing.T) map[string]fixture {
 			fail: Params{"path": t.TempDir(), "min_free_percent": "101"}, failPhase: "statfs"},
 		"raid":   {pass: Params{"mdstat": "testdata/mdstat-clean"}, fail: Params{"mdstat": "testdata/mdstat-degraded"}, failPhase: "read mdstat"},
 		"backup": {pass: Params{"path": backup}, fail: Params{"path": backup, "max_age": "1ns"}, failPhase: "newest file"},
+		// No repository there (or no restic installed): a failure in the
+		// restic phase either way. backup_test.go runs a real repository.
+		"backup/restic": {fail: Params{"restic_repo": filepath.Join(backup, "no-repo"), "restic_password_file": filepath.Join(backup, "today.tar")},
+			failPhase: "restic snapshots"},
 		// The database round trips pass against the lab's real servers
 		// (e2e); here: nothing listening, and a server that never answers.
 		"postgres": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
@@ -138,6 +145,9 @@ func fixtures(t *testing.T) map[string]fixture {
 		"mail/imap-stall": {fail: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"},
 			failPhase: "imap login", stallPhase: "imap login",
 			stall: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
+		// Real servers on 127.0.0.1 (mail_test.go): the whole round trip
+		// passes; a wrong password fails at the login.
+		"mail/servers": {pass: mailPass.params(), fail: mailWrongPassword, failPhase: "imap login"},
 		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
 			stall: Params{"address": stall, "share": "s", "user": "u"}},
 		"sftp": {fail: Params{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
