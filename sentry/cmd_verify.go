@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -92,9 +94,7 @@ RAID. The agent runs the same set on its schedule ([verifier] interval).`,
 					}
 					fmt.Fprintf(w, "  %-20s %8s  %s\n", ph.Name, ph.Duration.Round(100*time.Microsecond), mark)
 				}
-				for k, v := range r.Values {
-					fmt.Fprintf(w, "  %s = %s\n", k, v)
-				}
+				printValues(w, r.Values)
 				if showLog {
 					fmt.Fprintf(w, "\nprobe log:\n%s", logBuf.String())
 				}
@@ -174,11 +174,9 @@ func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJ
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "PROBE\tKIND\tRESULT\tTIME\tDETAIL")
 		for _, r := range results {
-			state, detail := "ok", ""
+			state, detail := "ok", valuesDetail(r.Values)
 			if !r.OK {
 				state, detail = "FAILED", r.Message
-			} else if v, ok := r.Values["latency_ms"]; ok {
-				detail = "submit to visible " + v + " ms"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, state, r.Duration.Round(time.Millisecond), detail)
 		}
@@ -292,10 +290,20 @@ func runVerifyNode(cmd *cobra.Command, node, service string, asJSON, last bool) 
 	if len(keep) == 0 {
 		return fmt.Errorf("no scheduled results of node %q stored here (is it this node or its peer, paired and set up?)", node)
 	}
+	if err := printStoredResults(w, keep, time.Now()); err != nil {
+		return err
+	}
+	return failedExit(keep, last)
+}
+
+// printStoredResults prints stored results as the --node table: a failed
+// probe's detail is where and why it failed, a passing one's what it
+// measured.
+func printStoredResults(w io.Writer, rs []store.StoredResult, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROBE\tKIND\tRESULT\tAGE\tTIME\tPHASES\tDETAIL")
-	for _, r := range keep {
-		state, detail := "ok", ""
+	for _, r := range rs {
+		state, detail := "ok", valuesDetail(r.Values)
 		if !r.OK {
 			state, detail = "FAILED", r.Message
 			if r.FailedPhase != "" {
@@ -306,12 +314,52 @@ func runVerifyNode(cmd *cobra.Command, node, service string, asJSON, last bool) 
 		for _, p := range r.Phases {
 			phases = append(phases, fmt.Sprintf("%s %dms", p.Name, p.MS))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", r.Probe, r.Kind, state, time.Since(r.Start).Round(time.Second), r.DurationMS, strings.Join(phases, ", "), detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%s\t%s\n", r.Probe, r.Kind, state, now.Sub(r.Start).Round(time.Second), r.DurationMS, strings.Join(phases, ", "), detail)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// valueWords say the values the probe kinds measure in words; another
+// value shows as key=value.
+var valueWords = map[string]string{
+	"latency_ms":    "submit to visible %s ms",
+	"tls_days_left": "certificate valid %s more days",
+	"free_percent":  "%s%% free",
+	"age":           "newest file %s old",
+	"snapshot":      "snapshot %s",
+	"snapshot_age":  "newest snapshot %s old",
+	"arrays":        "%s md array(s)",
+	"state":         "%s",
+}
+
+// valuesDetail is a result's measured values in one line, by key.
+func valuesDetail(vals map[string]string) string {
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
 	}
-	return failedExit(keep, last)
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		if f, ok := valueWords[k]; ok {
+			out = append(out, fmt.Sprintf(f, vals[k]))
+		} else {
+			out = append(out, k+"="+vals[k])
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// printValues prints a result's measured values, one a line, by key.
+func printValues(w io.Writer, vals map[string]string) {
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s = %s\n", k, vals[k])
+	}
 }
 
 // failedExit is exit status 1 when a probe run now failed (a view of
@@ -342,6 +390,13 @@ func runVerifyDebug(cmd *cobra.Command, probe string, asJSON bool) error {
 	if asJSON {
 		return printJSON(w, d)
 	}
+	printDebug(w, d)
+	return nil
+}
+
+// printDebug prints one probe's last scheduled run: its phases, what it
+// measured and its own log.
+func printDebug(w io.Writer, d *agent.ProbeDebug) {
 	r := d.Result
 	state := "OK"
 	if !r.OK {
@@ -355,6 +410,6 @@ func runVerifyDebug(cmd *cobra.Command, probe string, asJSON bool) error {
 		}
 		fmt.Fprintf(w, "  %-20s %8s  %s\n", ph.Name, ph.Duration.Round(100*time.Microsecond), mark)
 	}
+	printValues(w, r.Values)
 	fmt.Fprintf(w, "\nprobe log:\n%s", d.Log)
-	return nil
 }

@@ -317,7 +317,9 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 	if vr.Error != "" {
 		return nil, fmt.Errorf("%s: %s", node, vr.Error)
 	}
-	for _, r := range vr.Results {
+	for i := range vr.Results {
+		vr.Results[i].Values = boundValues(vr.Results[i].Values)
+		r := vr.Results[i]
 		if err := a.store.PutResult(r); err != nil {
 			a.log.Error("store peer result", "probe", r.Probe, "err", err)
 		}
@@ -409,11 +411,46 @@ func storedResult(node string, r verifier.Result) store.StoredResult {
 		msg = r.Message
 	}
 	sr := store.StoredResult{Node: node, Probe: r.Name, Kind: r.Kind, Start: r.Started, DurationMS: r.Duration.Milliseconds(),
-		OK: r.OK, Message: msg, FailedPhase: phase}
+		OK: r.OK, Message: msg, FailedPhase: phase, Values: boundValues(r.Values)}
 	for _, p := range r.Phases {
 		sr.Phases = append(sr.Phases, store.PhaseTiming{Name: p.Name, MS: p.Duration.Milliseconds(), OK: p.Error == "", Error: p.Error})
 	}
 	return sr
+}
+
+// Bounds of the measured values a stored result keeps (this node's, and
+// the peer's as it sent them): a few short numbers, not a log.
+const (
+	maxValues     = 32
+	maxValueKey   = 64
+	maxValueBytes = 256
+)
+
+// boundValues is vals within those bounds: at most maxValues of them (the
+// first by key), keys too long left out, values cut; nil when none.
+func boundValues(vals map[string]string) map[string]string {
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		if k != "" && len(k) <= maxValueKey {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	if len(keys) > maxValues {
+		keys = keys[:maxValues]
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v := vals[k]
+		if len(v) > maxValueBytes {
+			v = strings.ToValidUTF8(v[:maxValueBytes], "")
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // latestResultsLocked is this node's newest results, for hello.
@@ -440,6 +477,7 @@ func (a *Agent) notePeerResultsLocked(h *peer.NodeStatus) {
 			continue
 		}
 		a.peerSeen[r.Probe] = r.Start
+		r.Values = boundValues(r.Values)
 		if err := a.store.PutResult(r); err != nil {
 			a.log.Error("store peer result", "probe", r.Probe, "err", err)
 			return

@@ -314,3 +314,58 @@ func TestOpenFileWithoutResultBuckets(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Measured values are kept with a result; a record an older sentry wrote,
+// without values, still reads beside new ones, through both Results and
+// LatestResults (and an older sentry ignores the field it does not know).
+func TestResultValuesAndOlderRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		nb, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte("node-s"))
+		if err != nil {
+			return err
+		}
+		pb, err := nb.CreateBucketIfNotExists([]byte("mail"))
+		if err != nil {
+			return err
+		}
+		// As the version before values wrote it.
+		return pb.Put(resultKey(t0, 1), []byte(`{"node":"node-s","probe":"mail","kind":"mail","start":"2026-03-01T12:00:00Z","duration_ms":120,"ok":true,"phases":[{"name":"smtp submit","ms":40,"ok":true}]}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withValues := result("node-s", "mail", 1)
+	withValues.Values = map[string]string{"latency_ms": "87"}
+	if err := s.PutResult(withValues); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	rs, err := s.Results("node-s", "mail", 0)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Results = %+v, %v", rs, err)
+	}
+	if !resultsEqual(rs[0], withValues) || rs[0].Values["latency_ms"] != "87" {
+		t.Errorf("newest = %+v, want %+v", rs[0], withValues)
+	}
+	old := StoredResult{Node: "node-s", Probe: "mail", Kind: "mail", Start: t0, DurationMS: 120, OK: true,
+		Phases: []PhaseTiming{{Name: "smtp submit", MS: 40, OK: true}}}
+	if !resultsEqual(rs[1], old) || rs[1].Values != nil {
+		t.Errorf("older record = %+v, want %+v", rs[1], old)
+	}
+	latest, err := s.LatestResults("node-s")
+	if err != nil || latest["mail"].Values["latency_ms"] != "87" {
+		t.Errorf("LatestResults = %+v, %v", latest, err)
+	}
+}

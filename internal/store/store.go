@@ -641,6 +641,9 @@ type StoredResult struct {
 	// FailedPhase is the name of the phase that failed, "" if none did.
 	FailedPhase string        `json:"failed_phase,omitempty"`
 	Phases      []PhaseTiming `json:"phases,omitempty"`
+	// Values are what the probe measured ("latency_ms", "tls_days_left",
+	// "free_percent", ...). Records written before they were kept have none.
+	Values map[string]string `json:"values,omitempty"`
 }
 
 // PhaseTiming is one phase of a stored result.

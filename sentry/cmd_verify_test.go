@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/verifier"
+)
+
+func TestVerifyTablesShowValues(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	rs := []store.StoredResult{
+		{Node: "node-s", Probe: "mail", Kind: "mail", Start: now.Add(-time.Minute), DurationMS: 120, OK: true,
+			Phases: []store.PhaseTiming{{Name: "smtp submit", MS: 40, OK: true}}, Values: map[string]string{"latency_ms": "87"}},
+		{Node: "node-s", Probe: "web", Kind: "http", Start: now.Add(-time.Minute), DurationMS: 9, OK: false,
+			Message: "status 404, want 200", FailedPhase: "check answer", Values: map[string]string{"tls_days_left": "12"}},
+		{Node: "node-s", Probe: "disk /", Kind: "disk", Start: now.Add(-time.Minute), DurationMS: 1, OK: true,
+			Values: map[string]string{"free_percent": "41.5", "zz_other": "1"}},
+		// Stored by an older sentry: no values.
+		{Node: "node-s", Probe: "raid", Kind: "raid", Start: now.Add(-time.Minute), DurationMS: 1, OK: true},
+	}
+	var out bytes.Buffer
+	if err := printStoredResults(&out, rs, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	for i, want := range []string{
+		"submit to visible 87 ms",
+		"phase check answer: status 404, want 200",
+		"41.5% free, zz_other=1",
+	} {
+		if !strings.HasSuffix(lines[i+1], want) {
+			t.Errorf("row %d: %q, want it to end in %q", i+1, lines[i+1], want)
+		}
+	}
+	if !strings.HasSuffix(lines[4], "1ms") {
+		t.Errorf("a result without values: %q", lines[4])
+	}
+
+	out.Reset()
+	printDebug(&out, &agent.ProbeDebug{Result: verifier.Result{Name: "web", Kind: "http", OK: true, Started: now,
+		Phases: []verifier.Phase{{Name: "request", Duration: time.Millisecond}},
+		Values: map[string]string{"tls_days_left": "12", "a": "b"}}, Log: "level=DEBUG msg=x\n"})
+	if !strings.Contains(out.String(), "  request ") || !strings.Contains(out.String(), "  a = b\n  tls_days_left = 12\n\nprobe log:\nlevel=DEBUG") {
+		t.Errorf("debug:\n%s", out.String())
+	}
+}
+
+// `sentry verify --kind` prints the values by key, and --json carries them.
+func TestVerifyKindValues(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		root := newRootCommand()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append([]string{"verify", "--kind", "disk", "--param", "path=" + dir, "--param", "min_free_percent=0"}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	if out := run(); !strings.Contains(out, "disk OK") || !strings.Contains(out, "  free_percent = ") {
+		t.Errorf("text:\n%s", out)
+	}
+	var r verifier.Result
+	if err := json.Unmarshal([]byte(run("--json")), &r); err != nil || r.Values["free_percent"] == "" {
+		t.Errorf("json: %+v, %v", r, err)
+	}
+}
