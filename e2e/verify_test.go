@@ -224,7 +224,7 @@ func TestVerifierCanaries(t *testing.T) {
 		probe, brk, fix, phase string
 	}{
 		{"mail", "systemctl stop dovecot", "systemctl start dovecot", "imap login: "},
-		{"mail", "postconf -e defer_transports=local && postfix reload", "postconf -X defer_transports && postfix reload && postqueue -f", "canary visible: "},
+		{"mail", "postconf -e defer_transports=local && postfix reload", "postconf -X defer_transports && postfix reload && postqueue -f", "canary visible: IMAP login ok, canary not visible after "},
 		{"postgres", `runuser -u postgres -- psql -Xq -d sentry_canary -c "REVOKE INSERT ON sentry_canary FROM sentry_canary"`,
 			`runuser -u postgres -- psql -Xq -d sentry_canary -c "GRANT INSERT ON sentry_canary TO sentry_canary"`, "write row: "},
 		{"smb", "sed -i 's/read only = no/read only = yes/' /etc/samba/smb.conf && systemctl reload smbd",
