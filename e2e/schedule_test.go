@@ -71,6 +71,10 @@ func TestVerifierSchedule(t *testing.T) {
 			if m := rs["mail"]; len(m.Phases) < 4 || m.Phases[0].Name != "smtp submit" {
 				t.Fatalf("%s's record of %s's mail probe has no phases: %+v", set, node, m)
 			}
+			// The measured submit-to-visible latency travels with it.
+			if ms, err := strconv.Atoi(rs["mail"].Values["latency_ms"]); err != nil || ms <= 0 {
+				t.Fatalf("%s's record of %s's mail probe has no latency: %+v", set, node, rs["mail"].Values)
+			}
 		}
 	}
 	// A run now, on the peer, through the agents.
