@@ -57,6 +57,9 @@ func TestDecideTable(t *testing.T) {
 		{"missing stamp, never paired", Input{StampErr: fmt.Errorf("x: %w", stamp.ErrMissing), Here: hwA}, Unpaired, false, "belongs to no cluster"},
 		{"corrupt stamp", Input{StampErr: errors.New("stamp.toml: line 3: bad"), Paired: true, Here: hwA}, SafeMode, false, "unreadable: stamp.toml: line 3"},
 		{"another cluster's stamp", Input{Stamp: stampOf("primary", hwA), CACluster: "c2", Here: hwA, Machines: machines()}, SafeMode, false, "of cluster c1, but this disk set's keys are of cluster c2"},
+		{"another cluster's state", Input{Stamp: stampOf("primary", hwA), CACluster: "c1", StateCluster: "c9", StampPath: "/var/lib/sentry/stamp.toml",
+			ClusterPath: "/var/lib/sentry/cluster.toml", Here: hwC, Machines: machines()}, SafeMode, false,
+			"the disk stamp /var/lib/sentry/stamp.toml is of cluster c1, but the cluster state /var/lib/sentry/cluster.toml is of cluster c9"},
 		{"no hardware identity", Input{Stamp: stampOf("primary", hwA), HereErr: errors.New("no NIC"), Machines: machines()}, SafeMode, false, "cannot identify this machine"},
 	}
 	for _, c := range cases {
@@ -64,6 +67,10 @@ func TestDecideTable(t *testing.T) {
 			d := Decide(c.in)
 			if d.Outcome != c.outcome || d.Failover != c.failover || !strings.Contains(d.Reason, c.reason) {
 				t.Fatalf("got %s failover=%v %q; want %s failover=%v containing %q", d.Outcome, d.Failover, d.Reason, c.outcome, c.failover, c.reason)
+			}
+			// Only an unknown machine is for adopt to lift.
+			if want := strings.HasPrefix(c.name, "unknown machine"); d.UnknownMachine != want {
+				t.Fatalf("UnknownMachine = %v, want %v", d.UnknownMachine, want)
 			}
 		})
 	}

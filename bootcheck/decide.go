@@ -32,10 +32,14 @@ type Input struct {
 	// CACluster is the cluster id of the disk set's CA certificate ("" when
 	// it has none).
 	CACluster string
-	Here      hwid.Identity
-	HereErr   error
-	Machines  *Machines
-	Adopted   *Machines
+	// StateCluster is the cluster id of the cluster state (cluster.toml,
+	// at ClusterPath; "" when there is none).
+	StateCluster string
+	ClusterPath  string
+	Here         hwid.Identity
+	HereErr      error
+	Machines     *Machines
+	Adopted      *Machines
 }
 
 // Decision is the boot decision, before any probe.
@@ -51,6 +55,9 @@ type Decision struct {
 	Machine *Machine `json:"machine,omitempty"`
 	// HomeMachine is the profile of the disk set's home machine, if known.
 	HomeMachine *Machine `json:"home_machine,omitempty"`
+	// UnknownMachine marks the one safe mode `sentry bootcheck adopt` lifts:
+	// a sound stamp of this cluster on a machine the cluster does not know.
+	UnknownMachine bool `json:"unknown_machine,omitempty"`
 }
 
 func safe(format string, args ...any) Decision {
@@ -72,6 +79,10 @@ func Decide(in Input) Decision {
 	st := in.Stamp
 	if in.CACluster != "" && st.ClusterID != in.CACluster {
 		return safe("the disk stamp is of cluster %s, but this disk set's keys are of cluster %s", st.ClusterID, in.CACluster)
+	}
+	if in.StateCluster != "" && st.ClusterID != in.StateCluster {
+		return safe("the disk stamp %s is of cluster %s, but the cluster state %s is of cluster %s",
+			orUnnamed(in.StampPath, stamp.StampFile), st.ClusterID, orUnnamed(in.ClusterPath, stamp.ClusterFile), in.StateCluster)
 	}
 	if in.HereErr != nil {
 		return safe("cannot identify this machine: %v", in.HereErr)
@@ -99,8 +110,10 @@ func Decide(in Input) Decision {
 		}
 	}
 	if !known {
-		return safe("this machine (%s) is not one of this cluster's machines (known: %s): run `sentry bootcheck adopt` to accept it",
+		d := safe("this machine (%s) is not one of this cluster's machines (known: %s): run `sentry bootcheck adopt` to accept it",
 			in.Here.ID, knownList(in.Machines, in.Adopted, st.HomeHardware))
+		d.UnknownMachine = true
+		return d
 	}
 	d.Machine = m
 	d.Failover = st.Role == stamp.RolePrimary && !d.Home
@@ -114,6 +127,13 @@ func Decide(in Input) Decision {
 		d.Reason = fmt.Sprintf("the %s disk set on the home machine of %s (%s)", st.Role, owner, how)
 	}
 	return d
+}
+
+func orUnnamed(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path
 }
 
 func knownList(ms ...any) string {

@@ -1,6 +1,9 @@
-// Package bootcheck decides at boot, from the disk stamp and the hardware, which role the node takes, adapts the network, or holds in a safe mode.
-//
-// Nothing is implemented here yet: this package is planned by issue(s) 7
-// (see docs/design.md). Its folder exists so the layout of the repository is
-// the one the design describes.
+// Package bootcheck decides at boot, from the disk stamp and the hardware,
+// which role the node takes (primary, secondary or safe mode), adapts the
+// network to the NICs it finds, and makes the one bounded check before
+// taking the primary role (an ARP probe of the primary's addresses and one
+// hello to the peer agent). The decision and its evidence are written to
+// /run/sentry for the role's units, the agent and `sentry bootcheck
+// explain`; a run over its time budget writes a safe-mode decision instead.
+// See docs/design.md ("Bootcheck") and the runbook in docs/operations.md.
 package bootcheck

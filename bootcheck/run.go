@@ -9,19 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/hwid"
-	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/synchronizer/inventory"
-	"github.com/vishvananda/netlink"
 )
 
 // RunDir holds this boot's decision: ResultName (the whole of it, JSON),
@@ -47,9 +46,15 @@ type Options struct {
 	// Identify, when set, replaces hwid.Detect(HW) (tests).
 	Identify func() (hwid.Identity, error)
 	// ProbeWindow bounds the ARP probe of the primary's addresses;
-	// PeerTimeout the one hello to the peer agent.
+	// PeerTimeout the one hello to the peer agent. They run together; the
+	// whole check ends within ProbeWindow + PeerTimeout.
 	ProbeWindow time.Duration
 	PeerTimeout time.Duration
+	// Budget bounds the whole run (0: DefaultBudget). Past it, the run
+	// writes a safe-mode decision that names the stage it was in, and
+	// returns. Keep it below the unit's TimeoutStartSec (UnitTimeout): a
+	// run that systemd kills writes no decision at all.
+	Budget time.Duration
 	// NoNetwork leaves links and addresses alone (no probe, no address):
 	// for `bootcheck explain --dry-run` and tests.
 	NoNetwork bool
@@ -71,6 +76,13 @@ type Probe struct {
 	Answered bool    `json:"answered"`
 	Detail   string  `json:"detail"`
 	MS       float64 `json:"ms"`
+	// Error is set when the check could not be made (a socket or netlink
+	// error): that is not "nobody answered", and explain says so.
+	Error string `json:"error,omitempty"`
+	// Holder is the MAC that answered ARP for one of the addresses.
+	Holder string `json:"holder,omitempty"`
+	// Peer is what the peer agent said of itself (role, generation).
+	Peer *PeerClaim `json:"peer,omitempty"`
 }
 
 // Result is a boot decision with all its evidence; `sentry bootcheck
@@ -112,11 +124,27 @@ type runner struct {
 	opt Options
 	res *Result
 	log *slog.Logger
+
+	// mu guards what the budget's timer reads and sets while the run goes
+	// on: the evidence as of the current stage's start (snap), the stage,
+	// the warnings, and whether the run may still write (sealed: the budget
+	// ran out first; committing: the run writes its decision).
+	mu         sync.Mutex
+	snap       Result
+	stageName  string
+	stageStart time.Time
+	sealed     bool
+	committing bool
+	taken      []takenAddr
 }
 
 // stage runs one named step, timed and bracketed in the log.
 func (r *runner) stage(name string, f func() error) error {
 	t := time.Now()
+	r.mu.Lock()
+	r.snap = cloneResult(r.res)
+	r.stageName, r.stageStart = name, t
+	r.mu.Unlock()
 	r.log.Debug("stage start", "stage", name)
 	err := f()
 	s := Stage{Name: name, MS: ms(time.Since(t))}
@@ -126,8 +154,33 @@ func (r *runner) stage(name string, f func() error) error {
 	} else {
 		r.log.Debug("stage finish", "stage", name, "ms", s.MS)
 	}
+	r.mu.Lock()
 	r.res.Stages = append(r.res.Stages, s)
+	r.stageName = ""
+	r.mu.Unlock()
 	return err
+}
+
+// warn adds a warning to the result and logs it.
+func (r *runner) warn(w string) {
+	r.log.Warn(w)
+	r.mu.Lock()
+	r.res.Warnings = append(r.res.Warnings, w)
+	r.mu.Unlock()
+}
+
+// cloneResult copies a result with its own lists, so the budget's timer
+// can read the copy while the run appends to the original. The network
+// plan is left out: a run over its budget writes the safe network.
+func cloneResult(r *Result) Result {
+	c := *r
+	c.NICs = slices.Clone(r.NICs)
+	c.KnownMachines = slices.Clone(r.KnownMachines)
+	c.Probes = slices.Clone(r.Probes)
+	c.Stages = slices.Clone(r.Stages)
+	c.Warnings = slices.Clone(r.Warnings)
+	c.Network = nil
+	return c
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -138,9 +191,19 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
+// runFinished, when set (tests), is called with the result when the run
+// itself ends, also after the budget gave up on it.
+var runFinished func(*Result)
+
+// errOverBudget is what a run that the budget gave up on returns to no one.
+var errOverBudget = errors.New("the boot check ran out of time")
+
 // Run makes the boot decision, writes this boot's network configuration
 // and the result files, and returns the result. An error means the result
 // could not be written; the decision itself is always in the result.
+// When the run takes longer than opt.Budget, a safe-mode decision naming
+// the stage it was in is written instead, and Run returns it: systemd must
+// not be the one to stop the boot check (it would leave no decision).
 func Run(ctx context.Context, opt Options) (*Result, error) {
 	start := time.Now()
 	if opt.Log == nil {
@@ -152,15 +215,86 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.PeerTimeout == 0 {
 		opt.PeerTimeout = 1500 * time.Millisecond
 	}
+	if opt.Budget <= 0 {
+		opt.Budget = DefaultBudget
+	}
 	r := &runner{opt: opt, res: &Result{ID: newID(), Time: start.UTC()}, log: opt.Log}
-	in := Input{StampPath: filepath.Join(opt.StateDir, stamp.StampFile)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type out struct {
+		res *Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := r.run(ctx, start)
+		if runFinished != nil {
+			runFinished(res)
+		}
+		done <- out{res, err}
+	}()
+	budget := time.NewTimer(opt.Budget)
+	defer budget.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-budget.C:
+	}
+	r.mu.Lock()
+	if r.committing {
+		// The decision is being written: let it finish.
+		r.mu.Unlock()
+		o := <-done
+		return o.res, o.err
+	}
+	r.sealed = true
+	res, name, since := cloneResult(&r.snap), r.stageName, time.Since(r.stageStart)
+	r.mu.Unlock()
+	cancel()
+	if name == "" {
+		name, since = "(between stages)", 0
+	}
+	if res.Outcome != "" {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("before the budget ran out, the decision was %s: %s", res.Outcome, res.Reason))
+	}
+	res.Outcome, res.Failover, res.UnknownMachine = SafeMode, false, false
+	res.Reason = fmt.Sprintf("the boot check did not finish within %s: it was still in stage %s after %s; the role's services are held",
+		opt.Budget, name, since.Round(time.Millisecond))
+	res.Stages = append(res.Stages, Stage{Name: name, MS: ms(since), Error: "did not finish within the budget of " + opt.Budget.String()})
+	r.giveBack(func(w string) { res.Warnings = append(res.Warnings, w) })
+	res.Network = SafeNetwork(res.NICs)
+	opt.Log.Warn("the boot check ran out of time: safe mode", "budget", opt.Budget, "stage", name)
+	var werr error
+	if !opt.NoNetwork {
+		if err := WritePlan(RunNetworkDir, res.Network); err != nil {
+			werr = fmt.Errorf("network configuration: %w", err)
+		}
+	}
+	res.TookMS = ms(time.Since(start))
+	if err := writeRun(&res); err != nil {
+		werr = errors.Join(werr, err)
+	}
+	b, _ := json.MarshalIndent(&res, "", "  ")
+	werr = errors.Join(werr, writeFile(filepath.Join(RunDir, ResultName), append(b, '\n')))
+	console(opt.Console, &res)
+	return &res, werr
+}
+
+// run is the boot check itself, stage by stage.
+func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
+	opt := r.opt
+	in := Input{StampPath: filepath.Join(opt.StateDir, stamp.StampFile), ClusterPath: filepath.Join(opt.StateDir, stamp.ClusterFile)}
 	var node *pki.Node
 	var cl *stamp.Cluster
+	res := r.res
 	r.stage("read-stamp", func() error {
 		in.Stamp, in.StampErr = stamp.ReadStamp(in.StampPath)
-		c, cerr := stamp.ReadCluster(filepath.Join(opt.StateDir, stamp.ClusterFile))
+		c, cerr := stamp.ReadCluster(in.ClusterPath)
 		if cerr == nil {
 			cl = c
+			in.StateCluster = c.ClusterID
+		} else if !errors.Is(cerr, stamp.ErrMissing) {
+			r.warn(fmt.Sprintf("the cluster state is unreadable (%v): the peer is not asked at boot", cerr))
 		}
 		n, nerr := pki.Load(filepath.Join(opt.StateDir, "pki"))
 		if nerr == nil {
@@ -169,6 +303,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 		_, pkiErr := os.Stat(filepath.Join(opt.StateDir, "pki"))
 		in.Paired = cerr == nil || !errors.Is(cerr, stamp.ErrMissing) || pkiErr == nil
+		if in.Stamp != nil {
+			res.HomeHardware, res.Cluster, res.DiskSet, res.Role, res.Generation = in.Stamp.HomeHardware, in.Stamp.ClusterID, in.Stamp.DiskSet, in.Stamp.Role, in.Stamp.Generation
+		}
 		return in.StampErr
 	})
 	r.stage("identify-hardware", func() error {
@@ -177,6 +314,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		} else {
 			in.Here, in.HereErr = hwid.Detect(opt.HW)
 		}
+		res.Hardware, res.HardwareSource, res.NICs = in.Here.ID, in.Here.Source, in.Here.NICs
 		return in.HereErr
 	})
 	r.stage("read-profiles", func() error {
@@ -193,19 +331,13 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return errors.Join(err, aerr)
 	})
 	d := Decide(in)
-	res := r.res
 	res.Outcome, res.Reason, res.Failover, res.Home = d.Outcome, d.Reason, d.Failover, d.Home
-	res.Hardware, res.HardwareSource, res.NICs = in.Here.ID, in.Here.Source, in.Here.NICs
-	if in.Stamp != nil {
-		res.HomeHardware, res.Cluster, res.DiskSet, res.Role, res.Generation = in.Stamp.HomeHardware, in.Stamp.ClusterID, in.Stamp.DiskSet, in.Stamp.Role, in.Stamp.Generation
-	}
 	if in.Machines != nil {
 		for _, m := range in.Machines.Machine {
 			res.KnownMachines = append(res.KnownMachines, m.ID)
 		}
 	}
-	res.UnknownMachine = d.Outcome == SafeMode && in.Stamp != nil && in.HereErr == nil && d.Machine == nil &&
-		(in.CACluster == "" || in.CACluster == in.Stamp.ClusterID)
+	res.UnknownMachine = d.UnknownMachine
 	if last, err := readResult(filepath.Join(opt.StateDir, LastName)); err == nil {
 		res.PreviousHardware = last.Hardware
 	}
@@ -218,7 +350,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 			}
 			res.Drivers = rep
 			if rep.Boots == "no" {
-				res.Warnings = append(res.Warnings, "these disks lack drivers for this machine: "+strings.Join(rep.Because, "; ")+
+				r.warn("these disks lack drivers for this machine: " + strings.Join(rep.Because, "; ") +
 					" (sentry compat; sentry parity plan adds them)")
 			}
 			return nil
@@ -238,14 +370,23 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if res.Outcome == Primary && !opt.NoNetwork {
 		r.stage("probe", func() error {
-			if why, ok := r.probePrimary(ctx, in, node, cl); ok {
+			why, refuse, err := r.probePrimary(ctx, in, node, cl)
+			if refuse {
 				res.Outcome, res.Reason, res.Failover = SafeMode, why, false
 			}
-			return nil
+			return err
 		})
 	}
 	if res.Outcome == SafeMode {
 		res.Network = SafeNetwork(in.Here.NICs)
+	}
+	r.mu.Lock()
+	sealed := r.sealed
+	r.committing = !sealed
+	r.mu.Unlock()
+	if sealed {
+		r.giveBack(r.warn)
+		return res, errOverBudget
 	}
 	var werr error
 	r.stage("write-result", func() error {
@@ -269,7 +410,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		werr = writeFile(filepath.Join(RunDir, ResultName), append(b, '\n'))
 	}
-	r.console()
+	console(opt.Console, res)
 	return res, werr
 }
 
@@ -332,97 +473,14 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 		extra = in.Machines.PrimaryAddresses
 	}
 	if len(files) == 0 && len(extra) == 0 {
-		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("no network file in %s configures the home machine's NICs: the network is left as installed", NetworkDir))
+		r.warn(fmt.Sprintf("no network file in %s configures the home machine's NICs: the network is left as installed", NetworkDir))
 		return &Plan{Files: map[string][]byte{}}, nil
 	}
 	return AdaptNetwork(files, home, in.Here.NICs, extra)
 }
 
-// probePrimary makes the one bounded check before taking the primary role:
-// does anything hold the primary's addresses, and does the peer agent hold
-// a newer primary generation? It returns the reason to refuse.
-func (r *runner) probePrimary(ctx context.Context, in Input, node *pki.Node, cl *stamp.Cluster) (string, bool) {
-	plan := r.res.Network
-	if plan == nil {
-		return "", false
-	}
-	for _, nic := range in.Here.NICs {
-		addrs := plan.Addresses[nic.Name]
-		if len(addrs) == 0 {
-			continue
-		}
-		link, err := netlink.LinkByName(nic.Name)
-		if err != nil {
-			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("probe: %s: %v", nic.Name, err))
-			continue
-		}
-		if err := netlink.LinkSetUp(link); err != nil {
-			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("probe: set %s up: %v", nic.Name, err))
-			continue
-		}
-		var ips []net.IP
-		for _, a := range addrs {
-			if ip, _, err := net.ParseCIDR(a); err == nil && ip.To4() != nil {
-				ips = append(ips, ip)
-			}
-		}
-		if len(ips) > 0 {
-			t := time.Now()
-			held, mac, err := ProbeARP(ctx, nic.Name, ips, r.opt.ProbeWindow)
-			var targets []string
-			for _, ip := range ips {
-				targets = append(targets, ip.String())
-			}
-			p := Probe{Name: "arp", Target: strings.Join(targets, " ") + " on " + nic.Name, MS: ms(time.Since(t))}
-			switch {
-			case err != nil:
-				p.Detail = err.Error()
-			case mac != nil:
-				p.Answered, p.Detail = true, held.String()+" answered by "+mac.String()
-			default:
-				p.Detail = "no answer within " + r.opt.ProbeWindow.String()
-			}
-			r.res.Probes = append(r.res.Probes, p)
-			if p.Answered {
-				return fmt.Sprintf("the primary's address %s already answers (from %s): another node holds the primary role", held, mac), true
-			}
-		}
-		// The addresses are free: take them now (systemd-networkd keeps
-		// them), so the peer can be asked.
-		for _, a := range addrs {
-			if na, err := netlink.ParseAddr(a); err == nil {
-				if err := netlink.AddrAdd(link, na); err != nil && !errors.Is(err, os.ErrExist) {
-					r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("probe: add %s to %s: %v", a, nic.Name, err))
-				}
-			}
-		}
-	}
-	if node == nil || cl == nil || cl.PeerAddress == "" {
-		return "", false
-	}
-	t := time.Now()
-	self := peer.NodeStatus{Name: node.Name, Role: in.Stamp.Role, ClusterID: in.Stamp.ClusterID, DiskSet: in.Stamp.DiskSet,
-		Generation: in.Stamp.Generation, Hardware: in.Here.ID, Boot: "bootcheck", Time: time.Now().UTC()}
-	claim, err := AskPeer(ctx, node, cl.PeerName, cl.PeerAddress, self, r.opt.PeerTimeout)
-	p := Probe{Name: "peer", Target: cl.PeerName + " at " + cl.PeerAddress, MS: ms(time.Since(t))}
-	if err != nil {
-		p.Detail = "no answer: " + err.Error()
-		r.res.Probes = append(r.res.Probes, p)
-		return "", false
-	}
-	p.Answered = true
-	p.Detail = fmt.Sprintf("%s, generation %d", claim.Role, claim.Generation)
-	if claim.SafeMode != "" {
-		p.Detail += " (in safe mode)"
-	}
-	r.res.Probes = append(r.res.Probes, p)
-	return ClaimConflict(claim, in.Stamp.Generation)
-}
-
 // console prints the decision where the operator at the machine sees it.
-func (r *runner) console() {
-	res := r.res
-	w := r.opt.Console
+func console(w io.Writer, res *Result) {
 	if w == nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // UnitName is the bootcheck's unit; RoleTarget is the target the role's
@@ -14,9 +15,18 @@ const (
 	RoleTarget = "sentry-role.target"
 )
 
+// UnitTimeout is the unit's TimeoutStartSec: systemd kills the boot check
+// there, and then no decision is written. DefaultBudget is the boot check's
+// own deadline (`sentry bootcheck run --budget`), below it by a margin that
+// leaves the safe-mode decision time to be written.
+const (
+	UnitTimeout   = 20 * time.Second
+	DefaultBudget = 15 * time.Second
+)
+
 // Unit is sentry-bootcheck.service: a oneshot before the network is
 // configured (network-pre.target) and before the role's services, with a
-// hard time budget.
+// hard time budget (TimeoutStartSec is UnitTimeout, --budget DefaultBudget).
 const Unit = `[Unit]
 Description=Sentry bootcheck: decide this node's role from the disks and the hardware
 Documentation=man:sentry-bootcheck(1)
@@ -29,7 +39,7 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/local/bin/sentry bootcheck run
+ExecStart=/usr/local/bin/sentry bootcheck run --budget 15s
 TimeoutStartSec=20s
 StandardOutput=journal+console
 

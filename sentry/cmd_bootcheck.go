@@ -35,7 +35,7 @@ the primary role it makes one bounded check that no one else holds it.`,
 
 func newBootcheckRunCommand() *cobra.Command {
 	var asJSON, dry bool
-	var window, peerTimeout time.Duration
+	var window, peerTimeout, budget time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Make the boot decision now (sentry-bootcheck.service runs this at boot)",
@@ -43,9 +43,14 @@ func newBootcheckRunCommand() *cobra.Command {
 /run/systemd/network and the decision to /run/sentry. With --dry-run nothing is
 written and no probe is sent: only the decision from stamp and hardware is shown.
 It always exits 0 once the decision is written (safe mode is a decision);
-1 when it could not write it.`,
+1 when it could not write it. Past --budget (keep it below the unit's
+TimeoutStartSec, 20 s) it writes a safe-mode decision naming the stage it
+was in, rather than be killed by systemd with no decision written.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if budget <= 0 {
+				return usageError{fmt.Errorf("bootcheck run: --budget must be more than 0 (got %s)", budget)}
+			}
 			if os.Geteuid() != 0 && !dry {
 				return fmt.Errorf("bootcheck run: %w", errNeedRoot)
 			}
@@ -55,7 +60,7 @@ It always exits 0 once the decision is written (safe mode is a decision);
 			}
 			opt := bootcheck.Options{StateDir: cfg.Node.StateDir,
 				HW:          hwid.Options{Mode: hwid.Mode(cfg.Hardware.Identity), NICKinds: cfg.Hardware.NICKinds},
-				ProbeWindow: window, PeerTimeout: peerTimeout, NoNetwork: dry,
+				ProbeWindow: window, PeerTimeout: peerTimeout, Budget: budget, NoNetwork: dry,
 				Log: logging.New(cmd.ErrOrStderr(), new(slog.LevelVar), "sentry-bootcheck")}
 			if !asJSON {
 				opt.Console = cmd.OutOrStdout()
@@ -74,6 +79,7 @@ It always exits 0 once the decision is written (safe mode is a decision);
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "decide from stamp and hardware only; write nothing, probe nothing")
 	cmd.Flags().DurationVar(&window, "probe-window", 600*time.Millisecond, "how long the ARP probe of the primary's addresses listens")
 	cmd.Flags().DurationVar(&peerTimeout, "peer-timeout", 1500*time.Millisecond, "deadline of the one hello to the peer agent")
+	cmd.Flags().DurationVar(&budget, "budget", bootcheck.DefaultBudget, "the whole run's deadline: past it, safe mode naming the stage (keep it below the unit's TimeoutStartSec)")
 	return cmd
 }
 
