@@ -52,15 +52,22 @@ func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		}
 		return printJSON(w, compatJSON{PonB: r.CompatPonB, SonA: r.CompatSonA, Fixes: fixes})
 	}
-	if r.CompatPonB == nil || r.CompatSonA == nil {
-		fmt.Fprintln(w, "compatibility unknown: both inventories are needed")
+	if r.CompatPonB == nil && r.CompatSonA == nil {
+		fmt.Fprintln(w, "compatibility unknown: both inventories are needed, or this node's and a stored profile of the other machine")
 		printInventoryErrors(w, r)
+		printProfileError(w, r)
 		return nil
 	}
 	for _, x := range []struct {
 		set string
 		rep *inventory.CompatReport
 	}{{"P", r.CompatPonB}, {"S", r.CompatSonA}} {
+		if x.rep == nil {
+			// The other direction was judged on a stored profile: this
+			// one is the peer's disk set on this machine.
+			fmt.Fprintf(w, "disk set %s boots on this machine: unknown: the peer's inventory (disk set %s's software) is needed\n\n", x.set, x.set)
+			continue
+		}
 		fmt.Fprint(w, x.rep.Text())
 		for _, f := range r.Plan.DiskSetFixes {
 			if f.DiskSet != x.set {
@@ -78,7 +85,15 @@ func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		fmt.Fprintln(w)
 	}
 	printInventoryErrors(w, r)
+	printProfileError(w, r)
 	return nil
+}
+
+// printProfileError says which stored hardware profiles could not be read.
+func printProfileError(w io.Writer, r *agent.ParityReport) {
+	if r.ProfileError != "" {
+		fmt.Fprintf(w, "stored machine profiles: %s\n", r.ProfileError)
+	}
 }
 
 func fwNote(fw string) string {

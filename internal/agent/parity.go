@@ -2,9 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
 
@@ -41,6 +45,14 @@ var (
 	// InventoryRetry is how often the peer's inventory is asked for while
 	// this node has none of it.
 	InventoryRetry = 30 * time.Second
+	// HardwareDir holds the machines' hardware profiles, one
+	// <machine-id>.toml each (inventory.WriteProfile), in the cluster's
+	// folder that the configuration sync always tracks: the primary
+	// writes them, every disk set carries them.
+	HardwareDir = filepath.Join(synchronizer.ClusterDir, "hardware")
+	// MaxInventoryJSON bounds a gzipped inventory from the peer once
+	// decompressed (30,000 packages are about 3.5 MB).
+	MaxInventoryJSON = 64 << 20
 )
 
 // parityState is what this agent knows of package parity.
@@ -55,6 +67,10 @@ type parityState struct {
 	modaliases []string // the peer's devices the last take read firmware for
 	wanted     []string // the peer's devices, as its inventory or its request says
 	driftKey   string   // the drift last recorded as an event
+
+	profileMu      sync.Mutex // serializes writes of the hardware profiles
+	profileAliases []string   // the devices of the other machines' stored profiles
+	profileErr     string     // the profile errors last logged
 }
 
 // inventorySources are this node's inventory sources.
@@ -66,7 +82,18 @@ func (a *Agent) inventorySources() inventory.Sources {
 		src.Sys = sys
 	}
 	a.mu.Lock()
-	src.Modaliases = append([]string(nil), a.parity.wanted...)
+	if a.hwErr == nil {
+		src.MachineID = a.hw.ID
+	}
+	// The peer's devices, and those of the other machines' stored
+	// profiles (the peer may be down): their modules' firmware is read.
+	seen := map[string]bool{}
+	for _, m := range append(append([]string(nil), a.parity.wanted...), a.parity.profileAliases...) {
+		if !seen[m] {
+			seen[m] = true
+			src.Modaliases = append(src.Modaliases, m)
+		}
+	}
 	a.mu.Unlock()
 	return src
 }
@@ -127,6 +154,7 @@ func (a *Agent) runParity(ctx context.Context) {
 // parityRound takes this node's inventory, fetches the peer's, and records
 // what changed in the drift.
 func (a *Agent) parityRound(ctx context.Context, why string) {
+	a.loadProfileAliases()
 	a.takeInventory(why)
 	if err := a.fetchPeerInventory(ctx); err != nil {
 		a.log.Debug("inventory: peer's not fetched", "err", err)
@@ -134,9 +162,18 @@ func (a *Agent) parityRound(ctx context.Context, why string) {
 	a.noteDrift()
 }
 
-// takeInventory takes and saves this node's inventory. On failure the last
-// good one stays, and the failure is logged and recorded (once per cause).
+// takeInventory takes and saves this node's inventory, then the hardware
+// profiles (on the primary). On failure the last good one stays, and the
+// failure is logged and recorded (once per cause).
 func (a *Agent) takeInventory(why string) (*inventory.Inventory, error) {
+	inv, err := a.retakeInventory(why)
+	if err == nil {
+		a.saveHardwareProfiles()
+	}
+	return inv, err
+}
+
+func (a *Agent) retakeInventory(why string) (*inventory.Inventory, error) {
 	a.parity.mu.Lock()
 	defer a.parity.mu.Unlock()
 	src := a.inventorySources()
@@ -186,7 +223,8 @@ func packageKey(inv *inventory.Inventory) string {
 
 // handleInventoryFetch serves the peer this node's last good inventory,
 // its module aliases cut to the two machines' devices (POST
-// /v1/inventory/fetch, peer only).
+// /v1/inventory/fetch, peer only): gzipped when the asker says it reads
+// that, else plain as every protocol-2 agent reads it.
 func (a *Agent) handleInventoryFetch(w http.ResponseWriter, r *http.Request) {
 	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
 	if err != nil {
@@ -198,6 +236,11 @@ func (a *Agent) handleInventoryFetch(w http.ResponseWriter, r *http.Request) {
 		a.refusePeer(w, r, http.StatusBadRequest, err)
 		return
 	}
+	var ask inventoryAsk
+	if err := json.Unmarshal(env.Body, &ask); err != nil {
+		a.refusePeer(w, r, http.StatusBadRequest, err)
+		return
+	}
 	// Devices new to this node: retake, so that the firmware their
 	// modules need is known.
 	if a.wantModaliases(req.Modaliases) {
@@ -206,13 +249,123 @@ func (a *Agent) handleInventoryFetch(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	self, selfErr := a.parity.self, a.parity.selfErr
 	a.mu.Unlock()
-	reply := peer.InventoryReply{Error: selfErr}
+	var slim *inventory.Inventory
 	if self != nil {
-		reply.Inventory = slimInventory(self, append(self.Hardware.Modaliases(), req.Modaliases...))
+		slim = slimInventory(self, append(self.Hardware.Modaliases(), req.Modaliases...))
 	} else if selfErr == "" {
-		reply.Error = "no inventory taken yet"
+		selfErr = "no inventory taken yet"
 	}
-	writeEnvelope(w, http.StatusOK, peer.TypeInventory, a.nodeName(), reply)
+	b, err := encodeInventoryAnswer(a.nodeName(), slim, selfErr, ask.Gzip)
+	if err != nil {
+		a.refusePeer(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if self != nil {
+		a.log.Debug("inventory sent to the peer", "packages", len(self.Packages), "bytes", len(b), "gzip", ask.Gzip)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// inventoryAsk is the body of an inventory request: peer.InventoryRequest
+// and a field that agents without it ignore (a protocol-2 agent ignores
+// fields it does not know, so it needs no new protocol version).
+type inventoryAsk struct {
+	peer.InventoryRequest
+	// Gzip: the asker reads the inventory gzipped, in InventoryGzip.
+	Gzip bool `json:"accept_gzip,omitempty"`
+}
+
+// inventoryAnswer is the body of an inventory message: peer.InventoryReply
+// and, for an asker that accepts it, the inventory's JSON gzipped in place
+// of Inventory. 30,000 packages are about 3.5 MB of JSON, over the peer
+// message limit (1 MiB); gzipped, with base64 around it, 0.5 to 0.7 MB.
+type inventoryAnswer struct {
+	peer.InventoryReply
+	InventoryGzip []byte `json:"inventory_gzip,omitempty"`
+}
+
+// encodeInventoryAnswer is the inventory message from node from: inv
+// gzipped when gz, else plain. An inventory that does not fit in one
+// message is replaced by an error the asker shows, rather than a message
+// it must refuse.
+func encodeInventoryAnswer(from string, inv *inventory.Inventory, invErr string, gz bool) ([]byte, error) {
+	ans := inventoryAnswer{InventoryReply: peer.InventoryReply{Error: invErr}}
+	if inv != nil {
+		if gz {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			if err := json.NewEncoder(zw).Encode(inv); err != nil {
+				return nil, err
+			}
+			if err := zw.Close(); err != nil {
+				return nil, err
+			}
+			ans.InventoryGzip = buf.Bytes()
+		} else {
+			ans.Inventory = inv
+		}
+	}
+	b, err := peer.Encode(peer.TypeInventory, from, ans)
+	if inv == nil || !errors.Is(err, peer.ErrTooLarge) {
+		return b, err
+	}
+	msg := fmt.Sprintf("the inventory of %s (%d packages) does not fit in a peer message of %d bytes", from, len(inv.Packages), peer.MaxMessageSize)
+	if gz {
+		msg += fmt.Sprintf(", even gzipped (%d bytes)", len(ans.InventoryGzip))
+	} else {
+		msg += " unless gzipped: update sentry on the asking node, so that it asks for it gzipped"
+	}
+	if invErr != "" {
+		msg += "; and the newest take failed: " + invErr
+	}
+	return peer.Encode(peer.TypeInventory, from, peer.InventoryReply{Error: msg})
+}
+
+// readInventoryAnswer reads the peer's answer to an inventory request:
+// plain, as every protocol-2 agent sends it, or gzipped. A gzipped
+// inventory gets the checks the peer package gives a plain one.
+func readInventoryAnswer(r io.Reader) (*peer.InventoryReply, error) {
+	env, err := peer.Read(r)
+	if err != nil {
+		return nil, err
+	}
+	if env.Type == peer.TypeError {
+		eb, _ := env.Error()
+		return nil, fmt.Errorf("peer refused: %s", eb.Message)
+	}
+	rep, err := env.Inventory()
+	if err != nil {
+		return nil, err
+	}
+	var ans struct {
+		InventoryGzip []byte `json:"inventory_gzip"` // inventoryAnswer's, alone
+	}
+	if err := json.Unmarshal(env.Body, &ans); err != nil {
+		return nil, fmt.Errorf("%w: inventory body: %v", peer.ErrMalformed, err)
+	}
+	if len(ans.InventoryGzip) == 0 {
+		return rep, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(ans.InventoryGzip))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzipped inventory: %v", peer.ErrMalformed, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, int64(MaxInventoryJSON)+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: gzipped inventory: %v", peer.ErrMalformed, err)
+	case len(data) > MaxInventoryJSON:
+		return nil, fmt.Errorf("%w: gzipped inventory larger than %d bytes once decompressed", peer.ErrMalformed, MaxInventoryJSON)
+	}
+	body := append(append([]byte(`{"inventory":`), bytes.TrimSpace(data)...), '}')
+	full, err := (&peer.Envelope{Type: peer.TypeInventory, Body: body}).Inventory()
+	if err != nil {
+		return nil, err
+	}
+	rep.Inventory = full.Inventory
+	return rep, nil
 }
 
 // slimInventory is inv for the wire: of each kernel only the aliases that
@@ -324,7 +477,7 @@ func (a *Agent) fetchPeerInventory(ctx context.Context) error {
 		a.setPeerErr(err)
 		return err
 	}
-	body, err := peer.Encode(peer.TypeInventoryRequest, a.nodeName(), peer.InventoryRequest{Modaliases: mine})
+	body, err := peer.Encode(peer.TypeInventoryRequest, a.nodeName(), inventoryAsk{InventoryRequest: peer.InventoryRequest{Modaliases: mine}, Gzip: true})
 	if err != nil {
 		return err
 	}
@@ -336,15 +489,7 @@ func (a *Agent) fetchPeerInventory(ctx context.Context) error {
 		return err
 	}
 	defer resp.Body.Close()
-	env, err := peer.Read(resp.Body)
-	if err == nil && env.Type == peer.TypeError {
-		eb, _ := env.Error()
-		err = fmt.Errorf("peer refused: %s", eb.Message)
-	}
-	var rep *peer.InventoryReply
-	if err == nil {
-		rep, err = env.Inventory()
-	}
+	rep, err := readInventoryAnswer(resp.Body)
 	if err != nil {
 		a.setPeerErr(err)
 		return err
@@ -360,6 +505,9 @@ func (a *Agent) fetchPeerInventory(ctx context.Context) error {
 	a.mu.Unlock()
 	if rep.Inventory != nil && a.wantModaliases(rep.Inventory.Hardware.Modaliases()) {
 		a.takeInventory("the peer's devices")
+	}
+	if rep.Inventory != nil {
+		a.saveHardwareProfiles()
 	}
 	return nil
 }
@@ -388,6 +536,143 @@ func (a *Agent) setPeerErr(err error) {
 	a.mu.Unlock()
 }
 
+// saveHardwareProfiles writes, on the primary, the hardware profile of this
+// machine (from this node's inventory) and of the peer's (from the peer's
+// inventory) into HardwareDir, which the configuration sync carries to the
+// secondary: so every disk set knows both machines. A profile is written
+// only when the hardware in it changed (inventory.WriteProfile), so an
+// inventory of unchanged hardware makes no configuration commit.
+func (a *Agent) saveHardwareProfiles() {
+	a.mu.Lock()
+	if a.stamp == nil || a.stamp.Role != stamp.RolePrimary || a.safeModeLocked() != "" {
+		a.mu.Unlock()
+		return
+	}
+	self, peerInv := a.parity.self, a.parity.peer
+	var peerHW string
+	if p := a.link.Peer; p != nil && peerInv != nil && p.Name == peerInv.Node {
+		peerHW = p.Hardware // for an older peer's inventory, which names no machine
+	}
+	own := a.ownMachineIDLocked()
+	a.mu.Unlock()
+	a.parity.profileMu.Lock()
+	defer a.parity.profileMu.Unlock()
+	var selfID string
+	for _, x := range []struct {
+		inv      *inventory.Inventory
+		fallback string
+		whose    string
+	}{{self, "", "this node's"}, {peerInv, peerHW, "the peer's"}} {
+		if x.inv == nil {
+			continue
+		}
+		id := x.inv.MachineID
+		if id == "" {
+			id = x.fallback
+		}
+		switch {
+		case id == "":
+			continue // an inventory saved by an older agent: no machine named
+		case x.whose == "this node's":
+			selfID = id
+		case id == selfID || id == own:
+			// Both inventories on one machine: a test bed, or one
+			// identity for two machines. Not two profiles in one file.
+			a.log.Debug("hardware profile: the peer's inventory names this machine; not written", "machine", id)
+			continue
+		}
+		path, changed, err := inventory.WriteProfile(HardwareDir, inventory.NewProfile(x.inv, id))
+		if err != nil {
+			a.log.Error("hardware profile not written", "inventory", x.whose, "machine", id, "err", err)
+			continue
+		}
+		if changed {
+			a.log.Info("hardware profile written to the config repo", "inventory", x.whose, "node", x.inv.Node, "machine", id,
+				"file", path, "pci_devices", len(x.inv.Hardware.PCI), "taken", x.inv.Taken.Format(time.RFC3339))
+		}
+	}
+}
+
+// ownMachineIDLocked is this machine's hardware identity ("" when it could
+// not be read and no inventory names it). a.mu is held.
+func (a *Agent) ownMachineIDLocked() string {
+	if a.hwErr == nil && a.hw.ID != "" {
+		return a.hw.ID
+	}
+	if a.parity.self != nil {
+		return a.parity.self.MachineID
+	}
+	return ""
+}
+
+// readProfiles reads the stored hardware profiles; errors are logged when
+// they change, and returned joined.
+func (a *Agent) readProfiles() ([]*inventory.Profile, error) {
+	profiles, errs := inventory.ReadProfiles(HardwareDir)
+	err := errors.Join(errs...)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	a.mu.Lock()
+	logIt := msg != a.parity.profileErr
+	a.parity.profileErr = msg
+	a.mu.Unlock()
+	if logIt && err != nil {
+		a.log.Warn("hardware profiles: a file could not be read", "dir", HardwareDir, "err", err)
+	}
+	return profiles, err
+}
+
+// loadProfileAliases notes the devices of the other machines' stored
+// profiles, so that this node's inventory reads the firmware their modules
+// need even while the peer is down.
+func (a *Agent) loadProfileAliases() {
+	profiles, _ := a.readProfiles()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	own := a.ownMachineIDLocked()
+	a.parity.profileAliases = nil
+	for _, p := range profiles {
+		if p.MachineID != own {
+			a.parity.profileAliases = append(a.parity.profileAliases, p.Hardware.Modaliases()...)
+		}
+	}
+}
+
+// otherProfile picks, of the stored profiles of machines other than own,
+// the one of the peer's machine: the machine the peer last said it is on,
+// else the one the peer's disk set was on when profiled, else the newest.
+func otherProfile(profiles []*inventory.Profile, own, peerHW, peerName string) *inventory.Profile {
+	score := func(p *inventory.Profile) int {
+		switch {
+		case peerHW != "" && p.MachineID == peerHW:
+			return 2
+		case peerName != "" && p.Node == peerName:
+			return 1
+		}
+		return 0
+	}
+	var best *inventory.Profile
+	for _, p := range profiles {
+		if p.MachineID == own {
+			continue
+		}
+		if best == nil || score(p) > score(best) || score(p) == score(best) && p.Taken.After(best.Taken) {
+			best = p
+		}
+	}
+	return best
+}
+
+// ProfileSummary is a stored hardware profile at a glance.
+type ProfileSummary struct {
+	MachineID string    `json:"machine_id"`
+	Node      string    `json:"node"` // whose disk set was on it when profiled
+	Taken     time.Time `json:"taken"`
+	File      string    `json:"file"`
+}
+
 // ParityReport is the answer of GET /v1/parity: both inventories' state,
 // the drift, both compatibility reports and the plan.
 type ParityReport struct {
@@ -402,6 +687,11 @@ type ParityReport struct {
 	CompatPonB *inventory.CompatReport `json:"compat_p_on_b,omitempty"`
 	CompatSonA *inventory.CompatReport `json:"compat_s_on_a,omitempty"`
 	Plan       inventory.ParityPlan    `json:"plan"`
+	// PeerProfile is the stored hardware profile of the peer's machine
+	// that compat used because the peer's inventory was not at hand.
+	PeerProfile *ProfileSummary `json:"peer_profile,omitempty"`
+	// ProfileError says which stored profiles could not be read.
+	ProfileError string `json:"profile_error,omitempty"`
 }
 
 // InventorySummary is one node's inventory at a glance.
@@ -435,7 +725,9 @@ func (a *Agent) Parity(ctx context.Context) (*ParityReport, error) {
 	return a.parityReport(), nil
 }
 
-// parityReport compares the inventories at hand.
+// parityReport compares the inventories at hand. Without the peer's
+// inventory (the peer down, or not fetched yet after a swap), this node's
+// disk set is judged against the stored profile of the peer's machine.
 func (a *Agent) parityReport() *ParityReport {
 	a.mu.Lock()
 	self, peerInv := a.parity.self, a.parity.peer
@@ -443,21 +735,69 @@ func (a *Agent) parityReport() *ParityReport {
 	if a.stamp != nil {
 		r.Role = a.stamp.Role
 	}
+	own := a.ownMachineIDLocked()
+	var peerHW, peerName string
+	if a.link.Peer != nil {
+		peerHW = a.link.Peer.Hardware
+	}
+	if a.cluster != nil {
+		peerName = a.cluster.PeerName
+	}
 	a.mu.Unlock()
 	p, s := self, peerInv
 	if r.Role == stamp.RoleSecondary {
 		p, s = peerInv, self
 	}
 	r.Drift = inventory.Drift(p, s, time.Now(), InventoryStale)
-	if p != nil && s != nil {
+	switch {
+	case p != nil && s != nil:
 		pb := inventory.Compat(p, &s.Hardware)
 		pb.Machine = "machine B (" + s.Node + "'s)"
 		sa := inventory.Compat(s, &p.Hardware)
 		sa.Machine = "machine A (" + p.Node + "'s)"
 		r.CompatPonB, r.CompatSonA = &pb, &sa
+	case self != nil && peerInv == nil && r.Role != "":
+		profiles, err := a.readProfiles()
+		if err != nil {
+			r.ProfileError = err.Error()
+		}
+		if prof := otherProfile(profiles, own, peerHW, peerName); prof != nil {
+			rep := compatOnProfile(self, prof, r.Role, r.Node, peerName)
+			r.PeerProfile = &ProfileSummary{MachineID: prof.MachineID, Node: prof.Node, Taken: prof.Taken,
+				File: filepath.Join(HardwareDir, inventory.ProfileName(prof.MachineID))}
+			if r.Role == stamp.RoleSecondary {
+				r.CompatSonA = &rep
+			} else {
+				r.CompatPonB = &rep
+			}
+		}
 	}
 	r.Plan = inventory.Plan(p, s, r.CompatPonB, r.CompatSonA)
 	return r
+}
+
+// compatOnProfile judges this node's disk set (self) on the machine of a
+// stored profile. The machine is A when the primary's disk set was on it
+// when profiled, B when the secondary's was.
+func compatOnProfile(self *inventory.Inventory, prof *inventory.Profile, role, node, peerName string) inventory.CompatReport {
+	primary, secondary := node, peerName
+	if role == stamp.RoleSecondary {
+		primary, secondary = peerName, node
+	}
+	letter := "B" // the peer's machine, as the live report names it
+	switch {
+	case prof.Node == primary:
+		letter = "A"
+	case prof.Node == secondary:
+		letter = "B"
+	case role == stamp.RoleSecondary:
+		letter = "A"
+	}
+	rep := inventory.Compat(self, &prof.Hardware)
+	rep.Machine = fmt.Sprintf("machine %s (%s's, stored profile)", letter, prof.Node)
+	rep.MachineFrom = fmt.Sprintf("machine %s's profile from the config repo (%s), taken %s: the peer's inventory is not at hand",
+		letter, filepath.Join(HardwareDir, inventory.ProfileName(prof.MachineID)), prof.Taken.Format(time.RFC3339))
+	return rep
 }
 
 // noteDrift records the drift as an event when it changed.

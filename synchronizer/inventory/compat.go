@@ -96,7 +96,11 @@ var CoreDrivers = map[string]bool{"pcieport": true}
 type CompatReport struct {
 	DiskSet string `json:"disk_set"` // node the disk set was taken on
 	Machine string `json:"machine"`  // the machine's name, "" when not given
-	Kernel  string `json:"kernel"`   // the kernel the disk set boots
+	// MachineFrom says where the machine's hardware came from when it is
+	// not a live inventory: "machine B's profile from the config repo
+	// (<file>), taken <time>".
+	MachineFrom string `json:"machine_from,omitempty"`
+	Kernel      string `json:"kernel"` // the kernel the disk set boots
 	// Boots is "yes", "no" or "unknown".
 	Boots   string           `json:"boots"`
 	Because []string         `json:"because"`
@@ -335,6 +339,9 @@ func (r CompatReport) Text() string {
 		kernel = "no kernel"
 	}
 	fmt.Fprintf(&b, "disk set %s (%s) boots on %s: %s, because\n", orUnknown(r.DiskSet), kernel, machine, r.Boots)
+	if r.MachineFrom != "" {
+		fmt.Fprintf(&b, "  (%s)\n", r.MachineFrom)
+	}
 	for _, l := range r.Because {
 		fmt.Fprintf(&b, "  - %s\n", l)
 	}

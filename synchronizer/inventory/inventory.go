@@ -33,6 +33,11 @@ type Inventory struct {
 	SchemaVersion int       `json:"schema_version" toml:"schema_version"`
 	Node          string    `json:"node" toml:"node"`
 	Taken         time.Time `json:"taken" toml:"taken"`
+	// MachineID is the hardware identity (internal/hwid) of the machine
+	// the inventory was taken on, "" when unknown (and in inventories of
+	// older agents): after a disk swap it tells an inventory of this disk
+	// set taken on the other machine.
+	MachineID string `json:"machine_id,omitempty" toml:"machine_id,omitempty"`
 
 	Packages []Package   `json:"packages" toml:"packages"`
 	Sources  []AptSource `json:"apt_sources" toml:"apt_sources"`
@@ -61,15 +66,16 @@ type Inventory struct {
 // Sources are the places an inventory is read from. Host("/") gives the
 // real ones; tests root them at a fixture tree.
 type Sources struct {
-	Node     string
-	DpkgDir  string // /var/lib/dpkg: status, info/*.list
-	Proc     string // /proc
-	Sys      string // /sys
-	Modules  string // /lib/modules
-	Firmware string // /lib/firmware
-	Apt      string // /etc/apt
-	Boot     string // /boot: initrd.img-<release>
-	Vmlinuz  string // /vmlinuz: its target names the default kernel
+	Node      string
+	MachineID string // recorded as the inventory's MachineID
+	DpkgDir   string // /var/lib/dpkg: status, info/*.list
+	Proc      string // /proc
+	Sys       string // /sys
+	Modules   string // /lib/modules
+	Firmware  string // /lib/firmware
+	Apt       string // /etc/apt
+	Boot      string // /boot: initrd.img-<release>
+	Vmlinuz   string // /vmlinuz: its target names the default kernel
 
 	// Machine reads CPU and memory; nil leaves them empty (tests).
 	Machine func() (CPU, uint64, error)
@@ -106,7 +112,7 @@ func Take(src Sources) (*Inventory, error) {
 	if src.Now != nil {
 		now = src.Now
 	}
-	inv := &Inventory{SchemaVersion: SchemaVersion, Node: src.Node, Taken: now().UTC()}
+	inv := &Inventory{SchemaVersion: SchemaVersion, Node: src.Node, MachineID: src.MachineID, Taken: now().UTC()}
 	note := func(format string, a ...any) { inv.Notes = append(inv.Notes, fmt.Sprintf(format, a...)) }
 
 	pkgs, err := ReadStatus(filepath.Join(src.DpkgDir, "status"))

@@ -109,7 +109,7 @@ func fixes(name string, inv, other *Inventory, r *CompatReport) []DiskSetFix {
 		f := DiskSetFix{DiskSet: name, Device: d.Slot + " " + d.ID, Module: d.Module, Reason: d.Reason}
 		switch d.Cause {
 		case CauseNoModule:
-			f.Module, f.Package = providing(d, inv, other)
+			f.Module, f.Package = providing(d, inv, other, r.Kernel)
 			f.Action = "install-package"
 			if f.Package == "" {
 				f.Action = "none-known"
@@ -145,14 +145,20 @@ func fixes(name string, inv, other *Inventory, r *CompatReport) []DiskSetFix {
 // providing finds a module for device d and the package that ships it:
 // first in the disk set's own other kernels, then in the kernel of the
 // machine the device is in, matching its modalias, then by the name of
-// the driver bound to it there.
-func providing(d DeviceEvidence, inv, other *Inventory) (module, pkg string) {
+// the driver bound to it there. The disk set's boot kernel (failed, the
+// one judged) is not a candidate: its module of that name is installed
+// and does not match the device. (Without the other node's inventory, a
+// stored hardware profile, the driver's name would otherwise find it.)
+func providing(d DeviceEvidence, inv, other *Inventory, failed string) (module, pkg string) {
 	var kernels []*Kernel
 	for _, x := range []*Inventory{inv, other} {
 		if x == nil {
 			continue
 		}
 		for i := len(x.Kernels) - 1; i >= 0; i-- {
+			if x == inv && x.Kernels[i].Release == failed {
+				continue
+			}
 			kernels = append(kernels, &x.Kernels[i])
 		}
 	}
