@@ -42,6 +42,11 @@ var (
 	DpkgDebCmd    = "dpkg-deb"
 	UpdateInitCmd = "update-initramfs"
 	InitramfsList = "/etc/initramfs-tools/modules"
+	// AptGetCmd fetches, on the primary, a .deb that is in neither its apt
+	// cache nor a local repository (apt-get download), into a private
+	// folder made under DebFetchDir for each file.
+	AptGetCmd   = "apt-get"
+	DebFetchDir = "/var/cache/sentry"
 	// MaxDebSize bounds one .deb sent over the peer link.
 	MaxDebSize int64 = 200 << 20
 )
@@ -368,7 +373,29 @@ func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string, peerFirst 
 	} else if peerFirst {
 		return "", "", fmt.Errorf("%w; %w", err, lerr)
 	}
-	return a.peerDeb(ctx, d, dir)
+	path, source, err = a.peerDeb(ctx, d, dir)
+	if err == nil || !a.isPrimary() {
+		return path, source, err
+	}
+	// The primary fetches what neither node has (installDebs checks it
+	// against the signed index, as every file).
+	a.log.Info("parity apply: the peer did not send the package; fetching it", "package", d.String(), "err", err)
+	fetched, cleanup, ferr := a.fetchDebLogged(ctx, d)
+	if ferr != nil {
+		return "", "", fmt.Errorf("%w; %w", err, ferr)
+	}
+	defer cleanup()
+	dst := filepath.Join(dir, filepath.Base(fetched))
+	if err := copyLimited(fetched, dst); err != nil {
+		return "", "", err
+	}
+	return dst, "this node: fetched by " + AptGetCmd + " download", nil
+}
+
+func (a *Agent) isPrimary() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stamp != nil && a.stamp.Role == stamp.RolePrimary
 }
 
 // peerDeb receives the .deb of d from the peer (POST /v1/parity/deb).
@@ -453,11 +480,12 @@ func (a *Agent) handleDeb(w http.ResponseWriter, r *http.Request) {
 		a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("deb request: bad name, architecture or version"))
 		return
 	}
-	path, err := locateDeb(d)
+	path, cleanup, err := a.debForPeer(r.Context(), d)
 	if err != nil {
 		a.refusePeer(w, r, http.StatusNotFound, err)
 		return
 	}
+	defer cleanup()
 	f, err := os.Open(path)
 	if err != nil {
 		a.refusePeer(w, r, http.StatusNotFound, err)
@@ -489,12 +517,112 @@ func (a *Agent) handleDeb(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("parity: sent a package to the peer", "package", d.String(), "file", path, "bytes", n, "err", err)
 }
 
+// debForPeer is the .deb of d to send to the peer: from the apt cache or a
+// local repository (locateDeb); else, on the primary, fetched by apt-get
+// download into a private folder and sent only when its SHA-256 is in this
+// node's signed apt index. cleanup removes a fetched file.
+func (a *Agent) debForPeer(ctx context.Context, d DebRequest) (path string, cleanup func(), err error) {
+	path, err = locateDeb(d)
+	if err == nil {
+		return path, func() {}, nil
+	}
+	if !a.isPrimary() {
+		return "", nil, err
+	}
+	a.log.Info("parity: the peer asks for a package this node has in no apt cache or local repository; fetching it", "package", d.String(), "err", err)
+	path, cleanup, ferr := a.fetchDebLogged(ctx, d)
+	if ferr != nil {
+		return "", nil, fmt.Errorf("%w; %w", err, ferr)
+	}
+	index, idxErrs := signedIndex()
+	for _, e := range idxErrs {
+		a.log.Warn("parity: apt index not used", "err", e)
+	}
+	sum, trusted, err := checkDeb(path, d, index, nil)
+	if err != nil {
+		cleanup()
+		a.log.Error("parity: a fetched package is not sent", "package", d.String(), "file", path, "err", err)
+		return "", nil, fmt.Errorf("%s fetched by %s download, not sent: %w", d, AptGetCmd, err)
+	}
+	a.log.Info("parity: fetched package checked", "package", d.String(), "file", path, "sha256", sum, "trusted", trusted)
+	return path, cleanup, nil
+}
+
+// fetchDebLogged is fetchDeb, with what it ran and said in the journal.
+func (a *Agent) fetchDebLogged(ctx context.Context, d DebRequest) (string, func(), error) {
+	path, cleanup, cmd, out, err := fetchDeb(ctx, d)
+	if err != nil {
+		a.log.Error("parity: apt-get download failed", "package", d.String(), "command", cmd, "output", out, "err", err)
+		return "", nil, err
+	}
+	a.log.Info("parity: package fetched", "package", d.String(), "command", cmd, "file", path, "output", out)
+	return path, cleanup, nil
+}
+
+// fetchDeb runs apt-get download for d in a new private folder under
+// DebFetchDir and returns the file it wrote (its control fields checked),
+// and a cleanup that removes the folder; with the command and its output.
+func fetchDeb(ctx context.Context, d DebRequest) (path string, cleanup func(), command, output string, err error) {
+	arg := d.Name + ":" + d.Arch + "=" + d.Version
+	if d.Arch == "all" {
+		arg = d.Name + "=" + d.Version // apt names no architecture "all"
+	}
+	command = AptGetCmd + " download " + arg
+	if err := os.MkdirAll(DebFetchDir, 0o755); err != nil {
+		return "", nil, command, "", fmt.Errorf("fetching package %s version %s: %w", d.Name, d.Version, err)
+	}
+	dir, err := os.MkdirTemp(DebFetchDir, "deb-") // mode 0700
+	if err != nil {
+		return "", nil, command, "", fmt.Errorf("fetching package %s version %s: %w", d.Name, d.Version, err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, AptGetCmd, "download", arg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := cmd.CombinedOutput()
+	output = string(out)
+	if err != nil {
+		cleanup()
+		return "", nil, command, output, fmt.Errorf("package %s version %s: `%s` failed (%v): %s", d.Name, d.Version, command, err, lastLines(output, 3))
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != 1 {
+		cleanup()
+		return "", nil, command, output, fmt.Errorf("package %s version %s: `%s` wrote %d .deb files, not one: %s", d.Name, d.Version, command, len(debs), lastLines(output, 3))
+	}
+	if err := debMatches(debs[0], d); err != nil {
+		cleanup()
+		return "", nil, command, output, fmt.Errorf("package %s version %s: `%s`: %w", d.Name, d.Version, command, err)
+	}
+	return debs[0], cleanup, command, output, nil
+}
+
+// aptFileName is the name apt gives d's file in its cache and with apt-get
+// download: name_version_arch.deb, the version's ':' as %3a.
+func aptFileName(d DebRequest) string {
+	return d.Name + "_" + strings.ReplaceAll(url.PathEscape(d.Version), ":", "%3a") + "_" + d.Arch + ".deb"
+}
+
+// debMatches checks a .deb's control fields against d.
+func debMatches(path string, d DebRequest) error {
+	out, err := exec.Command(DpkgDebCmd, "--field", path, "Package", "Version", "Architecture").Output()
+	if err != nil {
+		return fmt.Errorf("%s: %s --field: %v", filepath.Base(path), DpkgDebCmd, err)
+	}
+	f := controlFields(string(out))
+	if f["Package"] != d.Name || f["Version"] != d.Version || f["Architecture"] != d.Arch {
+		return fmt.Errorf("%s is %s:%s=%s, not %s", filepath.Base(path), f["Package"], f["Architecture"], f["Version"], d)
+	}
+	return nil
+}
+
 // locateDeb finds the .deb of d in the apt cache, then in the local (file:)
 // repositories of this node's apt sources, and checks its control fields.
 func locateDeb(d DebRequest) (string, error) {
 	var cands []string
-	esc := strings.ReplaceAll(url.PathEscape(d.Version), ":", "%3a")
-	cands = append(cands, filepath.Join(AptArchives, d.Name+"_"+esc+"_"+d.Arch+".deb"))
+	cands = append(cands, filepath.Join(AptArchives, aptFileName(d)))
 	for _, r := range localRepos() {
 		for _, p := range r.packagesFiles() {
 			ents, err := readPackages(p)
@@ -512,12 +640,7 @@ func locateDeb(d DebRequest) (string, error) {
 		if _, err := os.Stat(c); err != nil {
 			continue
 		}
-		out, err := exec.Command(DpkgDebCmd, "--field", c, "Package", "Version", "Architecture").Output()
-		if err != nil {
-			continue
-		}
-		f := controlFields(string(out))
-		if f["Package"] == d.Name && f["Version"] == d.Version && f["Architecture"] == d.Arch {
+		if debMatches(c, d) == nil {
 			return c, nil
 		}
 	}
@@ -820,7 +943,9 @@ func dearmor(b []byte) ([]byte, error) {
 
 // checkDeb says why a .deb may be installed: its SHA-256 is in a signed
 // index under d's name, version and architecture, with a Filename of the
-// same name, or the operator approved the hash.
+// same name (or named as apt names the file in its cache and with apt-get
+// download: an epoch's ':' is %3a there, and the pool's name has no
+// epoch), or the operator approved the hash.
 func checkDeb(path string, d DebRequest, index map[string][]indexEntry, approved map[string]bool) (sum, trusted string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -834,7 +959,8 @@ func checkDeb(path string, d DebRequest, index map[string][]indexEntry, approved
 	sum = hex.EncodeToString(h.Sum(nil))
 	var near []string
 	for _, e := range index[sum] {
-		if e.Package == d.Name && e.Version == d.Version && (e.Arch == d.Arch || e.Arch == "all") && filepath.Base(e.Filename) == filepath.Base(path) {
+		if e.Package == d.Name && e.Version == d.Version && (e.Arch == d.Arch || e.Arch == "all") &&
+			(filepath.Base(e.Filename) == filepath.Base(path) || filepath.Base(path) == aptFileName(d)) {
 			return sum, "signed index " + e.Index, nil
 		}
 		near = append(near, fmt.Sprintf("%s=%s (%s) in %s", e.Package, e.Version, e.Filename, e.Index))
