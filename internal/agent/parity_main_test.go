@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sentryha/sentry/bootcheck"
 )
 
-// TestMain points the hardware profiles of every agent these tests start
-// (primaries, on this host) at a temporary folder instead of
-// /etc/sentry/cluster/hardware.
+// TestMain points the machine and hardware profiles of every agent these
+// tests start (primaries, on this host) at a temporary folder instead of
+// /etc/sentry/cluster: a test never writes the host's /etc.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sentry-agent-test-")
 	if err != nil {
@@ -17,6 +19,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	HardwareDir = filepath.Join(dir, "hardware")
+	bootcheck.MachinesFile = filepath.Join(dir, "machines.toml")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
