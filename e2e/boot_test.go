@@ -313,6 +313,18 @@ func TestBootcheck(t *testing.T) {
 	if r := bootOf(t, "S"); r.Outcome != bootcheck.Primary {
 		t.Fatalf("S lost the primary role: %+v", r)
 	}
+	// The same with the promoted S's service address not up (only its own
+	// address is): nothing answers ARP, so P asks the peer, which holds
+	// the primary role at a newer generation. P refuses for that reason.
+	hwB := nodeBySet(t, labStatus(t), "S")
+	if err := exec.Command("ip", "-n", labName+"-hw-b", "addr", "del", "192.0.2.10/24", "dev", hwB.NICs[0].Name).Run(); err != nil {
+		t.Fatalf("taking 192.0.2.10 off S's NIC: %v", err)
+	}
+	reboot("a")
+	expectSafe("older primary generation, newer primary's address down", "the peer node-s holds the primary role at generation 2, newer than this disk set's 1")
+	if r := bootOf(t, "P"); len(r.Probes) == 0 || !strings.Contains(probeSummary(r), "peer") {
+		t.Fatalf("P's refusal lacks the peer's evidence: %+v", r.Probes)
+	}
 	figure(t, "bootcheck wall time: P (with probe) %s; S (no probe) %s", msList(pTimes), msList(sTimes))
 }
 
