@@ -185,6 +185,25 @@ sha256sum /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb`
 	waitParity(t, "S's inventory to recover", 30*time.Second, func() bool {
 		return !strings.Contains(sentry(t, "lab", "exec", "S", "--", "sentry", "drift"), "newest inventory failed")
 	})
+
+	// Both machines' hardware profiles are in the config repo, so S's disk
+	// set carries them too; with S gone (its disks out) and P's agent
+	// restarted (no peer inventory in memory), P still judges itself on
+	// machine B from B's stored profile, and says so.
+	waitParity(t, "both machines' hardware profiles on S", 30*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", "S", "--", "sh", "-c", "grep -l '^# end of profile' /etc/sentry/cluster/hardware/*.toml | wc -l")
+		return strings.TrimSpace(out) == "2"
+	})
+	sentry(t, "lab", "move", "S", "off")
+	sentry(t, "lab", "exec", "P", "--", "systemctl", "restart", "sentry-agent")
+	waitParity(t, "P's compat on the stored profile of machine B", 30*time.Second, func() bool {
+		c = compatOn(t, "P")
+		return strings.Contains(c.PonB.MachineFrom, "profile from the config repo")
+	})
+	if c.PonB.Boots != "yes" {
+		t.Fatalf("P on B from B's stored profile: %s: %v", c.PonB.Boots, c.PonB.Because)
+	}
+	figure(t, "compat with S away: %s", c.PonB.MachineFrom)
 }
 
 // waitParity polls ok every half second until it holds or limit passes.
