@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,68 +131,56 @@ func TestModules(t *testing.T) {
 		t.Fatalf("building the protocol-1 agent: %v\n%s", err, b)
 	}
 	installAgent(t, "S", old)
-	sentry(t, "lab", "exec", "S", "--", "systemctl", "restart", "sentry-agent")
-	since := time.Now()
-	waitUntil(t, "P and the protocol-1 S see each other", 60*time.Second, func() bool {
-		p := statusNodes(t, "P")["node-s"]
-		s := statusNodes(t, "S")["node-p"]
-		return p.Reachable && strings.HasPrefix(p.AgentVersion, "0.9.0-proto1") && s.Reachable && p.Error == ""
-	})
-	// Results still cross both ways.
-	waitUntil(t, "fresh results of the protocol-1 S on P", 60*time.Second, func() bool {
-		r := nodeResults(t, "P", "node-s")["mail"]
-		return r.OK && r.Start.After(since)
-	})
-	waitUntil(t, "fresh results of P on the protocol-1 S", 60*time.Second, func() bool {
-		r := nodeResults(t, "S", "node-p")["mail"]
-		return r.OK && r.Start.After(since)
-	})
-	// Package parity needs protocol 2: P says why it has no inventory of S,
-	// rather than failing.
-	waitUntil(t, "P's drift names the peer's protocol", 60*time.Second, func() bool {
-		out, _ := sentryErr("lab", "exec", "P", "--", "sentry", "drift")
-		return strings.Contains(out, "speaks peer protocol 1")
-	})
-	// And the configuration still flows to it.
-	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# mixed pair' > /etc/nginx/conf.d/sentry-mixed.conf")
-	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# mixed pair", 30*time.Second)
-	if st := statusNodes(t, "P"); !strings.HasPrefix(st["node-p"].Verify, "15/15 green") {
-		t.Fatalf("P with a protocol-1 peer: %+v", st["node-p"])
-	}
+	checkMixedPair(t, "S", "first mixed pair")
 
 	// The other way round: the secondary updated first (the current
 	// build), the primary still on the protocol-1 one. The newer S must
 	// not make the older P malfunction.
 	installAgent(t, "S", sentryBin)
 	installAgent(t, "P", old)
-	sentry(t, "lab", "exec", "P", "--", "systemctl", "restart", "sentry-agent")
-	sentry(t, "lab", "exec", "S", "--", "systemctl", "restart", "sentry-agent")
-	since = time.Now()
-	waitUntil(t, "the protocol-1 P and the current S see each other", 60*time.Second, func() bool {
-		p := statusNodes(t, "P")["node-s"]
-		s := statusNodes(t, "S")["node-p"]
-		return p.Reachable && s.Reachable && strings.HasPrefix(s.AgentVersion, "0.9.0-proto1") && !strings.HasPrefix(p.AgentVersion, "0.9.0") && s.Error == ""
+	checkMixedPair(t, "P", "older primary")
+}
+
+// checkMixedPair restarts both agents, set older running the protocol-1
+// build, and checks that the pair works: each sees the other (the older by
+// its version), fresh results cross both ways, the newer one's drift says
+// why it has no inventory of the older (protocol 2 is needed) rather than
+// failing, the configuration still flows from P to S, both stay green and
+// no module set is refused. marker is written into a synced file.
+func checkMixedPair(t *testing.T, older, marker string) {
+	t.Helper()
+	newer := map[string]string{"P": "S", "S": "P"}[older]
+	node := map[string]string{"P": "node-p", "S": "node-s"}
+	for _, set := range []string{"P", "S"} {
+		sentry(t, "lab", "exec", set, "--", "systemctl", "restart", "sentry-agent")
+	}
+	since := time.Now()
+	waitUntil(t, "the protocol-1 "+older+" and the current "+newer+" see each other", 60*time.Second, func() bool {
+		o := statusNodes(t, newer)[node[older]]
+		n := statusNodes(t, older)[node[newer]]
+		return o.Reachable && n.Reachable && o.Error == "" && strings.HasPrefix(o.AgentVersion, "0.9.0-proto1") && !strings.HasPrefix(n.AgentVersion, "0.9.0")
 	})
-	waitUntil(t, "fresh results of the current S on the protocol-1 P", 60*time.Second, func() bool {
-		r := nodeResults(t, "P", "node-s")["mail"]
-		return r.OK && r.Start.After(since)
-	})
-	waitUntil(t, "fresh results of the protocol-1 P on the current S", 60*time.Second, func() bool {
-		r := nodeResults(t, "S", "node-p")["mail"]
-		return r.OK && r.Start.After(since)
-	})
-	waitUntil(t, "S's drift names the primary's protocol", 60*time.Second, func() bool {
-		out, _ := sentryErr("lab", "exec", "S", "--", "sentry", "drift")
+	for _, set := range []string{"P", "S"} {
+		other := node[map[string]string{"P": "S", "S": "P"}[set]]
+		waitUntil(t, fmt.Sprintf("fresh results of %s on %s (protocol 1 on %s)", other, set, older), 60*time.Second, func() bool {
+			r := nodeResults(t, set, other)["mail"]
+			return r.OK && r.Start.After(since)
+		})
+	}
+	waitUntil(t, newer+"'s drift names the peer's protocol", 60*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", newer, "--", "sentry", "drift")
 		return strings.Contains(out, "speaks peer protocol 1")
 	})
-	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# older primary' > /etc/nginx/conf.d/sentry-mixed.conf")
-	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# older primary", 30*time.Second)
-	waitUntil(t, "the protocol-1 P stays green beside the current S", 60*time.Second, func() bool {
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# "+marker+"' > /etc/nginx/conf.d/sentry-mixed.conf")
+	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# "+marker, 30*time.Second)
+	waitUntil(t, "both green in the mixed pair (protocol 1 on "+older+")", 60*time.Second, func() bool {
 		st := statusNodes(t, "P")
 		return strings.HasPrefix(st["node-p"].Verify, "15/15 green") && strings.HasPrefix(st["node-s"].Verify, "15/15 green")
 	})
-	if ev := sentry(t, "lab", "exec", "P", "--", "sentry", "events"); strings.Contains(ev, "modules-invalid") {
-		t.Fatalf("a module set was refused in the mixed pair:\n%s", ev)
+	for _, set := range []string{"P", "S"} {
+		if ev := sentry(t, "lab", "exec", set, "--", "sentry", "events", "-n", "500"); strings.Contains(ev, "modules-invalid") {
+			t.Fatalf("a module set was refused on %s in the mixed pair:\n%s", set, ev)
+		}
 	}
 }
 
