@@ -3,13 +3,16 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/lab"
 )
 
 // bootOf is the boot decision of the node running disk set set.
@@ -138,6 +141,33 @@ func swapAndCheck(t *testing.T, round int) (pMS, sMS float64) {
 	return p.TookMS, s.TookMS
 }
 
+// lastConsoleDecision is the last boot decision bootcheck printed on the
+// console of disk set set (the lab keeps each set's console in a file).
+func lastConsoleDecision(t *testing.T, set string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(lab.DefaultStateDir, labName, "logs", set+".console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, "sentry bootcheck: ")
+		if i < 0 {
+			continue
+		}
+		rest := line[i+len("sentry bootcheck: "):]
+		for _, p := range []string{"warning:", "network:", "FAILOVER:", "the role's services"} {
+			if strings.HasPrefix(rest, p) {
+				rest = ""
+			}
+		}
+		if rest != "" {
+			last = strings.TrimSpace(line[i:])
+		}
+	}
+	return last
+}
+
 func probeSummary(r bootcheck.Result) string {
 	var l []string
 	for _, p := range r.Probes {
@@ -209,6 +239,10 @@ func TestBootcheck(t *testing.T) {
 		if !strings.Contains(st, "SAFE MODE: ") || !strings.Contains(st, reason) {
 			t.Fatalf("%s: status does not show the safe mode:\n%s", what, st)
 		}
+		// The console shows it, as the operator at the machine sees it.
+		if last := lastConsoleDecision(t, "P"); !strings.Contains(last, "sentry bootcheck: SAFE MODE: ") || !strings.Contains(last, reason) {
+			t.Fatalf("%s: the console's last boot decision is %q", what, last)
+		}
 		// Nothing holds the primary's address in safe mode.
 		if n := nodeBySet(t, labStatus(t), "P"); len(n.NICs) > 0 && contains(n.NICs[0].Address, "192.0.2.10/24") && !strings.Contains(what, "answering") {
 			t.Fatalf("%s: P holds 192.0.2.10 in safe mode", what)
@@ -219,6 +253,9 @@ func TestBootcheck(t *testing.T) {
 		t.Helper()
 		if r := bootOf(t, "P"); r.Outcome != bootcheck.Primary {
 			t.Fatalf("%s: P is %s (%s)", what, r.Outcome, r.Reason)
+		}
+		if last := lastConsoleDecision(t, "P"); !strings.HasPrefix(last, "sentry bootcheck: PRIMARY: ") {
+			t.Fatalf("%s: the console's last boot decision is %q", what, last)
 		}
 		checkPlacement(t, map[string]string{"P": "a"})
 	}
