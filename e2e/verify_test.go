@@ -33,6 +33,13 @@ func TestServiceProbes(t *testing.T) {
 	if strings.TrimSpace(left) != "0" {
 		t.Errorf("the postgres probe left %s rows", left)
 	}
+	// A statement stuck on the server (another session holds the table
+	// locked): the server cancels it before the probe's deadline, and the
+	// probe says so.
+	serverSideTimeout(t, "postgres", pg, `runuser -u postgres -- psql -Xq -d sentry_canary -c "BEGIN; LOCK TABLE sentry_canary IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);"`,
+		`runuser -u postgres -- psql -XtAq -d sentry_canary -c "SELECT count(*) FROM pg_locks WHERE relation = 'sentry_canary'::regclass AND mode = 'AccessExclusiveLock' AND granted"`,
+		`runuser -u postgres -- psql -XtAq -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"`,
+		"statement timeout")
 	sentry(t, "lab", "exec", "S", "--", "runuser", "-u", "postgres", "--", "psql", "-Xq", "-d", "sentry_canary", "-c", "REVOKE INSERT ON sentry_canary FROM sentry_canary")
 	out, err := sentryErr(pg...)
 	if err == nil || !strings.Contains(out, "FAILED: write row:") || !strings.Contains(out, "permission denied") {
@@ -51,6 +58,10 @@ func TestServiceProbes(t *testing.T) {
 	if left := sentry(t, "lab", "exec", "S", "--", "mariadb", "-N", "-e", "SELECT count(*) FROM sentry_canary.sentry_canary"); strings.TrimSpace(left) != "0" {
 		t.Errorf("the mysql probe left %s rows", left)
 	}
+	serverSideTimeout(t, "mysql", my, `mariadb -e "LOCK TABLES sentry_canary.sentry_canary WRITE; SELECT SLEEP(60);"`,
+		`mariadb -N -e "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(60)%'"`,
+		`mariadb -N -e "SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(60)%'" | while read id; do mariadb -e "KILL $id"; done`,
+		"max_statement_time")
 	sentry(t, "lab", "exec", "S", "--", "mariadb", "-e", "REVOKE INSERT ON sentry_canary.sentry_canary FROM 'sentry_canary'@'127.0.0.1'")
 	out, err = sentryErr(my...)
 	if err == nil || !strings.Contains(out, "FAILED: write row:") || !strings.Contains(out, "denied") {
@@ -302,4 +313,31 @@ printf 'home %s\n' "$(ls /home/sentry-canary | grep -c sentry-canary || true)"`)
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// serverSideTimeout runs probe (its sentry verify arguments, with a 5 s
+// timeout) on S while lock (a shell command, started in the background)
+// holds the canary table, once held says "1"; the probe must fail at
+// "write row" with the server's own timeout (want in its message) before
+// its deadline. unlock ends the locking session.
+func serverSideTimeout(t *testing.T, kind string, probe []string, lock, held, unlock, want string) {
+	t.Helper()
+	sentry(t, "lab", "exec", "S", "--", "sh", "-c", "setsid -f sh -c '"+strings.ReplaceAll(lock, "'", `'\''`)+"' >/dev/null 2>&1")
+	defer sentry(t, "lab", "exec", "S", "--", "sh", "-c", unlock)
+	waitUntil(t, kind+"'s canary table locked on S", 10*time.Second, func() bool {
+		out, _ := sentryErr("lab", "exec", "S", "--", "sh", "-c", held)
+		return strings.TrimSpace(out) == "1"
+	})
+	start := time.Now()
+	out, err := sentryErr(probe...)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(out, "FAILED: write row:") || !strings.Contains(out, want) {
+		t.Errorf("%s probe on a locked table: %v\n%s", kind, err, out)
+	}
+	figure(t, "%s probe on a locked canary table: failed after %s (deadline 5 s): %s", kind, took.Round(100*time.Millisecond), strings.TrimSpace(lastLine(out)))
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
 }

@@ -45,7 +45,11 @@ func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
 	}
 	cfg.Port = uint16(port)
 	if dl, ok := ctx.Deadline(); ok {
-		ms := time.Until(dl).Milliseconds()
+		// The server gives up a little before the context does, so that a
+		// statement stuck on the server (a lock, a full disk) is cancelled
+		// there and says so, rather than left running behind a closed
+		// connection.
+		ms := serverTimeout(time.Until(dl)).Milliseconds()
 		if ms < 1 {
 			ms = 1
 		}
@@ -77,6 +81,10 @@ func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
 	})
 }
 
+// serverTimeout is the server-side statement timeout for a probe with left
+// until its deadline: nine tenths of it, so the server's cancel comes first.
+func serverTimeout(left time.Duration) time.Duration { return left * 9 / 10 }
+
 // probeMySQL does the same round trip against MariaDB or MySQL, with read
 // and write timeouts (the DSN's timeout covers only the dial) and a
 // server-side max_statement_time.
@@ -103,7 +111,7 @@ func probeMySQL(ctx context.Context, p Params, rec *Recorder) error {
 		left = time.Until(dl)
 	}
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = left, left, left
-	cfg.Params = map[string]string{"max_statement_time": fmt.Sprintf("%.3f", left.Seconds())}
+	cfg.Params = map[string]string{"max_statement_time": fmt.Sprintf("%.3f", serverTimeout(left).Seconds())}
 	table := "`" + p.Get("table", "sentry_canary") + "`"
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
