@@ -749,6 +749,13 @@ func (a *Agent) parityReport() *ParityReport {
 		p, s = peerInv, self
 	}
 	r.Drift = inventory.Drift(p, s, time.Now(), InventoryStale)
+	if set := a.moduleSet(); set != nil {
+		need := map[string][]string{}
+		for _, m := range set.Modules() {
+			need[m.Name] = m.Packages
+		}
+		r.Drift.Modules(p, s, need)
+	}
 	switch {
 	case p != nil && s != nil:
 		pb := inventory.Compat(p, &s.Hardware)

@@ -17,6 +17,10 @@ type DriftReport struct {
 	// InStep counts the installed packages that are the same on both.
 	InStep int         `json:"packages_in_step"`
 	Items  []DriftItem `json:"items"`
+	// ModuleGaps are packages that a selected module needs and that
+	// neither node has installed (see Modules). They are not drift between
+	// the nodes, so they leave State as it is.
+	ModuleGaps []string `json:"module_gaps,omitempty"`
 }
 
 // Side is one of the two inventories compared.
@@ -38,6 +42,9 @@ type DriftItem struct {
 	P     string `json:"p"`
 	S     string `json:"s"`
 	State string `json:"state"`
+	// Module is the selected module whose package this is, if any: the
+	// service the difference touches.
+	Module string `json:"module,omitempty"`
 }
 
 func side(inv *Inventory, now time.Time, staleAfter time.Duration) Side {
@@ -226,6 +233,42 @@ func (r DriftReport) Drifted() []DriftItem {
 
 // Text renders the report for a terminal: the state of each side, then the
 // kernel facts, then the differences.
+// Modules sets each package item's module (need: module name to its
+// packages) and lists the packages a module needs that neither inventory
+// has installed. Without both inventories it does nothing.
+func (r *DriftReport) Modules(p, s *Inventory, need map[string][]string) {
+	if p == nil || s == nil {
+		return
+	}
+	owner := map[string]string{}
+	var names []string
+	for m := range need {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		for _, pkg := range need[m] {
+			if _, ok := owner[pkg]; !ok {
+				owner[pkg] = m
+			}
+		}
+	}
+	for i := range r.Items {
+		switch r.Items[i].Kind {
+		case "only-on-p", "only-on-s", "version", "arch", "held":
+			r.Items[i].Module = owner[r.Items[i].Name]
+		}
+	}
+	pp, sp := installedByName(p), installedByName(s)
+	for _, m := range names {
+		for _, pkg := range need[m] {
+			if len(pp[pkg]) == 0 && len(sp[pkg]) == 0 {
+				r.ModuleGaps = append(r.ModuleGaps, fmt.Sprintf("module %s needs package %s: installed on neither node", m, pkg))
+			}
+		}
+	}
+}
+
 func (r DriftReport) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "package parity: %s\n", r.State)
@@ -251,7 +294,14 @@ func (r DriftReport) Text() string {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(&b, "  %-8s %-16s %-32s P %-24s S %s\n", it.State, it.Kind, name, dash(it.P), dash(it.S))
+		mod := ""
+		if it.Module != "" {
+			mod = "  (module " + it.Module + ")"
+		}
+		fmt.Fprintf(&b, "  %-8s %-16s %-32s P %-24s S %s%s\n", it.State, it.Kind, name, dash(it.P), dash(it.S), mod)
+	}
+	for _, g := range r.ModuleGaps {
+		fmt.Fprintf(&b, "  warning: %s\n", g)
 	}
 	return b.String()
 }

@@ -76,3 +76,48 @@ func TestDriftStates(t *testing.T) {
 		t.Errorf("json: %v %s", err, b)
 	}
 }
+
+// The selected modules' packages: a difference in one names its module; a
+// package a module needs that neither node has is a gap, not drift.
+func TestDriftModules(t *testing.T) {
+	p, s := takePair(t, "testdata/nodes/p", "testdata/nodes/s")
+	d := Drift(p, s, fixedNow, time.Hour)
+	state := d.State
+	d.Modules(p, s, map[string][]string{
+		"web-haproxy":  {"haproxy"},
+		"system-base":  {"openssh-server", "bash"},
+		"file-samba":   {"samba"},
+		"web-haproxy2": {"haproxy"},
+	})
+	mods := map[string]string{}
+	for _, it := range d.Items {
+		mods[it.Kind+" "+it.Name] = it.Module
+	}
+	for k, want := range map[string]string{
+		"only-on-p haproxy":      "web-haproxy", // the first module by name
+		"version openssh-server": "system-base",
+		"only-on-s htop":         "",
+	} {
+		if mods[k] != want {
+			t.Errorf("%s: module %q, want %q", k, mods[k], want)
+		}
+	}
+	if len(d.ModuleGaps) != 1 || d.ModuleGaps[0] != "module file-samba needs package samba: installed on neither node" {
+		t.Errorf("gaps %q", d.ModuleGaps)
+	}
+	if d.State != state {
+		t.Errorf("module gaps changed the state from %s to %s", state, d.State)
+	}
+	text := d.Text()
+	for _, want := range []string{"haproxy", "(module web-haproxy)", "warning: module file-samba needs package samba"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	// Without both inventories nothing is said.
+	u := Drift(p, nil, fixedNow, time.Hour)
+	u.Modules(p, nil, map[string][]string{"file-samba": {"samba"}})
+	if len(u.ModuleGaps) != 0 {
+		t.Errorf("gaps with one inventory: %q", u.ModuleGaps)
+	}
+}
