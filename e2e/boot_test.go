@@ -267,7 +267,7 @@ func TestBootcheck(t *testing.T) {
 	waitEvent(t, "P", "bootcheck", "boot decision: safe-mode", 30*time.Second)
 	// Adopt: refused without a "yes", then accepted; the role's services
 	// start on hw-c at once, with the primary's address on its NIC.
-	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "echo no | sentry bootcheck adopt"); err == nil || !strings.Contains(out, "not adopted") {
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "echo no | sentry bootcheck adopt"); err == nil || !strings.Contains(err.Error(), "not adopted") {
 		t.Fatalf("adopt answered no: err %v\n%s", err, out)
 	}
 	expectSafe("unknown machine, adopt declined", "is not one of this cluster's machines")
