@@ -21,7 +21,7 @@ version = "1.1.0"
 kind = "web"
 description = "nginx web server, canary also fetched by host name"
 packages = ["nginx"]
-tracked = ["/etc/nginx"]
+tracked = ["/etc/nginx", "/etc/sentry-web-extra"]
 
 [[units]]
 name = "nginx.service"
@@ -106,12 +106,19 @@ func TestModules(t *testing.T) {
 	}
 
 	// Version 1.1.0, installed on P: selected, synced, run on both.
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "mkdir -p /etc/sentry-web-extra && echo '# extra, tracked by web-nginx 1.1.0' > /etc/sentry-web-extra/site.conf")
 	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "cat > /root/web-nginx-1.1.0.toml <<'EOF'\n"+webNginx2+"EOF")
 	inst := sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "install", "/root/web-nginx-1.1.0.toml")
 	if !strings.Contains(inst, "web-nginx: 1.1.0") {
 		t.Fatalf("install did not select 1.1.0:\n%s", inst)
 	}
 	waitUntil(t, "both nodes 16/16 green with web-nginx 1.1.0", 90*time.Second, bothGreen("16"))
+	// 1.1.0 also tracks /etc/sentry-web-extra: the sync follows on both
+	// nodes without an agent restart, and a file there (made on P before
+	// the install) reaches S.
+	waitEvent(t, "P", "sync-policy", "sync restarted", 30*time.Second)
+	waitEvent(t, "S", "sync-policy", "sync restarted", 30*time.Second)
+	waitFileOn(t, "S", "/etc/sentry-web-extra/site.conf", "# extra, tracked by web-nginx 1.1.0", 30*time.Second)
 	if r := nodeResults(t, "P", "node-s")["web by name"]; !r.OK || len(r.Phases) == 0 {
 		t.Fatalf("S's new probe as P sees it: %+v", r)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,7 +25,9 @@ type syncState struct {
 	secondary *synchronizer.Secondary
 	kick      chan struct{}
 	cancel    context.CancelFunc
-	head      string // primary: repo head; secondary: fetched head
+	done      chan struct{} // closed when the running sync's goroutine ends
+	policyKey string        // the policy the running sync was started with
+	head      string        // primary: repo head; secondary: fetched head
 	applied   string
 	failed    string
 	err       string
@@ -62,6 +65,34 @@ func (a *Agent) primaryPolicy() *synchronizer.Policy {
 	return p
 }
 
+// policyKey is a text form of the sync policy and the reload order, to
+// tell when the selected modules changed them.
+func policyKey(p *synchronizer.Policy, units []synchronizer.RootUnit) string {
+	var exec []string
+	for e, ok := range p.AllowExec {
+		if ok {
+			exec = append(exec, e)
+		}
+	}
+	sort.Strings(exec)
+	us := make([]string, len(units))
+	for i, u := range units {
+		us[i] = u.Root + "=" + u.Unit
+	}
+	return strings.Join([]string{strings.Join(p.Roots, " "), strings.Join(p.Exclude, " "), strings.Join(exec, " "),
+		strings.Join(p.NodeKeys, " "), strings.Join(us, " ")}, "\n")
+}
+
+// currentPolicyKey is the key of the policy the selected modules give now,
+// for this node's role.
+func (a *Agent) currentPolicyKey(primary bool) string {
+	p, units := a.policyUnits()
+	if primary {
+		p = a.primaryPolicy()
+	}
+	return policyKey(p, units)
+}
+
 // startSyncLocked starts the primary's watcher or the secondary's sync
 // loop, by the disk stamp's role. a.mu is held.
 func (a *Agent) startSyncLocked() error {
@@ -70,9 +101,13 @@ func (a *Agent) startSyncLocked() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := a.statePath("config.git")
+	done := make(chan struct{})
 	switch a.stamp.Role {
 	case stamp.RolePrimary:
-		repo, err := synchronizer.OpenRepo(dir, a.nodeName(), a.primaryPolicy())
+		pol := a.primaryPolicy()
+		_, units := a.policyUnits()
+		a.sync.policyKey = policyKey(pol, units)
+		repo, err := synchronizer.OpenRepo(dir, a.nodeName(), pol)
 		if err != nil {
 			cancel()
 			return err
@@ -83,12 +118,13 @@ func (a *Agent) startSyncLocked() error {
 		a.sync.primary = &synchronizer.Primary{Repo: repo, Log: a.log, Debounce: a.cfg.Sync.Debounce.Duration,
 			Rescan: a.cfg.Sync.RescanInterval.Duration, OnCommit: a.onCommit}
 		a.wg.Add(1)
-		go func() {
+		go func(pr *synchronizer.Primary) {
 			defer a.wg.Done()
-			if err := a.sync.primary.Run(ctx); err != nil {
+			defer close(done)
+			if err := pr.Run(ctx); err != nil {
 				a.log.Error("config watcher stopped", "err", err)
 			}
-		}()
+		}(a.sync.primary)
 	case stamp.RoleSecondary:
 		m, err := synchronizer.MirrorOpen(dir)
 		if err != nil {
@@ -96,6 +132,7 @@ func (a *Agent) startSyncLocked() error {
 			return err
 		}
 		pol, units := a.policyUnits()
+		a.sync.policyKey = policyKey(pol, units)
 		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: a.nodeName(), Secrets: a.secrets, Units: units,
 			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
 		a.sync.applied = a.sync.secondary.Applied().String()
@@ -106,11 +143,66 @@ func (a *Agent) startSyncLocked() error {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
+			defer close(done)
 			a.runSecondarySync(ctx)
 		}()
+	default:
+		close(done)
 	}
-	a.sync.cancel = cancel
+	a.sync.cancel, a.sync.done = cancel, done
 	return nil
+}
+
+// restartSyncIfPolicyChanged restarts the sync when the selected modules
+// now give another policy (tracked paths, executables, node keys, reload
+// order) than the one it runs with: after a commit on the primary, after
+// an apply on the secondary. The secondary then applies the head again in
+// full, so that files its old policy left out are written. It must not be
+// called from the sync's own goroutine (it waits for it to end): callers
+// start it with go.
+func (a *Agent) restartSyncIfPolicyChanged() {
+	a.mu.Lock()
+	if a.sync.cancel == nil || a.stamp == nil {
+		a.mu.Unlock()
+		return
+	}
+	primary := a.stamp.Role == stamp.RolePrimary
+	old := a.sync.policyKey
+	a.mu.Unlock()
+	// Worked out without a.mu: it reads the module files.
+	if a.currentPolicyKey(primary) == old {
+		return
+	}
+	a.mu.Lock()
+	if a.sync.cancel == nil || a.sync.policyKey != old {
+		a.mu.Unlock()
+		return // stopped, or restarted meanwhile
+	}
+	cancel, done := a.sync.cancel, a.sync.done
+	a.sync.cancel = nil
+	a.mu.Unlock()
+	cancel()
+	<-done
+	a.mu.Lock()
+	// Not when the agent is stopping (the peer side is down by then).
+	if a.peerLoop == nil || a.safeModeLocked() != "" || a.sync.cancel != nil {
+		a.mu.Unlock()
+		return
+	}
+	err := a.startSyncLocked()
+	secondary := a.sync.secondary != nil && a.stamp != nil && a.stamp.Role == stamp.RoleSecondary
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Error("config sync: restart with the modules' new policy", "err", err)
+		return
+	}
+	a.log.Info("config sync restarted: the selected modules changed its policy")
+	a.event("sync-policy", a.nodeName(), "the selected modules changed the sync's tracked paths, executables, node keys or reload order: sync restarted with them", nil)
+	if secondary {
+		if _, err := a.syncOnce(context.Background(), true); err != nil {
+			a.log.Warn("config sync: full apply with the new policy", "err", err)
+		}
+	}
 }
 
 func (a *Agent) stopSyncLocked() {
@@ -141,6 +233,7 @@ func (a *Agent) onCommit(c *synchronizer.CommitResult) {
 	a.log.Info("configuration committed", "commit", c.Hash.String(), "paths", len(paths))
 	// Tell the secondary at once rather than at its next hello.
 	go a.helloOnce(context.Background())
+	go a.restartSyncIfPolicyChanged()
 }
 
 // handleFetch serves the secondary: the primary's head, and a packfile of
@@ -353,6 +446,9 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	if res.Changed {
 		a.checkDrift()
 		go a.helloOnce(context.Background())
+		if res.Failed == "" && !force {
+			go a.restartSyncIfPolicyChanged()
+		}
 	}
 	return res, nil
 }
