@@ -13,7 +13,8 @@ import (
 	"github.com/sentryha/sentry/lab"
 )
 
-// webNginx2 is version 1.1.0 of the built-in web-nginx: one more probe.
+// webNginx2 is version 1.1.0 of the built-in web-nginx: another canary
+// page, one more probe (of that page, by host name), one more tracked path.
 const webNginx2 = `# Version 1.1.0 of web-nginx: also fetch the canary page by name.
 schema = 2
 name = "web-nginx"
@@ -29,8 +30,8 @@ action = "reload"
 order = 10
 
 [canary]
-page = "/var/www/html/sentry-canary.html"
-marker = "sentry-canary-ok"
+page = "/var/www/html/sentry-canary-1.1.html"
+marker = "sentry-canary-1.1-ok"
 
 [[probes]]
 name = "web"
@@ -40,7 +41,7 @@ params = { url = "http://127.0.0.1/sentry-canary.html", marker = "sentry-canary-
 [[probes]]
 name = "web by name"
 kind = "http"
-params = { url = "http://localhost/sentry-canary.html", marker = "sentry-canary-ok" }
+params = { url = "http://localhost/sentry-canary-1.1.html", marker = "sentry-canary-1.1-ok" }
 
 [[probes]]
 name = "unit nginx"
@@ -112,6 +113,10 @@ func TestModules(t *testing.T) {
 	if !strings.Contains(inst, "web-nginx: 1.1.0") {
 		t.Fatalf("install did not select 1.1.0:\n%s", inst)
 	}
+	// Its canary page: made by the setup on P, and by S's agent when the
+	// declaration reaches it.
+	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
+	waitFileOn(t, "S", "/var/www/html/sentry-canary-1.1.html", "sentry-canary-1.1-ok", 60*time.Second)
 	waitUntil(t, "both nodes 16/16 green with web-nginx 1.1.0", 90*time.Second, bothGreen("16"))
 	// 1.1.0 also tracks /etc/sentry-web-extra: the sync follows on both
 	// nodes without an agent restart, and a file there (made on P before

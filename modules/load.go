@@ -458,6 +458,27 @@ func (s *Set) Executables() []string {
 	return s.union(func(m *Manifest) []string { return m.Executables })
 }
 
+// CanaryPages are the canary web pages of the selected modules, for
+// verifier.Setup: each [canary] page with its marker (the compiled-in
+// marker when the module names none), sorted by path, each path once.
+func (s *Set) CanaryPages() []verifier.Page {
+	seen := map[string]bool{}
+	var out []verifier.Page
+	for _, m := range s.modules {
+		if m.Canary.Page == "" || seen[m.Canary.Page] {
+			continue
+		}
+		seen[m.Canary.Page] = true
+		marker := m.Canary.Marker
+		if marker == "" {
+			marker = verifier.CanaryMarker
+		}
+		out = append(out, verifier.Page{Path: m.Canary.Page, Marker: marker})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
 // Canaries are the canary data of the selected modules that have some, by
 // module name.
 func (s *Set) Canaries() map[string]Canary {

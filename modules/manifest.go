@@ -438,6 +438,9 @@ func (m *Manifest) validate() error {
 			}
 		}
 	}
+	if strings.ContainsAny(m.Canary.Marker, "<>&\"'\n\r") {
+		return m.err("canary.marker", "%q: a marker holds no <, >, &, quotes or line breaks (the page holds it as it is, the http probe looks for it)", m.Canary.Marker)
+	}
 	for _, c := range []struct{ key, p string }{{"canary.page", m.Canary.Page}, {"canary.share_path", m.Canary.SharePath}} {
 		if c.p == "" {
 			continue

@@ -39,6 +39,7 @@ var badFiles = map[string]string{
 	"bad-placeholder.toml":          `testdata/bad-placeholder.toml:12:1: key "probes[1].params.password": unknown placeholder ${secret}: known are ${password}, ${tls_fingerprint:PATH}, ${ssh_fingerprint:PATH}`,
 	"bad-type.toml":                 `testdata/bad-type.toml:5:1: key "packages": incompatible types: TOML value has type string; destination has type slice`,
 	"bad-schema1-unknown-key.toml":  `testdata/bad-schema1-unknown-key.toml:5:1: key "tracked": unknown key in schema 1 (it is a key of schema 2: write schema = 2)`,
+	"bad-canary-marker.toml":        `testdata/bad-canary-marker.toml:8:1: key "canary.marker": "<b>ok</b>": a marker holds no <, >, &, quotes or line breaks (the page holds it as it is, the http probe looks for it)`,
 	"bad-unit-path.toml":            `testdata/bad-unit-path.toml:9:1: key "units[1].paths": entry 1: "/etc/other" is neither under nor above a tracked path of the module`,
 }
 

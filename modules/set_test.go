@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -199,5 +200,15 @@ func TestProbeKindsDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "| `"+k+"` |") {
 			t.Errorf("docs/modules.md has no row for probe kind %q", k)
 		}
+	}
+}
+
+// The default selection's canary pages are the compiled-in one.
+func TestDefaultSelectionCanaryPages(t *testing.T) {
+	set, _ := defaultSet(t)
+	got := set.CanaryPages()
+	want := []verifier.Page{{Path: verifier.CanaryPage, Marker: verifier.CanaryMarker}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("canary pages %+v, want %+v", got, want)
 	}
 }

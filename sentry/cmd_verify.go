@@ -200,16 +200,24 @@ func newVerifierCommand() *cobra.Command {
 		Long: `Make (or repair) this node's canaries, idempotently: the system account
 sentry-canary (its mailbox; SFTP only over SSH; an SMB password), the canary
 share /srv/sentry-canary, the PostgreSQL and MariaDB canary users with a
-table each, and the page /var/www/html/sentry-canary.html. The password is
-derived from the cluster key, so it is the same on both nodes and stored
-nowhere. Run it on both nodes after pairing.`,
+table each, and the canary pages the selected modules name (web-nginx's:
+/var/www/html/sentry-canary.html). The password is derived from the cluster
+key, so it is the same on both nodes and stored nowhere. Run it on the
+primary after pairing (and after selecting a module version whose canaries
+differ): the secondary's agent follows.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pw, err := canaryPassword(cmd)
 			if err != nil {
 				return err
 			}
-			steps := verifier.Setup(cmd.Context(), pw)
+			var pages []verifier.Page
+			if set, _, err := modules.Load(modules.DefaultOptions()); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sentry: modules refused, the compiled-in canary page is made: %v\n", err)
+			} else {
+				pages = set.CanaryPages()
+			}
+			steps := verifier.Setup(cmd.Context(), pw, pages...)
 			bad := 0
 			for _, s := range steps {
 				if s.Error != "" {

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/atomicfile"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -48,6 +50,25 @@ func run(ctx context.Context, stdin string, name string, args ...string) error {
 	return nil
 }
 
+// Page is a canary web page: where setup writes it and the marker it holds
+// (which the http probe looks for).
+type Page struct {
+	Path   string `json:"path"`
+	Marker string `json:"marker"`
+}
+
+// write puts the page in place atomically (temp file, fsync, rename).
+func (pg Page) write() error {
+	if !filepath.IsAbs(pg.Path) || pg.Marker == "" || strings.ContainsAny(pg.Marker, "<>&\"'\n\r") {
+		return fmt.Errorf("canary page %q with marker %q: need an absolute path and a marker without <, >, &, quotes or line breaks (the http probe looks for it as it is)", pg.Path, pg.Marker)
+	}
+	if err := os.MkdirAll(filepath.Dir(pg.Path), 0o755); err != nil {
+		return err
+	}
+	page := "<!doctype html><title>sentry canary</title><p>" + pg.Marker + "</p>\n"
+	return atomicfile.Write(pg.Path, []byte(page), 0o644)
+}
+
 // SetupStep is one part of the canary setup, by service.
 type SetupStep struct {
 	Service string `json:"service"`
@@ -59,7 +80,13 @@ type SetupStep struct {
 // PostgreSQL and MariaDB canary users and tables, the canary web page. It
 // runs the services' own tools as root; nothing of it crosses from the
 // primary.
-func Setup(ctx context.Context, password string) []SetupStep {
+//
+// pages are the canary pages to write (the selected modules' [canary]
+// tables); none is the compiled-in one, CanaryPage with CanaryMarker.
+func Setup(ctx context.Context, password string, pages ...Page) []SetupStep {
+	if len(pages) == 0 {
+		pages = []Page{{Path: CanaryPage, Marker: CanaryMarker}}
+	}
 	steps := []struct {
 		service string
 		f       func() error
@@ -84,8 +111,12 @@ func Setup(ctx context.Context, password string) []SetupStep {
 			return run(ctx, "", "systemctl", "reload-or-restart", "ssh")
 		}},
 		{"web", func() error {
-			page := "<!doctype html><title>sentry canary</title><p>" + CanaryMarker + "</p>\n"
-			return os.WriteFile(CanaryPage, []byte(page), 0o644)
+			for _, pg := range pages {
+				if err := pg.write(); err != nil {
+					return err
+				}
+			}
+			return nil
 		}},
 		{"smb", func() error {
 			if err := os.MkdirAll(CanaryDir, 0o750); err != nil {

@@ -107,7 +107,11 @@ func (a *Agent) followCanaries(ctx context.Context, pw string) {
 	if b, err := os.ReadFile(mark); err == nil && string(b) == decl.SetupID {
 		return
 	}
-	steps := verifier.Setup(ctx, pw)
+	var pages []verifier.Page
+	if set := a.moduleSet(); set != nil {
+		pages = set.CanaryPages()
+	}
+	steps := verifier.Setup(ctx, pw, pages...)
 	var bad []string
 	for _, st := range steps {
 		if st.Error != "" {
