@@ -479,6 +479,10 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 	return AdaptNetwork(files, home, in.Here.NICs, extra)
 }
 
+// ConsolePath is the machine's console: `sentry bootcheck run` prints the
+// decision there as well as to the journal.
+var ConsolePath = "/dev/console"
+
 // console prints the decision where the operator at the machine sees it.
 func console(w io.Writer, res *Result) {
 	if w == nil {

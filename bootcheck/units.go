@@ -41,7 +41,7 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/local/bin/sentry bootcheck run --budget 15s
 TimeoutStartSec=20s
-StandardOutput=journal+console
+StandardOutput=journal
 
 [Install]
 WantedBy=multi-user.target

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sentryha/sentry/bootcheck"
@@ -63,7 +64,16 @@ was in, rather than be killed by systemd with no decision written.`,
 				ProbeWindow: window, PeerTimeout: peerTimeout, Budget: budget, NoNetwork: dry,
 				Log: logging.New(cmd.ErrOrStderr(), new(slog.LevelVar), "sentry-bootcheck")}
 			if !asJSON {
+				// The decision goes to the journal (standard output) and to
+				// the machine's console, where the operator who swapped
+				// the disks looks.
 				opt.Console = cmd.OutOrStdout()
+				if !dry {
+					if con, err := os.OpenFile(bootcheck.ConsolePath, os.O_WRONLY|os.O_APPEND|syscall.O_NOCTTY, 0); err == nil {
+						defer con.Close()
+						opt.Console = io.MultiWriter(cmd.OutOrStdout(), con)
+					}
+				}
 			}
 			if dry {
 				return runBootcheckDry(cmd.Context(), opt, cmd.OutOrStdout(), asJSON)
