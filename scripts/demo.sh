@@ -38,17 +38,22 @@ run $S lab exec P -- sentry verify --node node-s
 run $S lab exec P -- sentry modules list
 run $S lab exec P -- sentry drift
 run $S lab exec P -- sentry compat
+# The plan's fix: the driver package machine B needs, onto P's disks, from
+# the lab's signed apt repository (a dry run without --yes).
+run $S lab exec P -- sentry parity apply --yes
+run $S lab exec P -- sh -c "sentry compat | grep 'boots on'"
 # The failover: both off, P's disks into machine B, boot.
 run $S lab swap
 run $S lab status
 run $S lab exec P -- sentry bootcheck explain
-printf '\nwaiting for the primary, now on machine B, to be green'
-for _ in $(seq 1 60); do
-  if $S lab exec P -- sentry status 2>/dev/null | grep -q 'node-p: verifier 15/15 green'; then break; fi
+printf '\nwaiting for both nodes, swapped, to be green'
+for _ in $(seq 1 90); do
+  st=$($S lab exec P -- sentry status 2>/dev/null || true)
+  if grep -q 'node-p: verifier 15/15 green' <<<"$st" && grep -q 'node-s: verifier 15/15 green' <<<"$st"; then break; fi
   printf '.'; sleep 1
 done
 echo
-run $S lab exec P -- sentry events -n 6
+run $S lab exec P -- sentry events --kind bootcheck,failover -n 4
 run $S lab exec P -- sentry status
 cat <<MSG
 

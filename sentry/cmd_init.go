@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -115,6 +117,7 @@ certificate it gets back and the disk stamp (role secondary).`,
 func newEventsCommand() *cobra.Command {
 	var n int
 	var asJSON bool
+	var kinds []string
 	cmd := &cobra.Command{
 		Use:   "events",
 		Short: "Show the newest events the local agent recorded (joins, refusals, peer contact)",
@@ -124,9 +127,18 @@ func newEventsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			evs, err := c.Events(cmd.Context(), n)
+			// With --kind, the newest n of those kinds: ask for more and
+			// keep the matching ones (the store keeps a bounded history).
+			ask := n
+			if len(kinds) > 0 {
+				ask = max(n, 5000)
+			}
+			evs, err := c.Events(cmd.Context(), ask)
 			if err != nil {
 				return err
+			}
+			if len(kinds) > 0 {
+				evs = filterEvents(evs, kinds, n)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), evs)
@@ -139,5 +151,24 @@ func newEventsCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVarP(&n, "number", "n", 50, "how many events")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "only events of these kinds (such as failover,bootcheck,probe-red)")
 	return cmd
+}
+
+// filterEvents keeps the newest n events (evs is oldest first) of kinds.
+func filterEvents(evs []store.Event, kinds []string, n int) []store.Event {
+	want := map[string]bool{}
+	for _, k := range kinds {
+		want[strings.TrimSpace(k)] = true
+	}
+	var out []store.Event
+	for _, e := range evs {
+		if want[e.Kind] {
+			out = append(out, e)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
 }
