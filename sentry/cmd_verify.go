@@ -155,15 +155,19 @@ func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJ
 		}
 		specs = set.Probes(modules.ProbeEnv{Password: pw, Timeout: timeout})
 	}
+	var chosen []verifier.Spec
 	for _, spec := range specs {
-		if service != "" && !strings.HasPrefix(spec.Name, service) {
-			continue
+		if service == "" || strings.HasPrefix(spec.Name, service) {
+			chosen = append(chosen, spec)
 		}
-		r := verifier.Run(cmd.Context(), spec, nil)
+	}
+	// Side by side, as the agent runs them: a stalled service costs one
+	// deadline.
+	results = verifier.RunAll(cmd.Context(), chosen, nil)
+	for _, r := range results {
 		if !r.OK {
 			failed++
 		}
-		results = append(results, r)
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {

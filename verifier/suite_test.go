@@ -2,8 +2,10 @@ package verifier
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/emersion/go-smtp"
 	"net"
@@ -290,5 +292,40 @@ func TestHTTPStatusAndTLS(t *testing.T) {
 	r = Run(context.Background(), Spec{Kind: "http", Params: Params{"url": srv.URL}, Timeout: 2 * time.Second}, nil)
 	if r.OK || !strings.HasPrefix(r.Message, "request: ") {
 		t.Errorf("an untrusted certificate passed: %+v", r)
+	}
+}
+
+// RunAll runs its specs side by side: each of three probes waits until all
+// three have started (it would wait out its deadline if they ran one after
+// another), and the results come in the specs' order.
+func TestRunAllSideBySide(t *testing.T) {
+	var started sync.WaitGroup
+	started.Add(3)
+	Kinds["test-barrier"] = func(ctx context.Context, p Params, rec *Recorder) error {
+		started.Done()
+		all := make(chan struct{})
+		go func() { started.Wait(); close(all) }()
+		select {
+		case <-all:
+			if p["fail"] != "" {
+				return errors.New(p["fail"])
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer delete(Kinds, "test-barrier")
+	specs := []Spec{
+		{Name: "a", Kind: "test-barrier", Timeout: 5 * time.Second},
+		{Name: "b", Kind: "test-barrier", Timeout: 5 * time.Second, Params: Params{"fail": "b is red"}},
+		{Name: "c", Kind: "test-barrier", Timeout: 5 * time.Second},
+	}
+	rs := RunAll(context.Background(), specs, nil)
+	if len(rs) != 3 || rs[0].Name != "a" || rs[1].Name != "b" || rs[2].Name != "c" {
+		t.Fatalf("results out of order: %+v", rs)
+	}
+	if !rs[0].OK || rs[1].OK || !strings.Contains(rs[1].Message, "b is red") || !rs[2].OK {
+		t.Errorf("results: %+v", rs)
 	}
 }

@@ -266,3 +266,25 @@ func KindNames() []string {
 	sort.Strings(ns)
 	return ns
 }
+
+// RunAll runs specs side by side, so that a stalled service costs one
+// deadline, not one per stalled service; results are in the order of
+// specs. logs, when given, holds a logger per spec (nil entries log
+// nothing).
+func RunAll(ctx context.Context, specs []Spec, logs []*slog.Logger) []Result {
+	results := make([]Result, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		var log *slog.Logger
+		if i < len(logs) {
+			log = logs[i]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = Run(ctx, spec, log)
+		}()
+	}
+	wg.Wait()
+	return results
+}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -225,18 +224,12 @@ func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duratio
 // into its own buffer: `sentry verify --debug NAME` shows the last
 // scheduled run's log.
 func runProbes(ctx context.Context, specs []verifier.Spec) ([]verifier.Result, map[string]string) {
-	results := make([]verifier.Result, len(specs))
 	bufs := make([]bytes.Buffer, len(specs))
-	var wg sync.WaitGroup
-	for i, spec := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			plog := slog.New(slog.NewTextHandler(&limitWriter{w: &bufs[i], n: maxProbeLog}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			results[i] = verifier.Run(ctx, spec, plog)
-		}()
+	loggers := make([]*slog.Logger, len(specs))
+	for i := range specs {
+		loggers[i] = slog.New(slog.NewTextHandler(&limitWriter{w: &bufs[i], n: maxProbeLog}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	wg.Wait()
+	results := verifier.RunAll(ctx, specs, loggers)
 	logs := map[string]string{}
 	for i, r := range results {
 		logs[r.Name] = bufs[i].String()
