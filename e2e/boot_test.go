@@ -205,6 +205,8 @@ func TestBootcheck(t *testing.T) {
 			if d == nil || d.Boots != "no" || !strings.Contains(strings.Join(d.Because, " "), "e1000e") {
 				t.Fatalf("P on hw-b: driver check %+v, want no, naming e1000e", d)
 			}
+			// The boot went on, and said so as an event too.
+			waitEvent(t, "P", "bootcheck-warning", "these disks lack drivers for this machine", 30*time.Second)
 			if d := bootOf(t, "S").Drivers; d == nil || d.Boots != "yes" {
 				t.Fatalf("S on hw-a: driver check %+v, want yes", d)
 			}

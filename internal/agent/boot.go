@@ -49,6 +49,11 @@ func (a *Agent) loadBoot() {
 		a.event("failover", a.nodeName(), fmt.Sprintf("failover: the primary disk set %s (generation %d) runs on machine %s, its home is %s",
 			res.DiskSet, res.Generation, res.Hardware, res.HomeHardware), fields)
 	}
+	// What the boot went on despite (drivers missing for this machine, a
+	// check that could not be made) is news too, not only a console line.
+	for _, w := range res.Warnings {
+		a.event("bootcheck-warning", a.nodeName(), "boot warning: "+w, fields)
+	}
 	if err := atomicfile.Write(mark, []byte(res.ID), 0o600); err != nil {
 		a.log.Error("bootcheck record mark", "err", err)
 	}
