@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -137,7 +138,47 @@ func (a *Agent) followCanaries(ctx context.Context, pw string) {
 // runVerifier runs this node's probe set every verifier.interval (with
 // jitter), once the node is paired and `sentry verifier setup` has made the
 // canaries (the canary page tells).
+// SystemState asks systemd for its state ("starting" while boot jobs
+// run, then "running" or "degraded"); tests replace it.
+var SystemState = func(ctx context.Context) (string, error) {
+	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	v, err := conn.GetManagerProperty("SystemState")
+	if err != nil {
+		return "", err
+	}
+	return strings.Trim(v, `"`), nil
+}
+
+// waitBootSettled waits, at most limit, until systemd has no boot jobs
+// left (the role's services started or failed), so that the first round
+// after a boot does not report services as red that are still starting.
+// Without an answer from systemd it does not wait.
+func waitBootSettled(ctx context.Context, limit time.Duration) string {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := SystemState(ctx)
+		if err != nil || (st != "initializing" && st != "starting") {
+			return st
+		}
+		if time.Now().After(deadline) {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			return st
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 func (a *Agent) runVerifier(ctx context.Context) {
+	if st := waitBootSettled(ctx, 2*time.Minute); st == "initializing" || st == "starting" {
+		a.log.Warn("verifier: systemd still starting after 2 minutes; probing anyway", "state", st)
+	}
 	for {
 		a.mu.Lock()
 		iv, jit, to := a.cfg.Verifier.Interval.Duration, a.cfg.Verifier.Jitter.Duration, a.cfg.Verifier.Timeout.Duration
