@@ -140,9 +140,10 @@ func swapAndCheck(t *testing.T, round int) (pMS, sMS float64) {
 
 // lastConsoleDecision is the last boot decision bootcheck printed in this
 // boot of disk set set, as its journal holds it: `sentry bootcheck run`
-// prints it to standard output (the journal) and to /dev/console. (The
-// lab's nodes run with nspawn's passive console, a pseudo-terminal
-// connected nowhere, so the journal is where the lab can read it.)
+// prints it to standard output (the journal) and to /dev/console. (With
+// nspawn's passive console the lab's console log loses what is written
+// between the start of a boot and its shutdown, docs/lab.md, so the
+// journal is where the lab can read it.)
 func lastConsoleDecision(t *testing.T, set string) string {
 	t.Helper()
 	out := sentry(t, "lab", "exec", set, "--", "journalctl", "-b", "-u", "sentry-bootcheck", "-o", "cat", "--no-pager")

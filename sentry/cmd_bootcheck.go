@@ -69,7 +69,10 @@ was in, rather than be killed by systemd with no decision written.`,
 				// the disks looks.
 				opt.Console = cmd.OutOrStdout()
 				if !dry {
-					if con, err := os.OpenFile(bootcheck.ConsolePath, os.O_WRONLY|os.O_APPEND|syscall.O_NOCTTY, 0); err == nil {
+					// Non-blocking: a console nobody reads (a full
+					// terminal buffer) must never hold the boot; the
+					// journal, written first, has the decision anyway.
+					if con, err := os.OpenFile(bootcheck.ConsolePath, os.O_WRONLY|os.O_APPEND|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0); err == nil {
 						defer con.Close()
 						opt.Console = io.MultiWriter(cmd.OutOrStdout(), con)
 					}

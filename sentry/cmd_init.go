@@ -139,6 +139,11 @@ func newEventsCommand() *cobra.Command {
 			}
 			if len(kinds) > 0 {
 				evs = filterEvents(evs, kinds, n)
+				if len(evs) == 0 {
+					// Not an error (a quiet node has none), but a typo
+					// in a kind looks the same: say what was searched.
+					fmt.Fprintf(cmd.ErrOrStderr(), "sentry: no event of kind %s among the newest %d\n", strings.Join(kinds, ", "), ask)
+				}
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), evs)
