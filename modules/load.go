@@ -400,6 +400,22 @@ func (s *Set) Probes(env ProbeEnv) []verifier.Spec {
 	return out
 }
 
+// ProbeUnits maps each probe's name to the units of its module: a reload
+// of one of them can disturb the probe for a moment.
+func (s *Set) ProbeUnits() map[string][]string {
+	out := map[string][]string{}
+	for _, m := range s.modules {
+		var units []string
+		for _, u := range m.Units {
+			units = append(units, u.Name)
+		}
+		for _, p := range m.Probes {
+			out[p.Name] = units
+		}
+	}
+	return out
+}
+
 // Units are the units of the selected modules in reload order: by Order,
 // then module order, then the order of the manifest.
 func (s *Set) Units() []Unit {

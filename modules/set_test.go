@@ -212,3 +212,19 @@ func TestDefaultSelectionCanaryPages(t *testing.T) {
 		t.Fatalf("canary pages %+v, want %+v", got, want)
 	}
 }
+
+// The verifier asks which units a probe depends on, to tell a red caused
+// by the sync's own reload of one of them.
+func TestProbeUnits(t *testing.T) {
+	set, _ := defaultSet(t)
+	pu := set.ProbeUnits()
+	if !slices.Contains(pu["mail"], "dovecot.service") || !slices.Contains(pu["mail"], "postfix.service") {
+		t.Errorf("mail probe's units: %v", pu["mail"])
+	}
+	if slices.Contains(pu["mail"], "nginx.service") {
+		t.Errorf("mail probe depends on nginx: %v", pu["mail"])
+	}
+	if len(pu) != len(set.Probes(modules.ProbeEnv{})) {
+		t.Errorf("%d probes mapped, %d probes", len(pu), len(set.Probes(modules.ProbeEnv{})))
+	}
+}

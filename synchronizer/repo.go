@@ -56,8 +56,11 @@ type Repo struct {
 	trees   map[string]*treeNode
 	metas   map[string]bool // directories whose @meta.toml must be rewritten
 	refDirt bool
-	changed map[string]string // path -> "added", "modified", "removed" since the last commit
-	secrets map[string]Entry  // encrypted entries of the head at start
+	// refReported: the refusals as they stand were reported by a Commit
+	// that made no commit (nothing else changed).
+	refReported bool
+	changed     map[string]string // path -> "added", "modified", "removed" since the last commit
+	secrets     map[string]Entry  // encrypted entries of the head at start
 }
 
 // OpenRepo opens (or creates) the bare repository at dir.
@@ -123,7 +126,7 @@ func (r *Repo) update(p string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		r.removeTree(p)
 		delete(r.refused, p)
-		r.refDirt = true
+		r.refDirt, r.refReported = true, false
 		return nil
 	}
 	if err != nil {
@@ -169,13 +172,13 @@ func (r *Repo) update(p string) error {
 		r.removeTree(p)
 		if r.refused[p] != reason {
 			r.refused[p] = reason
-			r.refDirt = true
+			r.refDirt, r.refReported = true, false
 		}
 		return nil
 	}
 	if _, ok := r.refused[p]; ok {
 		delete(r.refused, p)
-		r.refDirt = true
+		r.refDirt, r.refReported = true, false
 	}
 	old := r.entries[p]
 	if old != nil && old.Type != e.Type {
@@ -218,7 +221,7 @@ func (r *Repo) update(p string) error {
 	for q := range r.refused {
 		if filepath.Dir(q) == p && !seen[q] {
 			delete(r.refused, q)
-			r.refDirt = true
+			r.refDirt, r.refReported = true, false
 		}
 	}
 	return nil
@@ -498,7 +501,7 @@ func (r *Repo) Head() plumbing.Hash {
 
 // CommitResult says what a commit recorded.
 type CommitResult struct {
-	Hash    plumbing.Hash
+	Hash    plumbing.Hash // zero when no commit was made: only Refused changed
 	Changed map[string]string
 	Refused []Refusal
 }
@@ -508,6 +511,21 @@ type CommitResult struct {
 func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.changed) == 0 && !r.Head().IsZero() {
+		// Nothing that crosses changed: no commit. A change of what was
+		// left out is reported (a result without a hash) and written into
+		// refused.toml with the next real commit.
+		if !r.refDirt || r.refReported {
+			return nil, nil
+		}
+		r.refReported = true
+		res := &CommitResult{}
+		for _, p := range sortedKeys(r.refused) {
+			res.Refused = append(res.Refused, Refusal{Path: p, Reason: r.refused[p]})
+		}
+		return res, nil
+	}
+	r.refReported = false
 	if err := r.writeMetas(); err != nil {
 		return nil, err
 	}

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/sentryha/sentry/internal/atomicfile"
 )
 
 // Refs of the secondary's mirror repository.
@@ -65,7 +69,8 @@ type SyncResult struct {
 	Failed     string       `json:"failed,omitempty"` // the commit that failed, when one did
 	Error      string       `json:"error,omitempty"`
 	RolledBack bool         `json:"rolled_back,omitempty"`
-	PackBytes  int64        `json:"pack_bytes"` // bytes that crossed the wire
+	Transient  bool         `json:"transient,omitempty"` // the failure may clear by itself: worth another try
+	PackBytes  int64        `json:"pack_bytes"`          // bytes that crossed the wire
 }
 
 // MirrorOpen opens or creates the secondary's bare mirror.
@@ -91,8 +96,54 @@ func refHash(r *git.Repository, n plumbing.ReferenceName) plumbing.Hash {
 // Applied returns the last commit applied with success.
 func (s *Secondary) Applied() plumbing.Hash { return refHash(s.Mirror, RefApplied) }
 
+// Fetched returns the primary's head as last fetched.
+func (s *Secondary) Fetched() plumbing.Hash { return refHash(s.Mirror, RefPrimary) }
+
 // Failed returns the last commit whose apply failed.
 func (s *Secondary) Failed() plumbing.Hash { return refHash(s.Mirror, RefFailed) }
+
+// failedReasonFile keeps why the commit under RefFailed failed, so that a
+// restarted agent still says why.
+const failedReasonFile = "sentry-failed-reason"
+
+// FailedReason returns why Failed() failed, as recorded then ("" when
+// nothing failed or nothing was recorded).
+func (s *Secondary) FailedReason() string {
+	if s.Failed().IsZero() {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(s.Path, failedReasonFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ForgetFailed forgets the failed commit, as when a newer (or the same) one has
+// applied: what failed before no longer describes this node.
+func (s *Secondary) ForgetFailed() error {
+	if s.Failed().IsZero() {
+		return nil
+	}
+	if err := s.Mirror.Storer.RemoveReference(RefFailed); err != nil {
+		return fmt.Errorf("config: forgetting the failed commit: %w", err)
+	}
+	if err := os.Remove(filepath.Join(s.Path, failedReasonFile)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("config: forgetting the failed commit: %w", err)
+	}
+	return nil
+}
+
+// transientApply tells an apply error that may clear by itself (a full or
+// busy disk) from one that will recur with the same commit.
+func transientApply(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EBUSY, syscall.ETXTBSY, syscall.EAGAIN, syscall.EINTR, syscall.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return IsTransient(err)
+}
 
 // Sync fetches what the primary has and this side lacks, applies it, and
 // reloads the affected units. A failed apply or a unit that does not come
@@ -131,7 +182,11 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 		return res, nil
 	}
 	if head == s.Failed() && !force {
-		res.Failed, res.Error = head.String(), "this commit failed to apply before; waiting for a newer one (or sync --force)"
+		why := s.FailedReason()
+		if why == "" {
+			why = "reason not recorded"
+		}
+		res.Failed, res.Error = head.String(), "this commit failed to apply before ("+why+"); waiting for a newer one (or sync --force)"
 		return res, nil
 	}
 	old, err := ReadSnapshot(s.Mirror.Storer, applied)
@@ -157,10 +212,13 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	if applyErr == nil {
 		res.Applied = head.String()
-		return res, writeRef(s.Path, RefApplied, head)
+		if err := writeRef(s.Path, RefApplied, head); err != nil {
+			return res, err
+		}
+		return res, s.ForgetFailed()
 	}
 	// Back to the last good commit.
-	res.Failed, res.Error = head.String(), applyErr.Error()
+	res.Failed, res.Error, res.Transient = head.String(), applyErr.Error(), transientApply(applyErr)
 	s.Log.Warn("config apply failed: rolling back", "commit", head.String(), "to", applied.String(), "err", applyErr)
 	back, err := ap.Apply(new, old)
 	if err == nil {
@@ -172,6 +230,8 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	if err := writeRef(s.Path, RefFailed, head); err != nil {
 		s.Log.Error("config: recording the failed commit", "err", err)
+	} else if err := atomicfile.Write(filepath.Join(s.Path, failedReasonFile), []byte(res.Error+"\n"), 0o600); err != nil {
+		s.Log.Error("config: recording why the commit failed", "err", err)
 	}
 	return res, nil
 }

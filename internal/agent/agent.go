@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,8 +46,10 @@ type Agent struct {
 	log     *slog.Logger
 	started time.Time
 
+	cfg   atomic.Pointer[config.Config] // replaced whole on SIGHUP: read it through conf()
+	paths paths                         // set by New, never changed
+
 	mu       sync.Mutex
-	cfg      *config.Config
 	store    *store.Store
 	hw       hwid.Identity
 	hwErr    error
@@ -59,6 +62,7 @@ type Agent struct {
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
 
+	joinMu     sync.Mutex // one join at a time, without holding mu across it
 	modMu      sync.Mutex
 	moduleMsgs string // the modules' last warnings and error, logged once
 	secrets    *synchronizer.Secrets
@@ -66,6 +70,7 @@ type Agent struct {
 	peerLn     net.Listener
 	peerLoop   context.CancelFunc
 	link       linkState
+	reloads    reloadLog // the units the sync reloaded, for the verifier
 	sync       syncState
 	verify     verifyState
 	parity     parityState
@@ -80,8 +85,33 @@ type linkState struct {
 	Peer        *peer.NodeStatus
 }
 
+// Option adjusts where an agent finds the system's files: for tests, which
+// keep everything under their own folders, and for images built offline.
+type Option func(*paths)
+
+// paths are the system folders the agent reads and writes besides its
+// state folder.
+type paths struct {
+	clusterDir string // the cluster's own tracked folder: machine and hardware profiles
+	applyRoot  string // the secondary applies the primary's configuration under this folder
+}
+
+// WithClusterDir puts the cluster's folder (default /etc/sentry/cluster:
+// machines.toml, hardware/) at dir.
+func WithClusterDir(dir string) Option { return func(p *paths) { p.clusterDir = dir } }
+
+// WithApplyRoot makes a secondary apply the configuration under dir
+// instead of /.
+func WithApplyRoot(dir string) Option { return func(p *paths) { p.applyRoot = dir } }
+
+// machinesFile is where the machines' profiles are kept.
+func (a *Agent) machinesFile() string { return filepath.Join(a.paths.clusterDir, "machines.toml") }
+
+// hardwareDir holds the machines' hardware profiles, one file a machine.
+func (a *Agent) hardwareDir() string { return filepath.Join(a.paths.clusterDir, "hardware") }
+
 // New makes an agent from the configuration file at cfgPath.
-func New(cfgPath, version string) (*Agent, error) {
+func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, err
@@ -89,11 +119,21 @@ func New(cfgPath, version string) (*Agent, error) {
 	lv := new(slog.LevelVar)
 	l, _ := logging.ParseLevel(cfg.Log.Level)
 	lv.Set(l)
-	return &Agent{
-		cfgPath: cfgPath, version: version, level: lv, cfg: cfg,
-		log: logging.New(os.Stderr, lv, "sentry-agent"),
-	}, nil
+	a := &Agent{
+		cfgPath: cfgPath, version: version, level: lv,
+		log:   logging.New(os.Stderr, lv, "sentry-agent"),
+		paths: paths{clusterDir: synchronizer.ClusterDir},
+	}
+	for _, o := range opts {
+		o(&a.paths)
+	}
+	a.cfg.Store(cfg)
+	return a, nil
 }
+
+// conf is the configuration in force. SIGHUP replaces it whole, so a
+// caller reads one consistent version without the agent's lock.
+func (a *Agent) conf() *config.Config { return a.cfg.Load() }
 
 // SetLogger replaces the agent's logger (tests read what it logs).
 func (a *Agent) SetLogger(l *slog.Logger) { a.log = l }
@@ -119,13 +159,13 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, err
 }
 
-func (a *Agent) statePath(name string) string { return filepath.Join(a.cfg.Node.StateDir, name) }
+func (a *Agent) statePath(name string) string { return filepath.Join(a.conf().Node.StateDir, name) }
 
 // Run serves until ctx ends or SIGTERM, then drains within the configured
 // shutdown timeout.
 func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
-	if err := os.MkdirAll(a.cfg.Node.StateDir, 0o700); err != nil {
+	if err := os.MkdirAll(a.conf().Node.StateDir, 0o700); err != nil {
 		return err
 	}
 	st, err := store.Open(a.statePath("state.db"), store.Options{})
@@ -155,7 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.updateMachinesLocked()
 	a.mu.Unlock()
-	localLn, err := listenLocal(a.cfg.Agent.Socket)
+	localLn, err := listenLocal(a.conf().Agent.Socket)
 	if err != nil {
 		return err
 	}
@@ -169,7 +209,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	a.mu.Lock()
-	if a.node != nil {
+	initialized := a.node != nil
+	if initialized {
 		if err := a.startPeerLocked(); err != nil {
 			a.mu.Unlock()
 			return err
@@ -194,7 +235,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	daemon.SdNotify(false, daemon.SdNotifyReady)
-	a.log.Info("agent ready", "version", a.version, "socket", a.cfg.Agent.Socket, "initialized", a.node != nil)
+	a.log.Info("agent ready", "version", a.version, "socket", a.conf().Agent.Socket, "initialized", initialized)
 
 	var watchdog <-chan time.Time
 	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
@@ -226,7 +267,7 @@ loop:
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	vcancel()
 	dcancel()
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Agent.ShutdownTimeout.Duration)
+	sctx, cancel := context.WithTimeout(context.Background(), a.conf().Agent.ShutdownTimeout.Duration)
 	defer cancel()
 	a.mu.Lock()
 	a.stopPeerLocked(sctx)
@@ -242,7 +283,7 @@ loop:
 func (a *Agent) pruneStore() {
 	r := DefaultRetention
 	a.mu.Lock()
-	r.MaxResults = a.cfg.Verifier.KeepResults
+	r.MaxResults = a.conf().Verifier.KeepResults
 	a.mu.Unlock()
 	n, err := a.store.Prune(time.Now(), r)
 	if err != nil {
@@ -253,7 +294,7 @@ func (a *Agent) pruneStore() {
 }
 
 func (a *Agent) hwOptions() hwid.Options {
-	return hwid.Options{Mode: hwid.Mode(a.cfg.Hardware.Identity), NICKinds: a.cfg.Hardware.NICKinds}
+	return hwid.Options{Mode: hwid.Mode(a.conf().Hardware.Identity), NICKinds: a.conf().Hardware.NICKinds}
 }
 
 func (a *Agent) detectHardware() {
@@ -344,14 +385,12 @@ func (a *Agent) reload() {
 			a.log.Warn("reload: a changed mail relay takes effect at the next restart")
 		}
 	}
-	a.mu.Lock()
-	old := a.cfg
+	old := a.conf()
 	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Node.StateDir != old.Node.StateDir {
 		a.log.Warn("reload: listen address, socket and state_dir change only on restart")
 		cfg.Agent.Listen, cfg.Agent.Socket, cfg.Node.StateDir = old.Agent.Listen, old.Agent.Socket, old.Node.StateDir
 	}
-	a.cfg = cfg
-	a.mu.Unlock()
+	a.cfg.Store(cfg)
 	a.log.Info("configuration reloaded", "file", a.cfgPath, "log_level", cfg.Log.Level)
 }
 
@@ -360,7 +399,7 @@ func (a *Agent) startPeerLocked() error {
 	if a.peerSrv != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.Agent.Listen)
+	ln, err := net.Listen("tcp", a.conf().Agent.Listen)
 	if err != nil {
 		return fmt.Errorf("peer api: %w", err)
 	}
@@ -483,14 +522,14 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 // startAlerts makes the alert tracker (its state restored from the store)
 // and the dispatcher: the journal always, mail when a relay is configured.
 func (a *Agent) startAlerts() error {
-	a.alerts = alert.NewTracker(alert.PolicyFromConfig(a.cfg.Alert))
+	a.alerts = alert.NewTracker(alert.PolicyFromConfig(a.conf().Alert))
 	if b, err := a.store.AlertState(); err != nil {
 		a.log.Error("alert state", "err", err)
 	} else if err := a.alerts.Unmarshal(b); err != nil {
 		a.log.Error("alert state: starting afresh", "err", err)
 	}
 	var senders []alert.Sender
-	if mc, ok := alert.MailConfigFromConfig(a.cfg.Alert.Mail); ok {
+	if mc, ok := alert.MailConfigFromConfig(a.conf().Alert.Mail); ok {
 		m, err := alert.NewMailer(mc)
 		if err != nil {
 			return fmt.Errorf("mail alerts: %w", err)

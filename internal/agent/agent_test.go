@@ -49,6 +49,13 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// nodeOptions keep a test agent's files in its folder: it tracks only
+// dir/etc/nginx (its configuration says so), applies under dir/root as a
+// secondary, and keeps the cluster's folder in the test run's own.
+func nodeOptions(dir string) []Option {
+	return []Option{WithClusterDir(testClusterDir), WithApplyRoot(filepath.Join(dir, "root"))}
+}
+
 // startNode runs a real agent with its own state folder, socket and port.
 func startNode(t *testing.T, name string) *testNode {
 	t.Helper()
@@ -67,12 +74,16 @@ timeout = "2s"
 [hardware]
 identity = "mac"
 nic_kinds = ["device", "veth", "ifb", "dummy", "bridge"]
-`, name, filepath.Join(dir, "state"), listen, filepath.Join(dir, "run", "agent.sock"))
+[sync]
+paths = [%q]
+`, name, filepath.Join(dir, "state"), listen, filepath.Join(dir, "run", "agent.sock"), filepath.Join(dir, "etc", "nginx"))
 	cfgPath := filepath.Join(dir, "sentry.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfgPath, "test-"+name)
+	os.MkdirAll(filepath.Join(dir, "etc", "nginx"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "root"), 0o755)
+	a, err := New(cfgPath, "test-"+name, nodeOptions(dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +212,7 @@ func TestInitJoinStatus(t *testing.T) {
 // startNodeAt restarts an agent on the same folder and port.
 func startNodeAt(t *testing.T, old *testNode) *testNode {
 	t.Helper()
-	a, err := New(filepath.Join(old.dir, "sentry.toml"), old.a.version)
+	a, err := New(filepath.Join(old.dir, "sentry.toml"), old.a.version, nodeOptions(old.dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func (a *Agent) updateMachinesLocked() {
 	if a.stamp == nil || a.stamp.Role != stamp.RolePrimary || a.safeModeLocked() != "" || a.hwErr != nil {
 		return
 	}
-	m, err := bootcheck.ReadMachines(bootcheck.MachinesFile)
+	m, err := bootcheck.ReadMachines(a.machinesFile())
 	if err != nil && !errors.Is(err, bootcheck.ErrNoProfiles) {
 		a.log.Warn("machine profiles", "err", err)
 		return
@@ -131,11 +131,11 @@ func (a *Agent) updateMachinesLocked() {
 	if !changed {
 		return
 	}
-	if err := bootcheck.WriteMachines(bootcheck.MachinesFile, m); err != nil {
+	if err := bootcheck.WriteMachines(a.machinesFile(), m); err != nil {
 		a.log.Error("machine profiles", "err", err)
 		return
 	}
-	a.log.Info("machine profiles updated", "file", bootcheck.MachinesFile, "machines", len(m.Machine))
+	a.log.Info("machine profiles updated", "file", a.machinesFile(), "machines", len(m.Machine))
 }
 
 // PromoteResult is what `sentry promote` prints.
@@ -206,7 +206,7 @@ func (a *Agent) Adopt(ctx context.Context, replaces string) (*AdoptResult, error
 	if err != nil && !errors.Is(err, bootcheck.ErrNoProfiles) {
 		return nil, err
 	}
-	known, _ := bootcheck.ReadMachines(bootcheck.MachinesFile)
+	known, _ := bootcheck.ReadMachines(a.machinesFile())
 	mc := bootcheck.Machine{ID: hw.ID, Source: hw.Source, NICs: hw.NICs, Seen: time.Now().UTC(), Adopted: time.Now().UTC(), Replaces: replaces}
 	if old, ok := known.Find(replaces); ok {
 		mc.HomeOf = old.HomeOf
@@ -217,7 +217,7 @@ func (a *Agent) Adopt(ctx context.Context, replaces string) (*AdoptResult, error
 	}
 	a.event("adopt", a.nodeName(), fmt.Sprintf("machine %s adopted by the operator in place of %s", hw.ID, replaces),
 		map[string]string{"hardware": hw.ID, "replaces": replaces, "disk_set": st.DiskSet})
-	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.cfg.Node.StateDir,
+	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.conf().Node.StateDir,
 		HW: a.hwOptions(), Log: a.log.With("component", "bootcheck")})
 	if err != nil {
 		return nil, err

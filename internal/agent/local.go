@@ -58,7 +58,7 @@ func (a *Agent) status() Status {
 	defer a.mu.Unlock()
 	self := a.selfStatusLocked()
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
-		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.cfg.Agent.Listen, Reachable: true,
+		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.conf().Agent.Listen, Reachable: true,
 		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError,
 		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed,
 		Boot: self.Boot, SafeMode: self.SafeMode, Failover: self.Failover}

@@ -67,7 +67,7 @@ func (a *Agent) modulePolicy(p *synchronizer.Policy) []synchronizer.RootUnit {
 	if set == nil {
 		return synchronizer.DefaultUnits
 	}
-	if len(a.cfg.Sync.Paths) == 0 {
+	if len(a.conf().Sync.Paths) == 0 {
 		p.Roots = append(set.TrackedPaths(), p.Roots...)
 	}
 	p.AllowExec = map[string]bool{}

@@ -67,7 +67,7 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeName := a.cfg.Node.Name
+	nodeName := a.conf().Node.Name
 	certPEM, err := ca.SignKey(key, nodeName, now)
 	if err != nil {
 		return nil, err
@@ -149,13 +149,20 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("primary address %q is not host:port", addr)
 	}
+	// One join at a time; the agent's lock is held only to check and to
+	// commit, never across the call to the primary (status answers meanwhile).
+	a.joinMu.Lock()
+	defer a.joinMu.Unlock()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.stamp != nil {
-		return nil, fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
+		err := fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
+		a.mu.Unlock()
+		return nil, err
 	}
-	if a.hwErr != nil {
-		return nil, fmt.Errorf("cannot identify this machine: %w", a.hwErr)
+	hw, hwErr := a.hw, a.hwErr
+	a.mu.Unlock()
+	if hwErr != nil {
+		return nil, fmt.Errorf("cannot identify this machine: %w", hwErr)
 	}
 	if time.Now().After(tok.ExpiresAt()) {
 		return nil, fmt.Errorf("the join token expired at %s: make a new one with `sentry token` on the primary", tok.ExpiresAt().Format(time.RFC3339))
@@ -164,22 +171,22 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err != nil {
 		return nil, err
 	}
-	name := a.cfg.Node.Name
+	name := a.conf().Node.Name
 	csr, err := pki.NewCSR(key, name)
 	if err != nil {
 		return nil, err
 	}
-	_, portStr, _ := net.SplitHostPort(a.cfg.Agent.Listen)
+	_, portStr, _ := net.SplitHostPort(a.conf().Agent.Listen)
 	port, _ := strconv.Atoi(portStr)
 	diskSet := randomID()
 	req := peer.JoinRequest{Secret: tok.Secret, CSR: string(csr), ListenPort: port,
-		Node: peer.NodeStatus{Name: name, Role: stamp.RoleSecondary, DiskSet: diskSet, Hardware: a.hw.ID,
+		Node: peer.NodeStatus{Name: name, Role: stamp.RoleSecondary, DiskSet: diskSet, Hardware: hw.ID,
 			AgentVersion: a.version, Protocol: peer.ProtocolVersion, Time: time.Now().UTC()}}
 	body, err := peer.Encode(peer.TypeJoinRequest, name, req)
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: a.cfg.Peer.Timeout.Duration * 2,
+	client := &http.Client{Timeout: a.conf().Peer.Timeout.Duration * 2,
 		Transport: &http.Transport{TLSClientConfig: pki.JoinTLS(tok.CAFingerprint), ForceAttemptHTTP2: false}}
 	defer client.CloseIdleConnections()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/join", bytes.NewReader(body))
@@ -217,6 +224,11 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err := cert.CheckSignatureFrom(ca); err != nil || cert.Subject.CommonName != name {
 		return nil, fmt.Errorf("join %s: the certificate received is not ours or not signed by the cluster CA", addr)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stamp != nil {
+		return nil, fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
+	}
 	if err := pki.Save(a.statePath("pki"), ca, nil, []byte(jr.Cert), key); err != nil {
 		return nil, err
 	}
@@ -228,18 +240,18 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	now := time.Now().UTC()
 	cl := &stamp.Cluster{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, NodeName: name, PeerName: jr.Primary.Name, PeerAddress: addr}
 	st := &stamp.Stamp{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, DiskSet: diskSet, Role: stamp.RoleSecondary,
-		Generation: 1, HomeHardware: a.hw.ID, OtherGeneration: jr.Primary.Generation, Written: now}
+		Generation: 1, HomeHardware: hw.ID, OtherGeneration: jr.Primary.Generation, Written: now}
 	if err := a.commitIdentityLocked(cl, st); err != nil {
 		return nil, err
 	}
 	a.link = linkState{Reachable: true, LastContact: now, Peer: &jr.Primary}
 	a.event("join", name, fmt.Sprintf("joined cluster %q as the secondary of %s (%s)", jr.ClusterName, jr.Primary.Name, addr),
-		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": a.hw.ID, "disk_set": diskSet})
+		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": hw.ID, "disk_set": diskSet})
 	if err := a.startPeerLocked(); err != nil {
 		return nil, err
 	}
 	return &JoinResult{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, Node: name, Primary: jr.Primary.Name,
-		DiskSet: diskSet, Hardware: a.hw.ID}, nil
+		DiskSet: diskSet, Hardware: hw.ID}, nil
 }
 
 // handleJoin is the primary's side of a join (POST /v1/join on the peer
@@ -310,7 +322,7 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 		ClusterName: a.stamp.ClusterName, Primary: a.selfStatusLocked(), ClusterKey: a.clusterKeyLocked()})
 }
 
-func (a *Agent) nodeName() string { return a.cfg.Node.Name }
+func (a *Agent) nodeName() string { return a.conf().Node.Name }
 
 // commitIdentityLocked writes the cluster state, then the disk stamp, and
 // takes both with the certificates saved before. The stamp is last: a

@@ -5,21 +5,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/sentryha/sentry/bootcheck"
 )
 
-// TestMain points the machine and hardware profiles of every agent these
-// tests start (primaries, on this host) at a temporary folder instead of
-// /etc/sentry/cluster: a test never writes the host's /etc.
+// testClusterDir is the cluster folder (machine and hardware profiles) of
+// every agent these tests start, in place of /etc/sentry/cluster: a test
+// never writes the host's /etc. Two nodes of one test share it, as a
+// primary and a secondary share theirs through the sync.
+var testClusterDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sentry-agent-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	HardwareDir = filepath.Join(dir, "hardware")
-	bootcheck.MachinesFile = filepath.Join(dir, "machines.toml")
+	testClusterDir = filepath.Join(dir, "cluster")
+	HardwareDir = filepath.Join(testClusterDir, "hardware")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

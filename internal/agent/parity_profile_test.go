@@ -62,9 +62,10 @@ func parityAgent(t *testing.T, name, role, peerName, machine string, self, peerI
 	cfg := config.Default()
 	cfg.Node.Name = name
 	logs := &bytes.Buffer{}
-	a := &Agent{cfg: &cfg, log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	a := &Agent{log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		stamp: &stamp.Stamp{Role: role}, cluster: &stamp.Cluster{NodeName: name, PeerName: peerName},
 		hw: hwid.Identity{ID: machine}}
+	a.cfg.Store(&cfg)
 	a.parity.self, a.parity.peer = self, peerInv
 	return a, logs
 }

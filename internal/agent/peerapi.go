@@ -111,7 +111,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 // selfStatusLocked is what this agent tells about its node.
 func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
-		Protocol: peer.ProtocolVersion, Address: a.cfg.Agent.Listen, Time: time.Now().UTC()}
+		Protocol: peer.ProtocolVersion, Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
@@ -127,7 +127,7 @@ func (a *Agent) runPeerLoop(ctx context.Context) {
 	for {
 		a.helloOnce(ctx)
 		a.mu.Lock()
-		iv := a.cfg.Peer.Interval.Duration
+		iv := a.conf().Peer.Interval.Duration
 		a.mu.Unlock()
 		jitter := time.Duration(rand.Int64N(int64(iv/10) + 1))
 		select {
@@ -147,7 +147,7 @@ func (a *Agent) helloOnce(ctx context.Context) {
 	addr, name := a.cluster.PeerAddress, a.cluster.PeerName
 	tlsCfg := a.node.ClientTLS(name)
 	body, err := peer.Encode(peer.TypeHello, a.nodeName(), a.selfStatusLocked())
-	timeout := a.cfg.Peer.Timeout.Duration
+	timeout := a.conf().Peer.Timeout.Duration
 	a.mu.Unlock()
 	if err != nil {
 		a.log.Error("hello", "err", err)

@@ -33,6 +33,8 @@ type syncState struct {
 	err       string
 	refused   map[string]string // primary: reported refusals
 	peerErr   string            // primary: last failure the secondary reported
+	retries   int               // secondary: tries of the failed commit after a transient failure
+	retryAt   time.Time         // secondary: when the failed commit is tried again (zero: not)
 	drift     map[string]synchronizer.DriftItem
 }
 
@@ -45,13 +47,13 @@ func (a *Agent) policy() *synchronizer.Policy {
 // else the selected modules' tracked paths (else the compiled-in roots),
 // plus the cluster's own folder.
 func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
-	p := &synchronizer.Policy{Roots: a.cfg.Sync.Paths, Exclude: a.cfg.Sync.Exclude}
+	p := &synchronizer.Policy{Roots: a.conf().Sync.Paths, Exclude: a.conf().Sync.Exclude}
 	units := a.modulePolicy(p)
 	if len(p.Roots) == 0 {
 		p.Roots = synchronizer.DefaultRoots
 	}
 	// The machine profiles are the cluster's, on every disk set.
-	p.Roots = append(append([]string{}, p.Roots...), synchronizer.ClusterDir)
+	p.Roots = append(append([]string{}, p.Roots...), a.paths.clusterDir)
 	return p, units
 }
 
@@ -59,7 +61,7 @@ func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
 func (a *Agent) primaryPolicy() *synchronizer.Policy {
 	p := a.policy()
 	p.Roots = append(append([]string{}, p.Roots...), synchronizer.OverlayDir)
-	if a.cfg.Sync.EncryptSecrets {
+	if a.conf().Sync.EncryptSecrets {
 		p.Secrets = a.secrets
 	}
 	return p
@@ -115,8 +117,8 @@ func (a *Agent) startSyncLocked() error {
 		a.sync.repo = repo
 		a.sync.head = repo.Head().String()
 		a.sync.refused = map[string]string{}
-		a.sync.primary = &synchronizer.Primary{Repo: repo, Log: a.log, Debounce: a.cfg.Sync.Debounce.Duration,
-			Rescan: a.cfg.Sync.RescanInterval.Duration, OnCommit: a.onCommit}
+		a.sync.primary = &synchronizer.Primary{Repo: repo, Log: a.log, Debounce: a.conf().Sync.Debounce.Duration,
+			Rescan: a.conf().Sync.RescanInterval.Duration, OnCommit: a.onCommit}
 		a.wg.Add(1)
 		go func(pr *synchronizer.Primary) {
 			defer a.wg.Done()
@@ -134,10 +136,19 @@ func (a *Agent) startSyncLocked() error {
 		pol, units := a.policyUnits()
 		a.sync.policyKey = policyKey(pol, units)
 		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: a.nodeName(), Secrets: a.secrets, Units: units,
-			Reloader: synchronizer.SystemdReloader{}, Log: a.log}
+			Reloader: synchronizer.SystemdReloader{}, Log: a.log, Root: a.paths.applyRoot}
 		a.sync.applied = a.sync.secondary.Applied().String()
+		if f := a.sync.secondary.Failed(); !f.IsZero() && f != a.sync.secondary.Fetched() {
+			// A newer head was fetched since: what failed no longer describes this node.
+			if err := a.sync.secondary.ForgetFailed(); err != nil {
+				a.log.Warn("config sync", "err", err)
+			}
+		}
 		if f := a.sync.secondary.Failed(); !f.IsZero() {
-			a.sync.failed = f.String()
+			a.sync.failed, a.sync.err = f.String(), a.sync.secondary.FailedReason()
+			if a.sync.err == "" {
+				a.sync.err = "failed before this agent started (reason not recorded)"
+			}
 		}
 		a.sync.kick = make(chan struct{}, 1)
 		a.wg.Add(1)
@@ -215,13 +226,17 @@ func (a *Agent) stopSyncLocked() {
 // onCommit runs after each commit on the primary.
 func (a *Agent) onCommit(c *synchronizer.CommitResult) {
 	a.mu.Lock()
-	a.sync.head = c.Hash.String()
 	var paths []string
 	for p := range c.Changed {
 		paths = append(paths, p)
 	}
-	a.event("config-commit", a.nodeName(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
-		map[string]string{"commit": c.Hash.String(), "paths": strings.Join(paths, " ")})
+	sort.Strings(paths)
+	committed := !c.Hash.IsZero() // zero: only what is left out changed
+	if committed {
+		a.sync.head = c.Hash.String()
+		a.event("config-commit", a.nodeName(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
+			map[string]string{"commit": c.Hash.String(), "paths": strings.Join(paths, " ")})
+	}
 	for _, r := range c.Refused {
 		if a.sync.refused[r.Path] != r.Reason {
 			a.sync.refused[r.Path] = r.Reason
@@ -230,6 +245,9 @@ func (a *Agent) onCommit(c *synchronizer.CommitResult) {
 		}
 	}
 	a.mu.Unlock()
+	if !committed {
+		return
+	}
 	a.log.Info("configuration committed", "commit", c.Hash.String(), "paths", len(paths))
 	// Tell the secondary at once rather than at its next hello.
 	go a.helloOnce(context.Background())
@@ -342,19 +360,46 @@ func (a *Agent) kickSyncLocked(primaryHead string) {
 	}
 }
 
+// retryBackoff is the wait before each new try of a commit whose apply
+// failed for a reason that may clear by itself; past the last, the commit
+// waits for a newer one or sync --force, like any failed commit.
+var retryBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+
 func (a *Agent) runSecondarySync(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	a.checkDrift()
 	for {
+		retrying := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.sync.kick:
 		case <-tick.C:
 			a.checkDrift()
+		case <-retry.C:
+			retrying = true
 		}
-		a.syncOnce(ctx, false)
+		a.mu.Lock()
+		failed, n := a.sync.failed, a.sync.retries
+		if retrying && a.sync.retryAt.IsZero() {
+			retrying = false // a newer commit applied meanwhile
+		}
+		a.mu.Unlock()
+		if retrying {
+			a.log.Info("config sync: trying the failed commit again", "commit", failed, "try", n+1)
+		}
+		a.syncOnce(ctx, retrying)
+		a.mu.Lock()
+		at := a.sync.retryAt
+		a.mu.Unlock()
+		retry.Stop()
+		if !at.IsZero() {
+			retry.Reset(time.Until(at))
+		}
 	}
 }
 
@@ -411,6 +456,10 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	defer cancel()
 	start := time.Now()
 	res, err := sec.Sync(sctx, a.fetcher(), force)
+	if res != nil && res.Changed {
+		// Whatever it reloaded (the new commit's units, or a rollback's).
+		a.reloads.note(res.Units, start, time.Now())
+	}
 	a.mu.Lock()
 	if err != nil {
 		a.sync.err = err.Error()
@@ -421,12 +470,27 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	a.sync.head = res.Head
 	if res.Changed {
 		if res.Failed != "" {
+			if res.Failed != a.sync.failed {
+				a.sync.retries = 0
+			}
 			a.sync.failed, a.sync.err = res.Failed, res.Error
-			a.event("config-apply-failed", a.nodeName(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s",
-				short(res.Failed), short(res.Applied), res.Error), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack)})
+			a.sync.retryAt = time.Time{}
+			if res.Transient && a.sync.retries < len(retryBackoff) {
+				a.sync.retryAt = time.Now().Add(retryBackoff[a.sync.retries])
+				a.sync.retries++
+			}
+			next := "it waits for a newer commit or sync --force"
+			if !a.sync.retryAt.IsZero() {
+				next = fmt.Sprintf("the cause may clear by itself: trying again at %s (try %d of %d)",
+					a.sync.retryAt.Format("15:04:05"), a.sync.retries+1, len(retryBackoff)+1)
+			}
+			a.event("config-apply-failed", a.nodeName(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s; %s",
+				short(res.Failed), short(res.Applied), res.Error, next), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack),
+				"transient": fmt.Sprint(res.Transient)})
 			a.log.Error("configuration apply failed", "commit", res.Failed, "rolled_back", res.RolledBack, "err", res.Error)
 		} else {
 			a.sync.applied, a.sync.err, a.sync.failed = res.Applied, "", ""
+			a.sync.retries, a.sync.retryAt = 0, time.Time{}
 			n := 0
 			if res.Result != nil {
 				n = len(res.Result.Written) + len(res.Result.Removed)
@@ -465,6 +529,9 @@ func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
 	s.ConfigHead = a.sync.head
 	if a.sync.secondary != nil {
 		s.ConfigApplied, s.ConfigFailed, s.ConfigError = a.sync.applied, a.sync.failed, a.sync.err
+		if !a.sync.retryAt.IsZero() {
+			s.ConfigRetry = fmt.Sprintf("try %d of %d at %s", a.sync.retries+1, len(retryBackoff)+1, a.sync.retryAt.UTC().Format(time.RFC3339))
+		}
 		s.ConfigDrift = len(a.sync.drift)
 	}
 	if strings.Trim(s.ConfigHead, "0") == "" {
@@ -535,7 +602,9 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	}
 	out := &RollbackResult{Restored: h.String()}
 	if c != nil {
-		out.Commit = c.Hash.String()
+		if !c.Hash.IsZero() {
+			out.Commit = c.Hash.String()
+		}
 		a.onCommit(c)
 	}
 	// The primary's own services read the restored files too.
@@ -543,7 +612,11 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	paths = append(append(paths, res.Written...), res.Removed...)
 	_, units := a.policyUnits()
 	sec := &synchronizer.Secondary{Units: units}
-	if err := (synchronizer.SystemdReloader{}).Reload(context.Background(), sec.Affected(paths)); err != nil {
+	reload := sec.Affected(paths)
+	start := time.Now()
+	err = (synchronizer.SystemdReloader{}).Reload(context.Background(), reload)
+	a.reloads.note(reload, start, time.Now())
+	if err != nil {
 		return out, fmt.Errorf("restored and committed, but: %w", err)
 	}
 	return out, nil

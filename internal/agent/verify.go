@@ -62,7 +62,10 @@ func (a *Agent) canaryPassword() (string, bool) {
 // secondary's agent then makes the same canaries there (accounts and
 // databases are not files the sync could carry). Only the declaration
 // crosses; no user data does.
-var CanaryFile = "/etc/sentry/cluster/canary.toml"
+const CanaryFile = "/etc/sentry/cluster/canary.toml"
+
+// canaryFile is CanaryFile in this agent's cluster folder.
+func (a *Agent) canaryFile() string { return filepath.Join(a.paths.clusterDir, "canary.toml") }
 
 // canaryAppliedName, in the state folder, holds the setup id done here.
 const canaryAppliedName = "canary-applied"
@@ -100,7 +103,7 @@ func (a *Agent) followCanaries(ctx context.Context, pw string) {
 		SetupID       string    `toml:"setup_id"`
 		SetupAt       time.Time `toml:"setup_at"`
 	}
-	if _, err := toml.DecodeFile(CanaryFile, &decl); err != nil || decl.SetupID == "" {
+	if _, err := toml.DecodeFile(a.canaryFile(), &decl); err != nil || decl.SetupID == "" {
 		return
 	}
 	mark := a.statePath(canaryAppliedName)
@@ -181,7 +184,7 @@ func (a *Agent) runVerifier(ctx context.Context) {
 	}
 	for {
 		a.mu.Lock()
-		iv, jit, to := a.cfg.Verifier.Interval.Duration, a.cfg.Verifier.Jitter.Duration, a.cfg.Verifier.Timeout.Duration
+		iv, jit, to := a.conf().Verifier.Interval.Duration, a.conf().Verifier.Jitter.Duration, a.conf().Verifier.Timeout.Duration
 		a.mu.Unlock()
 		wait := iv
 		if jit > 0 {
@@ -209,7 +212,9 @@ func (a *Agent) runVerifier(ctx context.Context) {
 
 func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duration) {
 	start := time.Now()
-	results, logs := runProbes(ctx, a.probeSpecs(pw, timeout))
+	specs := a.probeSpecs(pw, timeout)
+	results, logs := runProbes(ctx, specs)
+	results, logs = a.reprobeAfterReloads(ctx, specs, results, logs)
 	node := a.nodeName()
 	for _, r := range results {
 		if err := a.store.PutResult(storedResult(node, r)); err != nil {
@@ -260,6 +265,35 @@ func (a *Agent) verifyRound(ctx context.Context, pw string, timeout time.Duratio
 	a.saveAlertStateLocked()
 }
 
+// reprobeAfterReloads runs again the failed probes that the sync's own
+// reload of a unit of their module disturbed (see reprobe).
+func (a *Agent) reprobeAfterReloads(ctx context.Context, specs []verifier.Spec, results []verifier.Result, logs map[string]string) ([]verifier.Result, map[string]string) {
+	var deps map[string][]string
+	if set := a.moduleSet(); set != nil {
+		deps = set.ProbeUnits()
+	}
+	disturbed := func(r verifier.Result) []string {
+		var d []string
+		if deps != nil {
+			d = deps[r.Name]
+			if d == nil {
+				return nil // a probe of no module's units
+			}
+		}
+		return a.reloads.disturbed(r.Started, r.Started.Add(r.Duration), d)
+	}
+	settle := func(ctx context.Context, units []string) error {
+		return synchronizer.WaitSettled(ctx, units, synchronizer.DefaultSettle)
+	}
+	out, logs := reprobe(ctx, specs, results, logs, disturbed, settle, runProbes)
+	for _, r := range out {
+		if why := r.Values["reprobed"]; why != "" {
+			a.log.Info("probe run again after the sync's reload", "probe", r.Name, "ok", r.OK, "why", why)
+		}
+	}
+	return out, logs
+}
+
 // runProbes runs specs side by side (a service that stalls costs the round
 // one deadline, not one per stalled service), each logging at debug level
 // into its own buffer: `sentry verify --debug NAME` shows the last
@@ -286,7 +320,7 @@ func (a *Agent) VerifyNow(ctx context.Context, service string) ([]store.StoredRe
 		return nil, errors.New("no cluster key on this node: pair it first (the canary password comes from it)")
 	}
 	a.mu.Lock()
-	timeout, why := a.cfg.Verifier.Timeout.Duration, a.safeModeLocked()
+	timeout, why := a.conf().Verifier.Timeout.Duration, a.safeModeLocked()
 	a.mu.Unlock()
 	if why != "" {
 		return nil, fmt.Errorf("%s is in safe mode (%s): its role's services are held", a.nodeName(), why)
@@ -300,7 +334,8 @@ func (a *Agent) VerifyNow(ctx context.Context, service string) ([]store.StoredRe
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("no probe of %s starts with %q", a.nodeName(), service)
 	}
-	results, _ := runProbes(ctx, specs)
+	results, logs := runProbes(ctx, specs)
+	results, _ = a.reprobeAfterReloads(ctx, specs, results, logs)
 	node := a.nodeName()
 	out := make([]store.StoredResult, 0, len(results))
 	for _, r := range results {
@@ -320,7 +355,7 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 		return a.VerifyNow(ctx, service)
 	}
 	a.mu.Lock()
-	peerName, timeout := "", a.cfg.Verifier.Timeout.Duration
+	peerName, timeout := "", a.conf().Verifier.Timeout.Duration
 	if a.cluster != nil {
 		peerName = a.cluster.PeerName
 	}
@@ -378,7 +413,7 @@ func (a *Agent) handleVerifyRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	timeout := a.cfg.Verifier.Timeout.Duration
+	timeout := a.conf().Verifier.Timeout.Duration
 	a.mu.Unlock()
 	// A run lasts up to one probe deadline: longer than the peer API's
 	// usual write timeout.

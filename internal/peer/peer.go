@@ -98,6 +98,7 @@ type NodeStatus struct {
 	ConfigApplied string `json:"config_applied,omitempty"`
 	ConfigFailed  string `json:"config_failed,omitempty"`
 	ConfigError   string `json:"config_error,omitempty"`
+	ConfigRetry   string `json:"config_retry,omitempty"` // the failure may clear by itself: when the secondary tries again
 	ConfigDrift   int    `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
 	// The verifier: "15/15 green, ..." and the red probes with why.
 	Verify    string   `json:"verify,omitempty"`

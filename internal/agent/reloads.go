@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sentryha/sentry/verifier"
+)
+
+// reloadGrace: after a reload's end a probe may still meet the service
+// replacing its workers (dovecot closes the connections of its old
+// processes), so a probe that ran this soon after still counts as
+// disturbed.
+const reloadGrace = 5 * time.Second
+
+// reloadKeep bounds how long a reload is remembered.
+const reloadKeep = 2 * time.Minute
+
+// reloadLog remembers which units the configuration sync reloaded, and
+// when, so that the verifier can tell a red caused by that reload from a
+// fault. It owns its state behind its own lock.
+type reloadLog struct {
+	mu    sync.Mutex
+	marks []reloadMark
+}
+
+type reloadMark struct {
+	units    []string
+	from, to time.Time
+}
+
+// note records that units were reloaded between from and to.
+func (l *reloadLog) note(units []string, from, to time.Time) {
+	if len(units) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keep := l.marks[:0]
+	for _, m := range l.marks {
+		if time.Since(m.to) < reloadKeep {
+			keep = append(keep, m)
+		}
+	}
+	l.marks = append(keep, reloadMark{units: slices.Clone(units), from: from, to: to})
+}
+
+// disturbed lists the units reloaded while a probe ran from start to end
+// (or within reloadGrace before it started), among deps, the units the
+// probe depends on (nil: any unit).
+func (l *reloadLog) disturbed(start, end time.Time, deps []string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := map[string]bool{}
+	for _, m := range l.marks {
+		if m.from.After(end) || m.to.Add(reloadGrace).Before(start) {
+			continue
+		}
+		for _, u := range m.units {
+			if deps == nil || slices.Contains(deps, u) {
+				seen[u] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for u := range seen {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// reprobe runs again, once, each failed probe that the sync's reload of a
+// unit it depends on disturbed, after waiting for those units to settle.
+// The second run is the result: a reload that really broke the service
+// fails it again and stays red; its value "reprobed" says why it ran
+// twice. settle's error does not stop the second run.
+func reprobe(ctx context.Context, specs []verifier.Spec, results []verifier.Result, logs map[string]string,
+	disturbed func(verifier.Result) []string, settle func(context.Context, []string) error,
+	run func(context.Context, []verifier.Spec) ([]verifier.Result, map[string]string)) ([]verifier.Result, map[string]string) {
+	byName := map[string]verifier.Spec{}
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	var again []verifier.Spec
+	why := map[string]string{}
+	var units []string
+	for _, r := range results {
+		if r.OK {
+			continue
+		}
+		s, ok := byName[r.Name]
+		if !ok {
+			continue
+		}
+		us := disturbed(r)
+		if len(us) == 0 {
+			continue
+		}
+		again = append(again, s)
+		why[r.Name] = fmt.Sprintf("the first run failed during the sync's reload of %s (%s); run again once it settled", strings.Join(us, ", "), r.Message)
+		for _, u := range us {
+			if !slices.Contains(units, u) {
+				units = append(units, u)
+			}
+		}
+	}
+	if len(again) == 0 {
+		return results, logs
+	}
+	settleErr := settle(ctx, units)
+	second, secondLogs := run(ctx, again)
+	out := slices.Clone(results)
+	for _, r2 := range second {
+		if r2.Values == nil {
+			r2.Values = map[string]string{}
+		}
+		r2.Values["reprobed"] = why[r2.Name]
+		if settleErr != nil {
+			r2.Values["reprobed"] += " (settle: " + settleErr.Error() + ")"
+		}
+		for i := range out {
+			if out[i].Name == r2.Name {
+				out[i] = r2
+			}
+		}
+		if logs != nil {
+			logs[r2.Name] = logs[r2.Name] + "--- run again after the sync's reload ---\n" + secondLogs[r2.Name]
+		}
+	}
+	return out, logs
+}
