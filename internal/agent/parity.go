@@ -19,7 +19,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
-	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
 
@@ -45,11 +44,6 @@ var (
 	// InventoryRetry is how often the peer's inventory is asked for while
 	// this node has none of it.
 	InventoryRetry = 30 * time.Second
-	// HardwareDir holds the machines' hardware profiles, one
-	// <machine-id>.toml each (inventory.WriteProfile), in the cluster's
-	// folder that the configuration sync always tracks: the primary
-	// writes them, every disk set carries them.
-	HardwareDir = filepath.Join(synchronizer.ClusterDir, "hardware")
 	// MaxInventoryJSON bounds a gzipped inventory from the peer once
 	// decompressed (30,000 packages are about 3.5 MB).
 	MaxInventoryJSON = 64 << 20
@@ -538,7 +532,7 @@ func (a *Agent) setPeerErr(err error) {
 
 // saveHardwareProfiles writes, on the primary, the hardware profile of this
 // machine (from this node's inventory) and of the peer's (from the peer's
-// inventory) into HardwareDir, which the configuration sync carries to the
+// inventory) into a.hardwareDir(), which the configuration sync carries to the
 // secondary: so every disk set knows both machines. A profile is written
 // only when the hardware in it changed (inventory.WriteProfile), so an
 // inventory of unchanged hardware makes no configuration commit.
@@ -581,7 +575,7 @@ func (a *Agent) saveHardwareProfiles() {
 			a.log.Debug("hardware profile: the peer's inventory names this machine; not written", "machine", id)
 			continue
 		}
-		path, changed, err := inventory.WriteProfile(HardwareDir, inventory.NewProfile(x.inv, id))
+		path, changed, err := inventory.WriteProfile(a.hardwareDir(), inventory.NewProfile(x.inv, id))
 		if err != nil {
 			a.log.Error("hardware profile not written", "inventory", x.whose, "machine", id, "err", err)
 			continue
@@ -608,7 +602,7 @@ func (a *Agent) ownMachineIDLocked() string {
 // readProfiles reads the stored hardware profiles; errors are logged when
 // they change, and returned joined.
 func (a *Agent) readProfiles() ([]*inventory.Profile, error) {
-	profiles, errs := inventory.ReadProfiles(HardwareDir)
+	profiles, errs := inventory.ReadProfiles(a.hardwareDir())
 	err := errors.Join(errs...)
 	msg := ""
 	if err != nil {
@@ -619,7 +613,7 @@ func (a *Agent) readProfiles() ([]*inventory.Profile, error) {
 	a.parity.profileErr = msg
 	a.mu.Unlock()
 	if logIt && err != nil {
-		a.log.Warn("hardware profiles: a file could not be read", "dir", HardwareDir, "err", err)
+		a.log.Warn("hardware profiles: a file could not be read", "dir", a.hardwareDir(), "err", err)
 	}
 	return profiles, err
 }
@@ -769,9 +763,9 @@ func (a *Agent) parityReport() *ParityReport {
 			r.ProfileError = err.Error()
 		}
 		if prof := otherProfile(profiles, own, peerHW, peerName); prof != nil {
-			rep := compatOnProfile(self, prof, r.Role, r.Node, peerName)
+			rep := compatOnProfile(self, prof, r.Role, r.Node, peerName, a.hardwareDir())
 			r.PeerProfile = &ProfileSummary{MachineID: prof.MachineID, Node: prof.Node, Taken: prof.Taken,
-				File: filepath.Join(HardwareDir, inventory.ProfileName(prof.MachineID))}
+				File: filepath.Join(a.hardwareDir(), inventory.ProfileName(prof.MachineID))}
 			if r.Role == stamp.RoleSecondary {
 				r.CompatSonA = &rep
 			} else {
@@ -786,7 +780,7 @@ func (a *Agent) parityReport() *ParityReport {
 // compatOnProfile judges this node's disk set (self) on the machine of a
 // stored profile. The machine is A when the primary's disk set was on it
 // when profiled, B when the secondary's was.
-func compatOnProfile(self *inventory.Inventory, prof *inventory.Profile, role, node, peerName string) inventory.CompatReport {
+func compatOnProfile(self *inventory.Inventory, prof *inventory.Profile, role, node, peerName, dir string) inventory.CompatReport {
 	primary, secondary := node, peerName
 	if role == stamp.RoleSecondary {
 		primary, secondary = peerName, node
@@ -803,7 +797,7 @@ func compatOnProfile(self *inventory.Inventory, prof *inventory.Profile, role, n
 	rep := inventory.Compat(self, &prof.Hardware)
 	rep.Machine = fmt.Sprintf("machine %s (%s's, stored profile)", letter, prof.Node)
 	rep.MachineFrom = fmt.Sprintf("machine %s's profile from the config repo (%s), taken %s: the peer's inventory is not at hand",
-		letter, filepath.Join(HardwareDir, inventory.ProfileName(prof.MachineID)), prof.Taken.Format(time.RFC3339))
+		letter, filepath.Join(dir, inventory.ProfileName(prof.MachineID)), prof.Taken.Format(time.RFC3339))
 	return rep
 }
 

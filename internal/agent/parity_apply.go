@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -163,29 +164,40 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 		a.installDebs(ctx, res, want, fromPeer, req.Approve)
 	}
 	if res.Error == "" {
-		for i := range res.Actions {
-			act := &res.Actions[i]
-			switch act.Action {
-			case "hold", "unhold":
-				act.Output, err = runLogged(ctx, AptMarkCmd, act.Action, act.Target)
-			case "add-to-initramfs":
-				if err = appendLine(InitramfsList, act.Target); err == nil {
-					act.Output, err = runLogged(ctx, UpdateInitCmd, "-u")
-				}
-			default:
-				continue
-			}
-			a.recordAction(act, err)
-			if err != nil {
-				res.Error = fmt.Sprintf("%s %s failed: %v", act.Action, act.Target, err)
-				break
-			}
-		}
+		a.applyMarks(ctx, res)
 	}
 	// The new state now, not after the debounce.
 	a.takeInventory("parity apply")
 	a.noteDrift()
 	return res, nil
+}
+
+// applyMarks carries out the holds, unholds and initramfs modules of res,
+// in order, until one fails.
+func (a *Agent) applyMarks(ctx context.Context, res *ApplyResult) {
+	for i := range res.Actions {
+		act := &res.Actions[i]
+		var err error
+		switch act.Action {
+		case "hold", "unhold":
+			act.Output, err = runLogged(ctx, AptMarkCmd, act.Action, act.Target)
+		case "add-to-initramfs":
+			if err = appendLine(InitramfsList, act.Target); err == nil {
+				act.Output, err = runLogged(ctx, UpdateInitCmd, "-u")
+			}
+		default:
+			continue
+		}
+		if err != nil && strings.TrimSpace(act.Output) != "" {
+			err = fmt.Errorf("%w: %s", err, lastLines(act.Output, 3))
+		}
+		a.recordAction(act, err)
+		if err != nil {
+			act.Error = err.Error() // shown as the action's failure, not as done
+			res.Error = fmt.Sprintf("%s %s failed: %v", act.Action, act.Target, err)
+			return
+		}
+	}
 }
 
 // findInstalled finds the exact version of a package installed on a node.
@@ -225,8 +237,12 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 	}
 	defer os.RemoveAll(dir)
 	index, idxErrs := signedIndex()
+	var srcErr error // unreadable apt sources: a refusal says so
 	for _, e := range idxErrs {
 		a.log.Warn("parity apply: apt index not used", "err", e)
+		if errors.Is(e, errAptSources) {
+			srcErr = e
+		}
 	}
 	ok := map[string]bool{}
 	for _, h := range approved {
@@ -239,6 +255,9 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 		act.Source = source
 		if err == nil {
 			act.SHA256, act.Trusted, err = checkDeb(path, d, index, ok)
+			if err != nil && srcErr != nil {
+				err = fmt.Errorf("%w (%w)", err, srcErr)
+			}
 		}
 		if err != nil {
 			act.Error = err.Error()
@@ -315,7 +334,11 @@ func (a *Agent) recordAction(act *ApplyAction, err error) {
 		return
 	}
 	a.log.Info("parity apply", "action", act.Action, "target", act.Target, "command", act.Command, "sha256", act.SHA256, "trusted", act.Trusted, "output", act.Output)
-	a.event("parity-apply", a.nodeName(), fmt.Sprintf("%s %s done (%s)", act.Action, act.Target, dashIf(act.Trusted)), fields)
+	msg := fmt.Sprintf("%s %s done", act.Action, act.Target)
+	if act.Trusted != "" { // a .deb: what vouched for it (holds and modules have none)
+		msg += " (" + act.Trusted + ")"
+	}
+	a.event("parity-apply", a.nodeName(), msg, fields)
 }
 
 func tail(s string, n int) string {
@@ -332,8 +355,17 @@ func runLogged(ctx context.Context, name string, args ...string) (string, error)
 	return string(out), err
 }
 
+// readFile reads the file appendLine adds to (tests make it fail).
+var readFile = os.ReadFile
+
+// appendLine adds line to the file at path unless a line of it is already
+// that line. A file that exists but cannot be read is left as it is: the
+// line may be in it, and its last line may lack its newline.
 func appendLine(path, line string) error {
-	b, _ := os.ReadFile(path)
+	b, err := readFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: the file is left as it is", err)
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.TrimSpace(l) == line {
 			return nil
@@ -364,18 +396,31 @@ func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string, peerFirst 
 		}
 		a.log.Info("parity apply: the peer did not send the package; looking on this node", "package", d.String(), "err", err)
 	}
-	if local, lerr := locateDeb(d); lerr == nil {
+	local, lerr := locateDeb(d)
+	if lerr == nil {
 		dst := filepath.Join(dir, filepath.Base(local))
 		if err := copyLimited(local, dst); err != nil {
 			return "", "", err
 		}
 		return dst, "this node: " + local, nil
-	} else if peerFirst {
-		return "", "", fmt.Errorf("%w; %w", err, lerr)
 	}
-	path, source, err = a.peerDeb(ctx, d, dir)
-	if err == nil || !a.isPrimary() {
-		return path, source, err
+	if !peerFirst {
+		path, source, err = a.peerDeb(ctx, d, dir)
+		if err == nil {
+			return path, source, nil
+		}
+	}
+	// The peer's answer, then this node's, each said once: the peer's
+	// "no .deb of ... in /var/cache/apt/archives or a local apt
+	// repository" is the sentence this node's lookup would say again.
+	var nd *noDebError
+	if errors.As(lerr, &nd) && nd.sources == nil {
+		err = fmt.Errorf("%w; this node has none either", err)
+	} else {
+		err = fmt.Errorf("%w; on this node: %w", err, lerr)
+	}
+	if !a.isPrimary() {
+		return "", "", err
 	}
 	// The primary fetches what neither node has (installDebs checks it
 	// against the signed index, as every file).
@@ -539,6 +584,11 @@ func (a *Agent) debForPeer(ctx context.Context, d DebRequest) (path string, clea
 		a.log.Warn("parity: apt index not used", "err", e)
 	}
 	sum, trusted, err := checkDeb(path, d, index, nil)
+	for _, e := range idxErrs {
+		if err != nil && errors.Is(e, errAptSources) {
+			err = fmt.Errorf("%w (%w)", err, e)
+		}
+	}
 	if err != nil {
 		cleanup()
 		a.log.Error("parity: a fetched package is not sent", "package", d.String(), "file", path, "err", err)
@@ -563,10 +613,7 @@ func (a *Agent) fetchDebLogged(ctx context.Context, d DebRequest) (string, func(
 // DebFetchDir and returns the file it wrote (its control fields checked),
 // and a cleanup that removes the folder; with the command and its output.
 func fetchDeb(ctx context.Context, d DebRequest) (path string, cleanup func(), command, output string, err error) {
-	arg := d.Name + ":" + d.Arch + "=" + d.Version
-	if d.Arch == "all" {
-		arg = d.Name + "=" + d.Version // apt names no architecture "all"
-	}
+	arg := inventory.AptArg(d.Name, d.Arch, d.Version) // name=version for an "all" package
 	command = AptGetCmd + " download " + arg
 	if err := os.MkdirAll(DebFetchDir, 0o755); err != nil {
 		return "", nil, command, "", fmt.Errorf("fetching package %s version %s: %w", d.Name, d.Version, err)
@@ -623,7 +670,8 @@ func debMatches(path string, d DebRequest) error {
 func locateDeb(d DebRequest) (string, error) {
 	var cands []string
 	cands = append(cands, filepath.Join(AptArchives, aptFileName(d)))
-	for _, r := range localRepos() {
+	repos, srcErr := localRepos()
+	for _, r := range repos {
 		for _, p := range r.packagesFiles() {
 			ents, err := readPackages(p)
 			if err != nil {
@@ -644,8 +692,25 @@ func locateDeb(d DebRequest) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("no .deb of %s in %s or a local apt repository", d, AptArchives)
+	return "", &noDebError{d: d, sources: srcErr}
 }
+
+// noDebError is locateDeb's: no file of d here, and why the local
+// repositories were not looked in, if they were not.
+type noDebError struct {
+	d       DebRequest
+	sources error
+}
+
+func (e *noDebError) Error() string {
+	msg := fmt.Sprintf("no .deb of %s in %s or a local apt repository", e.d, AptArchives)
+	if e.sources != nil {
+		msg += " (" + e.sources.Error() + ")"
+	}
+	return msg
+}
+
+func (e *noDebError) Unwrap() error { return e.sources }
 
 func controlFields(s string) map[string]string {
 	m := map[string]string{}
@@ -736,9 +801,18 @@ func (r aptRepo) packagesFiles() []string {
 	return append(out, ms...)
 }
 
-// localRepos are the file: repositories of this node's apt sources.
-func localRepos() []aptRepo {
-	srcs, _ := inventory.ReadAptSources(AptEtc)
+// errAptSources: apt's sources could not be read, so the local (file:)
+// repositories are unknown; apt itself refuses to run then.
+var errAptSources = errors.New("the local apt repositories are not known")
+
+// localRepos are the file: repositories of this node's apt sources. When
+// the sources cannot be read there are none, and the error (naming the
+// file and the line) says why.
+func localRepos() ([]aptRepo, error) {
+	srcs, err := inventory.ReadAptSources(AptEtc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errAptSources, err)
+	}
 	var out []aptRepo
 	for _, s := range srcs {
 		if s.Disabled {
@@ -760,7 +834,7 @@ func localRepos() []aptRepo {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // listRepos are the indexes apt downloaded into its lists.
@@ -786,7 +860,11 @@ func signedIndex() (map[string][]indexEntry, []error) {
 	}
 	index := map[string][]indexEntry{}
 	var errs []error
-	for _, r := range append(localRepos(), listRepos()...) {
+	repos, err := localRepos()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range append(repos, listRepos()...) {
 		if _, err := os.Stat(r.inRelease); err != nil {
 			continue
 		}
@@ -870,8 +948,12 @@ func releaseSHA256(b []byte) map[string]string {
 	return m
 }
 
+// keyringTemp makes the temporary file of a dearmored keyring.
+var keyringTemp = func() (*os.File, error) { return os.CreateTemp("", "sentry-keyring-*.gpg") }
+
 // keyringFiles lists apt's keyrings for gpgv; armored (.asc) ones are
-// dearmored into temporary files, as apt does.
+// dearmored into temporary files, as apt does. A copy that cannot be
+// written is an error: no signature is verified then.
 func keyringFiles() ([]string, func(), error) {
 	var out, tmps []string
 	cleanup := func() {
@@ -898,13 +980,19 @@ func keyringFiles() ([]string, func(), error) {
 				if err != nil {
 					continue
 				}
-				f, err := os.CreateTemp("", "sentry-keyring-*.gpg")
+				f, err := keyringTemp()
 				if err != nil {
-					return nil, cleanup, err
+					return nil, cleanup, fmt.Errorf("%s: no file for its dearmored copy: %w", p, err)
 				}
-				f.Write(bin)
-				f.Close()
 				tmps = append(tmps, f.Name())
+				_, err = f.Write(bin)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					// gpgv never runs with a keyring cut short or missing.
+					return nil, cleanup, fmt.Errorf("%s: its dearmored copy for gpgv was not written: %w", p, err)
+				}
 				out = append(out, f.Name())
 			}
 		}

@@ -20,7 +20,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testClusterDir = filepath.Join(dir, "cluster")
-	HardwareDir = filepath.Join(testClusterDir, "hardware")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -64,18 +64,22 @@ func parityAgent(t *testing.T, name, role, peerName, machine string, self, peerI
 	logs := &bytes.Buffer{}
 	a := &Agent{log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		stamp: &stamp.Stamp{Role: role}, cluster: &stamp.Cluster{NodeName: name, PeerName: peerName},
-		hw: hwid.Identity{ID: machine}}
+		hw: hwid.Identity{ID: machine}, paths: paths{clusterDir: profileClusterDir}}
 	a.cfg.Store(&cfg)
 	a.parity.self, a.parity.peer = self, peerInv
 	return a, logs
 }
 
+// profileClusterDir is the cluster folder of the agents parityAgent makes
+// next (useHardwareDir sets it).
+var profileClusterDir string
+
+// useHardwareDir gives the next agents of the test a cluster folder of
+// their own and returns its hardware profiles' folder.
 func useHardwareDir(t *testing.T) string {
 	t.Helper()
-	old := HardwareDir
-	HardwareDir = filepath.Join(t.TempDir(), "cluster", "hardware")
-	t.Cleanup(func() { HardwareDir = old })
-	return HardwareDir
+	profileClusterDir = filepath.Join(t.TempDir(), "cluster")
+	return filepath.Join(profileClusterDir, "hardware")
 }
 
 func TestSaveHardwareProfiles(t *testing.T) {
@@ -172,7 +176,7 @@ func TestCompatFromStoredProfile(t *testing.T) {
 	if r.CompatSonA != nil {
 		t.Errorf("S on A without S's inventory: %+v", r.CompatSonA)
 	}
-	want := "machine B's profile from the config repo (" + filepath.Join(HardwareDir, inventory.ProfileName(machineB)) + "), taken 2026-03-01T12:00:00Z"
+	want := "machine B's profile from the config repo (" + filepath.Join(a.hardwareDir(), inventory.ProfileName(machineB)) + "), taken 2026-03-01T12:00:00Z"
 	if !strings.Contains(r.CompatPonB.MachineFrom, want) || !strings.Contains(r.CompatPonB.Text(), want) || r.CompatPonB.Machine != "machine B (node-s's, stored profile)" {
 		t.Errorf("the evidence does not say where machine B comes from: %q, %q\n%s", r.CompatPonB.Machine, r.CompatPonB.MachineFrom, r.CompatPonB.Text())
 	}

@@ -9,6 +9,17 @@ import (
 	"strings"
 )
 
+// ErrCorruptSources is a line of apt's sources that apt would refuse too.
+// It is an ErrCorrupt as well (errors.Is).
+var ErrCorruptSources error = corruptKind("corrupt apt sources")
+
+// corruptKind is a kind of corrupt file, named in its message, that is
+// also ErrCorrupt.
+type corruptKind string
+
+func (k corruptKind) Error() string        { return string(k) }
+func (k corruptKind) Is(target error) bool { return target == ErrCorrupt }
+
 // AptSource is one entry of apt's sources: a line of sources.list or a
 // *.list file, or a stanza of a deb822 *.sources file.
 type AptSource struct {
@@ -99,13 +110,13 @@ func readOneLine(path string) ([]AptSource, error) {
 		if strings.HasPrefix(rest, "[") {
 			end := strings.IndexByte(rest, ']')
 			if end < 0 {
-				return fmt.Errorf("%w: %s:%d: options not closed with ]", ErrCorrupt, name, n)
+				return fmt.Errorf("%w: %s:%d: options not closed with ]", ErrCorruptSources, name, n)
 			}
 			rest = rest[end+1:]
 		}
 		f := strings.Fields(rest)
 		if (typ != "deb" && typ != "deb-src") || len(f) < 2 {
-			return fmt.Errorf("%w: %s:%d: not \"deb[-src] [options] <uri> <suite> [component...]\": %q", ErrCorrupt, name, n, l)
+			return fmt.Errorf("%w: %s:%d: not \"deb[-src] [options] <uri> <suite> [component...]\": %q", ErrCorruptSources, name, n, l)
 		}
 		out = append(out, AptSource{File: name, Line: n, Types: []string{typ}, URIs: f[:1], Suites: f[1:2], Components: f[2:]})
 		return nil
@@ -123,7 +134,7 @@ func readDeb822(path string) ([]AptSource, error) {
 			return nil
 		}
 		if len(cur.Types) == 0 || len(cur.URIs) == 0 || len(cur.Suites) == 0 {
-			return fmt.Errorf("%w: %s:%d: stanza needs Types, URIs and Suites", ErrCorrupt, cur.File, cur.Line)
+			return fmt.Errorf("%w: %s:%d: stanza needs Types, URIs and Suites", ErrCorruptSources, cur.File, cur.Line)
 		}
 		out = append(out, *cur)
 		cur = nil
@@ -144,13 +155,13 @@ func readDeb822(path string) ([]AptSource, error) {
 		if l[0] == ' ' || l[0] == '\t' {
 			// A continuation line: more words for the field above.
 			if field == "" {
-				return fmt.Errorf("%w: %s:%d: continuation line with no field before it", ErrCorrupt, name, n)
+				return fmt.Errorf("%w: %s:%d: continuation line with no field before it", ErrCorruptSources, name, n)
 			}
 			k, v = field, l
 		} else {
 			var ok bool
 			if k, v, ok = strings.Cut(l, ":"); !ok || strings.ContainsAny(k, " \t") {
-				return fmt.Errorf("%w: %s:%d: not \"Field: value\": %q", ErrCorrupt, name, n, l)
+				return fmt.Errorf("%w: %s:%d: not \"Field: value\": %q", ErrCorruptSources, name, n, l)
 			}
 		}
 		field = k

@@ -167,13 +167,14 @@ func eachLine(path string, fn func(name string, n int, line string) error) error
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		if err := fn(path, n, strings.TrimRight(sc.Text(), " \t\r")); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s:%d: %w", path, n, err) // the line it could not read
 	}
 	return nil
 }

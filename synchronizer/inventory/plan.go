@@ -34,8 +34,24 @@ type Install struct {
 	Downgrade bool   `json:"downgrade,omitempty"`
 }
 
-// AptArg is name:arch=version, what apt-get install takes.
-func (i Install) AptArg() string { return i.Name + ":" + i.Arch + "=" + i.Version }
+// AptArg is what apt-get install and apt-get download take for it:
+// name:arch=version, or name=version for an Architecture: all package
+// (apt files those under the native architecture; see AptArg).
+func (i Install) AptArg() string { return AptArg(i.Name, i.Arch, i.Version) }
+
+// String is name:arch=version, dpkg's identity of the package and version.
+func (i Install) String() string { return i.Name + ":" + i.Arch + "=" + i.Version }
+
+// AptArg is the argument that asks apt for one package at one version:
+// name:arch=version, or name=version when arch is "all". apt keeps an
+// Architecture: all package under the native architecture, so the
+// package is asked for by its name alone (apt-get install pkg=version).
+func AptArg(name, arch, version string) string {
+	if arch == "all" || arch == "" {
+		return name + "=" + version
+	}
+	return name + ":" + arch + "=" + version
+}
 
 // DiskSetFix is one change to a disk set so that it boots on the other
 // machine.
@@ -86,8 +102,8 @@ func Plan(p, s *Inventory, compatPonB, compatSonA *CompatReport) ParityPlan {
 				plan.OnlyOnS = append(plan.OnlyOnS, Install{Name: x.Name, Arch: x.Arch, Version: x.Version, Current: x.Version})
 			}
 		}
-		sort.Slice(plan.InstallOnS, func(i, j int) bool { return plan.InstallOnS[i].AptArg() < plan.InstallOnS[j].AptArg() })
-		sort.Slice(plan.OnlyOnS, func(i, j int) bool { return plan.OnlyOnS[i].AptArg() < plan.OnlyOnS[j].AptArg() })
+		sort.Slice(plan.InstallOnS, func(i, j int) bool { return plan.InstallOnS[i].String() < plan.InstallOnS[j].String() })
+		sort.Slice(plan.OnlyOnS, func(i, j int) bool { return plan.OnlyOnS[i].String() < plan.OnlyOnS[j].String() })
 	}
 	plan.DiskSetFixes = append(plan.DiskSetFixes, fixes("P", p, s, compatPonB)...)
 	plan.DiskSetFixes = append(plan.DiskSetFixes, fixes("S", s, p, compatSonA)...)
@@ -206,7 +222,7 @@ func (p ParityPlan) Text() string {
 		if i.Downgrade {
 			note += ", a downgrade"
 		}
-		fmt.Fprintf(&b, "  %s  (%s)\n", i.AptArg(), note)
+		fmt.Fprintf(&b, "  %s  (%s)\n", i, note)
 	}
 	if len(p.HoldOnS) > 0 {
 		fmt.Fprintf(&b, "hold on S: %s\n", strings.Join(p.HoldOnS, " "))
@@ -217,7 +233,7 @@ func (p ParityPlan) Text() string {
 	if len(p.OnlyOnS) > 0 {
 		fmt.Fprintf(&b, "only on S, kept (%d):\n", len(p.OnlyOnS))
 		for _, i := range p.OnlyOnS {
-			fmt.Fprintf(&b, "  %s\n", i.AptArg())
+			fmt.Fprintf(&b, "  %s\n", i)
 		}
 	}
 	for _, f := range p.DiskSetFixes {

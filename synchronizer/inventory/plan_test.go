@@ -14,12 +14,24 @@ func TestPlan(t *testing.T) {
 
 	var install []string
 	for _, i := range plan.InstallOnS {
-		install = append(install, i.AptArg())
+		install = append(install, i.String())
 	}
 	want := []string{"firmware-bnx2:all=20230210-5", "haproxy:amd64=2.6.12-1+deb12u1", "libc6:i386=2.36-9+deb12u4",
 		"mawk:amd64=1.3.4.20200120-3.1", "openssh-server:amd64=1:9.2p1-2+deb12u2"}
 	if !reflect.DeepEqual(install, want) {
 		t.Errorf("install on S %v, want %v", install, want)
+	}
+	// What apt is asked for: an Architecture: all package by its name
+	// alone (apt-get install pkg=version), the others with their
+	// architecture.
+	var apt []string
+	for _, i := range plan.InstallOnS {
+		apt = append(apt, i.AptArg())
+	}
+	wantApt := []string{"firmware-bnx2=20230210-5", "haproxy:amd64=2.6.12-1+deb12u1", "libc6:i386=2.36-9+deb12u4",
+		"mawk:amd64=1.3.4.20200120-3.1", "openssh-server:amd64=1:9.2p1-2+deb12u2"}
+	if !reflect.DeepEqual(apt, wantApt) {
+		t.Errorf("apt arguments %v, want %v", apt, wantApt)
 	}
 	if ssh := plan.InstallOnS[4]; !ssh.Downgrade || ssh.Current != "1:9.2p1-2+deb12u3" {
 		t.Errorf("openssh-server %+v", ssh)
