@@ -11,11 +11,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot is what one commit says the tracked paths should be.
@@ -192,11 +195,18 @@ type Applier struct {
 	Root string
 	// Secrets decrypts the files the primary sent encrypted.
 	Secrets *Secrets
+
+	// beforeChange, when set (tests only), runs after a directory is opened
+	// and before its owner and mode are changed.
+	beforeChange func(p string)
 }
 
 // content returns a file's plaintext as the snapshot has it.
 func (a *Applier) content(p string, e Entry, h plumbing.Hash) ([]byte, error) {
 	data, err := readBlob(a.Store, h)
+	if err == nil && len(data) > maxFileSize {
+		return nil, errors.New("larger than 16 MiB (not configuration)")
+	}
 	if err != nil || !e.Encrypted {
 		return data, err
 	}
@@ -218,96 +228,151 @@ type ApplyResult struct {
 	Refused []Refusal `json:"refused,omitempty"`
 }
 
-func (a *Applier) disk(p string) string { return filepath.Join(a.Root, p) }
+func (r *ApplyResult) refuse(p, reason string) {
+	r.Refused = append(r.Refused, Refusal{Path: printable(p), Reason: reason})
+}
 
 // Apply brings the disk from snapshot old (what was applied last) to new.
 // Each file is written in a 0700 staging folder beside it, with its final
 // owner and mode, fsynced, then renamed into place: never half-written,
 // never readable by others in between.
+//
+// Every operation goes through directory descriptors opened from the apply
+// Root without following any symlink (apply_fs.go), so nothing lands
+// outside the tracked roots whatever links the commit or a local account
+// made; links are judged by where the kernel will take them once the
+// commit is in place (apply_links.go). See docs/sync.md, "The apply
+// boundary".
 func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 	res := &ApplyResult{}
-	a.clearStaging(new)
+	fs, err := openApplyFS(a.Root, a.Policy.Roots)
+	if err != nil {
+		return res, err
+	}
+	defer fs.close()
+	fs.clearStaging(new)
 	paths := sortedKeys(new.Entries)
-	// Directories first, parents before children.
+	// Directories first, parents before children; links after all files
+	// and directories, once the disk holds what they are judged against.
 	sort.SliceStable(paths, func(i, j int) bool { return strings.Count(paths[i], "/") < strings.Count(paths[j], "/") })
+	type pendingLink struct {
+		p        string
+		uid, gid int
+	}
+	var links []pendingLink
 	for _, p := range paths {
 		e := new.Entries[p]
 		if reason := a.check(p, e); reason != "" {
-			res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
+			res.refuse(p, reason)
 			continue
 		}
 		uid, gid, err := ids(e)
 		if err != nil {
-			return res, fmt.Errorf("%s: %w", p, err)
+			return res, fmt.Errorf("%s: %w", printable(p), err)
 		}
 		mode, err := strconv.ParseUint(e.Mode, 8, 32)
 		if err != nil || mode > 0o777 {
-			return res, fmt.Errorf("%s: bad mode %q", p, e.Mode)
+			return res, fmt.Errorf("%s: bad mode %q", printable(p), e.Mode)
+		}
+		if reason := ownership(e.Type, uid, gid, mode); reason != "" {
+			res.refuse(p, reason)
+			continue
 		}
 		oe, hadOld := old.Entries[p]
 		same := hadOld && oe == e && old.Blobs[p] == new.Blobs[p]
 		switch e.Type {
 		case TypeDir:
-			d := a.disk(p)
-			fi, err := os.Lstat(d)
-			if err == nil && !fi.IsDir() {
-				if err := os.Remove(d); err != nil {
-					return res, err
-				}
-				err = os.ErrNotExist
-			}
+			written, refusal, err := a.applyDir(fs, p, e, uid, gid, uint32(mode))
 			if err != nil {
-				if err := os.Mkdir(d, os.FileMode(mode)); err != nil {
-					return res, err
-				}
+				return res, fmt.Errorf("%s: %w", printable(p), err)
+			}
+			if refusal != "" {
+				res.refuse(p, refusal)
+			} else if written {
 				res.Written = append(res.Written, p)
 			}
-			if err := os.Chown(d, uid, gid); err != nil {
-				return res, err
-			}
-			if err := os.Chmod(d, os.FileMode(mode)); err != nil {
-				return res, err
-			}
-			if err := writeXattrs(d, e.Xattrs); err != nil {
-				return res, fmt.Errorf("%s: extended attributes: %w", p, err)
-			}
 		case TypeSymlink:
-			d := a.disk(p)
-			if t, err := os.Readlink(d); err == nil && t == e.Target {
-				continue
-			}
-			if err := a.stageSymlink(d, e.Target, uid, gid); err != nil {
-				return res, fmt.Errorf("%s: %w", p, err)
-			}
-			res.Written = append(res.Written, p)
+			links = append(links, pendingLink{p, uid, gid})
 		case TypeFile:
-			h := new.Blobs[p]
-			d := a.disk(p)
-			data, err := a.content(p, e, h)
+			data, err := a.content(p, e, new.Blobs[p])
 			if err != nil {
-				res.Refused = append(res.Refused, Refusal{Path: p, Reason: err.Error()})
+				res.refuse(p, err.Error())
 				continue
 			}
-			cur, curErr := os.ReadFile(d)
-			if curErr == nil && bytes.Equal(cur, data) && statMatches(d, uid, gid, mode) && readXattrs(d) == e.Xattrs {
+			dir, name, refusal, err := fs.parent(p)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", printable(p), err)
+			}
+			if refusal != "" {
+				res.refuse(p, refusal)
 				continue
 			}
-			if same && curErr == nil {
+			cur, isFile, meta := current(dir, name, uid, gid, mode, e.Xattrs)
+			if isFile && bytes.Equal(cur, data) && meta {
+				unix.Close(dir)
+				continue
+			}
+			if same && isFile {
 				res.Drift = append(res.Drift, p)
 			}
 			// A private key is expected in a file the primary encrypted; a
 			// program never is.
 			if reason, secret := a.Policy.checkContent(p, data); reason != "" && !(secret && e.Encrypted) {
-				res.Refused = append(res.Refused, Refusal{Path: p, Reason: reason})
+				unix.Close(dir)
+				res.refuse(p, reason)
 				continue
 			}
-			if err := a.stageFile(d, data, os.FileMode(mode), uid, gid, e.Xattrs); err != nil {
-				return res, fmt.Errorf("%s: %w", p, err)
+			err = stageFile(dir, name, data, uint32(mode), uid, gid, e.Xattrs)
+			unix.Close(dir)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", printable(p), err)
 			}
 			res.Written = append(res.Written, p)
 		default:
-			res.Refused = append(res.Refused, Refusal{Path: p, Reason: "unknown type " + e.Type})
+			res.refuse(p, "unknown type "+printable(e.Type))
 		}
+	}
+	// Links, judged against what the disk holds now plus the commit's
+	// other links.
+	targets := map[string]string{}
+	for _, l := range links {
+		targets[l.p] = new.Entries[l.p].Target
+	}
+	refusedLinks := a.checkLinks(fs, targets)
+	for _, l := range links {
+		e := new.Entries[l.p]
+		dir, name, refusal, err := fs.parent(l.p)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", printable(l.p), err)
+		}
+		if reason, ok := refusedLinks[l.p]; ok {
+			res.refuse(l.p, reason)
+			if refusal == "" {
+				// The link this path held before (an older commit's) would
+				// lead out as well: it goes.
+				if st, err := fstatat(dir, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+					if unix.Unlinkat(dir, name, 0) == nil {
+						res.Removed = append(res.Removed, l.p)
+					}
+				}
+				unix.Close(dir)
+			}
+			continue
+		}
+		if refusal != "" {
+			res.refuse(l.p, refusal)
+			continue
+		}
+		if t, err := readlinkAt(dir, name); err == nil && t == e.Target {
+			unix.Close(dir)
+			continue
+		}
+		err = stageSymlink(dir, name, e.Target, l.uid, l.gid)
+		unix.Close(dir)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", printable(l.p), err)
+		}
+		res.Written = append(res.Written, l.p)
 	}
 	// What the old snapshot had and the new one does not: deepest first.
 	var gone []string
@@ -324,36 +389,61 @@ func (a *Applier) Apply(old, new *Snapshot) (*ApplyResult, error) {
 		if !a.Policy.inRoots(p) || new.Refused[p] || underRefused(p, new.Refused) {
 			continue
 		}
-		d := a.disk(p)
-		var err error
-		if old.Entries[p].Type == TypeDir {
-			err = os.Remove(d) // only if empty: never a file the secondary made
-		} else {
-			err = os.Remove(d)
+		dir, name, refusal, err := fs.parent(p)
+		if err != nil || refusal != "" {
+			continue // not there as a real path: nothing of ours to remove
 		}
-		if err == nil {
+		// A directory only if empty: never a file the secondary made.
+		if removeAt(dir, name) == nil {
 			res.Removed = append(res.Removed, p)
 		}
+		unix.Close(dir)
 	}
 	return res, nil
 }
 
-// clearStaging removes staging folders an interrupted apply (a kill, a
-// power loss) left in the snapshot's directories.
-func (a *Applier) clearStaging(s *Snapshot) {
-	dirs := map[string]bool{}
-	for p, e := range s.Entries {
-		dirs[filepath.Dir(p)] = true
-		if e.Type == TypeDir {
-			dirs[p] = true
-		}
+// applyDir makes p a directory with e's owner, mode and attributes, set on
+// the opened directory. written says it was created.
+func (a *Applier) applyDir(fs *applyFS, p string, e Entry, uid, gid int, mode uint32) (written bool, refusal string, err error) {
+	dir, name, refusal, err := fs.parent(p)
+	if err != nil || refusal != "" {
+		return false, refusal, err
 	}
-	for d := range dirs {
-		left, _ := filepath.Glob(filepath.Join(a.disk(d), StagePrefix+"*"))
-		for _, l := range left {
-			os.RemoveAll(l)
+	defer unix.Close(dir)
+	st, err := fstatat(dir, name)
+	if err == nil && !isDir(st) {
+		if err := unix.Unlinkat(dir, name, 0); err != nil {
+			return false, "", err
 		}
+		err = unix.ENOENT
 	}
+	if errors.Is(err, unix.ENOENT) {
+		// 0700 until its owner and mode are set.
+		if err := unix.Mkdirat(dir, name, 0o700); err != nil {
+			return false, "", err
+		}
+		written = true
+	} else if err != nil {
+		return false, "", err
+	}
+	fd, err := openat(dir, name, dirFlags, 0)
+	if err != nil {
+		return written, "", fmt.Errorf("open: %w (replaced while being applied?)", err)
+	}
+	defer unix.Close(fd)
+	if a.beforeChange != nil {
+		a.beforeChange(p)
+	}
+	if err := unix.Fchown(fd, uid, gid); err != nil {
+		return written, "", fmt.Errorf("chown: %w", err)
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return written, "", fmt.Errorf("chmod: %w", err)
+	}
+	if err := writeXattrsFd(fd, e.Xattrs); err != nil {
+		return written, "", fmt.Errorf("extended attributes: %w", err)
+	}
+	return written, "", nil
 }
 
 func underRefused(p string, refused map[string]bool) bool {
@@ -366,13 +456,17 @@ func underRefused(p string, refused map[string]bool) bool {
 }
 
 // check refuses entries that must not be written here, whatever the
-// primary says: paths outside the tracked roots, setuid, specials.
+// primary says: paths outside the tracked roots, setuid, specials, modes
+// anyone may write, names that would garble a terminal or a log.
 func (a *Applier) check(p string, e Entry) string {
 	if p != filepath.Clean(p) || strings.Contains(p, "/../") || !filepath.IsAbs(p) {
 		return "path is not clean"
 	}
 	if !a.Policy.inRoots(p) {
 		return "outside the tracked paths of this node"
+	}
+	if unprintable(p) {
+		return "the name holds a control character (a newline, a terminal escape, an invisible mark) or is not UTF-8"
 	}
 	for _, g := range identityPaths {
 		if ok, _ := filepath.Match(g, p); ok {
@@ -381,12 +475,23 @@ func (a *Applier) check(p string, e Entry) string {
 	}
 	m, err := strconv.ParseUint(e.Mode, 8, 32)
 	if err != nil || m > 0o777 {
-		return "mode " + e.Mode + " (only permission bits are allowed)"
+		return "mode " + printable(e.Mode) + " (only permission bits are allowed)"
+	}
+	if e.Type != TypeSymlink && m&0o002 != 0 {
+		return "world-writable (mode " + e.Mode + "): anyone on this node could change it"
 	}
 	if e.Type == TypeFile && m&0o111 != 0 && !a.Policy.AllowExec[p] {
 		return "executable and declared by no module"
 	}
 	if e.Type == TypeSymlink {
+		if unprintable(e.Target) || e.Target == "" {
+			return "symlink whose target holds a control character (a newline, a terminal escape, an invisible mark), is not UTF-8 or is empty"
+		}
+		for _, r := range a.Policy.Roots {
+			if filepath.Clean(r) == p {
+				return "a tracked root is never replaced by a symlink"
+			}
+		}
 		abs := e.Target
 		if !filepath.IsAbs(abs) {
 			abs = filepath.Join(filepath.Dir(p), abs)
@@ -396,6 +501,51 @@ func (a *Applier) check(p string, e Entry) string {
 		}
 	}
 	return ""
+}
+
+// firstLoginID is where Debian starts the ids of people's accounts
+// (adduser.conf FIRST_UID/FIRST_GID; nobody and nogroup are 65534): ids
+// below are root and the system accounts services run as.
+const firstLoginID = 1000
+
+// ownership refuses owners that would hand a tracked file or directory to
+// a login account: owning it, or writing it through its group. The
+// account this apply runs as is always allowed.
+func ownership(typ string, uid, gid int, mode uint64) string {
+	if typ == TypeSymlink {
+		return "" // a link's owner opens nothing
+	}
+	if uid >= firstLoginID && uid != os.Geteuid() {
+		return fmt.Sprintf("owned by uid %d, a login account (not root or a system account): it could change a service's configuration", uid)
+	}
+	if gid >= firstLoginID && mode&0o020 != 0 && gid != os.Getegid() {
+		return fmt.Sprintf("group-writable by gid %d, a login account's group (not root's or a system account's)", gid)
+	}
+	return ""
+}
+
+// unprintable says s is not UTF-8 or holds a character that is not
+// graphic: C0 and C1 controls (a newline, a terminal escape), DEL, and
+// invisible format marks (bidirectional overrides).
+func unprintable(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// printable is s as it may be shown or logged: escaped when unprintable.
+func printable(s string) string {
+	if !unprintable(s) {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 func ids(e Entry) (int, int, error) {
@@ -418,88 +568,4 @@ func ids(e Entry) (int, int, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(g.Gid)
 	return uid, gid, nil
-}
-
-func statMatches(p string, uid, gid int, mode uint64) bool {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return false
-	}
-	return fileOwner(fi) == [2]int{uid, gid} && uint64(fi.Mode().Perm()) == mode && fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) == 0
-}
-
-// stagingDir makes a 0700 folder beside target, on the same file system.
-func stagingDir(target string) (string, error) {
-	return os.MkdirTemp(filepath.Dir(target), StagePrefix)
-}
-
-func (a *Applier) stageFile(target string, data []byte, mode os.FileMode, uid, gid int, xattrs string) error {
-	dir, err := stagingDir(target)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "f")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chown(uid, gid); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := writeXattrs(tmp, xattrs); err != nil {
-		f.Close()
-		return fmt.Errorf("extended attributes: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
-		if err := os.Remove(target); err != nil {
-			return fmt.Errorf("a directory stands where the file goes: %w", err)
-		}
-	}
-	if err := os.Rename(tmp, target); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(target))
-}
-
-func (a *Applier) stageSymlink(target, to string, uid, gid int) error {
-	dir, err := stagingDir(target)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "l")
-	if err := os.Symlink(to, tmp); err != nil {
-		return err
-	}
-	os.Lchown(tmp, uid, gid)
-	if err := os.Rename(tmp, target); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(target))
-}
-
-func syncDir(d string) error {
-	f, err := os.Open(d)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -16,16 +16,52 @@ func xattrTracked(name string) bool {
 	return strings.HasPrefix(name, "user.") || name == "system.posix_acl_access" || name == "system.posix_acl_default"
 }
 
+// xattrOps reads and writes the extended attributes of one file: by path
+// (not following a symlink), or through an open descriptor (the apply).
+type xattrOps struct {
+	list   func(buf []byte) (int, error)
+	get    func(name string, buf []byte) (int, error)
+	set    func(name string, val []byte) error
+	remove func(name string) error
+}
+
+func pathXattrs(p string) xattrOps {
+	return xattrOps{
+		list:   func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) },
+		get:    func(name string, buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) },
+		set:    func(name string, val []byte) error { return unix.Lsetxattr(p, name, val, 0) },
+		remove: func(name string) error { return unix.Lremovexattr(p, name) },
+	}
+}
+
+func fdXattrs(fd int) xattrOps {
+	return xattrOps{
+		list:   func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
+		get:    func(name string, buf []byte) (int, error) { return unix.Fgetxattr(fd, name, buf) },
+		set:    func(name string, val []byte) error { return unix.Fsetxattr(fd, name, val, 0) },
+		remove: func(name string) error { return unix.Fremovexattr(fd, name) },
+	}
+}
+
 // readXattrs returns the tracked extended attributes of p (not following a
 // symlink) as "name=base64" pairs joined by ";", sorted: one comparable
 // string for the meta file.
-func readXattrs(p string) string {
+func readXattrs(p string) string { return pathXattrs(p).read() }
+
+// writeXattrs makes p's tracked extended attributes exactly those of want.
+func writeXattrs(p, want string) error { return pathXattrs(p).write(want) }
+
+// readXattrsFd and writeXattrsFd do the same on an open file or directory.
+func readXattrsFd(fd int) string              { return fdXattrs(fd).read() }
+func writeXattrsFd(fd int, want string) error { return fdXattrs(fd).write(want) }
+
+func (x xattrOps) read() string {
 	buf := make([]byte, 4096)
-	n, err := unix.Llistxattr(p, buf)
+	n, err := x.list(buf)
 	if errors.Is(err, unix.ERANGE) {
-		if sz, err2 := unix.Llistxattr(p, nil); err2 == nil {
+		if sz, err2 := x.list(nil); err2 == nil {
 			buf = make([]byte, sz)
-			n, err = unix.Llistxattr(p, buf)
+			n, err = x.list(buf)
 		}
 	}
 	if err != nil || n == 0 {
@@ -37,7 +73,7 @@ func readXattrs(p string) string {
 			continue
 		}
 		val := make([]byte, 65536)
-		vn, err := unix.Lgetxattr(p, name, val)
+		vn, err := x.get(name, val)
 		if err != nil {
 			continue
 		}
@@ -47,10 +83,9 @@ func readXattrs(p string) string {
 	return strings.Join(pairs, ";")
 }
 
-// writeXattrs makes p's tracked extended attributes exactly those of want.
-func writeXattrs(p, want string) error {
+func (x xattrOps) write(want string) error {
 	have := map[string]bool{}
-	for _, kv := range strings.Split(readXattrs(p), ";") {
+	for _, kv := range strings.Split(x.read(), ";") {
 		if name, _, ok := strings.Cut(kv, "="); ok {
 			have[name] = true
 		}
@@ -64,13 +99,13 @@ func writeXattrs(p, want string) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Lsetxattr(p, name, val, 0); err != nil {
+		if err := x.set(name, val); err != nil {
 			return err
 		}
 		delete(have, name)
 	}
 	for name := range have {
-		unix.Lremovexattr(p, name)
+		x.remove(name)
 	}
 	return nil
 }
