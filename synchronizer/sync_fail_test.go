@@ -196,3 +196,26 @@ func TestJudgeSettled(t *testing.T) {
 		})
 	}
 }
+
+// A service's own configuration check runs before its reload: a refusal
+// names the unit and the checker's first line; a checker that is not
+// installed is skipped.
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "doveconf")
+	os.WriteFile(bad, []byte("#!/bin/sh\necho \"doveconf: Fatal: Error in configuration file /etc/dovecot/conf.d/99-x.conf line 1: Expecting '{'\" >&2\necho second line >&2\nexit 89\n"), 0o755)
+	good := filepath.Join(dir, "nginx")
+	os.WriteFile(good, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	checks := map[string][]string{"dovecot.service": {bad, "-n"}, "nginx.service": {good, "-t"}, "ssh.service": {filepath.Join(dir, "missing"), "-t"}}
+	ctx := context.Background()
+	err := checkConfig(ctx, checks, "dovecot.service")
+	if err == nil || IsTransient(err) || !strings.Contains(err.Error(), "dovecot.service refused its new configuration") ||
+		!strings.Contains(err.Error(), "99-x.conf line 1: Expecting '{'") || strings.Contains(err.Error(), "second line") {
+		t.Errorf("refused: %v", err)
+	}
+	for _, u := range []string{"nginx.service", "ssh.service", "postgresql.service"} {
+		if err := checkConfig(ctx, checks, u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}

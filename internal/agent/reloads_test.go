@@ -93,3 +93,35 @@ func TestReprobeAfterReload(t *testing.T) {
 		})
 	}
 }
+
+// A sync under way disturbs every probe that fails meanwhile (its units
+// are not known yet); waitIdle returns when it ends.
+func TestReloadLogSyncUnderWay(t *testing.T) {
+	var l reloadLog
+	end := l.begin()
+	now := time.Now()
+	if got := l.disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); !slices.Equal(got, []string{"dovecot.service"}) {
+		t.Errorf("under way, with deps: %v", got)
+	}
+	if got := l.disturbed(now, now.Add(time.Second), nil); !slices.Equal(got, []string{syncUnderWay}) {
+		t.Errorf("under way, no deps: %v", got)
+	}
+	ctx := context.Background()
+	if err := l.waitIdle(ctx, 50*time.Millisecond); err == nil {
+		t.Error("waitIdle returned while the sync is under way")
+	}
+	go func() { time.Sleep(50 * time.Millisecond); end([]string{"postfix.service"}) }()
+	if err := l.waitIdle(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
+		t.Errorf("ended, reloaded postfix only: dovecot's probe disturbed by %v", got)
+	}
+	l.begin()(nil) // a sync that reloaded nothing leaves no mark
+	if got := l.disturbed(now, time.Now().Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
+		t.Errorf("a sync that reloaded nothing: %v", got)
+	}
+	if err := l.waitIdle(ctx, time.Millisecond); err != nil {
+		t.Errorf("idle: %v", err)
+	}
+}

@@ -455,10 +455,13 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	start := time.Now()
+	endReloads := a.reloads.begin()
 	res, err := sec.Sync(sctx, a.fetcher(), force)
 	if res != nil && res.Changed {
 		// Whatever it reloaded (the new commit's units, or a rollback's).
-		a.reloads.note(res.Units, start, time.Now())
+		endReloads(res.Units)
+	} else {
+		endReloads(nil)
 	}
 	a.mu.Lock()
 	if err != nil {
@@ -468,6 +471,14 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 		return nil, err
 	}
 	a.sync.head = res.Head
+	if !res.Changed {
+		// A fetch error of an earlier try is over; a commit that failed
+		// before still says so, with its recorded reason.
+		a.sync.err = ""
+		if res.Failed != "" {
+			a.sync.failed, a.sync.err = res.Failed, res.Error
+		}
+	}
 	if res.Changed {
 		if res.Failed != "" {
 			if res.Failed != a.sync.failed {
@@ -613,9 +624,9 @@ func (a *Agent) Rollback(rev string) (*RollbackResult, error) {
 	_, units := a.policyUnits()
 	sec := &synchronizer.Secondary{Units: units}
 	reload := sec.Affected(paths)
-	start := time.Now()
+	endReloads := a.reloads.begin()
 	err = (synchronizer.SystemdReloader{}).Reload(context.Background(), reload)
-	a.reloads.note(reload, start, time.Now())
+	endReloads(reload)
 	if err != nil {
 		return out, fmt.Errorf("restored and committed, but: %w", err)
 	}

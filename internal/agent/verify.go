@@ -283,7 +283,16 @@ func (a *Agent) reprobeAfterReloads(ctx context.Context, specs []verifier.Spec, 
 		return a.reloads.disturbed(r.Started, r.Started.Add(r.Duration), d)
 	}
 	settle := func(ctx context.Context, units []string) error {
-		return synchronizer.WaitSettled(ctx, units, synchronizer.DefaultSettle)
+		if err := a.reloads.waitIdle(ctx, 2*time.Minute); err != nil {
+			return err
+		}
+		var real []string
+		for _, u := range units {
+			if u != syncUnderWay {
+				real = append(real, u)
+			}
+		}
+		return synchronizer.WaitSettled(ctx, real, synchronizer.DefaultSettle)
 	}
 	out, logs := reprobe(ctx, specs, results, logs, disturbed, settle, runProbes)
 	for _, r := range out {
