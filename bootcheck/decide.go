@@ -36,10 +36,19 @@ type Input struct {
 	// at ClusterPath; "" when there is none).
 	StateCluster string
 	ClusterPath  string
-	Here         hwid.Identity
-	HereErr      error
-	Machines     *Machines
-	Adopted      *Machines
+	// Node is this node's name (cluster.toml; "" when unknown): a machine
+	// the cluster's profiles list as its home is its home.
+	Node    string
+	Here    hwid.Identity
+	HereErr error
+	// Machines is machines.toml; MachinesErr why it could not be read
+	// (nil when read, or when there is none).
+	Machines    *Machines
+	MachinesErr error
+	// Adopted lists the machines adopted on this disk set; AdoptedErr why
+	// that list could not be read (nil when read, or when there is none).
+	Adopted    *Machines
+	AdoptedErr error
 }
 
 // Decision is the boot decision, before any probe.
@@ -58,6 +67,12 @@ type Decision struct {
 	// UnknownMachine marks the one safe mode `sentry bootcheck adopt` lifts:
 	// a sound stamp of this cluster on a machine the cluster does not know.
 	UnknownMachine bool `json:"unknown_machine,omitempty"`
+	// Replaces is the machine this one was adopted in place of ("" when it
+	// stands for itself).
+	Replaces string `json:"replaces,omitempty"`
+	// HomeOf is the node whose home this machine is, or stands in for
+	// ("" when it is no known node's).
+	HomeOf string `json:"home_of,omitempty"`
 }
 
 func safe(format string, args ...any) Decision {
@@ -96,37 +111,122 @@ func Decide(in Input) Decision {
 		if d.Machine == nil {
 			d.Machine = &Machine{ID: in.Here.ID, Source: in.Here.Source, NICs: in.Here.NICs}
 		}
+		if home != nil {
+			d.HomeOf = home.HomeOf
+		}
 		d.Reason = fmt.Sprintf("the %s disk set on its home machine", st.Role)
 		return d
 	}
-	m, known := in.Machines.Find(in.Here.ID)
-	how := "one of this cluster's machines"
+	si, known := standsFor(in.Here.ID, st.HomeHardware, in.Node, in.Machines, in.Adopted)
 	if !known {
-		if am, ok := in.Adopted.Find(in.Here.ID); ok {
-			m, known, how = am, true, "adopted on this disk set"
-			if am.Replaces == st.HomeHardware {
-				d.Home = true
-			}
+		if err := errors.Join(in.MachinesErr, in.AdoptedErr); err != nil {
+			// Not "unknown": the lists that would say are unreadable, and
+			// adopt would not lift this (it refuses to work on them).
+			return safe("this machine (%s) is not among the machines this disk set could read (known: %s), and the machine lists are unreadable: %v: restore that file (the other disk set holds a copy of machines.toml), or remove it and adopt this machine",
+				in.Here.ID, knownList(in.Machines, in.Adopted, st.HomeHardware), err)
 		}
-	}
-	if !known {
 		d := safe("this machine (%s) is not one of this cluster's machines (known: %s): run `sentry bootcheck adopt` to accept it",
 			in.Here.ID, knownList(in.Machines, in.Adopted, st.HomeHardware))
 		d.UnknownMachine = true
 		return d
 	}
-	d.Machine = m
+	d.Machine, d.Home, d.Replaces, d.HomeOf = si.machine, si.home, si.replaces, si.owner
 	d.Failover = st.Role == stamp.RolePrimary && !d.Home
-	owner := m.HomeOf
-	if owner == "" {
-		owner = "another node"
-	}
-	if d.Home {
-		d.Reason = fmt.Sprintf("the %s disk set on the machine adopted as its home (%s)", st.Role, how)
-	} else {
-		d.Reason = fmt.Sprintf("the %s disk set on the home machine of %s (%s)", st.Role, owner, how)
-	}
+	d.Reason = fmt.Sprintf("the %s disk set on %s", st.Role, si.describe())
 	return d
+}
+
+// standIn is what a machine stands for in this cluster.
+type standIn struct {
+	machine *Machine
+	// adopted: the record is this disk set's own adoption (else a profile
+	// of machines.toml).
+	adopted bool
+	// replaces is the machine it was adopted in place of ("" when it
+	// stands for itself).
+	replaces string
+	// home: it is, or stands in for, this disk set's home.
+	home bool
+	// owner is the node whose home it is, or stands in for.
+	owner string
+}
+
+// standsFor finds machine id among the machines adopted on this disk set
+// (first: the operator's word on these disks, which a profile that the
+// primary's agent writes for the machine it runs on must not hide) and
+// the cluster's profiles, and follows its adoptions (C in place of B in
+// place of A) to the machine it stands in for: this disk set's home, or
+// a node's home.
+func standsFor(id, homeHW, node string, machines, adopted *Machines) (standIn, bool) {
+	var s standIn
+	m, ok := adopted.Find(id)
+	s.adopted = ok
+	if !ok {
+		if m, ok = machines.Find(id); !ok {
+			return s, false
+		}
+	}
+	s.machine, s.replaces = m, m.Replaces
+	// Follow the adoptions to the machine at the end; the owner is the
+	// last one named on the way (the replaced machine's own profile is
+	// newer than what an adoption recorded of it).
+	cur := m
+	seen := map[string]bool{id: true}
+	for {
+		if cur.HomeOf != "" {
+			s.owner = cur.HomeOf
+		}
+		r := cur.Replaces
+		if r == "" {
+			break
+		}
+		if r == homeHW {
+			s.home = true
+			if h, ok := machines.Find(homeHW); ok && h.HomeOf != "" {
+				s.owner = h.HomeOf
+			}
+			break
+		}
+		next, ok := adopted.Find(r)
+		if !ok {
+			next, ok = machines.Find(r)
+		}
+		if !ok || seen[r] {
+			break // not known (any more): what the adoption recorded
+		}
+		seen[r] = true
+		cur = next
+	}
+	if node != "" && s.owner == node {
+		// The cluster lists it as this node's home.
+		s.home = true
+	}
+	return s, true
+}
+
+// describe names the machine for the decision's reason: what it is to
+// this cluster, and why it is known.
+func (s standIn) describe() string {
+	id := s.machine.ID
+	how := "one of this cluster's machines"
+	if s.adopted {
+		how = "adopted on this disk set"
+	} else if s.replaces != "" {
+		how = "adopted, in this cluster's machines"
+	}
+	switch {
+	case s.home && s.replaces != "":
+		return fmt.Sprintf("the machine adopted as its home: %s, in place of %s (%s)", id, s.replaces, how)
+	case s.home:
+		return fmt.Sprintf("its home machine %s (the home of %s in this cluster's machines)", id, s.owner)
+	case s.owner != "" && s.replaces != "":
+		return fmt.Sprintf("the home machine of %s: %s, adopted in place of %s (%s)", s.owner, id, s.replaces, how)
+	case s.owner != "":
+		return fmt.Sprintf("the home machine of %s (%s)", s.owner, how)
+	case s.replaces != "":
+		return fmt.Sprintf("machine %s, adopted in place of %s, which is no known node's home (%s)", id, s.replaces, how)
+	}
+	return fmt.Sprintf("machine %s, %s but no node's home", id, how)
 }
 
 func orUnnamed(path, name string) string {

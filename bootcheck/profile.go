@@ -62,10 +62,10 @@ func (m *Machines) Find(id string) (*Machine, bool) {
 }
 
 // Put adds or replaces a profile; it reports whether anything changed
-// (the Seen time alone is not a change).
+// (the Seen and Adopted times alone are not a change).
 func (m *Machines) Put(p Machine) bool {
 	if old, ok := m.Find(p.ID); ok {
-		same := old.Source == p.Source && old.HomeOf == p.HomeOf && slices.Equal(old.NICs, p.NICs)
+		same := old.Source == p.Source && old.HomeOf == p.HomeOf && old.Replaces == p.Replaces && slices.Equal(old.NICs, p.NICs)
 		if same {
 			return false
 		}

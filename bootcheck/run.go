@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -42,7 +43,9 @@ const (
 // Options configure Run.
 type Options struct {
 	StateDir string
-	HW       hwid.Options
+	// MachinesFile is the cluster's machine profiles ("": MachinesFile).
+	MachinesFile string
+	HW           hwid.Options
 	// Identify, when set, replaces hwid.Detect(HW) (tests).
 	Identify func() (hwid.Identity, error)
 	// ProbeWindow bounds the ARP probe of the primary's addresses;
@@ -104,6 +107,10 @@ type Result struct {
 	Role           string     `json:"role,omitempty"`
 	Generation     uint64     `json:"generation,omitempty"`
 	KnownMachines  []string   `json:"known_machines,omitempty"`
+	// Replaces is the machine this one was adopted in place of; HomeOf
+	// the node whose home this machine is, or stands in for.
+	Replaces string `json:"replaces,omitempty"`
+	HomeOf   string `json:"home_of,omitempty"`
 	// UnknownMachine marks a safe mode that `sentry bootcheck adopt` can lift.
 	UnknownMachine bool     `json:"unknown_machine,omitempty"`
 	Network        *Plan    `json:"network,omitempty"`
@@ -218,6 +225,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Budget <= 0 {
 		opt.Budget = DefaultBudget
 	}
+	if opt.MachinesFile == "" {
+		opt.MachinesFile = MachinesFile
+	}
 	r := &runner{opt: opt, res: &Result{ID: newID(), Time: start.UTC()}, log: opt.Log}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -292,7 +302,7 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 		c, cerr := stamp.ReadCluster(in.ClusterPath)
 		if cerr == nil {
 			cl = c
-			in.StateCluster = c.ClusterID
+			in.StateCluster, in.Node = c.ClusterID, c.NodeName
 		} else if !errors.Is(cerr, stamp.ErrMissing) {
 			r.warn(fmt.Sprintf("the cluster state is unreadable (%v): the peer is not asked at boot", cerr))
 		}
@@ -318,7 +328,7 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 		return in.HereErr
 	})
 	r.stage("read-profiles", func() error {
-		m, err := ReadMachines(MachinesFile)
+		m, err := ReadMachines(opt.MachinesFile)
 		in.Machines = m
 		a, aerr := ReadMachines(filepath.Join(opt.StateDir, AdoptedName))
 		in.Adopted = a
@@ -328,10 +338,20 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 		if errors.Is(aerr, ErrNoProfiles) {
 			aerr = nil
 		}
+		// The decision goes on with what could be read, and says so: a
+		// list it could not read may be what would have known this
+		// machine.
+		in.MachinesErr, in.AdoptedErr = err, aerr
+		for _, e := range []error{err, aerr} {
+			if e != nil {
+				r.warn(fmt.Sprintf("a machine list could not be read (%v): this boot decides without what it holds", e))
+			}
+		}
 		return errors.Join(err, aerr)
 	})
 	d := Decide(in)
 	res.Outcome, res.Reason, res.Failover, res.Home = d.Outcome, d.Reason, d.Failover, d.Home
+	res.Replaces, res.HomeOf = d.Replaces, d.HomeOf
 	if in.Machines != nil {
 		for _, m := range in.Machines.Machine {
 			res.KnownMachines = append(res.KnownMachines, m.ID)
@@ -345,15 +365,21 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 	if d.Outcome == Primary || d.Outcome == Secondary {
 		r.stage("check-drivers", func() error {
 			rep, err := checkDrivers()
-			if err != nil {
+			if rep == nil {
 				return err
 			}
 			res.Drivers = rep
+			if err != nil {
+				// Part of the evidence is missing: the verdicts that
+				// rest on it are unknown, not failed, and the boot says
+				// why.
+				r.warn(fmt.Sprintf("the driver check is incomplete: %v (the verdicts that need it are unknown)", err))
+			}
 			if rep.Boots == "no" {
 				r.warn("these disks lack drivers for this machine: " + strings.Join(rep.Because, "; ") +
 					" (sentry compat; sentry parity plan adds them)")
 			}
-			return nil
+			return err
 		})
 		var plan *Plan
 		err := r.stage("adapt-network", func() error {
@@ -426,6 +452,9 @@ var (
 
 // checkDrivers matches this machine's PCI devices against the module trees
 // and firmware on these disks (no dpkg, no initramfs: a boot-time check).
+// With an error and a report, the report is partial: the firmware could
+// not be listed, so no device is failed for missing firmware (its verdict
+// is unknown, naming the error).
 func checkDrivers() (*inventory.CompatReport, error) {
 	sys := SysDir
 	if v := os.Getenv(SysEnv); v != "" {
@@ -451,9 +480,64 @@ func checkDrivers() (*inventory.CompatReport, error) {
 		}
 		inv.Kernels = append(inv.Kernels, k)
 	}
-	inv.Firmware, _ = inventory.ReadFirmware(FirmwareDir)
+	fw, ferr := readFirmware(FirmwareDir)
+	inv.Firmware = fw
 	rep := inventory.Compat(inv, &hw)
-	return &rep, nil
+	if ferr != nil {
+		firmwareUnknown(&rep, ferr)
+	}
+	return &rep, ferr
+}
+
+// readFirmware lists the firmware on these disks. No firmware folder at
+// all is a fact (none of it is there); a folder that cannot be read, or
+// read to the end, is an error naming it (what was listed is returned).
+func readFirmware(dir string) ([]string, error) {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	fw, err := inventory.ReadFirmware(dir)
+	if err != nil {
+		return fw, fmt.Errorf("the firmware in %s could not be listed: %w", dir, err)
+	}
+	return fw, nil
+}
+
+// firmwareUnknown turns the devices failed for missing firmware into
+// unknown ones (the listing was incomplete: the file may be there), and
+// sums the report up again as inventory.Compat does.
+func firmwareUnknown(rep *inventory.CompatReport, why error) {
+	changed := false
+	for i := range rep.Devices {
+		ev := &rep.Devices[i]
+		if ev.Verdict == "fail" && ev.Cause == inventory.CauseMissingFirmware {
+			ev.Verdict, ev.Cause = inventory.StateUnknown, inventory.CauseFirmwareUnknown
+			ev.Reason = fmt.Sprintf("module %s needs firmware %s, and %v", ev.Module, strings.Join(ev.Firmware, ", "), why)
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	var fails, unknowns []string
+	for _, ev := range rep.Devices {
+		line := fmt.Sprintf("%s %s %s", ev.Slot, ev.Kind, ev.ID)
+		if ev.Driver != "" {
+			line += " (" + ev.Driver + " on its machine)"
+		}
+		switch ev.Verdict {
+		case "fail":
+			fails = append(fails, line+": "+ev.Reason)
+		case inventory.StateUnknown:
+			unknowns = append(unknowns, line+": "+ev.Reason)
+		}
+	}
+	switch {
+	case len(fails) > 0:
+		rep.Boots, rep.Because = "no", fails
+	default:
+		rep.Boots, rep.Because = inventory.StateUnknown, unknowns
+	}
 }
 
 // networkPlan maps the role's installed network files to this machine.
@@ -462,7 +546,7 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 	if d.HomeMachine != nil && len(d.HomeMachine.NICs) > 0 {
 		home = d.HomeMachine.NICs
 	} else if !d.Home {
-		return nil, fmt.Errorf("the home machine's profile (%s) is not in %s, so its NICs cannot be mapped to this machine's", in.Stamp.HomeHardware, MachinesFile)
+		return nil, fmt.Errorf("the home machine's profile (%s) is not in %s, so its NICs cannot be mapped to this machine's", in.Stamp.HomeHardware, r.opt.MachinesFile)
 	}
 	files, err := RoleNetworks(NetworkDir, home)
 	if err != nil {
@@ -495,7 +579,7 @@ func console(w io.Writer, res *Result) {
 	default:
 		fmt.Fprintf(w, "sentry bootcheck: %s: %s (%.0f ms)\n", strings.ToUpper(res.Outcome), res.Reason, res.TookMS)
 		if res.Failover {
-			fmt.Fprintf(w, "sentry bootcheck: FAILOVER: the primary disk set runs on machine %s (home %s)\n", res.Hardware, res.HomeHardware)
+			fmt.Fprintf(w, "sentry bootcheck: FAILOVER: %s\n", res.failoverLine())
 		}
 		if res.Network != nil {
 			for _, m := range res.Network.Moves {
@@ -506,6 +590,40 @@ func console(w io.Writer, res *Result) {
 	for _, wn := range res.Warnings {
 		fmt.Fprintf(w, "sentry bootcheck: warning: %s\n", wn)
 	}
+}
+
+// adoptedText says what this machine was adopted in place of ("" when it
+// stands for itself).
+func (r *Result) adoptedText() string {
+	if r.Replaces == "" {
+		return ""
+	}
+	s := "adopted in place of " + r.Replaces
+	if r.HomeOf != "" {
+		s += ", the home of " + r.HomeOf
+	}
+	return s
+}
+
+// FailoverText is the failover event's text: the disk set, the machine it
+// runs on (with the machine it was adopted in place of) and its home: the
+// same machines as the console's FAILOVER line and the decision's reason.
+func (r *Result) FailoverText() string {
+	where := r.Hardware
+	if a := r.adoptedText(); a != "" {
+		where += " (" + a + ")"
+	}
+	return fmt.Sprintf("failover: the primary disk set %s (generation %d) runs on machine %s, its home is %s",
+		r.DiskSet, r.Generation, where, r.HomeHardware)
+}
+
+// failoverLine is the console's FAILOVER line (without its prefix).
+func (r *Result) failoverLine() string {
+	home := "home " + r.HomeHardware
+	if a := r.adoptedText(); a != "" {
+		home = a + "; " + home
+	}
+	return fmt.Sprintf("the primary disk set runs on machine %s (%s)", r.Hardware, home)
 }
 
 // writeRun writes the role and safe-mode markers.

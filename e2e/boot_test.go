@@ -267,7 +267,13 @@ func TestBootcheck(t *testing.T) {
 	waitEvent(t, "P", "bootcheck", "boot decision: safe-mode", 30*time.Second)
 	// Adopt: refused without a "yes", then accepted; the role's services
 	// start on hw-c at once, with the primary's address on its NIC.
-	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "echo no | sentry bootcheck adopt"); err == nil || !strings.Contains(err.Error(), "not adopted") {
+	// Without a terminal to ask on, it refuses (exit 2); on a terminal (a
+	// pty made by script), "no" declines.
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "sentry bootcheck adopt </dev/null"); err == nil || !strings.Contains(err.Error(), "exit status 2") ||
+		!strings.Contains(err.Error(), "no terminal to ask on") {
+		t.Fatalf("adopt without a terminal: err %v\n%s", err, out)
+	}
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "printf 'no\\n' | script -qec 'sentry bootcheck adopt' /dev/null"); err == nil || !strings.Contains(out+err.Error(), "not adopted") {
 		t.Fatalf("adopt answered no: err %v\n%s", err, out)
 	}
 	expectSafe("unknown machine, adopt declined", "is not one of this cluster's machines")

@@ -87,6 +87,18 @@ func sentry(t *testing.T, args ...string) string {
 	return out
 }
 
+// sentryState runs a command that exits 1 when the nodes are not in step
+// (drift, compat, config drift): it returns stdout either way, and fails
+// the test on any other exit.
+func sentryState(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := sentryErr(args...)
+	if err != nil && !strings.Contains(err.Error(), "exit status 1\n") {
+		t.Fatalf("sentry %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
 func sentryErr(args ...string) (string, error) {
 	if len(args) > 0 && args[0] == "lab" {
 		args = append([]string{"lab", "--name", labName}, args[1:]...)

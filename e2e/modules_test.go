@@ -128,7 +128,7 @@ func TestModules(t *testing.T) {
 		t.Fatalf("S's new probe as P sees it: %+v", r)
 	}
 	// Roll back: 1.0.0 again, pinned, on both nodes.
-	sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "rollback", "web-nginx")
+	sentry(t, "lab", "exec", "P", "--", "sentry", "modules", "rollback", "--yes", "web-nginx")
 	waitUntil(t, "both nodes back to 15/15 green", 90*time.Second, bothGreen("15"))
 	sl := sentry(t, "lab", "exec", "S", "--", "sentry", "modules", "show", "web-nginx")
 	if !strings.Contains(sl, "1.0.0") || !strings.Contains(sl, "pinned") {

@@ -15,7 +15,7 @@ import (
 func driftOn(t *testing.T, set string) inventory.DriftReport {
 	t.Helper()
 	var r inventory.DriftReport
-	out := sentry(t, "lab", "exec", set, "--", "sentry", "drift", "--json")
+	out := sentryState(t, "lab", "exec", set, "--", "sentry", "drift", "--json")
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("drift --json on %s: %v\n%s", set, err, out)
 	}
@@ -31,7 +31,7 @@ type compatOut struct {
 func compatOn(t *testing.T, set string) compatOut {
 	t.Helper()
 	var c compatOut
-	out := sentry(t, "lab", "exec", set, "--", "sentry", "compat", "--json")
+	out := sentryState(t, "lab", "exec", set, "--", "sentry", "compat", "--json")
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatalf("compat --json on %s: %v\n%s", set, err, out)
 	}
@@ -78,7 +78,7 @@ func TestParity(t *testing.T) {
 	if c.PonB.Boots != "no" {
 		t.Fatalf("disk set P on machine B: %s, want no: %+v", c.PonB.Boots, c.PonB)
 	}
-	text := sentry(t, "lab", "exec", "P", "--", "sentry", "compat")
+	text := sentryState(t, "lab", "exec", "P", "--", "sentry", "compat")
 	t.Logf("sentry compat on P:\n%s", text)
 	for _, want := range []string{"boots on machine B (node-s's): no", "0000:02:00.0 network 8086:10d3 (" + lab.LabDriver + " on its machine)",
 		"fix: install " + lab.LabDriverPackage + " on disk set P (module " + lab.LabDriver + ")", "boots on machine A (node-p's): yes"} {
@@ -87,9 +87,13 @@ func TestParity(t *testing.T) {
 		}
 	}
 	// A dry run changes nothing.
-	dry := sentry(t, "lab", "exec", "P", "--", "sentry", "parity", "apply")
+	dry := sentry(t, "lab", "exec", "P", "--", "sentry", "parity", "apply", "--dry-run")
 	if !strings.Contains(dry, "dry run") || !strings.Contains(dry, "would install "+lab.LabDriverPackage+":amd64=1.0") {
-		t.Errorf("parity apply without --yes on P:\n%s", dry)
+		t.Errorf("parity apply --dry-run on P:\n%s", dry)
+	}
+	// Without a terminal to ask on and without --yes, it refuses (exit 2).
+	if out, err := sentryErr("lab", "exec", "P", "--", "sentry", "parity", "apply"); err == nil || !strings.Contains(err.Error(), "exit status 2") {
+		t.Errorf("parity apply without a terminal and without --yes: %v\n%s", err, out)
 	}
 	if v := dpkgVersion(t, "P", lab.LabDriverPackage); v != "" {
 		t.Fatalf("the dry run installed %s %s on P", lab.LabDriverPackage, v)
@@ -174,7 +178,7 @@ sha256sum /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb`
 	if !regexp.MustCompile(`/var/lib/dpkg/status:\d+: `).MatchString(ev.Message) || !strings.Contains(ev.Message, "the last good inventory stays") {
 		t.Errorf("the corrupt status event names no line: %s", ev.Message)
 	}
-	text = sentry(t, "lab", "exec", "S", "--", "sentry", "drift")
+	text = sentryState(t, "lab", "exec", "S", "--", "sentry", "drift")
 	if !regexp.MustCompile(`newest inventory failed: /var/lib/dpkg/status:\d+: `).MatchString(text) {
 		t.Errorf("sentry drift on S does not show the status error:\n%s", text)
 	}
@@ -183,7 +187,7 @@ sha256sum /var/cache/apt/archives/sentry-lab-unsigned_2.0_all.deb`
 	}
 	sentry(t, "lab", "exec", "S", "--", "sh", "-c", "cp -p /root/status.good /var/lib/dpkg/status.new && mv /var/lib/dpkg/status.new /var/lib/dpkg/status")
 	waitParity(t, "S's inventory to recover", 30*time.Second, func() bool {
-		return !strings.Contains(sentry(t, "lab", "exec", "S", "--", "sentry", "drift"), "newest inventory failed")
+		return !strings.Contains(sentryState(t, "lab", "exec", "S", "--", "sentry", "drift"), "newest inventory failed")
 	})
 
 	// Both machines' hardware profiles are in the config repo, so S's disk

@@ -215,7 +215,7 @@ printf '' > ` + d + `ok.inc
 			What string `json:"what"`
 			Diff string `json:"diff"`
 		}
-		if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "S", "--", "sentry", "config", "drift", "--json")), &items); err != nil {
+		if err := json.Unmarshal([]byte(sentryState(t, "lab", "exec", "S", "--", "sentry", "config", "drift", "--json")), &items); err != nil {
 			t.Fatal(err)
 		}
 		if len(items) != 1 || items[0].Path != "/etc/nginx/nginx.conf" || items[0].What != "content" || !strings.Contains(items[0].Diff, "+# edited on S by hand") {
@@ -271,7 +271,7 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 	})
 
 	t.Run("rollback on P is followed by S", func(t *testing.T) {
-		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", first[len(first)-1].Commit)
+		sentry(t, "lab", "exec", "P", "--", "sentry", "config", "rollback", "--yes", first[len(first)-1].Commit)
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			if code, _, err := officeGet(s, "/sentry-marker"); err == nil && code == 404 {

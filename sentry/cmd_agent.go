@@ -36,5 +36,5 @@ SIGTERM drains within agent.shutdown_timeout.`,
 		},
 	}
 	cmd.AddCommand(unit)
-	return cmd
+	return exitCodes{fail: "the agent could not start, or stopped on an error", invalid: configInvalid}.set(cmd)
 }

@@ -58,6 +58,7 @@ func newBenchCommand() *cobra.Command {
 	idle.Flags().StringVar(&unit, "unit", "sentry-agent.service", "systemd unit whose main process is measured")
 	idle.Flags().DurationVar(&dur, "duration", 5*time.Minute, "how long to measure")
 	idle.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	exitCodes{fail: "the unit's process could not be measured"}.set(idle)
 	cmd.AddCommand(idle)
 	return cmd
 }

@@ -28,7 +28,6 @@ runs 'sentry bootcheck run'. It reads the disk stamp and identifies the machine,
 and decides as in docs/design.md: primary, secondary, or safe mode. On the other
 machine it writes the network configuration for the NICs it finds; before taking
 the primary role it makes one bounded check that no one else holds it.`,
-		Args: noArgs,
 	}
 	cmd.AddCommand(newBootcheckRunCommand(), newBootcheckExplainCommand(), newBootcheckAdoptCommand(), newBootcheckInstallCommand())
 	return cmd
@@ -82,10 +81,15 @@ was in, rather than be killed by systemd with no decision written.`,
 				return runBootcheckDry(cmd.Context(), opt, cmd.OutOrStdout(), asJSON)
 			}
 			res, err := bootcheck.Run(cmd.Context(), opt)
-			if asJSON && res != nil {
-				printJSON(cmd.OutOrStdout(), res)
+			if err != nil {
+				// The decision could not be written (with --json, the
+				// error is what is printed).
+				return err
 			}
-			return err
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -93,7 +97,7 @@ was in, rather than be killed by systemd with no decision written.`,
 	cmd.Flags().DurationVar(&window, "probe-window", 600*time.Millisecond, "how long the ARP probe of the primary's addresses listens")
 	cmd.Flags().DurationVar(&peerTimeout, "peer-timeout", 1500*time.Millisecond, "deadline of the one hello to the peer agent")
 	cmd.Flags().DurationVar(&budget, "budget", bootcheck.DefaultBudget, "the whole run's deadline: past it, safe mode naming the stage (keep it below the unit's TimeoutStartSec)")
-	return cmd
+	return exitCodes{fail: "the decision could not be written (safe mode is a decision: 0)", invalid: configInvalid, root: "not root (without --dry-run)"}.set(cmd)
 }
 
 // runBootcheckDry decides without writing: RunDir and the network folder
@@ -152,7 +156,7 @@ func newBootcheckExplainCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{fail: "no boot decision since this boot, or it cannot be read"}.set(cmd)
 }
 
 func printBootResult(w io.Writer, r *bootcheck.Result) error {
@@ -208,7 +212,7 @@ func printBootResult(w io.Writer, r *bootcheck.Result) error {
 }
 
 func newBootcheckAdoptCommand() *cobra.Command {
-	var yes, asJSON bool
+	var yes, asJSON, force bool
 	var replaces string
 	cmd := &cobra.Command{
 		Use:   "adopt",
@@ -216,41 +220,48 @@ func newBootcheckAdoptCommand() *cobra.Command {
 		Long: `When a disk set boots on a machine the cluster does not know (a replaced
 mainboard, a new server), bootcheck holds it in safe mode. 'adopt' records this
 machine on this disk set as the replacement of another (default: the disk set's
-home machine), decides again, and starts the role's services.`,
+home machine), decides again, and starts the role's services. It refuses to
+replace a machine the other node was last seen running on (--replaces names
+another; --force when that news is old). It asks for confirmation on a
+terminal; --yes does not ask.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := bootcheck.Last()
-			if err != nil {
-				return fmt.Errorf("no boot decision to act on: %w", err)
-			}
-			if !yes {
-				fmt.Fprintf(cmd.OutOrStdout(), "This boot is %s: %s\nAdopt machine %s in place of %s? Type 'yes': ",
-					res.Outcome, res.Reason, res.Hardware, orDefault(replaces, res.HomeHardware))
-				var answer string
-				fmt.Fscanln(cmd.InOrStdin(), &answer)
-				if answer != "yes" {
-					return errors.New("not adopted")
-				}
-			}
-			c, err := agentClient(cmd)
-			if err != nil {
-				return err
-			}
-			ar, err := c.Adopt(cmd.Context(), replaces)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), ar)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "adopted %s in place of %s\n", ar.Machine, ar.Replaces)
-			return printBootResult(cmd.OutOrStdout(), ar.Result)
+			return runBootcheckAdopt(cmd, replaces, yes, force, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().StringVar(&replaces, "replaces", "", "the machine id this one replaces (default: the disk set's home)")
-	return cmd
+	cmd.Flags().BoolVar(&force, "force", false, "adopt even though the other node was last seen on the machine to be replaced")
+	return exitCodes{fail: "not adopted (no decision to act on, the answer was not yes, or the agent refused)",
+		invalid: configInvalid, root: agentRoot, confirm: true}.set(cmd)
+}
+
+func runBootcheckAdopt(cmd *cobra.Command, replaces string, yes, force, asJSON bool) error {
+	if err := canConfirm(cmd, yes); err != nil {
+		return err
+	}
+	res, err := bootcheck.Last()
+	if err != nil {
+		return fmt.Errorf("no boot decision to act on: %w", err)
+	}
+	c, err := agentClient(cmd)
+	if err != nil {
+		return err
+	}
+	if err := confirm(cmd, yes, fmt.Sprintf("This boot is %s: %s\nAdopt machine %s in place of %s?",
+		res.Outcome, res.Reason, res.Hardware, orDefault(replaces, res.HomeHardware)), "not adopted"); err != nil {
+		return err
+	}
+	ar, err := c.Adopt(cmd.Context(), replaces, force)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), ar)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "adopted %s in place of %s\n", ar.Machine, ar.Replaces)
+	return printBootResult(cmd.OutOrStdout(), ar.Result)
 }
 
 func orDefault(s, d string) string {
@@ -262,73 +273,58 @@ func orDefault(s, d string) string {
 
 func newBootcheckInstallCommand() *cobra.Command {
 	var root string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install sentry-bootcheck.service, sentry-role.target and the role services' drop-ins",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			units := append([]string{}, bootcheck.RoleUnits...)
-			// The selected modules' services are the role's too (system
-			// ones, such as ssh, stay up in safe mode).
-			if set, _, err := modules.Load(modules.OptionsAt(root)); err == nil {
-				for _, m := range set.Modules() {
-					if m.Kind == "system" {
-						continue
-					}
-					for _, u := range m.Units {
-						if !slices.Contains(units, u.Name) {
-							units = append(units, u.Name)
-						}
-					}
-				}
-			}
-			wrote, err := bootcheck.Install(root, units)
-			for _, p := range wrote {
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", p)
-			}
-			return err
+			return runBootcheckInstall(cmd.OutOrStdout(), root, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "/", "the system's root folder (for an image or a chroot)")
-	return cmd
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (the files written)")
+	return exitCodes{fail: "a file could not be written"}.set(cmd)
 }
 
-func newPromoteCommand() *cobra.Command {
-	var yes, asJSON bool
-	cmd := &cobra.Command{
-		Use:   "promote",
-		Short: "Make this secondary disk set the primary (when the primary's disks are lost)",
-		Long: `Raise this secondary disk set to primary, at a generation above any it has
-seen. Use it only when the primary's disks are lost: should they come back, their
-bootcheck sees the newer generation (or the primary's address answering) and
-holds them in safe mode. The role changes at the next boot.`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !yes {
-				fmt.Fprint(cmd.OutOrStdout(), "Promote this secondary to primary? The old primary's disks will refuse to start as primary. Type 'yes': ")
-				var answer string
-				fmt.Fscanln(cmd.InOrStdin(), &answer)
-				if answer != "yes" {
-					return errors.New("not promoted")
+// installJSON is what bootcheck install --json prints.
+type installJSON struct {
+	Wrote []string `json:"wrote"`
+}
+
+func runBootcheckInstall(w io.Writer, root string, asJSON bool) error {
+	units := append([]string{}, bootcheck.RoleUnits...)
+	// The selected modules' services are the role's too (system ones,
+	// such as ssh, stay up in safe mode).
+	if set, _, err := modules.Load(modules.OptionsAt(root)); err == nil {
+		for _, m := range set.Modules() {
+			if m.Kind == "system" {
+				continue
+			}
+			for _, u := range m.Units {
+				if !slices.Contains(units, u.Name) {
+					units = append(units, u.Name)
 				}
 			}
-			c, err := agentClient(cmd)
-			if err != nil {
-				return err
-			}
-			res, err := c.Promote(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: disk set %s is now the primary, generation %d (was %d)\nnext: %s\n",
-				res.Node, res.DiskSet, res.Generation, res.OldGeneration, res.Next)
-			return nil
-		},
+		}
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	wrote, err := bootcheck.Install(root, units)
+	if asJSON {
+		if err != nil {
+			// The error is what --json prints: it names what was
+			// written before it.
+			if len(wrote) > 0 {
+				err = fmt.Errorf("%w (written before it: %s)", err, strings.Join(wrote, ", "))
+			}
+			return err
+		}
+		if wrote == nil {
+			wrote = []string{}
+		}
+		return printJSON(w, installJSON{Wrote: wrote})
+	}
+	for _, p := range wrote {
+		fmt.Fprintf(w, "wrote %s\n", p)
+	}
+	return err
 }

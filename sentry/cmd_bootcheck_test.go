@@ -43,11 +43,17 @@ func bootFixture(t *testing.T, dir string) {
 
 func runSentry(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
+	return runSentryOn(t, strings.NewReader(stdin), args...)
+}
+
+// runSentryOn runs a command line with stdin (a terminal, say).
+func runSentryOn(t *testing.T, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
 	root := newRootCommand()
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetIn(strings.NewReader(stdin))
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String(), err
@@ -163,7 +169,7 @@ interval = "1h"
 identity = "dmi"
 nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 `, state, listen, socket)), 0o644)
-	a, err := agent.New(cfg, "test")
+	a, err := agent.New(cfg, "test", agent.WithClusterDir(filepath.Dir(bootcheck.MachinesFile)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +204,24 @@ nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 		return n
 	}
 
-	// Not confirmed: nothing changes.
-	for _, answer := range []string{"no\n", ""} {
-		out, err := runSentry(t, answer, "bootcheck", "adopt", "--config", cfg)
-		if err == nil || err.Error() != "not adopted" {
-			t.Fatalf("answer %q: %v\n%s", answer, err, out)
-		}
-		if !strings.Contains(out, "Adopt machine "+here+" in place of "+home+"? Type 'yes'") {
-			t.Errorf("the question does not name both machines:\n%s", out)
+	// Not confirmed on a terminal, or not asked (no terminal, no --yes):
+	// nothing changes.
+	for _, answer := range []string{"no\n", "\n", "(no terminal)"} {
+		var out string
+		var err error
+		if answer == "(no terminal)" {
+			out, err = runSentry(t, "yes\n", "bootcheck", "adopt", "--config", cfg)
+			if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "no terminal") {
+				t.Fatalf("without a terminal: %v\n%s", err, out)
+			}
+		} else {
+			out, err = runSentryOn(t, openTerminal(t, answer), "bootcheck", "adopt", "--config", cfg)
+			if err == nil || err.Error() != "not adopted: the answer was not 'yes'" {
+				t.Fatalf("answer %q: %v\n%s", answer, err, out)
+			}
+			if !strings.Contains(out, "Adopt machine "+here+" in place of "+home+"? Type 'yes'") {
+				t.Errorf("the question does not name both machines:\n%s", out)
+			}
 		}
 		if _, err := os.Stat(adopted); err == nil {
 			t.Fatalf("answer %q: %s written", answer, adopted)
@@ -219,7 +235,7 @@ nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 	}
 
 	// Confirmed: the machine is recorded and the decision taken again.
-	out, err := runSentry(t, "yes\n", "bootcheck", "adopt", "--config", cfg)
+	out, err := runSentryOn(t, openTerminal(t, "yes\n"), "bootcheck", "adopt", "--config", cfg)
 	if err == nil || !strings.Contains(err.Error(), "starting the role") || !strings.Contains(err.Error(), "system bus") {
 		t.Fatalf("adopt: want the role start to fail on the missing system bus, got %v\n%s", err, out)
 	}

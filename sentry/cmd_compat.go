@@ -19,7 +19,8 @@ func newCompatCommand() *cobra.Command {
 other machine: for every PCI device of that machine, a module of the disk
 set's boot kernel that matches it, storage drivers in the initramfs, and the
 firmware the module needs; with the evidence per device and, for what fails,
-the fix the parity plan has.`,
+the fix the parity plan has. It exits 0 only when both disk sets boot on the
+other machine.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := agentClient(cmd)
@@ -30,7 +31,8 @@ the fix the parity plan has.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{fail: "a disk set does not boot on the other machine, or that is unknown; or the command failed",
+		invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 // compatJSON is what compat --json prints.
@@ -50,13 +52,16 @@ func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		if fixes == nil {
 			fixes = []inventory.DiskSetFix{}
 		}
-		return printJSON(w, compatJSON{PonB: r.CompatPonB, SonA: r.CompatSonA, Fixes: fixes})
+		if err := printJSON(w, compatJSON{PonB: r.CompatPonB, SonA: r.CompatSonA, Fixes: fixes}); err != nil {
+			return err
+		}
+		return compatExit(r)
 	}
 	if r.CompatPonB == nil && r.CompatSonA == nil {
 		fmt.Fprintln(w, "compatibility unknown: both inventories are needed, or this node's and a stored profile of the other machine")
 		printInventoryErrors(w, r)
 		printProfileError(w, r)
-		return nil
+		return compatExit(r)
 	}
 	for _, x := range []struct {
 		set string
@@ -86,6 +91,17 @@ func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 	}
 	printInventoryErrors(w, r)
 	printProfileError(w, r)
+	return compatExit(r)
+}
+
+// compatExit is exit status 1 unless both disk sets boot on the other
+// machine ("no" or "unknown" in either direction).
+func compatExit(r *agent.ParityReport) error {
+	for _, rep := range []*inventory.CompatReport{r.CompatPonB, r.CompatSonA} {
+		if rep == nil || rep.Boots != "yes" {
+			return exitError{exitFailure}
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/spf13/cobra"
 )
 
@@ -19,7 +20,8 @@ installed on one node only, at another version or architecture, held on one
 only, the kernels each runs and boots, and apt sources. The state is in-step,
 drifted, or unknown when an inventory is missing or too old (its age is
 shown). Each agent retakes its inventory after every dpkg run; this command
-fetches the peer's afresh. Configuration-file drift is 'sentry config drift'.`,
+fetches the peer's afresh. Configuration-file drift is 'sentry config drift'.
+It exits 0 only when the state is in-step, like diff.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := agentClient(cmd)
@@ -30,7 +32,8 @@ fetches the peer's afresh. Configuration-file drift is 'sentry config drift'.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{fail: "not in step: drifted, or unknown (an inventory is missing or too old); or the command failed",
+		invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func runDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
@@ -39,10 +42,16 @@ func runDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) er
 		return err
 	}
 	if asJSON {
-		return printJSON(w, r.Drift)
+		if err := printJSON(w, r.Drift); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(w, r.Drift.Text())
+		printInventoryErrors(w, r)
 	}
-	fmt.Fprint(w, r.Drift.Text())
-	printInventoryErrors(w, r)
+	if r.Drift.State != inventory.StateInStep {
+		return exitError{exitFailure}
+	}
 	return nil
 }
 

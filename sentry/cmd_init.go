@@ -52,7 +52,7 @@ running; it does the work and starts its peer API.`,
 	cmd.Flags().DurationVar(&ttl, "token-ttl", agent.DefaultTokenTTL, "how long the join token is valid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (the token included)")
 	cmd.MarkFlagRequired("cluster")
-	return cmd
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func newTokenCommand() *cobra.Command {
@@ -80,7 +80,7 @@ func newTokenCommand() *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", agent.DefaultTokenTTL, "how long the token is valid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func newJoinCommand() *cobra.Command {
@@ -111,7 +111,7 @@ certificate it gets back and the disk stamp (role secondary).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{fail: "the primary refused the token, or the command failed", invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func newEventsCommand() *cobra.Command {
@@ -157,7 +157,7 @@ func newEventsCommand() *cobra.Command {
 	cmd.Flags().IntVarP(&n, "number", "n", 50, "how many events")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "only events of these kinds (such as failover,bootcheck,probe-red)")
-	return cmd
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 // filterEvents keeps the newest n events (evs is oldest first) of kinds.

@@ -194,6 +194,11 @@ node is ready, or holds in safe mode.`,
 		},
 	}
 	pair.Flags().StringVar(&cluster, "cluster", "office", "cluster name")
+	labRoot := "not root: the lab needs namespaces, mounts and systemd-nspawn"
+	for _, c := range []*cobra.Command{up, down, status, swap, logs, pair, move} {
+		exitCodes{root: labRoot}.set(c)
+	}
+	exitCodes{fail: "the exit code of the command run in the node; 1 when it could not be run", root: labRoot}.set(exec)
 	cmd.AddCommand(up, down, status, exec, swap, logs, pair, move)
 	return cmd
 }

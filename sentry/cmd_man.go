@@ -28,7 +28,7 @@ func newManCommand(root *cobra.Command) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "docs/man", "folder for the pages")
-	return cmd
+	return exitCodes{fail: "a page could not be written"}.set(cmd)
 }
 
 // writeManPages writes one section-1 page per command (sentry.1,
@@ -49,7 +49,7 @@ func writeManPages(root *cobra.Command, dir string) (int, error) {
 		}
 		name := strings.ReplaceAll(c.CommandPath(), " ", "-")
 		page.Root.Name = name
-		page = page.WithSection("Exit codes", strings.TrimPrefix(exitCodesHelp, "Exit codes:\n"))
+		page = page.WithSection("Exit codes", c.Annotations[exitCodesKey])
 		name += ".1"
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(page.Build(roff.NewDocument())), 0o644); err != nil {
 			return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,15 +23,23 @@ in /etc/sentry/modules.d, or installed side by side as
 the version of each module; the secondary follows the primary's selection.
 
 A bad manifest or selection file is reported with its file, line, column and
-key, and the command exits 3.`,
+key, and the command exits 3. 'use' and 'rollback' change the version in
+use (and the secondary follows): they ask for confirmation on a terminal;
+--yes does not ask.`,
 	}
 	cmd.PersistentFlags().StringVar(&root, "root", "/", "operate on the system mounted at this folder")
 	opts := func() modules.Options { return modules.OptionsAt(root) }
 
-	var asJSON bool
+	var asJSON, yes bool
 	jsonFlag := func(c *cobra.Command) *cobra.Command {
 		c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-		return c
+		return modulesExitCodes.set(c)
+	}
+	asks := func(c *cobra.Command) *cobra.Command {
+		c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+		e := modulesExitCodes
+		e.confirm = true
+		return e.set(c)
 	}
 	cmd.AddCommand(
 		jsonFlag(&cobra.Command{
@@ -64,22 +71,22 @@ is pinned or disabled. Nothing is written when the result would be refused.`,
 				return runModulesInstall(c.OutOrStdout(), c.ErrOrStderr(), opts(), args[0], asJSON)
 			},
 		}),
-		jsonFlag(&cobra.Command{
+		asks(jsonFlag(&cobra.Command{
 			Use:   "use NAME@VERSION",
 			Short: "Select a version of a module",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				return runModulesUse(c.OutOrStdout(), c.ErrOrStderr(), opts(), args[0], asJSON)
+				return runModulesConfirmed(c, opts(), "use", args[0], yes, asJSON)
 			},
-		}),
-		jsonFlag(&cobra.Command{
+		})),
+		asks(jsonFlag(&cobra.Command{
 			Use:   "rollback NAME",
 			Short: "Select the version used before, and pin it",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				return runModulesChange(c.OutOrStdout(), c.ErrOrStderr(), opts(), "rollback", args[0], asJSON)
+				return runModulesConfirmed(c, opts(), "rollback", args[0], yes, asJSON)
 			},
-		}),
+		})),
 		jsonFlag(&cobra.Command{
 			Use:   "pin NAME",
 			Short: "Keep a module at the version in use: installs do not select newer ones",
@@ -121,23 +128,55 @@ is pinned or disabled. Nothing is written when the result would be refused.`,
 			},
 		}),
 	)
-	return cmd
+	return modulesExitCodes.set(cmd)
+}
+
+// modulesExitCodes are the modules commands' exit codes.
+var modulesExitCodes = exitCodes{fail: "refused: no such module or version, removing the selected one, no version to roll back to",
+	invalid: "a manifest or the selection file (/etc/sentry/modules.toml) is invalid"}
+
+// runModulesConfirmed runs use or rollback once the operator confirmed
+// the change (or said --yes).
+func runModulesConfirmed(cmd *cobra.Command, opts modules.Options, verb, ref string, yes, asJSON bool) error {
+	name, version, err := parseRef(ref, verb == "use")
+	if err == nil && verb == "rollback" && version != "" {
+		err = usageError{fmt.Errorf("%s takes a module name without a version", verb)}
+	}
+	if err != nil {
+		return err
+	}
+	if err := canConfirm(cmd, yes); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("Select %s %s", name, version)
+	if verb == "rollback" {
+		what = fmt.Sprintf("Go back to the version of %s used before, and pin it", name)
+	}
+	if list, _, err := modules.List(opts); err == nil {
+		for _, st := range list {
+			if st.Name != name || st.Selected == "" {
+				continue
+			}
+			what += " (in use: " + st.Selected
+			if verb == "rollback" && len(st.History) > 0 {
+				what += ", before it: " + st.History[len(st.History)-1]
+			}
+			what += ")"
+		}
+	}
+	if err := confirm(cmd, yes, what+"? The secondary follows.", "nothing changed"); err != nil {
+		return err
+	}
+	if verb == "use" {
+		return runModulesUse(cmd.OutOrStdout(), cmd.ErrOrStderr(), opts, ref, asJSON)
+	}
+	return runModulesChange(cmd.OutOrStdout(), cmd.ErrOrStderr(), opts, verb, name, asJSON)
 }
 
 func printWarnings(w io.Writer, warns []modules.Warning) {
 	for _, x := range warns {
 		fmt.Fprintln(w, "warning:", x.String())
 	}
-}
-
-// showContext prints the lines around a syntax error, as config check does,
-// and returns err.
-func showContext(w io.Writer, err error) error {
-	var me *modules.Error
-	if errors.As(err, &me) && me.Context != "" {
-		fmt.Fprintln(w, me.Context)
-	}
-	return err
 }
 
 // parseRef reads NAME@VERSION (needVersion) or NAME[@VERSION]; a bad one is
@@ -157,7 +196,7 @@ func runModulesList(w, errw io.Writer, opts modules.Options, asJSON bool) error 
 	list, warns, err := modules.List(opts)
 	printWarnings(errw, warns)
 	if err != nil {
-		return showContext(errw, err)
+		return err
 	}
 	if asJSON {
 		return printJSON(w, list)
@@ -220,7 +259,7 @@ func runModulesShow(w, errw io.Writer, opts modules.Options, ref string, asJSON 
 	m, st, warns, err := modules.Show(opts, ref)
 	printWarnings(errw, warns)
 	if err != nil {
-		return showContext(errw, err)
+		return err
 	}
 	if asJSON {
 		return printJSON(w, struct {
@@ -237,7 +276,7 @@ func runModulesInstall(w, errw io.Writer, opts modules.Options, file string, asJ
 	res, warns, err := modules.Install(opts, file)
 	printWarnings(errw, warns)
 	if err != nil {
-		return showContext(errw, err)
+		return err
 	}
 	if asJSON {
 		return printJSON(w, res)
@@ -285,7 +324,7 @@ func runModulesChange(w, errw io.Writer, opts modules.Options, verb, name string
 func printStatus(w, errw io.Writer, st modules.Status, warns []modules.Warning, err error, asJSON bool) error {
 	printWarnings(errw, warns)
 	if err != nil {
-		return showContext(errw, err)
+		return err
 	}
 	if asJSON {
 		return printJSON(w, st)
@@ -302,7 +341,7 @@ func runModulesRemove(w, errw io.Writer, opts modules.Options, ref string, asJSO
 	warns, err := modules.Remove(opts, name, version)
 	printWarnings(errw, warns)
 	if err != nil {
-		return showContext(errw, err)
+		return err
 	}
 	out := struct {
 		Removed string          `json:"removed"`

@@ -107,8 +107,8 @@ func TestModulesCommands(t *testing.T) {
 	syntax := filepath.Join(src, "syntax.toml")
 	os.WriteFile(syntax, []byte("schema = 2\nname = \"x\n"), 0o644)
 	err = runModulesInstall(&out, &errOut, opts, syntax, false)
-	if exitCode(err) != exitConfig || !strings.Contains(errOut.String(), "At line 2, column 10") {
-		t.Errorf("syntax error: %v; stderr %q", err, errOut.String())
+	if exitCode(err) != exitConfig || !strings.Contains(errorContext(err), "At line 2, column 10") {
+		t.Errorf("syntax error: %v; context %q", err, errorContext(err))
 	}
 }
 

@@ -56,7 +56,7 @@ func newStatusCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
@@ -109,7 +109,14 @@ func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 		case n.Role == "primary" && n.ConfigHead != "":
 			fmt.Fprintf(w, "%s: configuration at %s\n", n.Name, short(n.ConfigHead))
 		case n.Role == "secondary" && n.ConfigFailed != "":
-			fmt.Fprintf(w, "%s: configuration %s FAILED to apply (%s); running %s\n", n.Name, short(n.ConfigFailed), n.ConfigError, short(n.ConfigApplied))
+			why := n.ConfigError
+			if why == "" {
+				why = "reason not reported"
+			}
+			fmt.Fprintf(w, "%s: configuration %s FAILED to apply (%s); running %s\n", n.Name, short(n.ConfigFailed), why, short(n.ConfigApplied))
+			if n.ConfigRetry != "" {
+				fmt.Fprintf(w, "%s: the cause may clear by itself: %s\n", n.Name, n.ConfigRetry)
+			}
 		case n.Role == "secondary" && n.ConfigApplied != "":
 			fmt.Fprintf(w, "%s: configuration %s applied\n", n.Name, short(n.ConfigApplied))
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +31,7 @@ func newVerifyCommand() *cobra.Command {
 	var asJSON, showLog, last bool
 	var service, node, debugProbe string
 	cmd := &cobra.Command{
-		Use:   "verify [--service NAME] | --node NODE | --debug PROBE | --kind KIND [--param KEY=VALUE]...",
+		Use:   "verify [--service NAME | --node NODE [--last] [--service NAME] | --debug PROBE | --kind KIND [--param KEY=VALUE]... [--log]]",
 		Short: "Exercise this node's services now, show a node's scheduled results, or run one probe by hand",
 		Long: `Without flags, run this node's probe set now and print a table.
 --node NODE runs NODE's probes now through the agents (this node, or its peer
@@ -46,8 +47,20 @@ Kinds: ` + strings.Join(verifier.KindNames(), ", ") + `.
 Without --kind it runs this node's probe set: the web canary page, the
 mail round trip, PostgreSQL, MariaDB, the SMB share and SFTP with the canary
 account (made by 'sentry verifier setup'), the service units, disk space and
-RAID. The agent runs the same set on its schedule ([verifier] interval).`,
+RAID. The agent runs the same set on its schedule ([verifier] interval).
+
+The modes --node, --debug and --kind exclude each other; --last goes with
+--node only, --param and --log with --kind only, --service not with --debug
+or --kind.`,
 		Args: noArgs,
+		// The flags of the modes are checked before cobra's check of
+		// the mutually exclusive ones, for a clearer message.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := verifyFlagsAgree(cmd); err != nil {
+				return err
+			}
+			return checkFlags(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node != "" {
 				return runVerifyNode(cmd, node, service, asJSON, last)
@@ -114,7 +127,39 @@ RAID. The agent runs the same set on its schedule ([verifier] interval).`,
 	cmd.Flags().StringVar(&node, "node", "", "run this node's probes now (this node or its peer, through the agents)")
 	cmd.Flags().BoolVar(&last, "last", false, "with --node: show the newest scheduled results instead of running now")
 	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
-	return cmd
+	cmd.MarkFlagsMutuallyExclusive("node", "debug", "kind")
+	return exitCodes{fail: "a probe failed (run now; a view of stored results exits 0 when they are red), or the command failed",
+		invalid: configInvalid + " (not with --kind)", root: agentRoot + " (--node, --debug)"}.set(cmd)
+}
+
+// verifyFlagsAgree refuses the flags that belong to a mode not chosen
+// (the modes themselves are mutually exclusive flags).
+func verifyFlagsAgree(cmd *cobra.Command) error {
+	set := func(name string) bool { return cmd.Flags().Changed(name) }
+	var modes []string
+	for _, m := range []string{"node", "debug", "kind"} {
+		if set(m) {
+			modes = append(modes, "--"+m)
+		}
+	}
+	if len(modes) > 1 {
+		return usageError{fmt.Errorf("%s given: choose one of --node, --debug and --kind", strings.Join(modes, " and "))}
+	}
+	for _, x := range []struct {
+		flag string
+		ok   bool
+		why  string
+	}{
+		{"last", set("node"), "--last goes with --node only"},
+		{"param", set("kind"), "--param goes with --kind only"},
+		{"log", set("kind"), "--log goes with --kind only"},
+		{"service", !set("kind") && !set("debug"), "--service does not go with --kind or --debug"},
+	} {
+		if set(x.flag) && !x.ok {
+			return usageError{errors.New(x.why)}
+		}
+	}
+	return nil
 }
 
 // canaryPassword derives the canary account's password from the cluster
@@ -262,6 +307,7 @@ differ): the secondary's agent follows.`,
 		},
 	}
 	setup.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	exitCodes{fail: "a canary could not be made, or the command failed", invalid: configInvalid}.set(setup)
 	cmd.AddCommand(setup)
 	return cmd
 }

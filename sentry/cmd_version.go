@@ -61,7 +61,7 @@ func newVersionCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return exitCodes{fail: "the version could not be printed"}.set(cmd)
 }
 
 func runVersion(w io.Writer, asJSON bool) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,16 +31,23 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	var out, errOut bytes.Buffer
-	err := runConfigCheck(&out, &errOut, "../internal/config/testdata/bad-syntax-string.toml", false)
+	var out bytes.Buffer
+	err := runConfigCheck(&out, "../internal/config/testdata/bad-syntax-string.toml", false)
 	if !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("err = %v, want ErrInvalid", err)
 	}
-	if !strings.Contains(errOut.String(), "At line 2, column 15") {
-		t.Errorf("no source context on stderr: %q", errOut.String())
+	if !strings.Contains(errorContext(err), "At line 2, column 15") {
+		t.Errorf("no source context with the error: %q", errorContext(err))
+	}
+	// The context is printed under the error.
+	var stdout, stderr bytes.Buffer
+	code := execute(context.Background(), []string{"config", "check", "--config", "../internal/config/testdata/bad-syntax-string.toml"}, nil, &stdout, &stderr)
+	if lines := strings.Split(stderr.String(), "\n"); code != exitConfig || len(lines) < 3 || !strings.HasPrefix(lines[0], "sentry: ") ||
+		!strings.Contains(stderr.String(), "At line 2, column 15") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 	out.Reset()
-	if err := runConfigCheck(&out, &errOut, "../internal/config/testdata/good.toml", false); err != nil {
+	if err := runConfigCheck(&out, "../internal/config/testdata/good.toml", false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `interval = "2m0s"`) || !strings.Contains(out.String(), ": ok") {
@@ -60,15 +68,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"config", "check", "--config", "/nonexistent/sentry.toml"}, exitFailure, ""},
 		{[]string{"lab", "exec", "P"}, exitUsage, ""},
 	} {
-		root := newRootCommand()
 		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(tc.args)
-		code := exitOK
-		if err := root.Execute(); err != nil {
-			code = exitCode(err)
-		}
+		code := execute(context.Background(), tc.args, nil, &out, &out)
 		if code != tc.code || !strings.Contains(out.String(), tc.out) {
 			t.Errorf("sentry %v: exit %d, output %q; want exit %d containing %q", tc.args, code, out.String(), tc.code, tc.out)
 		}

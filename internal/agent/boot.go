@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,8 +47,7 @@ func (a *Agent) loadBoot() {
 		"generation": strconv.FormatUint(res.Generation, 10), "outcome": res.Outcome, "took_ms": fmt.Sprintf("%.1f", res.TookMS)}
 	a.event("bootcheck", a.nodeName(), fmt.Sprintf("boot decision: %s: %s", res.Outcome, res.Reason), fields)
 	if res.Failover {
-		a.event("failover", a.nodeName(), fmt.Sprintf("failover: the primary disk set %s (generation %d) runs on machine %s, its home is %s",
-			res.DiskSet, res.Generation, res.Hardware, res.HomeHardware), fields)
+		a.event("failover", a.nodeName(), res.FailoverText(), fields)
 	}
 	// What the boot went on despite (drivers missing for this machine, a
 	// check that could not be made) is news too, not only a console line.
@@ -102,6 +102,17 @@ func (a *Agent) updateMachinesLocked() {
 	self := bootcheck.Machine{ID: a.hw.ID, Source: a.hw.Source, NICs: a.hw.NICs, Seen: now}
 	if old, ok := m.Find(a.hw.ID); ok {
 		self.HomeOf = old.HomeOf
+	}
+	// A machine adopted on this disk set stands in for the one it replaced.
+	if ad, err := bootcheck.ReadMachines(a.statePath(bootcheck.AdoptedName)); err == nil {
+		if x, ok := ad.Find(a.hw.ID); ok && x.Replaces != "" {
+			self.Replaces, self.Adopted = x.Replaces, x.Adopted
+			if x.HomeOf != "" {
+				self.HomeOf = x.HomeOf
+			}
+		}
+	} else if !errors.Is(err, bootcheck.ErrNoProfiles) && !errors.Is(err, os.ErrNotExist) {
+		a.log.Warn("adopted machines", "err", err)
 	}
 	if a.hw.ID == a.stamp.HomeHardware {
 		self.HomeOf = a.nodeName()
@@ -188,7 +199,7 @@ type AdoptResult struct {
 // machine replaces ("" = this disk set's home), re-runs the boot decision,
 // and when it now gives a role, brings the network and the role's services
 // up.
-func (a *Agent) Adopt(ctx context.Context, replaces string) (*AdoptResult, error) {
+func (a *Agent) Adopt(ctx context.Context, replaces string, force bool) (*AdoptResult, error) {
 	a.mu.Lock()
 	boot, st, hw := a.boot, a.stamp, a.hw
 	a.mu.Unlock()
@@ -198,26 +209,36 @@ func (a *Agent) Adopt(ctx context.Context, replaces string) (*AdoptResult, error
 	if st == nil {
 		return nil, errors.New("this disk set belongs to no cluster")
 	}
-	if replaces == "" {
-		replaces = st.HomeHardware
+	// The peer's last word: where it ran when last heard from.
+	var seen *bootcheck.PeerSeen
+	a.mu.Lock()
+	if p := a.link.Peer; p != nil {
+		seen = &bootcheck.PeerSeen{Name: p.Name, Hardware: p.Hardware, When: a.link.LastContact}
 	}
-	path := a.statePath(bootcheck.AdoptedName)
-	m, err := bootcheck.ReadMachines(path)
-	if err != nil && !errors.Is(err, bootcheck.ErrNoProfiles) {
+	peerName := ""
+	if a.cluster != nil {
+		peerName = a.cluster.PeerName
+	}
+	a.mu.Unlock()
+	if seen == nil && peerName != "" && a.store != nil {
+		if rec, ok, err := a.store.Peer(peerName); err == nil && ok {
+			var ps peer.NodeStatus
+			if json.Unmarshal(rec.Status, &ps) == nil {
+				seen = &bootcheck.PeerSeen{Name: peerName, Hardware: ps.Hardware, When: rec.LastContact}
+			}
+		}
+	}
+	ad, err := bootcheck.Adopt(bootcheck.AdoptInput{StateDir: a.conf().Node.StateDir, MachinesFile: a.machinesFile(),
+		Here: hw, Replaces: replaces, Peer: seen, Force: force})
+	if err != nil {
 		return nil, err
 	}
-	known, _ := bootcheck.ReadMachines(a.machinesFile())
-	mc := bootcheck.Machine{ID: hw.ID, Source: hw.Source, NICs: hw.NICs, Seen: time.Now().UTC(), Adopted: time.Now().UTC(), Replaces: replaces}
-	if old, ok := known.Find(replaces); ok {
-		mc.HomeOf = old.HomeOf
+	replaces = ad.Replaces
+	a.event("adopt", a.nodeName(), ad.Text, map[string]string{"hardware": hw.ID, "replaces": replaces, "disk_set": st.DiskSet})
+	if ad.Warning != "" {
+		a.event("bootcheck-warning", a.nodeName(), "adopt: "+ad.Warning, map[string]string{"hardware": hw.ID, "replaces": replaces})
 	}
-	m.Put(mc)
-	if err := bootcheck.WriteMachines(path, m); err != nil {
-		return nil, err
-	}
-	a.event("adopt", a.nodeName(), fmt.Sprintf("machine %s adopted by the operator in place of %s", hw.ID, replaces),
-		map[string]string{"hardware": hw.ID, "replaces": replaces, "disk_set": st.DiskSet})
-	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.conf().Node.StateDir,
+	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.conf().Node.StateDir, MachinesFile: a.machinesFile(),
 		HW: a.hwOptions(), Log: a.log.With("component", "bootcheck")})
 	if err != nil {
 		return nil, err

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/sentryha/sentry/internal/store"
@@ -18,6 +22,11 @@ import (
 
 // ErrNoAgent is returned when nothing answers on the local socket.
 var ErrNoAgent = errors.New("the sentry agent is not running (systemctl start sentry-agent)")
+
+// ErrNeedRoot is returned when the local socket is there but refuses this
+// user: the local API is root's only (the socket is mode 0600 in a 0700
+// folder, and the agent drops a client that is not root).
+var ErrNeedRoot = errors.New("this command must run as root")
 
 // Client talks to the local agent over its unix socket.
 type Client struct {
@@ -43,17 +52,17 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			return err
 		}
 	}
+	// Whether a connection was made tells "the agent closed it" from
+	// "nothing listens".
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, &body)
 	if err != nil {
 		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "dial" {
-			return fmt.Errorf("%w: %s: %v", ErrNoAgent, c.Socket, oe.Err)
-		}
-		return err
+		return c.connError(err, connected.Load())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -64,6 +73,29 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("agent answered %s", resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// connError tells why a request got no answer: the socket refused this
+// user, or the agent closed the connection of a user other than root
+// (ErrNeedRoot), or nothing listens on the socket (ErrNoAgent).
+func (c *Client) connError(err error, connected bool) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		if errors.Is(oe.Err, fs.ErrPermission) {
+			return fmt.Errorf("%w: the agent's socket %s: permission denied (the local API is root's only)", ErrNeedRoot, c.Socket)
+		}
+		return fmt.Errorf("%w: %s: %v", ErrNoAgent, c.Socket, oe.Err)
+	}
+	// The agent accepts a connection from any user the socket lets in and
+	// closes it at once unless the user is root: the request was sent and
+	// no answer came (EOF, a reset, or "server closed idle connection",
+	// depending on when the close is seen).
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	if connected && os.Geteuid() != 0 && !timeout && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: the agent at %s closed the connection (it answers root only)", ErrNeedRoot, c.Socket)
+	}
+	return err
 }
 
 // Status asks for both nodes' status.
@@ -124,6 +156,8 @@ func (c *Client) Drift(ctx context.Context) ([]synchronizer.DriftItem, error) {
 // AdoptRequest is the body of POST /v1/bootcheck/adopt.
 type AdoptRequest struct {
 	Replaces string `json:"replaces,omitempty"`
+	// Force adopts though the peer was last seen on the machine replaced.
+	Force bool `json:"force,omitempty"`
 }
 
 // Promote makes this secondary disk set the primary (next boot).
@@ -134,9 +168,9 @@ func (c *Client) Promote(ctx context.Context) (*PromoteResult, error) {
 }
 
 // Adopt accepts this (unknown) machine in place of machine replaces.
-func (c *Client) Adopt(ctx context.Context, replaces string) (*AdoptResult, error) {
+func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*AdoptResult, error) {
 	var res AdoptResult
-	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces}, &res)
+	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces, Force: force}, &res)
 	return &res, err
 }
 
@@ -161,8 +195,10 @@ func (c *Client) Parity(ctx context.Context) (*ParityReport, error) {
 	return &r, c.do(ctx, http.MethodGet, "/v1/parity", nil, &r)
 }
 
-// ParityApply carries out this node's part of the parity plan (a dry run
-// unless req.Yes). Installing can take minutes: no client timeout.
+// ParityApply carries out this node's part of the parity plan; with
+// req.Yes false it is a dry run (the wire field "yes" means "apply", not
+// "skip a confirmation": the CLI sets it from --dry-run). Installing can
+// take minutes: no client timeout.
 func (c *Client) ParityApply(ctx context.Context, req ApplyRequest) (*ApplyResult, error) {
 	var r ApplyResult
 	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}

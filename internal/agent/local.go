@@ -33,6 +33,7 @@ type NodeView struct {
 	ConfigApplied string   `json:"config_applied,omitempty"`
 	ConfigFailed  string   `json:"config_failed,omitempty"`
 	ConfigError   string   `json:"config_error,omitempty"`
+	ConfigRetry   string   `json:"config_retry,omitempty"` // a failure that may clear by itself: when it is tried again
 	ConfigDrift   int      `json:"config_drift,omitempty"`
 	Verify        string   `json:"verify,omitempty"`
 	VerifyRed     []string `json:"verify_red,omitempty"`
@@ -59,7 +60,7 @@ func (a *Agent) status() Status {
 	self := a.selfStatusLocked()
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
 		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.conf().Agent.Listen, Reachable: true,
-		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError,
+		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError, ConfigRetry: self.ConfigRetry,
 		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed,
 		Boot: self.Boot, SafeMode: self.SafeMode, Failover: self.Failover}
 	if a.hwErr != nil {
@@ -96,7 +97,7 @@ func (a *Agent) status() Status {
 	}
 	if p != nil {
 		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
-		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError
+		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError, pv.ConfigRetry = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError, p.ConfigRetry
 		pv.ConfigDrift = p.ConfigDrift
 		pv.Verify, pv.VerifyRed = p.Verify, p.VerifyRed
 		pv.Boot, pv.SafeMode, pv.Failover = p.Boot, p.SafeMode, p.Failover
@@ -123,7 +124,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Adopt(r.Context(), req.Replaces)
+		res, err := a.Adopt(r.Context(), req.Replaces, req.Force)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {
