@@ -56,6 +56,8 @@ type peerView struct {
 	Verify        string `json:"verify"`
 	Error         string `json:"error"`
 	ConfigApplied string `json:"config_applied"`
+	// What S holds back of P's modules until approved there.
+	BoundaryPending []string `json:"boundary_pending"`
 }
 
 // statusNodes is set's `sentry status --json`, by node name.
@@ -118,12 +120,28 @@ func TestModules(t *testing.T) {
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	waitFileOn(t, "S", "/var/www/html/sentry-canary-1.1.html", "sentry-canary-1.1-ok", 60*time.Second)
 	waitUntil(t, "both nodes 16/16 green with web-nginx 1.1.0", 90*time.Second, bothGreen("16"))
-	// 1.1.0 also tracks /etc/sentry-web-extra: the sync follows on both
-	// nodes without an agent restart, and a file there (made on P before
-	// the install) reaches S.
+	// 1.1.0 also tracks /etc/sentry-web-extra: P's sync follows without an
+	// agent restart. S holds the new path back (a primary must not widen
+	// what the secondary writes) until the operator approves it on S; then
+	// a file there (made on P before the install) reaches S.
 	waitEvent(t, "P", "sync-policy", "sync restarted", 30*time.Second)
+	waitEvent(t, "S", "boundary-pending", "/etc/sentry-web-extra", 30*time.Second)
+	waitUntil(t, "S's pending path in P's status", 30*time.Second, func() bool {
+		return contains(statusNodes(t, "P")["node-s"].BoundaryPending, "/etc/sentry-web-extra")
+	})
+	time.Sleep(2 * time.Second) // a sync or two later
+	if _, err := sentryErr("lab", "exec", "S", "--", "test", "-e", "/etc/sentry-web-extra/site.conf"); err == nil {
+		t.Fatal("the path web-nginx 1.1.0 added reached S before approval")
+	}
+	approved := sentry(t, "lab", "exec", "S", "--", "sentry", "modules", "approve", "--yes")
+	if !strings.Contains(approved, "under /etc/sentry-web-extra") {
+		t.Fatalf("modules approve on S:\n%s", approved)
+	}
 	waitEvent(t, "S", "sync-policy", "sync restarted", 30*time.Second)
 	waitFileOn(t, "S", "/etc/sentry-web-extra/site.conf", "# extra, tracked by web-nginx 1.1.0", 30*time.Second)
+	if p := statusNodes(t, "S")["node-s"].BoundaryPending; len(p) != 0 {
+		t.Errorf("still pending on S after approval: %v", p)
+	}
 	if r := nodeResults(t, "P", "node-s")["web by name"]; !r.OK || len(r.Phases) == 0 {
 		t.Fatalf("S's new probe as P sees it: %+v", r)
 	}

@@ -334,7 +334,12 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"promote", "--yes", "--config", "$BAD"}, 3, badKey, false},
 
 		// Modules.
-		{[]string{"modules"}, 2, "sentry: modules needs a subcommand: disable, enable, install, list, pin, remove, rollback, show, unpin, use", false},
+		{[]string{"modules"}, 2, "sentry: modules needs a subcommand: approve, disable, enable, install, list, pin, remove, rollback, show, unpin, use", false},
+		{[]string{"modules", "approve", "extra"}, 2, `sentry: unknown command "extra" for "sentry modules approve"`, false},
+		{[]string{"modules", "approve"}, 2, "sentry: modules approve asks for confirmation, and there is no terminal to ask on: pass --yes", false},
+		{[]string{"modules", "approve", "--json"}, 2, "modules approve asks for confirmation, and there is no terminal to ask on: pass --yes", false},
+		{[]string{"modules", "approve", "--yes"}, 1, notRunning, false},
+		{[]string{"modules", "approve", "--yes", "--json"}, 1, notRunningJSON, false},
 		{[]string{"modules", "nosuch"}, 2, `sentry: unknown command "nosuch" for "sentry modules"`, false},
 		{[]string{"modules", "list", "extra"}, 2, `sentry: unknown command "extra" for "sentry modules list"`, false},
 		{[]string{"modules", "list", "--root", "$BADROOT"}, 3, badModules, false},

@@ -119,6 +119,7 @@ is pinned or disabled. Nothing is written when the result would be refused.`,
 				return runModulesChange(c.OutOrStdout(), c.ErrOrStderr(), opts(), "enable", args[0], asJSON)
 			},
 		}),
+		newModulesApproveCommand(),
 		jsonFlag(&cobra.Command{
 			Use:   "remove NAME@VERSION",
 			Short: "Delete an installed version (never the selected one)",

@@ -32,6 +32,7 @@ import (
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 )
 
@@ -70,7 +71,8 @@ type Agent struct {
 	peerLn     net.Listener
 	peerLoop   context.CancelFunc
 	link       linkState
-	reloads    reloadLog // the units the sync reloaded, for the verifier
+	reloads    reloadLog     // the units the sync reloaded, for the verifier
+	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
 	sync       syncState
 	verify     verifyState
 	parity     parityState
@@ -94,6 +96,7 @@ type Option func(*paths)
 type paths struct {
 	clusterDir string // the cluster's own tracked folder: machine and hardware profiles
 	applyRoot  string // the secondary applies the primary's configuration under this folder
+	modules    modules.Options
 }
 
 // WithClusterDir puts the cluster's folder (default /etc/sentry/cluster:
@@ -103,6 +106,10 @@ func WithClusterDir(dir string) Option { return func(p *paths) { p.clusterDir = 
 // WithApplyRoot makes a secondary apply the configuration under dir
 // instead of /.
 func WithApplyRoot(dir string) Option { return func(p *paths) { p.applyRoot = dir } }
+
+// WithModules reads the modules from opts' folders instead of the
+// system's (modules.DefaultOptions).
+func WithModules(opts modules.Options) Option { return func(p *paths) { p.modules = opts } }
 
 // machinesFile is where the machines' profiles are kept.
 func (a *Agent) machinesFile() string { return filepath.Join(a.paths.clusterDir, "machines.toml") }
@@ -122,7 +129,7 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		cfgPath: cfgPath, version: version, level: lv,
 		log:   logging.New(os.Stderr, lv, "sentry-agent"),
-		paths: paths{clusterDir: synchronizer.ClusterDir},
+		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions()},
 	}
 	for _, o := range opts {
 		o(&a.paths)

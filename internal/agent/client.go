@@ -160,6 +160,14 @@ type AdoptRequest struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// ApproveModules widens this secondary's boundary to what the selected
+// modules (the primary's) ask for now.
+func (c *Client) ApproveModules(ctx context.Context) (*ApproveResult, error) {
+	var res ApproveResult
+	err := c.do(ctx, http.MethodPost, "/v1/modules/approve", struct{}{}, &res)
+	return &res, err
+}
+
 // Promote makes this secondary disk set the primary (next boot).
 func (c *Client) Promote(ctx context.Context) (*PromoteResult, error) {
 	var res PromoteResult

@@ -29,14 +29,17 @@ type NodeView struct {
 	Error        string     `json:"error,omitempty"`
 	// Configuration sync: the primary's head as this node knows it, and on
 	// the secondary the commit applied last and the one that failed.
-	ConfigHead    string   `json:"config_head,omitempty"`
-	ConfigApplied string   `json:"config_applied,omitempty"`
-	ConfigFailed  string   `json:"config_failed,omitempty"`
-	ConfigError   string   `json:"config_error,omitempty"`
-	ConfigRetry   string   `json:"config_retry,omitempty"` // a failure that may clear by itself: when it is tried again
-	ConfigDrift   int      `json:"config_drift,omitempty"`
-	Verify        string   `json:"verify,omitempty"`
-	VerifyRed     []string `json:"verify_red,omitempty"`
+	ConfigHead    string `json:"config_head,omitempty"`
+	ConfigApplied string `json:"config_applied,omitempty"`
+	ConfigFailed  string `json:"config_failed,omitempty"`
+	ConfigError   string `json:"config_error,omitempty"`
+	ConfigRetry   string `json:"config_retry,omitempty"` // a failure that may clear by itself: when it is tried again
+	// BoundaryPending: what the primary's modules ask beyond what this
+	// secondary approved (sentry modules approve).
+	BoundaryPending []string `json:"boundary_pending,omitempty"`
+	ConfigDrift     int      `json:"config_drift,omitempty"`
+	Verify          string   `json:"verify,omitempty"`
+	VerifyRed       []string `json:"verify_red,omitempty"`
 	// The boot decision; SafeMode is why the role's services are held.
 	Boot     string `json:"boot,omitempty"`
 	SafeMode string `json:"safe_mode,omitempty"`
@@ -60,7 +63,7 @@ func (a *Agent) status() Status {
 	self := a.selfStatusLocked()
 	sv := NodeView{Name: self.Name, Self: true, Role: self.Role, Hardware: self.Hardware, DiskSet: self.DiskSet,
 		Generation: self.Generation, AgentVersion: self.AgentVersion, Address: a.conf().Agent.Listen, Reachable: true,
-		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError, ConfigRetry: self.ConfigRetry,
+		ConfigHead: self.ConfigHead, ConfigApplied: self.ConfigApplied, ConfigFailed: self.ConfigFailed, ConfigError: self.ConfigError, ConfigRetry: self.ConfigRetry, BoundaryPending: self.BoundaryPending,
 		ConfigDrift: self.ConfigDrift, Verify: self.Verify, VerifyRed: self.VerifyRed,
 		Boot: self.Boot, SafeMode: self.SafeMode, Failover: self.Failover}
 	if a.hwErr != nil {
@@ -98,6 +101,7 @@ func (a *Agent) status() Status {
 	if p != nil {
 		pv.Role, pv.Hardware, pv.DiskSet, pv.Generation, pv.AgentVersion = p.Role, p.Hardware, p.DiskSet, p.Generation, p.AgentVersion
 		pv.ConfigHead, pv.ConfigApplied, pv.ConfigFailed, pv.ConfigError, pv.ConfigRetry = p.ConfigHead, p.ConfigApplied, p.ConfigFailed, p.ConfigError, p.ConfigRetry
+		pv.BoundaryPending = p.BoundaryPending
 		pv.ConfigDrift = p.ConfigDrift
 		pv.Verify, pv.VerifyRed = p.Verify, p.VerifyRed
 		pv.Boot, pv.SafeMode, pv.Failover = p.Boot, p.SafeMode, p.Failover
@@ -114,6 +118,10 @@ func (a *Agent) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.status())
+	})
+	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.ApproveModules()
+		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/promote", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.Promote()

@@ -10,14 +10,11 @@ import (
 	"github.com/sentryha/sentry/verifier"
 )
 
-// ModuleOptions says where the modules are read from; tests change it.
-var ModuleOptions = modules.DefaultOptions()
-
 // moduleSet loads the selected modules. A bad manifest or selection is
 // logged (once per distinct message) and nil is returned: the callers then
 // use the compiled-in defaults, so a broken module never stops a node.
 func (a *Agent) moduleSet() *modules.Set {
-	opts := ModuleOptions
+	opts := a.paths.modules
 	// The stamp is read from its file, not a.stamp: callers may hold a.mu.
 	if st, err := stamp.ReadStamp(a.statePath(stamp.StampFile)); err == nil && st.Role == stamp.RoleSecondary {
 		opts.Follower = true
@@ -78,6 +75,10 @@ func (a *Agent) modulePolicy(p *synchronizer.Policy) []synchronizer.RootUnit {
 	var units []synchronizer.RootUnit
 	for _, t := range set.Triggers() {
 		units = append(units, synchronizer.RootUnit(t))
+	}
+	// The stamp is read from its file, not a.stamp: callers may hold a.mu.
+	if st, err := stamp.ReadStamp(a.statePath(stamp.StampFile)); err == nil && st.Role == stamp.RoleSecondary {
+		a.holdBack(p, set)
 	}
 	return units
 }

@@ -544,6 +544,7 @@ func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
 			s.ConfigRetry = fmt.Sprintf("try %d of %d at %s", a.sync.retries+1, len(retryBackoff)+1, a.sync.retryAt.UTC().Format(time.RFC3339))
 		}
 		s.ConfigDrift = len(a.sync.drift)
+		s.BoundaryPending = a.boundary.list()
 	}
 	if strings.Trim(s.ConfigHead, "0") == "" {
 		s.ConfigHead = ""

@@ -99,7 +99,10 @@ type NodeStatus struct {
 	ConfigFailed  string `json:"config_failed,omitempty"`
 	ConfigError   string `json:"config_error,omitempty"`
 	ConfigRetry   string `json:"config_retry,omitempty"` // the failure may clear by itself: when the secondary tries again
-	ConfigDrift   int    `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
+	// BoundaryPending: what the primary's modules ask the secondary to
+	// write or run beyond what was approved there (sentry modules approve).
+	BoundaryPending []string `json:"boundary_pending,omitempty"`
+	ConfigDrift     int      `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
 	// The verifier: "15/15 green, ..." and the red probes with why.
 	Verify    string   `json:"verify,omitempty"`
 	VerifyRed []string `json:"verify_red,omitempty"`
