@@ -98,6 +98,13 @@ func (e *walkError) Unwrap() error { return e.Err }
 // walk opens the directory reached from dir (named at) through names, each
 // of them a real directory. The caller closes the result.
 func walk(dir int, at string, names []string) (int, error) {
+	return walkMaybeCreate(dir, at, names, false)
+}
+
+// walkMaybeCreate is walk; with create, a missing directory on the way is
+// made (0755, by this process: root on a node), as os.MkdirAll would but
+// without following a symlink.
+func walkMaybeCreate(dir int, at string, names []string, create bool) (int, error) {
 	cur, err := dup(dir)
 	if err != nil {
 		return -1, err
@@ -109,6 +116,11 @@ func walk(dir int, at string, names []string) (int, error) {
 			return -1, &walkError{at, unix.EINVAL}
 		}
 		next, err := openat(cur, n, dirFlags, 0)
+		if create && errors.Is(err, unix.ENOENT) {
+			if err = unix.Mkdirat(cur, n, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = openat(cur, n, dirFlags, 0)
+			}
+		}
 		unix.Close(cur)
 		if err != nil {
 			return -1, &walkError{at, err}
@@ -143,7 +155,9 @@ func (f *applyFS) rootParent(r string) (int, error) {
 	if fd, ok := f.parents[r]; ok {
 		return fd, nil
 	}
-	fd, err := walk(f.base, "/", splitAbs(filepath.Dir(r)))
+	// Missing folders above a root are made (a root under a folder a
+	// package has not made yet here); a symlink on the way still stops it.
+	fd, err := walkMaybeCreate(f.base, "/", splitAbs(filepath.Dir(r)), true)
 	if err != nil {
 		return -1, fmt.Errorf("the folder of tracked root %s: %w", r, err)
 	}

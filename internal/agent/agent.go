@@ -97,7 +97,20 @@ type paths struct {
 	clusterDir string // the cluster's own tracked folder: machine and hardware profiles
 	applyRoot  string // the secondary applies the primary's configuration under this folder
 	modules    modules.Options
+	// reloader reloads the secondary's units (nil: systemd's).
+	reloader synchronizer.Reloader
+	// retryBackoff: the waits before each new try of a commit that failed
+	// for a reason that may clear by itself (nil: defaultRetryBackoff).
+	retryBackoff []time.Duration
 }
+
+// WithReloader makes a secondary reload its units through r instead of
+// systemd (tests).
+func WithReloader(r synchronizer.Reloader) Option { return func(p *paths) { p.reloader = r } }
+
+// WithRetryBackoff sets the waits before each new try of a commit whose
+// apply failed for a reason that may clear by itself.
+func WithRetryBackoff(d ...time.Duration) Option { return func(p *paths) { p.retryBackoff = d } }
 
 // WithClusterDir puts the cluster's folder (default /etc/sentry/cluster:
 // machines.toml, hardware/) at dir.
@@ -128,8 +141,9 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 	lv.Set(l)
 	a := &Agent{
 		cfgPath: cfgPath, version: version, level: lv,
-		log:   logging.New(os.Stderr, lv, "sentry-agent"),
-		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions()},
+		log: logging.New(os.Stderr, lv, "sentry-agent"),
+		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions(),
+			reloader: synchronizer.SystemdReloader{}, retryBackoff: defaultRetryBackoff},
 	}
 	for _, o := range opts {
 		o(&a.paths)

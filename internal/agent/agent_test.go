@@ -58,7 +58,7 @@ func nodeOptions(dir string) []Option {
 }
 
 // startNode runs a real agent with its own state folder, socket and port.
-func startNode(t *testing.T, name string) *testNode {
+func startNode(t *testing.T, name string, extra ...Option) *testNode {
 	t.Helper()
 	dir := t.TempDir()
 	listen := freePort(t)
@@ -84,7 +84,7 @@ paths = [%q]
 	}
 	os.MkdirAll(filepath.Join(dir, "etc", "nginx"), 0o755)
 	os.MkdirAll(filepath.Join(dir, "root"), 0o755)
-	a, err := New(cfgPath, "test-"+name, nodeOptions(dir)...)
+	a, err := New(cfgPath, "test-"+name, append(nodeOptions(dir), extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type syncState struct {
 	peerErr   string            // primary: last failure the secondary reported
 	retries   int               // secondary: tries of the failed commit after a transient failure
 	retryAt   time.Time         // secondary: when the failed commit is tried again (zero: not)
+	rearm     chan struct{}     // secondary: tells the sync loop that retryAt changed
 	drift     map[string]synchronizer.DriftItem
 }
 
@@ -136,7 +137,7 @@ func (a *Agent) startSyncLocked() error {
 		pol, units := a.policyUnits()
 		a.sync.policyKey = policyKey(pol, units)
 		a.sync.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: a.nodeName(), Secrets: a.secrets, Units: units,
-			Reloader: synchronizer.SystemdReloader{}, Log: a.log, Root: a.paths.applyRoot}
+			Reloader: a.paths.reloader, Log: a.log, Root: a.paths.applyRoot}
 		a.sync.applied = a.sync.secondary.Applied().String()
 		if f := a.sync.secondary.Failed(); !f.IsZero() && f != a.sync.secondary.Fetched() {
 			// A newer head was fetched since: what failed no longer describes this node.
@@ -151,6 +152,7 @@ func (a *Agent) startSyncLocked() error {
 			}
 		}
 		a.sync.kick = make(chan struct{}, 1)
+		a.sync.rearm = make(chan struct{}, 1)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -360,10 +362,10 @@ func (a *Agent) kickSyncLocked(primaryHead string) {
 	}
 }
 
-// retryBackoff is the wait before each new try of a commit whose apply
+// defaultRetryBackoff is the wait before each new try of a commit whose apply
 // failed for a reason that may clear by itself; past the last, the commit
 // waits for a newer one or sync --force, like any failed commit.
-var retryBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+var defaultRetryBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 
 func (a *Agent) runSecondarySync(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
@@ -373,7 +375,7 @@ func (a *Agent) runSecondarySync(ctx context.Context) {
 	defer retry.Stop()
 	a.checkDrift()
 	for {
-		retrying := false
+		retrying, run := false, true
 		select {
 		case <-ctx.Done():
 			return
@@ -382,6 +384,8 @@ func (a *Agent) runSecondarySync(ctx context.Context) {
 			a.checkDrift()
 		case <-retry.C:
 			retrying = true
+		case <-a.sync.rearm:
+			run = false // a sync outside this loop scheduled a retry
 		}
 		a.mu.Lock()
 		failed, n := a.sync.failed, a.sync.retries
@@ -392,7 +396,9 @@ func (a *Agent) runSecondarySync(ctx context.Context) {
 		if retrying {
 			a.log.Info("config sync: trying the failed commit again", "commit", failed, "try", n+1)
 		}
-		a.syncOnce(ctx, retrying)
+		if run {
+			a.syncOnce(ctx, retrying)
+		}
 		a.mu.Lock()
 		at := a.sync.retryAt
 		a.mu.Unlock()
@@ -474,8 +480,9 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	if !res.Changed {
 		// A fetch error of an earlier try is over; a commit that failed
 		// before still says so, with its recorded reason.
-		a.sync.err = ""
-		if res.Failed != "" {
+		if res.Failed == "" {
+			a.sync.err = ""
+		} else if a.sync.retryAt.IsZero() || a.sync.failed != res.Failed {
 			a.sync.failed, a.sync.err = res.Failed, res.Error
 		}
 	}
@@ -486,14 +493,18 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 			}
 			a.sync.failed, a.sync.err = res.Failed, res.Error
 			a.sync.retryAt = time.Time{}
-			if res.Transient && a.sync.retries < len(retryBackoff) {
-				a.sync.retryAt = time.Now().Add(retryBackoff[a.sync.retries])
+			if res.Transient && a.sync.retries < len(a.paths.retryBackoff) {
+				a.sync.retryAt = time.Now().Add(a.paths.retryBackoff[a.sync.retries])
 				a.sync.retries++
+				select {
+				case a.sync.rearm <- struct{}{}:
+				default:
+				}
 			}
 			next := "it waits for a newer commit or sync --force"
 			if !a.sync.retryAt.IsZero() {
 				next = fmt.Sprintf("the cause may clear by itself: trying again at %s (try %d of %d)",
-					a.sync.retryAt.Format("15:04:05"), a.sync.retries+1, len(retryBackoff)+1)
+					a.sync.retryAt.Format("15:04:05"), a.sync.retries+1, len(a.paths.retryBackoff)+1)
 			}
 			a.event("config-apply-failed", a.nodeName(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s; %s",
 				short(res.Failed), short(res.Applied), res.Error, next), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack),
@@ -541,7 +552,7 @@ func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
 	if a.sync.secondary != nil {
 		s.ConfigApplied, s.ConfigFailed, s.ConfigError = a.sync.applied, a.sync.failed, a.sync.err
 		if !a.sync.retryAt.IsZero() {
-			s.ConfigRetry = fmt.Sprintf("try %d of %d at %s", a.sync.retries+1, len(retryBackoff)+1, a.sync.retryAt.UTC().Format(time.RFC3339))
+			s.ConfigRetry = fmt.Sprintf("try %d of %d at %s", a.sync.retries+1, len(a.paths.retryBackoff)+1, a.sync.retryAt.UTC().Format(time.RFC3339))
 		}
 		s.ConfigDrift = len(a.sync.drift)
 		s.BoundaryPending = a.boundary.list()
