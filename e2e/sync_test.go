@@ -133,7 +133,7 @@ func TestConfigSync(t *testing.T) {
 
 	t.Run("broken config rolls back on S", func(t *testing.T) {
 		sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo 'this is not nginx syntax' > /etc/nginx/conf.d/broken.conf")
-		waitEvent(t, "S", "config-apply-failed", "reload of nginx.service", 15*time.Second)
+		waitEvent(t, "S", "config-apply-failed", "nginx.service refused its new configuration", 15*time.Second)
 		waitEvent(t, "P", "peer-config-failed", "node-s could not apply", 15*time.Second)
 		if code, body, err := officeGet(s, "/sentry-marker"); err != nil || code != 200 || !strings.Contains(body, "marker-20") {
 			t.Errorf("S stopped serving after the broken config: %d %q %v", code, body, err)
