@@ -55,6 +55,7 @@ taking them; --yes does not ask (and is needed without a terminal).`,
 	apply.Flags().BoolVar(&opt.dryRun, "dry-run", false, "only say what would be done; change nothing")
 	apply.Flags().BoolVar(&opt.yes, "yes", false, "do not ask for confirmation")
 	apply.Flags().StringArrayVar(&opt.approve, "approve", nil, "SHA-256 of a .deb to install though no signed index lists it (repeatable)")
+	apply.Flags().BoolVar(&opt.allowDowngrade, "allow-downgrade", false, "install versions older than the installed ones (downgrades are refused without it)")
 	apply.Flags().BoolVar(&opt.asJSON, "json", false, "print as JSON")
 	exitCodes{fail: "an action failed, or the command failed", invalid: configInvalid, root: agentRoot, confirm: true}.set(apply)
 	cmd.AddCommand(plan, apply)
@@ -78,6 +79,7 @@ func runParityPlan(ctx context.Context, c *agent.Client, w io.Writer, asJSON boo
 type parityApplyOptions struct {
 	approve             []string
 	dryRun, yes, asJSON bool
+	allowDowngrade      bool
 }
 
 // runParityApply asks the agent for a dry run (--dry-run), or on a
@@ -100,7 +102,7 @@ func runParityApply(cmd *cobra.Command, opt parityApplyOptions) error {
 	}
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	if !opt.dryRun && !opt.yes {
-		preview, err := c.ParityApply(ctx, agent.ApplyRequest{Approve: opt.approve})
+		preview, err := c.ParityApply(ctx, agent.ApplyRequest{Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
 		if err != nil {
 			return err
 		}
@@ -121,7 +123,7 @@ func runParityApply(cmd *cobra.Command, opt parityApplyOptions) error {
 			return err
 		}
 	}
-	res, err := c.ParityApply(ctx, agent.ApplyRequest{Yes: !opt.dryRun, Approve: opt.approve})
+	res, err := c.ParityApply(ctx, agent.ApplyRequest{Yes: !opt.dryRun, Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/alert"
+	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
@@ -102,7 +103,13 @@ type paths struct {
 	// retryBackoff: the waits before each new try of a commit that failed
 	// for a reason that may clear by itself (nil: defaultRetryBackoff).
 	retryBackoff []time.Duration
+	// apt: where this node's apt sources, keys and indexes are (the zero
+	// value: the system's).
+	apt apttrust.Options
 }
+
+// WithAptTrust reads apt's sources, keys and indexes from o's folders.
+func WithAptTrust(o apttrust.Options) Option { return func(p *paths) { p.apt = o } }
 
 // WithReloader makes a secondary reload its units through r instead of
 // systemd (tests).

@@ -54,7 +54,7 @@ func freePort(t *testing.T) string {
 // dir/etc/nginx (its configuration says so), applies under dir/root as a
 // secondary, and keeps the cluster's folder in the test run's own.
 func nodeOptions(dir string) []Option {
-	return []Option{WithClusterDir(testClusterDir), WithApplyRoot(filepath.Join(dir, "root")), WithModules(modules.OptionsAt(filepath.Join(dir, "root")))}
+	return []Option{WithClusterDir(testClusterDir), WithApplyRoot(filepath.Join(dir, "root")), WithModules(modules.OptionsAt(filepath.Join(dir, "root"))), WithAptTrust(testAptTrust)}
 }
 
 // startNode runs a real agent with its own state folder, socket and port.

@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,15 +11,14 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/synchronizer/inventory"
@@ -30,14 +26,11 @@ import (
 
 // Parity apply: the exact .deb files come from this node's apt cache or
 // local (file:) repositories, or from the peer's over the peer link; each
-// is installed only when its SHA-256 is in a signed apt index here, or the
-// operator approved that hash (docs/parity.md).
+// is installed only when its SHA-256 is in a signed apt index here
+// (internal/apttrust), or the operator approved that hash
+// (docs/parity.md).
 var (
 	AptArchives   = "/var/cache/apt/archives"
-	AptLists      = "/var/lib/apt/lists"
-	AptEtc        = "/etc/apt"
-	AptKeyrings   = []string{"/etc/apt/trusted.gpg.d", "/usr/share/keyrings"}
-	GpgvCmd       = "gpgv"
 	DpkgCmd       = "dpkg"
 	AptMarkCmd    = "apt-mark"
 	DpkgDebCmd    = "dpkg-deb"
@@ -63,10 +56,17 @@ func (d DebRequest) String() string { return d.Name + ":" + d.Arch + "=" + d.Ver
 
 var debField = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,200}$`)
 
+// aptTrust says where this node's apt sources, keys and indexes are.
+func (a *Agent) aptTrust() apttrust.Options { return a.paths.apt }
+
 // ApplyRequest is the body of POST /v1/parity/apply.
 type ApplyRequest struct {
 	Yes     bool     `json:"yes"`
 	Approve []string `json:"approve,omitempty"` // SHA-256 of .debs the operator accepts without a signed index
+	// AllowDowngrade lets the apply install a version older than the one
+	// installed (sentry parity apply --allow-downgrade); without it a
+	// downgrade is refused and nothing is changed.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // ApplyAction is one step of an apply, with the output of what it ran.
@@ -76,9 +76,12 @@ type ApplyAction struct {
 	Source  string `json:"source,omitempty"`
 	SHA256  string `json:"sha256,omitempty"`
 	Trusted string `json:"trusted,omitempty"` // the signed index, or "approved by the operator"
-	Command string `json:"command,omitempty"`
-	Output  string `json:"output,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Downgrade is the newer version installed now, when the install is
+	// a downgrade.
+	Downgrade string `json:"downgrade_from,omitempty"`
+	Command   string `json:"command,omitempty"`
+	Output    string `json:"output,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ApplyResult is the answer of POST /v1/parity/apply.
@@ -103,17 +106,30 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 	if err != nil {
 		return nil, err
 	}
-	res := &ApplyResult{DryRun: !req.Yes, Node: rep.Node, Plan: rep.Plan, Actions: []ApplyAction{}}
+	res, ran, err := a.applyReport(ctx, rep, req)
+	if err != nil || !ran {
+		return res, err
+	}
+	// The new state now, not after the debounce.
+	a.takeInventory("parity apply")
+	a.noteDrift()
+	return res, nil
+}
+
+// applyReport carries out this node's part of rep's plan (Apply); ran
+// says whether it changed, or tried to change, anything.
+func (a *Agent) applyReport(ctx context.Context, rep *ParityReport, req ApplyRequest) (res *ApplyResult, ran bool, err error) {
+	res = &ApplyResult{DryRun: !req.Yes, Node: rep.Node, Plan: rep.Plan, Actions: []ApplyAction{}}
 	switch rep.Role {
 	case stamp.RolePrimary:
 		res.DiskSet = "P"
 	case stamp.RoleSecondary:
 		res.DiskSet = "S"
 	default:
-		return nil, errors.New("this node belongs to no cluster: nothing to be in step with")
+		return nil, false, errors.New("this node belongs to no cluster: nothing to be in step with")
 	}
 	if rep.Self.Taken.IsZero() || rep.Peer.Taken.IsZero() {
-		return nil, fmt.Errorf("both inventories are needed: this node %s, peer %s", dashIf(rep.Self.Error), dashIf(rep.Peer.Error))
+		return nil, false, fmt.Errorf("both inventories are needed: this node %s, peer %s", dashIf(rep.Self.Error), dashIf(rep.Peer.Error))
 	}
 	a.mu.Lock()
 	peerInv, selfInv := a.parity.peer, a.parity.self
@@ -122,11 +138,15 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 	var want []DebRequest
 	var marks []ApplyAction
 	fromPeer := map[DebRequest]bool{}
+	planned := map[DebRequest]string{} // the plan's downgrades: the version installed now
 	if res.DiskSet == "S" {
 		for _, i := range rep.Plan.InstallOnS {
 			d := DebRequest{Name: i.Name, Arch: i.Arch, Version: i.Version}
 			want = append(want, d)
 			fromPeer[d] = true // P's exact file
+			if i.Downgrade {
+				planned[d] = i.Current
+			}
 		}
 		for _, h := range rep.Plan.HoldOnS {
 			marks = append(marks, ApplyAction{Action: "hold", Target: h, Command: AptMarkCmd + " hold " + h})
@@ -153,12 +173,29 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 		}
 	}
 	want = uniqueDebs(want)
+	var refused []string
 	for _, d := range want {
-		res.Actions = append(res.Actions, ApplyAction{Action: "install", Target: d.String()})
+		act := ApplyAction{Action: "install", Target: d.String(), Downgrade: downgradeFrom(d, planned, selfInv)}
+		if act.Downgrade != "" && !req.AllowDowngrade {
+			act.Error = fmt.Sprintf("a downgrade from %s (installed), refused without --allow-downgrade", act.Downgrade)
+			refused = append(refused, fmt.Sprintf("%s is older than the installed %s", d, act.Downgrade))
+		}
+		res.Actions = append(res.Actions, act)
 	}
 	res.Actions = append(res.Actions, marks...)
 	if !req.Yes {
-		return res, nil
+		return res, false, nil
+	}
+	if len(refused) > 0 {
+		// Nothing at all: the other packages may need the versions
+		// installed now.
+		res.Error = fmt.Sprintf("%s: a downgrade is installed only with `sentry parity apply --allow-downgrade`; nothing was changed", strings.Join(refused, "; "))
+		for i := range res.Actions {
+			if act := &res.Actions[i]; act.Action == "install" && act.Error != "" {
+				a.recordAction(act, errors.New(act.Error))
+			}
+		}
+		return res, false, nil
 	}
 	if len(want) > 0 {
 		a.installDebs(ctx, res, want, fromPeer, req.Approve)
@@ -166,10 +203,26 @@ func (a *Agent) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, erro
 	if res.Error == "" {
 		a.applyMarks(ctx, res)
 	}
-	// The new state now, not after the debounce.
-	a.takeInventory("parity apply")
-	a.noteDrift()
-	return res, nil
+	return res, true, nil
+}
+
+// downgradeFrom is the version of d's package installed on this node when
+// it is newer than d's (the plan marks those of P's packages; a fix's
+// package is compared here), else "".
+func downgradeFrom(d DebRequest, planned map[DebRequest]string, self *inventory.Inventory) string {
+	if v, ok := planned[d]; ok {
+		return v
+	}
+	if self == nil {
+		return ""
+	}
+	for _, p := range self.Packages {
+		if p.Name == d.Name && p.Installed() && (p.Arch == d.Arch || p.Arch == "all" || d.Arch == "all") &&
+			inventory.CompareVersions(p.Version, d.Version) > 0 {
+			return p.Version
+		}
+	}
+	return ""
 }
 
 // applyMarks carries out the holds, unholds and initramfs modules of res,
@@ -236,11 +289,11 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 		return
 	}
 	defer os.RemoveAll(dir)
-	index, idxErrs := signedIndex()
+	index, idxErrs := a.aptTrust().SignedIndex()
 	var srcErr error // unreadable apt sources: a refusal says so
 	for _, e := range idxErrs {
 		a.log.Warn("parity apply: apt index not used", "err", e)
-		if errors.Is(e, errAptSources) {
+		if errors.Is(e, apttrust.ErrSources) {
 			srcErr = e
 		}
 	}
@@ -254,7 +307,7 @@ func (a *Agent) installDebs(ctx context.Context, res *ApplyResult, want []DebReq
 		path, source, err := a.getDeb(ctx, d, dir, fromPeer[d])
 		act.Source = source
 		if err == nil {
-			act.SHA256, act.Trusted, err = checkDeb(path, d, index, ok)
+			act.SHA256, act.Trusted, err = index.Check(path, apttrust.Package(d), ok)
 			if err != nil && srcErr != nil {
 				err = fmt.Errorf("%w (%w)", err, srcErr)
 			}
@@ -336,7 +389,11 @@ func (a *Agent) recordAction(act *ApplyAction, err error) {
 	a.log.Info("parity apply", "action", act.Action, "target", act.Target, "command", act.Command, "sha256", act.SHA256, "trusted", act.Trusted, "output", act.Output)
 	msg := fmt.Sprintf("%s %s done", act.Action, act.Target)
 	if act.Trusted != "" { // a .deb: what vouched for it (holds and modules have none)
-		msg += " (" + act.Trusted + ")"
+		if act.Downgrade != "" {
+			msg += " (" + act.Trusted + "; a downgrade from " + act.Downgrade + ")"
+		} else {
+			msg += " (" + act.Trusted + ")"
+		}
 	}
 	a.event("parity-apply", a.nodeName(), msg, fields)
 }
@@ -396,7 +453,7 @@ func (a *Agent) getDeb(ctx context.Context, d DebRequest, dir string, peerFirst 
 		}
 		a.log.Info("parity apply: the peer did not send the package; looking on this node", "package", d.String(), "err", err)
 	}
-	local, lerr := locateDeb(d)
+	local, lerr := a.locateDeb(d)
 	if lerr == nil {
 		dst := filepath.Join(dir, filepath.Base(local))
 		if err := copyLimited(local, dst); err != nil {
@@ -567,7 +624,7 @@ func (a *Agent) handleDeb(w http.ResponseWriter, r *http.Request) {
 // download into a private folder and sent only when its SHA-256 is in this
 // node's signed apt index. cleanup removes a fetched file.
 func (a *Agent) debForPeer(ctx context.Context, d DebRequest) (path string, cleanup func(), err error) {
-	path, err = locateDeb(d)
+	path, err = a.locateDeb(d)
 	if err == nil {
 		return path, func() {}, nil
 	}
@@ -579,13 +636,13 @@ func (a *Agent) debForPeer(ctx context.Context, d DebRequest) (path string, clea
 	if ferr != nil {
 		return "", nil, fmt.Errorf("%w; %w", err, ferr)
 	}
-	index, idxErrs := signedIndex()
+	index, idxErrs := a.aptTrust().SignedIndex()
 	for _, e := range idxErrs {
 		a.log.Warn("parity: apt index not used", "err", e)
 	}
-	sum, trusted, err := checkDeb(path, d, index, nil)
+	sum, trusted, err := index.Check(path, apttrust.Package(d), nil)
 	for _, e := range idxErrs {
-		if err != nil && errors.Is(e, errAptSources) {
+		if err != nil && errors.Is(e, apttrust.ErrSources) {
 			err = fmt.Errorf("%w (%w)", err, e)
 		}
 	}
@@ -646,12 +703,6 @@ func fetchDeb(ctx context.Context, d DebRequest) (path string, cleanup func(), c
 	return debs[0], cleanup, command, output, nil
 }
 
-// aptFileName is the name apt gives d's file in its cache and with apt-get
-// download: name_version_arch.deb, the version's ':' as %3a.
-func aptFileName(d DebRequest) string {
-	return d.Name + "_" + strings.ReplaceAll(url.PathEscape(d.Version), ":", "%3a") + "_" + d.Arch + ".deb"
-}
-
 // debMatches checks a .deb's control fields against d.
 func debMatches(path string, d DebRequest) error {
 	out, err := exec.Command(DpkgDebCmd, "--field", path, "Package", "Version", "Architecture").Output()
@@ -667,23 +718,10 @@ func debMatches(path string, d DebRequest) error {
 
 // locateDeb finds the .deb of d in the apt cache, then in the local (file:)
 // repositories of this node's apt sources, and checks its control fields.
-func locateDeb(d DebRequest) (string, error) {
-	var cands []string
-	cands = append(cands, filepath.Join(AptArchives, aptFileName(d)))
-	repos, srcErr := localRepos()
-	for _, r := range repos {
-		for _, p := range r.packagesFiles() {
-			ents, err := readPackages(p)
-			if err != nil {
-				continue
-			}
-			for _, e := range ents {
-				if e.Package == d.Name && e.Version == d.Version && e.Arch == d.Arch {
-					cands = append(cands, filepath.Join(r.base, e.Filename))
-				}
-			}
-		}
-	}
+func (a *Agent) locateDeb(d DebRequest) (string, error) {
+	cands := []string{filepath.Join(AptArchives, apttrust.CacheName(apttrust.Package(d)))}
+	local, srcErr := a.aptTrust().LocalFiles(apttrust.Package(d))
+	cands = append(cands, local...)
 	for _, c := range cands {
 		if _, err := os.Stat(c); err != nil {
 			continue
@@ -722,342 +760,10 @@ func controlFields(s string) map[string]string {
 	return m
 }
 
-// indexEntry is one package of a Packages file.
-type indexEntry struct {
-	Package, Version, Arch, Filename, SHA256 string
-	Index                                    string // the InRelease it is signed by
-}
-
-// readPackages reads a Packages file (plain or .gz).
-func readPackages(path string) ([]indexEntry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, err
-		}
-		r = zr
-	}
-	var out []indexEntry
-	var e indexEntry
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	flush := func() {
-		if e.Package != "" {
-			out = append(out, e)
-		}
-		e = indexEntry{}
-	}
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" {
-			flush()
-			continue
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok || strings.HasPrefix(l, " ") {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Package":
-			e.Package = v
-		case "Version":
-			e.Version = v
-		case "Architecture":
-			e.Arch = v
-		case "Filename":
-			e.Filename = v
-		case "SHA256":
-			e.SHA256 = strings.ToLower(v)
-		}
-	}
-	flush()
-	return out, sc.Err()
-}
-
-// aptRepo is a signed index: an InRelease and where the files it lists are.
-type aptRepo struct {
-	base      string                  // a file: repository's root ("" for apt's lists)
-	inRelease string                  // the InRelease file
-	local     func(rel string) string // where a file InRelease lists is kept here
-}
-
-func (r aptRepo) packagesFiles() []string {
-	// Not verified: for locating a file only (checkDeb checks it).
-	dir := filepath.Dir(r.inRelease)
-	var out []string
-	for _, n := range []string{"Packages", "Packages.gz"} {
-		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-			out = append(out, filepath.Join(dir, n))
-		}
-	}
-	ms, _ := filepath.Glob(filepath.Join(dir, "*", "binary-*", "Packages*"))
-	return append(out, ms...)
-}
-
-// errAptSources: apt's sources could not be read, so the local (file:)
-// repositories are unknown; apt itself refuses to run then.
-var errAptSources = errors.New("the local apt repositories are not known")
-
-// localRepos are the file: repositories of this node's apt sources. When
-// the sources cannot be read there are none, and the error (naming the
-// file and the line) says why.
-func localRepos() ([]aptRepo, error) {
-	srcs, err := inventory.ReadAptSources(AptEtc)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errAptSources, err)
-	}
-	var out []aptRepo
-	for _, s := range srcs {
-		if s.Disabled {
-			continue
-		}
-		for _, u := range s.URIs {
-			root, ok := strings.CutPrefix(u, "file:")
-			if !ok {
-				continue
-			}
-			root = "/" + strings.TrimLeft(root, "/")
-			for _, suite := range s.Suites {
-				dir := filepath.Join(root, "dists", suite)
-				if strings.HasSuffix(suite, "/") || len(s.Components) == 0 {
-					dir = filepath.Join(root, suite) // a flat repository
-				}
-				out = append(out, aptRepo{base: root, inRelease: filepath.Join(dir, "InRelease"),
-					local: func(rel string) string { return filepath.Join(dir, rel) }})
-			}
-		}
-	}
-	return out, nil
-}
-
-// listRepos are the indexes apt downloaded into its lists.
-func listRepos() []aptRepo {
-	ms, _ := filepath.Glob(filepath.Join(AptLists, "*_InRelease"))
-	var out []aptRepo
-	for _, m := range ms {
-		prefix := strings.TrimSuffix(m, "InRelease")
-		out = append(out, aptRepo{inRelease: m, local: func(rel string) string { return prefix + strings.ReplaceAll(rel, "/", "_") }})
-	}
-	return out
-}
-
-// signedIndex reads every signed index of this node: each InRelease whose
-// signature gpgv verifies with the apt keyrings, each Packages file whose
-// SHA-256 that InRelease lists, and each package of those files by its
-// SHA-256. Indexes that do not verify are left out, with why.
-func signedIndex() (map[string][]indexEntry, []error) {
-	keyrings, cleanup, err := keyringFiles()
-	defer cleanup()
-	if err != nil {
-		return nil, []error{err}
-	}
-	index := map[string][]indexEntry{}
-	var errs []error
-	repos, err := localRepos()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for _, r := range append(repos, listRepos()...) {
-		if _, err := os.Stat(r.inRelease); err != nil {
-			continue
-		}
-		signed, err := verifyInRelease(r.inRelease, keyrings)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for rel, sum := range releaseSHA256(signed) {
-			if base := filepath.Base(rel); base != "Packages" && base != "Packages.gz" {
-				continue
-			}
-			p := r.local(rel)
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue // not downloaded: apt fetches only what it needs
-			}
-			if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
-				errs = append(errs, fmt.Errorf("%s: SHA-256 differs from %s's: not used", p, r.inRelease))
-				continue
-			}
-			ents, err := readPackages(p)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", p, err))
-				continue
-			}
-			for _, e := range ents {
-				e.Index = r.inRelease
-				index[e.SHA256] = append(index[e.SHA256], e)
-			}
-		}
-	}
-	return index, errs
-}
-
-// verifyInRelease returns the signed text of an InRelease file, as gpgv
-// verified it.
-func verifyInRelease(path string, keyrings []string) ([]byte, error) {
-	args := []string{"--status-fd", "2"}
-	for _, k := range keyrings {
-		args = append(args, "--keyring", k)
-	}
-	args = append(args, "--output", "-", path)
-	var out, errb bytes.Buffer
-	cmd := exec.Command(GpgvCmd, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: signature does not verify with the apt keyrings (%v): %s", path, err, lastLines(errb.String(), 3))
-	}
-	if !strings.Contains(errb.String(), "[GNUPG:] GOODSIG") || !strings.Contains(errb.String(), "[GNUPG:] VALIDSIG") {
-		return nil, fmt.Errorf("%s: gpgv reported no good signature", path)
-	}
-	return out.Bytes(), nil
-}
-
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, " | ")
-}
-
-// releaseSHA256 reads the SHA256 section of a Release file: path -> sum.
-func releaseSHA256(b []byte) map[string]string {
-	m := map[string]string{}
-	in := false
-	for _, l := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.HasPrefix(l, "SHA256:"):
-			in = true
-		case in && strings.HasPrefix(l, " "):
-			f := strings.Fields(l)
-			if len(f) == 3 {
-				m[f[2]] = strings.ToLower(f[0])
-			}
-		default:
-			in = false
-		}
-	}
-	return m
-}
-
-// keyringTemp makes the temporary file of a dearmored keyring.
-var keyringTemp = func() (*os.File, error) { return os.CreateTemp("", "sentry-keyring-*.gpg") }
-
-// keyringFiles lists apt's keyrings for gpgv; armored (.asc) ones are
-// dearmored into temporary files, as apt does. A copy that cannot be
-// written is an error: no signature is verified then.
-func keyringFiles() ([]string, func(), error) {
-	var out, tmps []string
-	cleanup := func() {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
-	}
-	for _, d := range AptKeyrings {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			p := filepath.Join(d, e.Name())
-			switch filepath.Ext(e.Name()) {
-			case ".gpg":
-				out = append(out, p)
-			case ".asc":
-				b, err := os.ReadFile(p)
-				if err != nil {
-					continue
-				}
-				bin, err := dearmor(b)
-				if err != nil {
-					continue
-				}
-				f, err := keyringTemp()
-				if err != nil {
-					return nil, cleanup, fmt.Errorf("%s: no file for its dearmored copy: %w", p, err)
-				}
-				tmps = append(tmps, f.Name())
-				_, err = f.Write(bin)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
-					// gpgv never runs with a keyring cut short or missing.
-					return nil, cleanup, fmt.Errorf("%s: its dearmored copy for gpgv was not written: %w", p, err)
-				}
-				out = append(out, f.Name())
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, cleanup, fmt.Errorf("no apt keyring in %s", strings.Join(AptKeyrings, " or "))
-	}
-	sort.Strings(out)
-	return out, cleanup, nil
-}
-
-// dearmor decodes an ASCII-armored OpenPGP block.
-func dearmor(b []byte) ([]byte, error) {
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n")
-	var body strings.Builder
-	state := 0 // 0 before BEGIN, 1 headers, 2 body
-	for _, l := range lines {
-		switch {
-		case state == 0 && strings.HasPrefix(l, "-----BEGIN PGP PUBLIC KEY BLOCK"):
-			state = 1
-		case state == 1 && strings.TrimSpace(l) == "":
-			state = 2
-		case state == 1 && !strings.Contains(l, ":"):
-			state = 2
-			body.WriteString(strings.TrimSpace(l))
-		case state == 2 && strings.HasPrefix(l, "-----END"):
-			return base64.StdEncoding.DecodeString(body.String())
-		case state == 2 && strings.HasPrefix(l, "="):
-			// the CRC line
-		case state == 2:
-			body.WriteString(strings.TrimSpace(l))
-		}
-	}
-	return nil, errors.New("no armored public key block")
-}
-
-// checkDeb says why a .deb may be installed: its SHA-256 is in a signed
-// index under d's name, version and architecture, with a Filename of the
-// same name (or named as apt names the file in its cache and with apt-get
-// download: an epoch's ':' is %3a there, and the pool's name has no
-// epoch), or the operator approved the hash.
-func checkDeb(path string, d DebRequest, index map[string][]indexEntry, approved map[string]bool) (sum, trusted string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", "", err
-	}
-	sum = hex.EncodeToString(h.Sum(nil))
-	var near []string
-	for _, e := range index[sum] {
-		if e.Package == d.Name && e.Version == d.Version && (e.Arch == d.Arch || e.Arch == "all") &&
-			(filepath.Base(e.Filename) == filepath.Base(path) || filepath.Base(path) == aptFileName(d)) {
-			return sum, "signed index " + e.Index, nil
-		}
-		near = append(near, fmt.Sprintf("%s=%s (%s) in %s", e.Package, e.Version, e.Filename, e.Index))
-	}
-	if approved[sum] {
-		return sum, "approved by the operator", nil
-	}
-	if len(near) > 0 {
-		return sum, "", fmt.Errorf("SHA-256 %s is in a signed index, but as %s", sum, strings.Join(near, "; "))
-	}
-	return sum, "", fmt.Errorf("SHA-256 %s of %s is in no signed apt index of this node: approve it with `sentry parity apply --yes --approve %s` if you trust it", sum, filepath.Base(path), sum)
 }

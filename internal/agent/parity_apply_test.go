@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
@@ -170,66 +171,31 @@ func TestRecordActionDone(t *testing.T) {
 	}
 }
 
-// Issue 13, defect 8: a dearmored keyring that cannot be written fails the
-// verification; gpgv never runs with a keyring cut short or missing.
-func TestKeyringWriteFails(t *testing.T) {
-	signedRepo(t)
-	dir := t.TempDir()
-	marker := filepath.Join(dir, "gpgv-ran")
-	gpgv := filepath.Join(dir, "gpgv")
-	if err := os.WriteFile(gpgv, []byte("#!/bin/sh\ntouch "+marker+"\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmps := filepath.Join(dir, "tmp")
-	os.Mkdir(tmps, 0o700)
-	oldGpgv, oldTemp := GpgvCmd, keyringTemp
-	t.Cleanup(func() { GpgvCmd, keyringTemp = oldGpgv, oldTemp })
-	GpgvCmd = gpgv
-	keyringTemp = func() (*os.File, error) {
-		f, err := os.CreateTemp(tmps, "sentry-keyring-*.gpg")
-		if err != nil {
-			return nil, err
-		}
-		f.Close()
-		return os.Open(f.Name()) // read only: the write fails
-	}
-	index, errs := signedIndex()
-	if len(index) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "test.asc: its dearmored copy for gpgv was not written") {
-		t.Fatalf("with an unwritable keyring copy: index %v, errors %v", index, errs)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("gpgv ran without the keyring")
-	}
-	if ents, _ := os.ReadDir(tmps); len(ents) != 0 {
-		t.Errorf("the keyring copy stays: %v", ents)
-	}
-}
-
 // Issue 13, defect 8: apt sources that cannot be read are reported, with
 // the file and the line, where the local repositories would have counted:
 // a .deb not found, a .deb refused, and the index's errors.
 func TestAptSourcesErrorReported(t *testing.T) {
 	f := newFetchFixture(t)
-	bad := filepath.Join(AptEtc, "sources.list.d", "bad.list")
+	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
+	bad := filepath.Join(f.etc, "sources.list.d", "bad.list")
 	os.WriteFile(bad, []byte("# a comment\ndeb [arch=amd64 http://deb.example.invalid/debian bookworm main\n"), 0o644)
 	say := "the local apt repositories are not known: corrupt apt sources: " + bad + ":2: options not closed with ]"
 
-	_, errs := signedIndex()
+	_, errs := s.aptTrust().SignedIndex()
 	var found bool
 	for _, e := range errs {
-		found = found || (errors.Is(e, errAptSources) && e.Error() == say)
+		found = found || (errors.Is(e, apttrust.ErrSources) && e.Error() == say)
 	}
 	if !found {
-		t.Errorf("signedIndex errors %v, want %q", errs, say)
+		t.Errorf("SignedIndex errors %v, want %q", errs, say)
 	}
-	_, err := locateDeb(DebRequest{Name: "hello", Arch: "all", Version: "3.0"})
+	_, err := s.locateDeb(DebRequest{Name: "hello", Arch: "all", Version: "3.0"})
 	if want := "no .deb of hello:all=3.0 in " + f.cache + " or a local apt repository (" + say + ")"; err == nil || err.Error() != want {
 		t.Errorf("locateDeb: %v\nwant %s", err, want)
 	}
 
 	// A file in the cache that no signed index lists: the refusal says
 	// that the local repositories were not read.
-	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
 	copyFile(t, filepath.Join(filepath.Dir(f.signed), "other_hello_1.0_all.deb"), filepath.Join(f.cache, "hello_1.0_all.deb"))
 	d := DebRequest{Name: "hello", Arch: "all", Version: "1.0"}
 	res := &ApplyResult{Actions: []ApplyAction{{Action: "install", Target: d.String()}}}
@@ -321,5 +287,75 @@ echo "$2 set to $1."
 	}
 	if b, _ := os.ReadFile(log); string(b) != "hold postgresql-15\nunhold htop\nunhold nosuch\n" {
 		t.Errorf("apt-mark runs:\n%s", b)
+	}
+}
+
+// installed is an installed package of an inventory.
+func installed(name, version string) inventory.Package {
+	return inventory.Package{Name: name, Arch: "all", Version: version, Status: "install ok installed"}
+}
+
+// Issue 20, finding 9: a downgrade (marked in the plan, or a fix's
+// package older than the one installed here) is refused at apply unless
+// the operator allows it: nothing is changed, and each refused install
+// says why. Before, the plan's downgrade was installed like any package.
+func TestApplyDowngrade(t *testing.T) {
+	newFetchFixture(t)
+	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
+	now := time.Now()
+	self := &inventory.Inventory{Node: "node-s", Taken: now, Packages: []inventory.Package{installed("hello", "2.0"), installed("tree", "1.0")}}
+	peerInv := &inventory.Inventory{Node: "node-p", Taken: now, Packages: []inventory.Package{installed("hello", "1.0"), installed("tree", "1.1")}}
+	s.parity.self, s.parity.peer = self, peerInv
+	rep := &ParityReport{Node: "node-s", Role: stamp.RoleSecondary, Self: summary(self, ""), Peer: summary(peerInv, ""),
+		Plan: inventory.Plan(peerInv, self, nil, nil)}
+	ctx := context.Background()
+
+	// The dry run shows it, and exits well.
+	res, ran, err := s.applyReport(ctx, rep, ApplyRequest{})
+	if err != nil || ran || res.Error != "" || len(res.Actions) != 2 {
+		t.Fatalf("dry run: %+v, ran %v, %v", res, ran, err)
+	}
+	refusal := "a downgrade from 2.0 (installed), refused without --allow-downgrade"
+	if a := res.Actions[0]; a.Target != "hello:all=1.0" || a.Downgrade != "2.0" || a.Error != refusal {
+		t.Errorf("dry run, the downgrade: %+v", a)
+	}
+	if a := res.Actions[1]; a.Target != "tree:all=1.1" || a.Downgrade != "" || a.Error != "" {
+		t.Errorf("dry run, the upgrade: %+v", a)
+	}
+
+	// Without the flag: refused, nothing done (not the upgrade either).
+	res, ran, err = s.applyReport(ctx, rep, ApplyRequest{Yes: true})
+	want := "hello:all=1.0 is older than the installed 2.0: a downgrade is installed only with `sentry parity apply --allow-downgrade`; nothing was changed"
+	if err != nil || ran || res.Error != want {
+		t.Fatalf("apply without --allow-downgrade: error %q, ran %v, %v\nwant %s", res.Error, ran, err, want)
+	}
+	if res.Actions[1].Error != "" || res.Actions[1].Source != "" {
+		t.Errorf("the upgrade was tried: %+v", res.Actions[1])
+	}
+	if ev := lastEvent(t, s); ev.Message != "install hello:all=1.0 FAILED: "+refusal {
+		t.Errorf("event %q", ev.Message)
+	}
+
+	// With it: the packages are fetched and checked as any (here neither
+	// node has the file, so it stops there, before dpkg).
+	res, ran, err = s.applyReport(ctx, rep, ApplyRequest{Yes: true, AllowDowngrade: true})
+	if err != nil || !ran || strings.Contains(res.Error, "downgrade") || !strings.HasPrefix(res.Error, "hello:all=1.0 not installed: this node has no peer yet") {
+		t.Fatalf("apply with --allow-downgrade: error %q, ran %v, %v", res.Error, ran, err)
+	}
+	if a := res.Actions[0]; a.Downgrade != "2.0" || strings.Contains(a.Error, "downgrade") {
+		t.Errorf("the allowed downgrade: %+v", a)
+	}
+
+	// A fix's package older than the one installed here (the peer's
+	// version of it, on the primary): refused too.
+	p := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
+	pSelf := &inventory.Inventory{Node: "node-p", Taken: now, Packages: []inventory.Package{installed("firmware-x", "20240101")}}
+	pPeer := &inventory.Inventory{Node: "node-s", Taken: now, Packages: []inventory.Package{installed("firmware-x", "20230101")}}
+	p.parity.self, p.parity.peer = pSelf, pPeer
+	rep = &ParityReport{Node: "node-p", Role: stamp.RolePrimary, Self: summary(pSelf, ""), Peer: summary(pPeer, ""),
+		Plan: inventory.ParityPlan{DiskSetFixes: []inventory.DiskSetFix{{DiskSet: "P", Action: "install-firmware", Package: "firmware-x", Firmware: "x.bin"}}}}
+	res, _, _ = p.applyReport(ctx, rep, ApplyRequest{Yes: true})
+	if !strings.HasPrefix(res.Error, "firmware-x:all=20230101 is older than the installed 20240101") {
+		t.Errorf("a fix's downgrade: %q", res.Error)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/stamp"
 )
 
@@ -49,19 +50,22 @@ func sha256File(t *testing.T, path string) string {
 // files it is given and logs each run.
 type fetchFixture struct {
 	cache, repo, log string
+	etc              string // apt's /etc/apt
 	signed           string // the .deb the signed lists list
 }
 
 func newFetchFixture(t *testing.T) *fetchFixture {
 	t.Helper()
-	for _, c := range []string{"gpg", GpgvCmd, DpkgDebCmd} {
+	for _, c := range []string{"gpg", "gpgv", DpkgDebCmd} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Skipf("the fetch test needs %s (apt-get install gpg gpgv dpkg)", c)
 		}
 	}
 	dir := t.TempDir()
-	f := &fetchFixture{cache: filepath.Join(dir, "archives"), repo: filepath.Join(dir, "repo"), log: filepath.Join(dir, "apt-get.log")}
-	lists, home, keys, etc, pool := filepath.Join(dir, "lists"), filepath.Join(dir, "gnupg"), filepath.Join(dir, "keyrings"), filepath.Join(dir, "etc"), filepath.Join(dir, "pool")
+	f := &fetchFixture{cache: filepath.Join(dir, "archives"), repo: filepath.Join(dir, "repo"), log: filepath.Join(dir, "apt-get.log"), etc: filepath.Join(dir, "etc")}
+	lists, home, etc, pool := filepath.Join(dir, "lists"), filepath.Join(dir, "gnupg"), f.etc, filepath.Join(dir, "pool")
+	keys := filepath.Join(etc, "trusted.gpg.d") // trusted for every source without signed-by
+	t.Setenv("GNUPGHOME", home)
 	for _, d := range []string{f.cache, f.repo, lists, home, keys, filepath.Join(etc, "sources.list.d"), pool} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
@@ -71,8 +75,9 @@ func newFetchFixture(t *testing.T) *fetchFixture {
 	unsigned := buildDeb(t, t.TempDir(), "hello", "1.0", "all", "the same package, other bytes")
 	os.Rename(unsigned, filepath.Join(pool, "other_hello_1.0_all.deb"))
 
-	// apt's lists: an InRelease signed by a test key that apt trusts,
-	// listing the Packages file that lists the signed .deb.
+	// apt's lists: an InRelease signed by a test key that apt trusts
+	// (etc/trusted.gpg.d; no source names the list), listing the
+	// Packages file that lists the signed .deb.
 	pk := fmt.Sprintf("Package: hello\nVersion: 1.0\nArchitecture: all\nFilename: pool/main/h/hello/hello_1.0_all.deb\nSHA256: %s\n\n", sha256File(t, f.signed))
 	prefix := filepath.Join(lists, "deb.example.invalid_debian_dists_test_")
 	os.WriteFile(prefix+"main_binary-all_Packages", []byte(pk), 0o644)
@@ -108,21 +113,30 @@ esac
 	}
 	os.WriteFile(filepath.Join(etc, "sources.list"), []byte("deb file:"+f.repo+" ./\n"), 0o644)
 
-	saved := []*string{&AptArchives, &AptEtc, &AptLists, &AptGetCmd, &DebFetchDir}
+	saved := []*string{&AptArchives, &AptGetCmd, &DebFetchDir}
 	old := make([]string, len(saved))
 	for i, p := range saved {
 		old[i] = *p
 	}
-	oldKeys := AptKeyrings
 	t.Cleanup(func() {
 		for i, p := range saved {
 			*p = old[i]
 		}
-		AptKeyrings = oldKeys
 	})
-	AptArchives, AptEtc, AptLists, AptGetCmd, DebFetchDir = f.cache, etc, lists, aptGet, filepath.Join(dir, "cache-sentry")
-	AptKeyrings = []string{keys}
+	AptArchives, AptGetCmd, DebFetchDir = f.cache, aptGet, filepath.Join(dir, "cache-sentry")
+	useAptTrust(t, apttrust.Options{EtcDir: etc, ListsDir: lists, TempDir: t.TempDir()})
 	return f
+}
+
+// testAptTrust is where the agents the test starts next (startNode,
+// parityAgent) read apt's files: useAptTrust sets it.
+var testAptTrust apttrust.Options
+
+// useAptTrust points the agents of the test at apt files of its own.
+func useAptTrust(t *testing.T, o apttrust.Options) {
+	t.Helper()
+	testAptTrust = o
+	t.Cleanup(func() { testAptTrust = apttrust.Options{} })
 }
 
 // runs is what the fake apt-get was asked: per run, its folder and

@@ -65,7 +65,7 @@ func parityAgent(t *testing.T, name, role, peerName, machine string, self, peerI
 	logs := &bytes.Buffer{}
 	a := &Agent{log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		stamp: &stamp.Stamp{Role: role}, cluster: &stamp.Cluster{NodeName: name, PeerName: peerName},
-		hw: hwid.Identity{ID: machine}, paths: paths{clusterDir: profileClusterDir, modules: modules.OptionsAt(t.TempDir())}}
+		hw: hwid.Identity{ID: machine}, paths: paths{clusterDir: profileClusterDir, modules: modules.OptionsAt(t.TempDir()), apt: testAptTrust}}
 	a.cfg.Store(&cfg)
 	a.parity.self, a.parity.peer = self, peerInv
 	return a, logs

@@ -2,11 +2,9 @@ package inventory
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/sentryha/sentry/internal/apttrust"
 )
 
 // ErrCorruptSources is a line of apt's sources that apt would refuse too.
@@ -59,129 +57,31 @@ func (s AptSource) Entries() []string {
 }
 
 // ReadAptSources reads dir/sources.list, dir/sources.list.d/*.list and
-// dir/sources.list.d/*.sources, in apt's order. Files with other endings
+// dir/sources.list.d/*.sources, in apt's order (apttrust.ReadSources, the
+// parser the package trust uses too). Files with other endings
 // (.disabled, .save) are ignored, as apt does.
 func ReadAptSources(dir string) ([]AptSource, error) {
-	files := []string{filepath.Join(dir, "sources.list")}
-	d := filepath.Join(dir, "sources.list.d")
-	ents, err := os.ReadDir(d)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	srcs, err := apttrust.ReadSources(dir)
+	if errors.Is(err, apttrust.ErrCorruptSources) {
+		return nil, corruptSources{err}
+	}
+	if err != nil {
 		return nil, err
 	}
-	var more []string
-	for _, e := range ents {
-		if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".list") || strings.HasSuffix(n, ".sources")) {
-			more = append(more, filepath.Join(d, n))
-		}
-	}
-	sort.Strings(more)
 	var out []AptSource
-	for _, f := range append(files, more...) {
-		var got []AptSource
-		if strings.HasSuffix(f, ".sources") {
-			got, err = readDeb822(f)
-		} else {
-			got, err = readOneLine(f)
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
+	for _, s := range srcs {
+		out = append(out, AptSource{File: s.File, Line: s.Line, Types: s.Types, URIs: s.URIs,
+			Suites: s.Suites, Components: s.Components, Disabled: s.Disabled})
 	}
 	return out, nil
 }
 
-// readOneLine reads "deb [ options ] uri suite [component...]" lines.
-func readOneLine(path string) ([]AptSource, error) {
-	var out []AptSource
-	err := eachLine(path, func(name string, n int, l string) error {
-		if i := strings.IndexByte(l, '#'); i >= 0 {
-			l = l[:i]
-		}
-		l = strings.TrimSpace(l)
-		if l == "" {
-			return nil
-		}
-		typ, rest, _ := strings.Cut(l, " ")
-		rest = strings.TrimSpace(rest)
-		if strings.HasPrefix(rest, "[") {
-			end := strings.IndexByte(rest, ']')
-			if end < 0 {
-				return fmt.Errorf("%w: %s:%d: options not closed with ]", ErrCorruptSources, name, n)
-			}
-			rest = rest[end+1:]
-		}
-		f := strings.Fields(rest)
-		if (typ != "deb" && typ != "deb-src") || len(f) < 2 {
-			return fmt.Errorf("%w: %s:%d: not \"deb[-src] [options] <uri> <suite> [component...]\": %q", ErrCorruptSources, name, n, l)
-		}
-		out = append(out, AptSource{File: name, Line: n, Types: []string{typ}, URIs: f[:1], Suites: f[1:2], Components: f[2:]})
-		return nil
-	})
-	return out, err
-}
+// corruptSources is apttrust's ErrCorruptSources as this package's:
+// ErrCorruptSources and ErrCorrupt, with the same message.
+type corruptSources struct{ err error }
 
-// readDeb822 reads the stanzas of a .sources file.
-func readDeb822(path string) ([]AptSource, error) {
-	var out []AptSource
-	var cur *AptSource
-	field := ""
-	flush := func() error {
-		if cur == nil {
-			return nil
-		}
-		if len(cur.Types) == 0 || len(cur.URIs) == 0 || len(cur.Suites) == 0 {
-			return fmt.Errorf("%w: %s:%d: stanza needs Types, URIs and Suites", ErrCorruptSources, cur.File, cur.Line)
-		}
-		out = append(out, *cur)
-		cur = nil
-		return nil
-	}
-	err := eachLine(path, func(name string, n int, l string) error {
-		if strings.HasPrefix(l, "#") {
-			return nil
-		}
-		if strings.TrimSpace(l) == "" {
-			field = ""
-			return flush()
-		}
-		if cur == nil {
-			cur = &AptSource{File: name, Line: n}
-		}
-		var k, v string
-		if l[0] == ' ' || l[0] == '\t' {
-			// A continuation line: more words for the field above.
-			if field == "" {
-				return fmt.Errorf("%w: %s:%d: continuation line with no field before it", ErrCorruptSources, name, n)
-			}
-			k, v = field, l
-		} else {
-			var ok bool
-			if k, v, ok = strings.Cut(l, ":"); !ok || strings.ContainsAny(k, " \t") {
-				return fmt.Errorf("%w: %s:%d: not \"Field: value\": %q", ErrCorruptSources, name, n, l)
-			}
-		}
-		field = k
-		w := strings.Fields(v)
-		switch strings.ToLower(k) {
-		case "types":
-			cur.Types = append(cur.Types, w...)
-		case "uris":
-			cur.URIs = append(cur.URIs, w...)
-		case "suites":
-			cur.Suites = append(cur.Suites, w...)
-		case "components":
-			cur.Components = append(cur.Components, w...)
-		case "enabled":
-			cur.Disabled = strings.EqualFold(strings.TrimSpace(v), "no")
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, flush()
+func (e corruptSources) Error() string { return e.err.Error() }
+func (e corruptSources) Unwrap() error { return e.err }
+func (e corruptSources) Is(target error) bool {
+	return target == ErrCorruptSources || target == ErrCorrupt
 }
