@@ -25,12 +25,22 @@ func TestPairing(t *testing.T) {
 	t.Cleanup(func() { sentryErr("lab", "down") })
 
 	for _, set := range []string{"P", "S"} {
-		out := sentry(t, "lab", "exec", set, "--", "systemctl", "show", "-p", "Type,NotifyAccess,WatchdogUSec,ActiveState,SubState", "sentry-agent")
-		for _, want := range []string{"Type=notify", "NotifyAccess=main", "WatchdogUSec=30s", "ActiveState=active", "SubState=running"} {
+		out := sentry(t, "lab", "exec", set, "--", "systemctl", "show", "-p", "Type,NotifyAccess,WatchdogUSec,ActiveState,SubState,NoNewPrivileges,PrivateTmp", "sentry-agent")
+		for _, want := range []string{"Type=notify", "NotifyAccess=main", "WatchdogUSec=30s", "ActiveState=active", "SubState=running", "NoNewPrivileges=yes", "PrivateTmp=yes"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: sentry-agent unit lacks %s:\n%s", set, want, out)
 			}
 		}
+	}
+	// The unit is valid as systemd reads it, and its exposure is measured.
+	// (The lab installs no man pages, so its Documentation= line is left out.)
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "systemd-analyze verify sentry-agent.service 2>&1 | grep -v \"Command 'man \" || true"); err != nil || strings.Contains(out, "sentry-agent.service:") {
+		t.Errorf("systemd-analyze verify sentry-agent.service: %v\n%s", err, out)
+	}
+	if out, err := sentryErr("lab", "exec", "P", "--", "sh", "-c", "systemd-analyze security --no-pager sentry-agent.service | tail -1"); err == nil {
+		figure(t, "systemd-analyze security sentry-agent.service: %s", strings.TrimSpace(out))
+	} else {
+		t.Errorf("systemd-analyze security: %v", err)
 	}
 
 	var ir agent.InitResult

@@ -211,6 +211,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"join", "TOKEN"}, 2, "sentry: accepts 2 arg(s), received 1", false},
 		{[]string{"join", "TOKEN", "192.0.2.10:7443"}, 1, notRunning, false},
 		{[]string{"join", "TOKEN", "192.0.2.10:7443", "--config", "$SYNTAX"}, 3, badSyntax, false},
+		{[]string{"join", "-", "192.0.2.10:7443"}, 2, "sentry: join -: no token on standard input (EOF)", false},
 		{[]string{"token", "extra"}, 2, `sentry: unknown command "extra" for "sentry token"`, false},
 		{[]string{"token", "--ttl", "soon"}, 2, `sentry: invalid argument "soon" for "--ttl" flag: time: invalid duration "soon"`, false},
 		{[]string{"token"}, 1, notRunning, false},

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -91,14 +93,26 @@ func newJoinCommand() *cobra.Command {
 		Long: `Pair this disk set with the primary: the local agent connects to the primary
 over TLS, trusting it only if its certificate leads to the CA named in the
 token, sends a certificate request with the token's secret, and stores the
-certificate it gets back and the disk stamp (role secondary).`,
+certificate it gets back and the disk stamp (role secondary).
+
+TOKEN '-' reads the token from standard input (its first line): a token on
+the command line can be read by any local account while the command runs,
+and stays in the shell's history. The token is single-use and expires (1 h
+by default), so the window is short either way.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			token := args[0]
+			if token == "-" {
+				line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+				if token = strings.TrimSpace(line); token == "" {
+					return usageError{fmt.Errorf("join -: no token on standard input (%v)", err)}
+				}
+			}
 			c, err := agentClient(cmd)
 			if err != nil {
 				return err
 			}
-			res, err := c.Join(cmd.Context(), args[0], args[1])
+			res, err := c.Join(cmd.Context(), token, args[1])
 			if err != nil {
 				return err
 			}

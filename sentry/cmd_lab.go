@@ -269,7 +269,8 @@ func runLabPair(cmd *cobra.Command, l *lab.Lab, cluster string) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "lab: P: sentry init --cluster %s: cluster %s, CA %s...\n", cluster, ir.ClusterID, ir.CAFingerprint[:16])
 	primary := strings.Split(lab.Sets[0].Address, "/")[0] + ":7443"
 	errb.Reset()
-	code, err = l.Exec(cmd.Context(), "S", []string{"sentry", "join", ir.Token, primary}, nil, cmd.ErrOrStderr(), &errb)
+	// The token through stdin: not on a command line the node's ps shows.
+	code, err = l.Exec(cmd.Context(), "S", []string{"sentry", "join", "-", primary}, strings.NewReader(ir.Token+"\n"), cmd.ErrOrStderr(), &errb)
 	if err != nil {
 		return err
 	}

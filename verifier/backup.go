@@ -27,7 +27,7 @@ var Restic = "restic"
 // (required with restic_repo: the file restic reads the repository's
 // password from), max_age (default 26h).
 //
-// restic runs as `restic -r REPO --password-file FILE --no-lock --no-cache
+// restic runs as `RESTIC_REPOSITORY=REPO restic --password-file FILE --no-lock --no-cache
 // snapshots --latest 1 --json` under the probe's deadline: the password is
 // never on a command line, in the environment or in a log, and the probe
 // leaves no lock in the repository (a probe cut off at its deadline would
@@ -104,9 +104,11 @@ func newestSnapshot(ctx context.Context, repo, pwFile string, maxAge time.Durati
 	if err != nil {
 		return fmt.Errorf("restic_repo is set but restic is not installed (%s: %v): apt-get install restic", Restic, unwrapExec(err))
 	}
-	cmd := exec.CommandContext(ctx, bin, "-r", repo, "--password-file", pwFile, "--no-lock", "--no-cache",
+	// The repository goes in the environment, not on the command line: a
+	// URL may carry a password, and any local account can read argv.
+	cmd := exec.CommandContext(ctx, bin, "--password-file", pwFile, "--no-lock", "--no-cache",
 		"snapshots", "--latest", "1", "--json")
-	cmd.Env = resticEnv(os.Environ())
+	cmd.Env = append(resticEnv(os.Environ()), "RESTIC_REPOSITORY="+repo)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr capped
 	stdout.n, stderr.n = maxResticOutput, 64<<10

@@ -144,11 +144,16 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 	t.Setenv("PATH", bin)
 	fake := func(script string) { os.WriteFile(filepath.Join(bin, "restic"), []byte("#!/bin/sh\n"+script), 0o755) }
 
-	// A repository URL's password is not repeated in the result.
-	fake("echo \"Fatal: unable to open repository at $2\" >&2\nexit 1\n")
+	// A repository URL's password is not repeated in the result, and the
+	// URL is not on restic's command line (any account can read argv).
+	argv := filepath.Join(t.TempDir(), "argv")
+	fake("echo \"$@\" > " + argv + "\necho \"Fatal: unable to open repository at $RESTIC_REPOSITORY\" >&2\nexit 1\n")
 	r = Run(context.Background(), Spec{Kind: "backup", Params: Params{"restic_repo": "rest:https://backup:s3cret@nas:8000/office", "restic_password_file": pw}, Timeout: 5 * time.Second}, nil)
 	if r.OK || strings.Contains(r.Message, "s3cret") || !strings.Contains(r.Message, "Fatal: unable to open repository at rest:https://backup:***@nas:8000/office") {
 		t.Errorf("repository URL: %+v", r)
+	}
+	if b, err := os.ReadFile(argv); err != nil || strings.Contains(string(b), "nas:8000") || !strings.Contains(string(b), "snapshots") {
+		t.Errorf("restic's command line: %q %v", b, err)
 	}
 
 	// A restic that never answers is cut off at the probe's deadline.

@@ -196,6 +196,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.conf().Node.StateDir, 0o700); err != nil {
 		return err
 	}
+	// The state folder holds the keys, the store and config.git (whose
+	// history may hold what a config file said): root's only, whatever
+	// made it before.
+	for _, p := range []string{a.conf().Node.StateDir, a.statePath("config.git")} {
+		if err := os.Chmod(p, 0o700); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("state folder: %w", err)
+		}
+	}
 	st, err := store.Open(a.statePath("state.db"), store.Options{})
 	if err != nil {
 		return err

@@ -17,6 +17,24 @@ WatchdogSec=30s
 Restart=on-failure
 RestartSec=2s
 TimeoutStopSec=30s
+# Hardening, as far as the agent's work allows: it runs dpkg and apt (so
+# no ProtectSystem, no RestrictSUIDSGID: packages ship setuid files), writes
+# under /etc and /var/lib, makes the canary accounts (so no ProtectHome)
+# and reads /lib/modules and /sys (so no ProtectKernelModules). See
+# docs/security.md.
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+LockPersonality=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+SystemCallArchitectures=native
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET
+KeyringMode=private
 
 [Install]
 WantedBy=multi-user.target
