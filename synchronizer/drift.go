@@ -1,14 +1,18 @@
 package synchronizer
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/sergi/go-diff/diffmatchpatch"
+	"golang.org/x/sys/unix"
 )
 
 // DriftItem is a tracked path whose disk state differs from the commit
@@ -19,38 +23,113 @@ type DriftItem struct {
 	Diff string `json:"diff,omitempty"` // for content: lines as committed (-) and as on disk (+)
 }
 
+// maxDriftRead bounds what Drift reads of one file: the apply refuses
+// blobs larger than this, so a larger file is drift by its size alone.
+const maxDriftRead = 16 << 20
+
+// driftFile is what Drift reads of one path on disk, through descriptors:
+// each folder on the way opened without following a symlink, the path
+// itself not followed either. A local account that owns a tracked folder
+// cannot make it read (and show in a diff) a file elsewhere.
+type driftFile struct {
+	st      unix.Stat_t
+	target  string // a symlink's
+	content []byte // a regular file's (nil past maxDriftRead)
+	big     bool
+	xattrs  string
+}
+
+func readDriftFile(base int, p string, wantContent bool) (*driftFile, error) {
+	dir, err := walk(base, "/", splitAbs(filepath.Dir(p)))
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dir)
+	name := filepath.Base(p)
+	f := &driftFile{}
+	if f.st, err = fstatat(dir, name); err != nil {
+		return nil, err
+	}
+	switch f.st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		f.target, err = readlinkAt(dir, name)
+		return f, err
+	case unix.S_IFREG, unix.S_IFDIR:
+	default:
+		return f, nil
+	}
+	fl := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if f.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		fl |= unix.O_DIRECTORY
+	}
+	fd, err := openat(dir, name, fl, 0)
+	if err != nil {
+		return nil, err
+	}
+	fh := os.NewFile(uintptr(fd), p)
+	defer fh.Close()
+	f.xattrs = readXattrsFd(fd)
+	if f.st.Mode&unix.S_IFMT == unix.S_IFREG && wantContent {
+		if f.st.Size > maxDriftRead {
+			f.big = true
+			return f, nil
+		}
+		f.content, err = io.ReadAll(io.LimitReader(fh, maxDriftRead+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(f.content) > maxDriftRead {
+			f.content, f.big = nil, true
+		}
+	}
+	return f, nil
+}
+
 // Drift compares the disk with snapshot s (the commit applied last).
 func Drift(st storer.EncodedObjectStorer, s *Snapshot, root string, secrets *Secrets) ([]DriftItem, error) {
+	if root == "" {
+		root = "/"
+	}
+	base, err := openat(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("drift: %s: %w", root, err)
+	}
+	defer unix.Close(base)
 	var out []DriftItem
 	for _, p := range sortedKeys(s.Entries) {
 		e := s.Entries[p]
-		d := root + p
-		fi, err := os.Lstat(d)
+		f, err := readDriftFile(base, p, e.Type == TypeFile)
 		if err != nil {
-			out = append(out, DriftItem{Path: p, What: "missing"})
-			continue
+			var we *walkError
+			if errors.Is(err, unix.ENOENT) || errors.As(err, &we) {
+				// Missing, or a folder on the way is not a real one here.
+				out = append(out, DriftItem{Path: p, What: "missing"})
+				continue
+			}
+			return nil, fmt.Errorf("drift: %s: %w", p, err)
 		}
+		typ := f.st.Mode & unix.S_IFMT
 		switch e.Type {
 		case TypeDir:
-			if !fi.IsDir() {
+			if typ != unix.S_IFDIR {
 				out = append(out, DriftItem{Path: p, What: "type"})
 				continue
 			}
 		case TypeSymlink:
-			t, err := os.Readlink(d)
-			if err != nil || t != e.Target {
-				out = append(out, DriftItem{Path: p, What: "target", Diff: fmt.Sprintf("-%s\n+%s\n", e.Target, t)})
+			if typ != unix.S_IFLNK || f.target != e.Target {
+				out = append(out, DriftItem{Path: p, What: "target", Diff: fmt.Sprintf("-%s\n+%s\n", printable(e.Target), printable(f.target))})
 			}
 			continue
 		case TypeFile:
-			if !fi.Mode().IsRegular() {
+			if typ != unix.S_IFREG {
 				out = append(out, DriftItem{Path: p, What: "type"})
 				continue
 			}
-			disk, err := os.ReadFile(d)
-			if err != nil {
-				return nil, err
+			if f.big {
+				out = append(out, DriftItem{Path: p, What: "content", Diff: fmt.Sprintf("(%d bytes on disk: larger than any file the sync writes)\n", f.st.Size)})
+				continue
 			}
+			disk := f.content
 			if e.Encrypted {
 				// A secret: compare, never show.
 				if secrets == nil || secrets.MAC(disk) != e.MAC {
@@ -66,17 +145,16 @@ func Drift(st storer.EncodedObjectStorer, s *Snapshot, root string, secrets *Sec
 				continue
 			}
 		}
-		if e.Type != TypeSymlink && readXattrs(d) != e.Xattrs {
-			out = append(out, DriftItem{Path: p, What: "xattrs", Diff: "-" + e.Xattrs + "\n+" + readXattrs(d) + "\n"})
+		if f.xattrs != e.Xattrs {
+			out = append(out, DriftItem{Path: p, What: "xattrs", Diff: "-" + e.Xattrs + "\n+" + f.xattrs + "\n"})
 			continue
 		}
-		if m, _ := strconv.ParseUint(e.Mode, 8, 32); uint64(fi.Mode().Perm()) != m {
-			out = append(out, DriftItem{Path: p, What: "mode", Diff: fmt.Sprintf("-%s\n+%04o\n", e.Mode, fi.Mode().Perm())})
+		if m, _ := strconv.ParseUint(e.Mode, 8, 32); uint64(f.st.Mode&0o777) != m {
+			out = append(out, DriftItem{Path: p, What: "mode", Diff: fmt.Sprintf("-%s\n+%04o\n", e.Mode, f.st.Mode&0o777)})
 			continue
 		}
-		if uid, gid, err := ids(e); err == nil && fileOwner(fi) != [2]int{uid, gid} {
-			o := fileOwner(fi)
-			out = append(out, DriftItem{Path: p, What: "owner", Diff: fmt.Sprintf("-%s:%s\n+%s:%s\n", e.Owner, e.Group, userName(uint32(o[0])), groupName(uint32(o[1])))})
+		if uid, gid, err := ids(e); err == nil && [2]int{int(f.st.Uid), int(f.st.Gid)} != [2]int{uid, gid} {
+			out = append(out, DriftItem{Path: p, What: "owner", Diff: fmt.Sprintf("-%s:%s\n+%s:%s\n", e.Owner, e.Group, userName(f.st.Uid), groupName(f.st.Gid))})
 		}
 	}
 	return out, nil
