@@ -47,19 +47,7 @@ func TestDovecotReloads(t *testing.T) {
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	waitEvent(t, "S", "canary-setup", "as the primary declared", 60*time.Second)
 	shortRounds(t)
-	allGreen := func(set, node string) bool {
-		rs := nodeResults(t, set, node)
-		if len(rs) < 15 {
-			return false
-		}
-		for _, r := range rs {
-			if !r.OK {
-				return false
-			}
-		}
-		return true
-	}
-	waitUntil(t, "S green", 60*time.Second, func() bool { return allGreen("S", "node-s") })
+	waitUntil(t, "S green", 60*time.Second, func() bool { return allGreen(t, "S", "node-s") })
 	conf := "/etc/dovecot/conf.d/99-sentry-e2e.conf"
 
 	t.Run("twenty accepted changes: no rollback, no red", func(t *testing.T) {

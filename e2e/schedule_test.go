@@ -37,6 +37,22 @@ func hasEvent(t *testing.T, set, kind, contains string) bool {
 	return false
 }
 
+// allGreen: set's agent holds results of at least 15 of node's probes, all
+// of them passed.
+func allGreen(t *testing.T, set, node string) bool {
+	t.Helper()
+	rs := nodeResults(t, set, node)
+	if len(rs) < 15 {
+		return false
+	}
+	for _, r := range rs {
+		if !r.OK {
+			return false
+		}
+	}
+	return true
+}
+
 var roundRe = regexp.MustCompile(`round (\d+) ms`)
 
 // TestVerifierSchedule: the canaries declared on P reach S through the
@@ -51,18 +67,7 @@ func TestVerifierSchedule(t *testing.T) {
 	// Set up on P only: S follows the declaration.
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	waitEvent(t, "S", "canary-setup", "as the primary declared", 60*time.Second)
-	green := func(set, node string) bool {
-		rs := nodeResults(t, set, node)
-		if len(rs) < 15 {
-			return false
-		}
-		for _, r := range rs {
-			if !r.OK {
-				return false
-			}
-		}
-		return true
-	}
+	green := func(set, node string) bool { return allGreen(t, set, node) }
 	waitUntil(t, "both nodes green in P's store", 60*time.Second, func() bool { return green("P", "node-p") && green("P", "node-s") })
 	// Either node shows both, with per-phase timings.
 	for _, set := range []string{"P", "S"} {
