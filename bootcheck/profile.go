@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/safetoml"
 )
 
 // MachinesFile holds the hardware profiles of the cluster's machines. It is
@@ -90,7 +91,9 @@ var ErrNoProfiles = errors.New("no machine profiles")
 
 // ReadMachines reads machines.toml (or the adopted list, same format).
 func ReadMachines(path string) (*Machines, error) {
-	b, err := os.ReadFile(path)
+	// machines.toml comes from the peer (the sync carries it) and is read
+	// at boot: bounded before parsing (internal/safetoml).
+	b, err := safetoml.ReadFile(path, safetoml.Peer())
 	if errors.Is(err, os.ErrNotExist) {
 		return &Machines{}, fmt.Errorf("%s: %w", path, ErrNoProfiles)
 	}
@@ -98,8 +101,11 @@ func ReadMachines(path string) (*Machines, error) {
 		return nil, err
 	}
 	var m Machines
-	md, err := toml.Decode(string(b), &m)
+	md, err := safetoml.Decode(path, b, &m, safetoml.Peer())
 	if err != nil {
+		if errors.Is(err, safetoml.ErrLimit) {
+			return nil, err
+		}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%s:%d:%d: %s", path, pe.Position.Line, pe.Position.Col, pe.Message)

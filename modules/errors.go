@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
@@ -67,14 +68,26 @@ func keyError(file string, loc *tomlpos.Locator, key, format string, args ...any
 
 var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-// decodeError turns an error of the TOML decoder into an *Error with the
-// file, line, column and key.
-func decodeError(file string, loc *tomlpos.Locator, err error) *Error {
+// decodeError turns an error of the TOML decoder (or of safetoml's check
+// before it) into an *Error with the file, line, column and key; data is
+// the document, for the context of a syntax error.
+func decodeError(file string, data []byte, loc *tomlpos.Locator, err error) *Error {
+	var le *safetoml.Error
+	if errors.As(err, &le) {
+		e := &Error{File: file, Line: le.Line, Message: le.Message}
+		if e.Line > 0 {
+			e.Col = 1
+		}
+		return e
+	}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
+		if pe.Position.Line == 0 { // an error at the end of the file
+			pe.Position.Line, pe.Position.Col = tomlpos.LineCol(data, pe.Position.Start)
+		}
 		e := &Error{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Message: pe.Message}
 		if pe.Position.Line > 0 {
-			e.Context = pe.ErrorWithPosition()
+			e.Context = tomlpos.Context(data, pe.Position.Line, pe.Position.Col, pe.Position.Len, pe.Message)
 		}
 		return e
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/tomlpos"
 	"github.com/sentryha/sentry/verifier"
 )
@@ -210,10 +211,14 @@ func Parse(file string, data []byte) (*Manifest, []Warning, error) {
 // module is used, so that a newer primary cannot make an older secondary
 // drop all its modules. `sentry modules install` stays strict.
 func parse(file string, data []byte, lenientKinds bool) (*Manifest, []Warning, error) {
+	// Manifests come from the peer: bounded before parsing (internal/safetoml).
+	if err := safetoml.Check(file, data, safetoml.Peer()); err != nil {
+		return nil, nil, decodeError(file, data, nil, err)
+	}
 	loc := tomlpos.New(data)
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, nil, decodeError(file, loc, err)
+		return nil, nil, decodeError(file, data, loc, err)
 	}
 	sv, ok := raw["schema"]
 	if !ok {
@@ -250,7 +255,7 @@ func decodeV2(file string, data []byte, loc *tomlpos.Locator, schema int) (*Mani
 	var f fileV2
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
-		return nil, nil, decodeError(file, loc, err)
+		return nil, nil, decodeError(file, data, loc, err)
 	}
 	var warns []Warning
 	for _, k := range undecoded(md, loc) {
@@ -289,7 +294,7 @@ func decodeV1(file string, data []byte, loc *tomlpos.Locator) (*Manifest, error)
 	var f fileV1
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
-		return nil, decodeError(file, loc, err)
+		return nil, decodeError(file, data, loc, err)
 	}
 	if und := undecoded(md, loc); len(und) > 0 {
 		k := und[0]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
@@ -63,10 +64,14 @@ func ReadSelection(path string) (*Selection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read module selection: %w", err)
 	}
+	// The selection is synced from the peer: bounded before parsing.
+	if err := safetoml.Check(path, data, safetoml.Peer()); err != nil {
+		return nil, decodeError(path, data, nil, err)
+	}
 	s.loc = tomlpos.New(data)
 	md, err := toml.Decode(string(data), s)
 	if err != nil {
-		return nil, decodeError(path, s.loc, err)
+		return nil, decodeError(path, data, s.loc, err)
 	}
 	switch {
 	case s.SchemaVersion == 0:

@@ -14,7 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/BurntSushi/toml"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -77,7 +76,7 @@ func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapsho
 			var list struct {
 				Refused []Refusal `toml:"refused"`
 			}
-			if _, err := toml.Decode(string(b), &list); err != nil {
+			if err := decodeRepoTOML(b, &list); err != nil {
 				return nil, fmt.Errorf("commit %s: refused.toml: %w", commit.String()[:12], err)
 			}
 			for _, r := range list.Refused {
@@ -96,7 +95,7 @@ func ReadSnapshot(st storer.EncodedObjectStorer, commit plumbing.Hash) (*Snapsho
 				return nil, err
 			}
 			var m Meta
-			if _, err := toml.Decode(string(b), &m); err != nil {
+			if err := decodeRepoTOML(b, &m); err != nil {
 				return nil, fmt.Errorf("commit %s: %s: %w", commit.String()[:12], name, err)
 			}
 			if m.SchemaVersion > MetaSchemaVersion {

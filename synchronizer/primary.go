@@ -38,6 +38,19 @@ func (p *Primary) Run(ctx context.Context) error {
 	// Watch first, scan second: an edit made while the first scan runs is
 	// then an event, not a loss.
 	p.watchTrees()
+	// A repository that lost objects in a power cut is repaired first
+	// (unless the agent did), and says so: CommitResult.Repaired.
+	if !p.Repo.startChecked() {
+		res, err := p.Repo.repair(time.Now())
+		if err != nil {
+			p.Log.Error("config repository check", "err", err)
+		} else if res != nil {
+			p.Log.Warn(res.Repaired)
+			if p.OnCommit != nil {
+				p.OnCommit(res)
+			}
+		}
+	}
 	if err := p.Repo.ScanAll(); err != nil {
 		p.Log.Warn("config scan", "err", err)
 	}
@@ -99,6 +112,15 @@ func (p *Primary) Run(ctx context.Context) error {
 
 func (p *Primary) commit(why string) {
 	res, err := p.Repo.Commit(why, time.Now())
+	var damage *DamageError
+	if errors.As(err, &damage) {
+		// The head lost objects (a power loss): repaired, and said so.
+		p.Log.Error("config commit: the repository is damaged: repairing", "err", err)
+		res, err = p.Repo.repair(time.Now())
+		if err == nil && res != nil {
+			p.Log.Warn(res.Repaired)
+		}
+	}
 	if err != nil {
 		p.Log.Error("config commit", "err", err)
 		return

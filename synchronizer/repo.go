@@ -19,7 +19,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/sentryha/sentry/internal/atomicfile"
 )
 
 // Branch is the branch the primary commits to.
@@ -51,6 +50,7 @@ type Repo struct {
 	mu      sync.Mutex
 	repo    *git.Repository
 	st      storer.Storer
+	fs      *gitFS            // what the repository is written through: objects made durable before a ref names them
 	entries map[string]*Entry // absolute path -> entry
 	refused map[string]string // absolute path -> reason
 	trees   map[string]*treeNode
@@ -61,21 +61,26 @@ type Repo struct {
 	refReported bool
 	changed     map[string]string // path -> "added", "modified", "removed" since the last commit
 	secrets     map[string]Entry  // encrypted entries of the head at start
+	// bad are objects a repair found missing or damaged: written again
+	// even where go-git says it has them (a damaged object inside a pack).
+	bad map[plumbing.Hash]bool
+	// checked: Repair ran (Primary.Run runs it at start otherwise).
+	checked bool
 }
 
 // OpenRepo opens (or creates) the bare repository at dir.
 func OpenRepo(dir, node string, pol *Policy) (*Repo, error) {
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
-		if err == nil {
-			err = r.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, Branch))
-		}
-	}
+	return openRepo(dir, node, pol, newOSSyncFS(dir))
+}
+
+// openRepo opens the repository through base (tests record what is done
+// to its files).
+func openRepo(dir, node string, pol *Policy, base syncFS) (*Repo, error) {
+	r, g, err := openGit(base, Branch)
 	if err != nil {
 		return nil, fmt.Errorf("config repository %s: %w", dir, err)
 	}
-	return &Repo{Path: dir, Node: node, policy: pol, repo: r, st: r.Storer,
+	return &Repo{Path: dir, Node: node, policy: pol, repo: r, st: r.Storer, fs: g,
 		entries: map[string]*Entry{}, refused: map[string]string{},
 		trees: map[string]*treeNode{"": {entries: map[string]object.TreeEntry{}, dirty: true}},
 		metas: map[string]bool{}, changed: map[string]string{}}, nil
@@ -250,7 +255,7 @@ func (r *Repo) removeTree(p string) {
 // keeps its ciphertext: no new commit at every start.
 func (r *Repo) putSecret(p string, e *Entry, data []byte) error {
 	mac := r.policy.Secrets.MAC(data)
-	if prev, ok := r.prevSecrets()[p]; ok && prev.MAC == mac {
+	if prev, ok := r.prevSecrets()[p]; ok && prev.MAC == mac && r.has(prev.blob) {
 		e.blob, e.Encrypted, e.MAC = prev.blob, true, mac
 		return nil
 	}
@@ -285,9 +290,15 @@ func (r *Repo) prevSecrets() map[string]Entry {
 	return r.secrets
 }
 
+// has says whether the repository holds object h (and a repair did not
+// find it damaged).
+func (r *Repo) has(h plumbing.Hash) bool {
+	return !r.bad[h] && r.st.HasEncodedObject(h) == nil
+}
+
 func (r *Repo) putBlob(data []byte) ([20]byte, error) {
 	h := plumbing.ComputeHash(plumbing.BlobObject, data)
-	if r.st.HasEncodedObject(h) == nil {
+	if r.has(h) {
 		return h, nil
 	}
 	obj := r.st.NewEncodedObject()
@@ -461,7 +472,7 @@ func (r *Repo) writeTrees() (plumbing.Hash, error) {
 			return root, err
 		}
 		h := obj.Hash()
-		if r.st.HasEncodedObject(h) != nil {
+		if !r.has(h) {
 			if _, err := r.st.SetEncodedObject(obj); err != nil {
 				return root, err
 			}
@@ -504,6 +515,9 @@ type CommitResult struct {
 	Hash    plumbing.Hash // zero when no commit was made: only Refused changed
 	Changed map[string]string
 	Refused []Refusal
+	// Repaired says what a repair found and did (Repair; a Primary's
+	// commit that found the head damaged): "" for an ordinary commit.
+	Repaired string
 }
 
 // Commit records the model as a new commit if anything changed. why is the
@@ -541,7 +555,10 @@ func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 	if !head.IsZero() {
 		hc, err := object.GetCommit(r.st, head)
 		if err != nil {
-			return nil, fmt.Errorf("config repository head %s: %w", head, err)
+			// A power loss took the head's objects (or a disk damaged
+			// them): Repair makes the repository whole again.
+			return nil, &DamageError{Commit: head, Object: head, Kind: "commit", Missing: errors.Is(err, plumbing.ErrObjectNotFound),
+				Err: fmt.Errorf("config repository head %s: %w", head, err)}
 		}
 		if hc.TreeHash == root {
 			r.changed = map[string]string{}
@@ -549,7 +566,12 @@ func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 		}
 		parents = []plumbing.Hash{head}
 	}
-	msg := commitMessage(why, r.changed)
+	return r.writeCommit(commitMessage(why, r.changed), when, root, parents, r.changed)
+}
+
+// writeCommit stores the commit and moves the branch to it (after its
+// objects are durable).
+func (r *Repo) writeCommit(msg string, when time.Time, root plumbing.Hash, parents []plumbing.Hash, changed map[string]string) (*CommitResult, error) {
 	sig := object.Signature{Name: "sentry on " + r.Node, Email: "sentry@" + r.Node, When: when}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: root, ParentHashes: parents}
 	obj := r.st.NewEncodedObject()
@@ -560,10 +582,10 @@ func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeRef(r.Path, Branch, h); err != nil {
+	if err := r.fs.writeRef(Branch, h); err != nil {
 		return nil, err
 	}
-	res := &CommitResult{Hash: h, Changed: r.changed}
+	res := &CommitResult{Hash: h, Changed: changed}
 	for _, p := range sortedKeys(r.refused) {
 		res.Refused = append(res.Refused, Refusal{Path: p, Reason: r.refused[p]})
 	}
@@ -593,15 +615,4 @@ func commitMessage(why string, changed map[string]string) string {
 		fmt.Fprintf(&b, "%-8s %s\n", changed[k], k)
 	}
 	return b.String()
-}
-
-// writeRef points a ref at h atomically (temp file, fsync, rename). go-git
-// truncates and rewrites a ref file in place, which a crash at the wrong
-// moment leaves empty; the repository must survive a kill -9 at any point.
-func writeRef(gitDir string, name plumbing.ReferenceName, h plumbing.Hash) error {
-	p := filepath.Join(gitDir, filepath.FromSlash(name.String()))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(p, []byte(h.String()+"\n"), 0o644)
 }

@@ -56,7 +56,8 @@ type Secondary struct {
 	Secrets  *Secrets
 	Root     string // "" is /; tests apply into a folder
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	checked bool // Repair ran (the first Sync runs it otherwise)
 }
 
 // SyncResult is the outcome of one Sync.
@@ -71,14 +72,19 @@ type SyncResult struct {
 	RolledBack bool         `json:"rolled_back,omitempty"`
 	Transient  bool         `json:"transient,omitempty"` // the failure may clear by itself: worth another try
 	PackBytes  int64        `json:"pack_bytes"`          // bytes that crossed the wire
+	// Repaired says what this sync did about objects the mirror lost
+	// (a power loss): "" when nothing was lost.
+	Repaired string `json:"repaired,omitempty"`
 }
 
 // MirrorOpen opens or creates the secondary's bare mirror.
+// Objects are made durable before a ref names them (see gitFS).
 func MirrorOpen(dir string) (*git.Repository, error) {
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInit(dir, true)
-	}
+	return mirrorOpen(dir, newOSSyncFS(dir))
+}
+
+func mirrorOpen(dir string, base syncFS) (*git.Repository, error) {
+	r, _, err := openGit(base, Branch)
 	if err != nil {
 		return nil, fmt.Errorf("config mirror %s: %w", dir, err)
 	}
@@ -151,18 +157,31 @@ func transientApply(err error) bool {
 func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var repaired string
+	if !s.checked {
+		// The mirror's check at start, unless the agent ran it: objects a
+		// power cut took are fetched again by this sync.
+		var err error
+		if repaired, err = s.repairLocked(); err != nil {
+			s.Log.Error("config mirror check", "err", err)
+		} else if repaired != "" {
+			s.Log.Warn(repaired)
+		}
+	}
 	have := refHash(s.Mirror, RefPrimary)
 	head, pack, err := fetch(ctx, have)
 	if err != nil {
 		return nil, fmt.Errorf("fetch from the primary: %w", err)
 	}
-	res := &SyncResult{Head: head.String()}
+	res := &SyncResult{Head: head.String(), Repaired: repaired}
 	if pack != nil {
 		cr := &CountingReader{R: pack}
 		err := ReadPack(s.Mirror.Storer, cr)
 		res.PackBytes = cr.N
 		if wb, ok := pack.(interface{ WireBytes() int64 }); ok {
-			io.Copy(io.Discard, pack) // the rest of the stream, to its end
+			// The rest of the stream, to its end: a gzip trailer, or what a
+			// refused pack left; not more (a gzip bomb after the pack).
+			io.Copy(io.Discard, io.LimitReader(pack, 1<<20))
 			res.PackBytes = wb.WireBytes()
 		}
 		pack.Close()
@@ -173,7 +192,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	if head.IsZero() {
 		return res, nil
 	}
-	if err := writeRef(s.Path, RefPrimary, head); err != nil {
+	if err := writeRef(s.Mirror.Storer, s.Path, RefPrimary, head); err != nil {
 		return nil, err
 	}
 	applied := s.Applied()
@@ -189,13 +208,29 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 		res.Failed, res.Error = head.String(), "this commit failed to apply before ("+why+"); waiting for a newer one (or sync --force)"
 		return res, nil
 	}
-	old, err := ReadSnapshot(s.Mirror.Storer, applied)
-	if err != nil {
-		return nil, err
-	}
 	new, err := ReadSnapshot(s.Mirror.Storer, head)
 	if err != nil {
-		return nil, err
+		return nil, s.healFetched(head, err)
+	}
+	old, err := ReadSnapshot(s.Mirror.Storer, applied)
+	oldLost := false
+	if err != nil {
+		if newChecker(s.mirrorFS()).commit(applied) == nil {
+			return nil, err
+		}
+		// The applied commit's objects were lost (a power loss; Repair
+		// said so at start) and the fetch did not bring them back: the
+		// primary no longer has that commit (it repaired its own
+		// history). The head is applied in full, as by a first sync:
+		// nothing is removed, and there is nothing to roll back to.
+		old, _ = ReadSnapshot(s.Mirror.Storer, plumbing.ZeroHash)
+		oldLost = true
+		lost := fmt.Sprintf("the applied commit %s was lost from the mirror and the primary no longer has it: %s applied in full (files only that commit had are not removed)", short(applied), short(head))
+		s.Log.Warn("config sync: "+lost, "err", err)
+		if res.Repaired != "" {
+			lost = res.Repaired + "; " + lost
+		}
+		res.Repaired = lost
 	}
 	old, new = old.ForNode(s.Node), new.ForNode(s.Node)
 	res.Changed = true
@@ -212,7 +247,7 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	}
 	if applyErr == nil {
 		res.Applied = head.String()
-		if err := writeRef(s.Path, RefApplied, head); err != nil {
+		if err := writeRef(s.Mirror.Storer, s.Path, RefApplied, head); err != nil {
 			return res, err
 		}
 		return res, s.ForgetFailed()
@@ -220,15 +255,20 @@ func (s *Secondary) Sync(ctx context.Context, fetch Fetcher, force bool) (*SyncR
 	// Back to the last good commit.
 	res.Failed, res.Error, res.Transient = head.String(), applyErr.Error(), transientApply(applyErr)
 	s.Log.Warn("config apply failed: rolling back", "commit", head.String(), "to", applied.String(), "err", applyErr)
-	back, err := ap.Apply(new, old)
-	if err == nil {
-		err = s.Reloader.Reload(ctx, s.Affected(append(append([]string{}, back.Written...), back.Removed...)))
+	if oldLost {
+		// Rolling back to nothing would remove every file of the head.
+		res.Error += "; not rolled back: the last applied commit was lost from the mirror"
+	} else {
+		back, err := ap.Apply(new, old)
+		if err == nil {
+			err = s.Reloader.Reload(ctx, s.Affected(append(append([]string{}, back.Written...), back.Removed...)))
+		}
+		res.RolledBack = err == nil
+		if err != nil {
+			res.Error += "; rolling back failed too: " + err.Error()
+		}
 	}
-	res.RolledBack = err == nil
-	if err != nil {
-		res.Error += "; rolling back failed too: " + err.Error()
-	}
-	if err := writeRef(s.Path, RefFailed, head); err != nil {
+	if err := writeRef(s.Mirror.Storer, s.Path, RefFailed, head); err != nil {
 		s.Log.Error("config: recording the failed commit", "err", err)
 	} else if err := atomicfile.Write(filepath.Join(s.Path, failedReasonFile), []byte(res.Error+"\n"), 0o600); err != nil {
 		s.Log.Error("config: recording why the commit failed", "err", err)

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/sentryha/sentry/internal/safetoml"
 )
 
 // Entry types.
@@ -321,4 +323,13 @@ func fileOwner(fi fs.FileInfo) [2]int {
 		return [2]int{int(st.Uid), int(st.Gid)}
 	}
 	return [2]int{-1, -1}
+}
+
+// decodeRepoTOML decodes a commit's @meta.toml or refused.toml. The
+// primary writes them and the secondary reads them, so they are bounded
+// before parsing (internal/safetoml: 1 MiB, about 11,000 entries of one
+// directory); an error names the line and the limit, not the file.
+func decodeRepoTOML(b []byte, v any) error {
+	_, err := safetoml.Decode("", b, v, safetoml.Peer())
+	return err
 }

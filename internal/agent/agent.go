@@ -74,6 +74,8 @@ type Agent struct {
 	link       linkState
 	reloads    reloadLog     // the units the sync reloaded, for the verifier
 	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
+	lim        *limits       // what the peer (or anyone on the peer port) may cost: limits()
+	limOnce    sync.Once
 	sync       syncState
 	verify     verifyState
 	parity     parityState

@@ -129,14 +129,7 @@ func (a *Agent) updateMachinesLocked() {
 		}
 	}
 	changed = m.Put(self) || changed
-	if p := a.link.Peer; p != nil && p.Hardware != "" && len(p.HardwareNICs) > 0 {
-		pm := bootcheck.Machine{ID: p.Hardware, NICs: p.HardwareNICs, Source: "peer", Seen: now}
-		if old, ok := m.Find(p.Hardware); ok {
-			pm.Source, pm.HomeOf = old.Source, old.HomeOf
-		}
-		if p.HomeHardware == p.Hardware {
-			pm.HomeOf = p.Name
-		}
+	if pm, ok := a.peerMachineLocked(m, now); ok {
 		changed = m.Put(pm) || changed
 	}
 	if !changed {
@@ -147,6 +140,36 @@ func (a *Agent) updateMachinesLocked() {
 		return
 	}
 	a.log.Info("machine profiles updated", "file", a.machinesFile(), "machines", len(m.Machine))
+}
+
+// peerMachineLocked is the profile of the peer's machine as the peer last
+// said, when its word may be taken. The peer speaks for its own machine
+// only: never for this node's machine (a.hw.ID, whose NICs this node reads
+// itself), nor for a machine whose home is this node (this node wrote that
+// entry when it ran there; the peer may run there after a swap, and its
+// word about the machine then is no better than this node's). An entry's
+// adoption is kept.
+func (a *Agent) peerMachineLocked(m *bootcheck.Machines, now time.Time) (bootcheck.Machine, bool) {
+	p := a.link.Peer
+	if p == nil || p.Hardware == "" || len(p.HardwareNICs) == 0 {
+		return bootcheck.Machine{}, false
+	}
+	if p.Hardware == a.hw.ID {
+		a.log.Debug("machine profiles: the peer says it runs on this node's machine; not taken", "node", p.Name, "machine", p.Hardware)
+		return bootcheck.Machine{}, false
+	}
+	pm := bootcheck.Machine{ID: p.Hardware, NICs: p.HardwareNICs, Source: "peer", Seen: now}
+	if old, ok := m.Find(p.Hardware); ok {
+		if old.HomeOf == a.nodeName() {
+			a.log.Debug("machine profiles: the peer runs on this node's home machine; its entry stays this node's", "node", p.Name, "machine", p.Hardware)
+			return bootcheck.Machine{}, false
+		}
+		pm.Source, pm.HomeOf, pm.Replaces, pm.Adopted = old.Source, old.HomeOf, old.Replaces, old.Adopted
+	}
+	if p.HomeHardware == p.Hardware {
+		pm.HomeOf = p.Name
+	}
+	return pm, true
 }
 
 // PromoteResult is what `sentry promote` prints.
@@ -172,10 +195,17 @@ func (a *Agent) Promote() (*PromoteResult, error) {
 	}
 	st := *a.stamp
 	old := st.Generation
-	st.Generation = max(st.Generation, st.OtherGeneration) + 1
-	if a.link.Peer != nil && a.link.Peer.Generation >= st.Generation {
-		st.Generation = a.link.Peer.Generation + 1
+	// Above any generation seen: this disk set's, the peer's last stored
+	// and last heard (both checked when they came, peer.CheckGeneration).
+	top := max(st.Generation, st.OtherGeneration)
+	if a.link.Peer != nil {
+		top = max(top, a.link.Peer.Generation)
 	}
+	if top >= stamp.MaxGeneration {
+		return nil, fmt.Errorf("cannot promote: the newest generation known, %d, is at the limit of %d, and a stamp holds none above it; "+
+			"a real generation counts role changes and never comes near it: check %s (other_generation) and restore it from a backup", top, stamp.MaxGeneration, a.statePath(stamp.StampFile))
+	}
+	st.Generation = top + 1
 	st.Role = stamp.RolePrimary
 	st.Written = time.Now().UTC()
 	if err := stamp.WriteStamp(a.statePath(stamp.StampFile), &st); err != nil {

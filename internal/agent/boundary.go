@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
@@ -68,15 +69,10 @@ func (a *Agent) approvedBoundary() (modules.Boundary, error) {
 	}
 	b.Roots = append(b.Roots, a.paths.clusterDir)
 	path := a.statePath(boundaryName)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return b.Union(modules.Boundary{}), nil
-	}
-	if err != nil {
-		return b, err
-	}
 	var f boundaryFile
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f); err != nil {
+	if _, err := safetoml.DecodeFile(path, &f, safetoml.Small()); errors.Is(err, os.ErrNotExist) {
+		return b.Union(modules.Boundary{}), nil
+	} else if err != nil {
 		return b, fmt.Errorf("%s: %w", path, err)
 	}
 	return b.Union(modules.Boundary{Roots: f.Roots, Executables: f.Executables}), nil
@@ -156,10 +152,8 @@ func (a *Agent) ApproveModules() (*ApproveResult, error) {
 		return res, nil
 	}
 	var f boundaryFile
-	if data, err := os.ReadFile(path); err == nil {
-		if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+	if _, err := safetoml.DecodeFile(path, &f, safetoml.Small()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	w := modules.Boundary{Roots: f.Roots, Executables: f.Executables}.Union(add)
 	f = boundaryFile{SchemaVersion: 1, Approved: time.Now().UTC(), Roots: w.Roots, Executables: w.Executables}

@@ -224,6 +224,11 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err := cert.CheckSignatureFrom(ca); err != nil || cert.Subject.CommonName != name {
 		return nil, fmt.Errorf("join %s: the certificate received is not ours or not signed by the cluster CA", addr)
 	}
+	// This disk set knows no generation yet: the primary's is only bounded
+	// (it becomes the stamp's other generation).
+	if err := peer.CheckGeneration(jr.Primary.Generation, 0); err != nil {
+		return nil, fmt.Errorf("join %s: the primary says %w", addr, err)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stamp != nil {
@@ -255,11 +260,26 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 }
 
 // handleJoin is the primary's side of a join (POST /v1/join on the peer
-// port; the caller has no certificate yet).
+// port; the caller has no certificate yet). An unauthenticated request
+// costs no disk write: past the limit of its source address it is answered
+// 429 and counted; a refusal is logged (within that limit) and counted,
+// and the counts become one join-refused event at most every
+// joinSummaryEvery (noteUnauthenticated). The token is checked read-only
+// first, then everything else in the request (the certificate request is
+// signed), and only then spent; the agent's lock is not held across any of
+// it.
 func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
+	g := &a.limits().join
+	if ok, wait, which := g.joins.allow(r.RemoteAddr, time.Now()); !ok {
+		a.noteUnauthenticated(r.RemoteAddr, "too many join attempts", true)
+		w.Header().Set("Retry-After", strconv.Itoa(roundUp(wait)))
+		writeEnvelope(w, http.StatusTooManyRequests, peer.TypeError, a.nodeName(),
+			peer.ErrorBody{Message: fmt.Sprintf("too many join attempts %s: try again in %ds", which, roundUp(wait))})
+		return
+	}
 	refuse := func(code int, reason string, err error) {
 		a.log.Warn("refused join", "peer", r.RemoteAddr, "reason", reason, "err", err)
-		a.event("join-refused", "", "refused a join from "+r.RemoteAddr+": "+reason, map[string]string{"peer": r.RemoteAddr})
+		a.noteUnauthenticated(r.RemoteAddr, reason, true)
 		writeEnvelope(w, code, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: reason})
 	}
 	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
@@ -272,18 +292,35 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "bad join request: "+err.Error(), err)
 		return
 	}
+	// One join at a time past the limits (not under a.mu: the status and
+	// the peer link go on meanwhile).
+	g.serve.Lock()
+	defer g.serve.Unlock()
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	signer, err := a.node.Signer()
+	var signer *pki.CA
+	var own string
+	var known uint64
+	if a.node != nil && a.cluster != nil && a.stamp != nil {
+		signer, err = a.node.Signer()
+		own, known = a.cluster.NodeName, max(a.stamp.Generation, a.stamp.OtherGeneration)
+	} else {
+		err = errors.New("not initialized")
+	}
+	a.mu.Unlock()
 	if err != nil {
 		refuse(http.StatusForbidden, "this node is not the cluster's primary", err)
 		return
 	}
-	if req.Node.Name == a.cluster.NodeName {
+	if req.Node.Name == own {
 		refuse(http.StatusConflict, fmt.Sprintf("node name %q is the primary's own; give the secondary another name", req.Node.Name), nil)
 		return
 	}
-	if _, err := a.store.UseToken(store.HashSecret([]byte(req.Secret)), time.Now(), req.Node.Name+"@"+r.RemoteAddr); err != nil {
+	if err := peer.CheckGeneration(req.Node.Generation, known); err != nil {
+		refuse(http.StatusBadRequest, "bad join request: "+err.Error(), err)
+		return
+	}
+	hash, now := store.HashSecret([]byte(req.Secret)), time.Now()
+	tokenRefused := func(err error) {
 		reason := "join token refused"
 		switch {
 		case errors.Is(err, store.ErrTokenUsed):
@@ -294,14 +331,25 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 			reason = "join token unknown"
 		}
 		refuse(http.StatusForbidden, reason, err)
+	}
+	if _, err := a.store.CheckToken(hash, now); err != nil { // read-only
+		tokenRefused(err)
 		return
 	}
-	certPEM, err := signer.SignCSR([]byte(req.CSR), req.Node.Name, time.Now())
+	certPEM, err := signer.SignCSR([]byte(req.CSR), req.Node.Name, now)
 	if err != nil {
 		refuse(http.StatusBadRequest, "certificate request: "+err.Error(), err)
 		return
 	}
+	// Everything checked: spend the token (atomically: a second join with
+	// it, even at the same time, is refused here).
+	if _, err := a.store.UseToken(hash, now, req.Node.Name+"@"+r.RemoteAddr); err != nil {
+		tokenRefused(err)
+		return
+	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	cl := *a.cluster
 	if cl.PeerName != "" && cl.PeerName != req.Node.Name {
 		a.log.Warn("join replaces the earlier secondary", "old", cl.PeerName, "new", req.Node.Name)

@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
@@ -19,13 +23,13 @@ func (a *Agent) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
-	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.handleVerifyRun))
+	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.handleVerifyRun)))
 	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
 	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.handleInventoryFetch))
-	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.handleDeb))
+	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.handleDeb)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
-			a.refusePeer(w, r, http.StatusUnauthorized, err)
+			a.refuseUnauthenticated(w, r, http.StatusUnauthorized, err)
 			return
 		}
 		writeEnvelope(w, http.StatusNotFound, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: "no such peer endpoint " + r.URL.Path})
@@ -38,6 +42,77 @@ func (a *Agent) refusePeer(w http.ResponseWriter, r *http.Request, code int, err
 	writeEnvelope(w, code, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: err.Error()})
 }
 
+// refuseUnauthenticated refuses a request without the peer's certificate.
+// It is logged while its source address is within the unauthenticated
+// requests' limit, and only counted past it (the counts are logged once a
+// period): a flood costs no log line each.
+func (a *Agent) refuseUnauthenticated(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if ok, _, _ := a.limits().join.anon.allow(r.RemoteAddr, time.Now()); ok {
+		a.log.Warn("refused peer request", "peer", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	} else {
+		a.noteUnauthenticated(r.RemoteAddr, "no peer certificate", false)
+	}
+	writeEnvelope(w, code, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: err.Error()})
+}
+
+// refuseLimit answers 429 for a limit, with when to try again. It is not
+// logged each time (debug only): the peer asking too often is no news.
+func (a *Agent) refuseLimit(w http.ResponseWriter, r *http.Request, err error) {
+	var le *limitError
+	if errors.As(err, &le) && le.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(roundUp(le.retryAfter)))
+	}
+	a.log.Debug("refused peer request: limit", "peer", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+	writeEnvelope(w, http.StatusTooManyRequests, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: err.Error()})
+}
+
+// limitVerifyRuns lets through the peer's verification runs one at a
+// time and verifyRunsPerMinute.
+func (a *Agent) limitVerifyRuns(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		release, err := a.limits().verify.begin(time.Now())
+		if err != nil {
+			a.refuseLimit(w, r, err)
+			return
+		}
+		defer release()
+		h(w, r)
+	}
+}
+
+// limitDebs serves the peer's .deb requests one at a time, and of those
+// this node must fetch with apt-get download (a primary, the file in no
+// apt cache or local repository), debFetchesPerHour.
+func (a *Agent) limitDebs(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		lim := &a.limits().deb
+		if !lim.serve.TryLock() {
+			a.refuseLimit(w, r, &limitError{msg: "the peer's package requests are served one at a time, and one is being served: try again when it is done", retryAfter: 5 * time.Second})
+			return
+		}
+		defer lim.serve.Unlock()
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+		if err != nil {
+			a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("deb request: %w", err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var d DebRequest
+		if json.Unmarshal(body, &d) == nil && debField.MatchString(d.Name) && debField.MatchString(d.Arch) && debField.MatchString(d.Version) && a.isPrimary() {
+			if _, err := a.locateDeb(d); err != nil {
+				// handleDeb will run apt-get download for it.
+				release, err := lim.fetch.begin(time.Now())
+				if err != nil {
+					a.refuseLimit(w, r, err)
+					return
+				}
+				defer release()
+			}
+		}
+		h(w, r)
+	}
+}
+
 // requirePeer lets through only the cluster's other node, by its
 // certificate (verified against the cluster CA during the handshake).
 func (a *Agent) requirePeer(h http.HandlerFunc) http.HandlerFunc {
@@ -47,11 +122,11 @@ func (a *Agent) requirePeer(h http.HandlerFunc) http.HandlerFunc {
 		a.mu.Unlock()
 		name, err := pki.VerifyClient(r.TLS, "")
 		if err != nil {
-			a.refusePeer(w, r, http.StatusUnauthorized, err)
+			a.refuseUnauthenticated(w, r, http.StatusUnauthorized, err)
 			return
 		}
 		if name != want {
-			a.refusePeer(w, r, http.StatusForbidden, fmt.Errorf("node %q is not this node's peer (%q)", name, want))
+			a.refuseUnauthenticated(w, r, http.StatusForbidden, fmt.Errorf("node %q is not this node's peer (%q)", name, want))
 			return
 		}
 		h(w, r)
@@ -75,13 +150,21 @@ func (a *Agent) handleHello(w http.ResponseWriter, r *http.Request) {
 		a.refusePeer(w, r, http.StatusForbidden, fmt.Errorf("hello for cluster %s, this is %s", h.ClusterID, a.stamp.ClusterID))
 		return
 	}
+	// Said once per value (checkPeerGenerationLocked), not per hello.
+	if err := a.checkPeerGenerationLocked(h); err != nil {
+		writeEnvelope(w, http.StatusConflict, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: err.Error()})
+		return
+	}
 	a.recordContactLocked(h, r.RemoteAddr)
 	writeEnvelope(w, http.StatusOK, peer.TypeHello, a.nodeName(), a.selfStatusLocked())
 }
 
-// recordContactLocked notes a successful exchange with the peer.
+// recordContactLocked notes a successful exchange with the peer, whose
+// status was checked (peer.NodeStatus.Validate, checkPeerGenerationLocked).
+// Of its results, only those admitted are kept (admitPeerResultsLocked).
 func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	now := time.Now().UTC()
+	h.Results = a.admitPeerResultsLocked(h.Name, h.Results)
 	if !a.link.Reachable {
 		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
@@ -119,6 +202,16 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	a.bootFieldsLocked(&s)
 	s.Verify, s.VerifyRed = a.verifySummaryLocked()
 	s.Results = a.latestResultsLocked()
+	// What the peer takes (peer.NodeStatus.Validate): the first by name.
+	if len(s.Results) > peer.MaxProbes {
+		s.Results = s.Results[:peer.MaxProbes]
+	}
+	if len(s.VerifyRed) > peer.MaxProbes {
+		s.VerifyRed = s.VerifyRed[:peer.MaxProbes]
+	}
+	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
+		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))
+	}
 	return s
 }
 
@@ -166,6 +259,10 @@ func (a *Agent) helloOnce(ctx context.Context) {
 	}
 	if h.Name != name {
 		a.link.Reachable, a.link.LastError = false, fmt.Sprintf("peer answered as %q", h.Name)
+		return
+	}
+	if err := a.checkPeerGenerationLocked(h); err != nil {
+		a.link.Reachable, a.link.LastError = false, err.Error()
 		return
 	}
 	a.recordContactLocked(h, addr)

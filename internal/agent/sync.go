@@ -234,6 +234,10 @@ func (a *Agent) onCommit(c *synchronizer.CommitResult) {
 	}
 	sort.Strings(paths)
 	committed := !c.Hash.IsZero() // zero: only what is left out changed
+	if c.Repaired != "" {
+		a.log.Warn("configuration repository repaired", "commit", c.Hash.String(), "what", c.Repaired)
+		a.event("config-repaired", a.nodeName(), c.Repaired, map[string]string{"commit": c.Hash.String()})
+	}
 	if committed {
 		a.sync.head = c.Hash.String()
 		a.event("config-commit", a.nodeName(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
@@ -373,6 +377,18 @@ func (a *Agent) runSecondarySync(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	// Objects lost in a power cut: the mirror drops what is damaged and
+	// fetches it again.
+	a.mu.Lock()
+	sec := a.sync.secondary
+	a.mu.Unlock()
+	if said, err := sec.Repair(); err != nil {
+		a.log.Error("configuration mirror: repair", "err", err)
+		a.event("config-repair-failed", a.nodeName(), "the configuration mirror is damaged and could not be repaired: "+err.Error(), nil)
+	} else if said != "" {
+		a.log.Warn("configuration mirror repaired", "what", said)
+		a.event("config-repaired", a.nodeName(), said, nil)
+	}
 	a.checkDrift()
 	for {
 		retrying, run := false, true
@@ -477,6 +493,9 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 		return nil, err
 	}
 	a.sync.head = res.Head
+	if res.Repaired != "" {
+		a.event("config-repaired", a.nodeName(), res.Repaired, map[string]string{"commit": res.Head})
+	}
 	if !res.Changed {
 		// A fetch error of an earlier try is over; a commit that failed
 		// before still says so, with its recorded reason.

@@ -16,11 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/verifier"
@@ -89,7 +89,7 @@ func DeclareCanaries(stateDir string, primary bool) error {
 		var decl struct {
 			SetupID string `toml:"setup_id"`
 		}
-		if _, err := toml.DecodeFile(CanaryFile, &decl); err == nil && decl.SetupID != "" {
+		if _, err := safetoml.DecodeFile(CanaryFile, &decl, safetoml.Small()); err == nil && decl.SetupID != "" {
 			id = decl.SetupID
 		}
 	}
@@ -103,7 +103,7 @@ func (a *Agent) followCanaries(ctx context.Context, pw string) {
 		SetupID       string    `toml:"setup_id"`
 		SetupAt       time.Time `toml:"setup_at"`
 	}
-	if _, err := toml.DecodeFile(a.canaryFile(), &decl); err != nil || decl.SetupID == "" {
+	if _, err := safetoml.DecodeFile(a.canaryFile(), &decl, safetoml.Small()); err != nil || decl.SetupID == "" {
 		return
 	}
 	mark := a.statePath(canaryAppliedName)
@@ -399,6 +399,9 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 	if vr.Error != "" {
 		return nil, fmt.Errorf("%s: %s", node, vr.Error)
 	}
+	a.mu.Lock()
+	vr.Results = a.admitPeerResultsLocked(node, vr.Results) // the peer's probe names are capped
+	a.mu.Unlock()
 	for i := range vr.Results {
 		vr.Results[i].Values = boundValues(vr.Results[i].Values)
 		r := vr.Results[i]
@@ -433,6 +436,9 @@ func (a *Agent) handleVerifyRun(w http.ResponseWriter, r *http.Request) {
 	out := peer.VerifyResults{Results: res}
 	if err != nil {
 		out.Error = err.Error()
+	}
+	if len(out.Results) > peer.MaxProbes { // what the peer takes
+		out.Results = out.Results[:peer.MaxProbes]
 	}
 	if out.Results == nil {
 		out.Results = []store.StoredResult{}

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
@@ -135,7 +137,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: write a number with a unit, such as \"90s\" or \"5m\"", string(b))
+		return fmt.Errorf("invalid duration %s: write a number with a unit, such as \"90s\" or \"5m\"", tomlpos.Quote(string(b)))
 	}
 	d.Duration = v
 	return nil
@@ -183,19 +185,31 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Key != "" {
-		fmt.Fprintf(&b, "key %q: ", e.Key)
+		fmt.Fprintf(&b, "key %s: ", tomlpos.Quote(e.Key))
 	}
-	b.WriteString(e.Message)
+	b.WriteString(tomlpos.Clean(e.Message, maxMessage))
 	return b.String()
 }
+
+// maxMessage is the most of a message an error shows: values in it are
+// quoted and cut already, this bounds a message of the decoder's.
+const maxMessage = 400
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *Error) Unwrap() error { return ErrInvalid }
 
+// limits bound sentry.toml before it is parsed (internal/safetoml): it is
+// read at boot and written by hand, a few KB.
+func limits() safetoml.Limits { return safetoml.Small() }
+
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := safetoml.ReadFile(path, limits())
 	if err != nil {
+		var le *safetoml.Error
+		if errors.As(err, &le) {
+			return nil, &Error{File: path, Message: le.Message}
+		}
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
 	return Parse(path, data)
@@ -207,14 +221,28 @@ var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := Default()
 	cfg.Path = file
+	if err := safetoml.Check(file, data, limits()); err != nil {
+		e := &Error{File: file, Message: err.Error()}
+		var le *safetoml.Error
+		if errors.As(err, &le) {
+			e.Line, e.Message = le.Line, le.Message
+			if e.Line > 0 {
+				e.Col = 1
+			}
+		}
+		return nil, e
+	}
 	loc := tomlpos.New(data)
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if pe.Position.Line == 0 { // an error at the end of the file
+				pe.Position.Line, pe.Position.Col = tomlpos.LineCol(data, pe.Position.Start)
+			}
 			e := &Error{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Message: pe.Message}
 			if pe.Position.Line > 0 {
-				e.Context = pe.ErrorWithPosition()
+				e.Context = tomlpos.Context(data, pe.Position.Line, pe.Position.Col, pe.Position.Len, pe.Message)
 			}
 			if e.Key != "" && strings.HasPrefix(pe.Message, "invalid duration") {
 				// A value error: point at the key, not somewhere in the value.
@@ -258,8 +286,28 @@ func (c *Config) Validate() error {
 	return err
 }
 
+// keyErr is an error at key. A string among args is a value from the file:
+// it is shown with its non-printable characters escaped and cut when long
+// (tomlpos.Quote for %q).
 func keyErr(key, format string, args ...any) error {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = shown(s)
+		}
+	}
 	return &Error{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+// shown prints a value from the file safely: %q as tomlpos.Quote, else
+// tomlpos.Clean.
+type shown string
+
+func (s shown) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		io.WriteString(f, tomlpos.Quote(string(s)))
+		return
+	}
+	io.WriteString(f, tomlpos.Clean(string(s), tomlpos.MaxShown))
 }
 
 var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -423,14 +471,14 @@ func loopbackHost(hostPort string) bool {
 func checkHostPort(s string, allowEmptyHost bool) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port", s)
+		return fmt.Errorf("%q is not host:port", shown(s))
 	}
 	if host == "" && !allowEmptyHost {
-		return fmt.Errorf("%q has no host", s)
+		return fmt.Errorf("%q has no host", shown(s))
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+		return fmt.Errorf("%q: port must be a number from 1 to 65535", shown(s))
 	}
 	return nil
 }
@@ -457,6 +505,9 @@ func suggest(k string) string { return Suggest(k, knownKeys) }
 func Suggest(k string, known []string) string {
 	best, bestD := "", 3
 	for _, c := range known {
+		if abs(len(k)-len(c)) >= bestD {
+			continue // cannot be closer; and a long key costs no time
+		}
 		if d := editDistance(k, c); d < bestD {
 			best, bestD = c, d
 		}
@@ -466,6 +517,8 @@ func Suggest(k string, known []string) string {
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
+
+func abs(n int) int { return max(n, -n) }
 
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)

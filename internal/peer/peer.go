@@ -242,18 +242,30 @@ func (e *Envelope) body(typ string, v any) error {
 	return nil
 }
 
-func (s *NodeStatus) validate() error {
+// Validate checks what a node says about itself before anything else
+// looks at it: names of the strict form, every text and list bounded, and
+// at most MaxProbes results, each a probe of this node with a probe name
+// (see validResult). The generation is not checked here: the receiver
+// checks it against what it knows (CheckGeneration).
+func (s *NodeStatus) Validate() error {
 	if !nameRe.MatchString(s.Name) {
 		return fmt.Errorf("%w: node name %.70q", ErrMalformed, s.Name)
 	}
 	for k, v := range map[string]string{"role": s.Role, "cluster_id": s.ClusterID, "disk_set": s.DiskSet,
 		"hardware": s.Hardware, "agent_version": s.AgentVersion, "address": s.Address,
-		"config_head": s.ConfigHead, "config_applied": s.ConfigApplied, "config_failed": s.ConfigFailed} {
+		"config_head": s.ConfigHead, "config_applied": s.ConfigApplied, "config_failed": s.ConfigFailed,
+		"config_retry": s.ConfigRetry, "boot": s.Boot, "home_hardware": s.HomeHardware} {
 		if len(v) > 512 {
 			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
 		}
 	}
-	if len(s.Verify) > 512 || len(s.VerifyRed) > 64 {
+	// The machine identities go into machines.toml and the console.
+	for k, v := range map[string]string{"hardware": s.Hardware, "home_hardware": s.HomeHardware} {
+		if hasControl(v) {
+			return fmt.Errorf("%w: %s %.70q holds control characters", ErrMalformed, k, v)
+		}
+	}
+	if len(s.Verify) > 512 || len(s.VerifyRed) > MaxProbes {
 		return fmt.Errorf("%w: verifier summary too long", ErrMalformed)
 	}
 	for _, r := range s.VerifyRed {
@@ -264,21 +276,27 @@ func (s *NodeStatus) validate() error {
 	if len(s.ConfigError) > 4096 {
 		return fmt.Errorf("%w: config_error longer than 4096 bytes", ErrMalformed)
 	}
-	for k, v := range map[string]string{"boot": s.Boot, "home_hardware": s.HomeHardware} {
-		if len(v) > 512 {
-			return fmt.Errorf("%w: %s longer than 512 bytes", ErrMalformed, k)
+	if len(s.BoundaryPending) > MaxBoundaryPending {
+		return fmt.Errorf("%w: %d pending boundary entries (at most %d)", ErrMalformed, len(s.BoundaryPending), MaxBoundaryPending)
+	}
+	for _, b := range s.BoundaryPending {
+		if len(b) > 4096 {
+			return fmt.Errorf("%w: pending boundary entry longer than 4096 bytes", ErrMalformed)
 		}
 	}
 	if len(s.SafeMode) > 4096 {
 		return fmt.Errorf("%w: safe_mode longer than 4096 bytes", ErrMalformed)
 	}
-	if len(s.HardwareNICs) > 64 || len(s.Results) > 256 {
-		return fmt.Errorf("%w: %d NICs, %d results (at most 64 and 256)", ErrMalformed, len(s.HardwareNICs), len(s.Results))
+	if len(s.HardwareNICs) > 64 || len(s.Results) > MaxProbes {
+		return fmt.Errorf("%w: %d NICs, %d results (at most 64 and %d)", ErrMalformed, len(s.HardwareNICs), len(s.Results), MaxProbes)
 	}
-	for _, r := range s.Results {
-		if r.Node != s.Name || len(r.Probe) == 0 || len(r.Probe) > 128 || len(r.Message) > 4096 || len(r.Phases) > 64 {
-			return fmt.Errorf("%w: result %.40q of node %.40q", ErrMalformed, r.Probe, r.Node)
+	for _, n := range s.HardwareNICs {
+		if len(n.Name) > 64 || len(n.MAC) > 64 || len(n.Kind) > 64 || len(n.Driver) > 64 || hasControl(n.Name+n.MAC+n.Kind+n.Driver) {
+			return fmt.Errorf("%w: NIC %.40q: a field longer than 64 bytes or with control characters", ErrMalformed, n.Name)
 		}
+	}
+	if err := validResults(s.Results, s.Name); err != nil {
+		return err
 	}
 	switch s.Role {
 	case "", "primary", "secondary", "safe-mode":
@@ -294,7 +312,7 @@ func (e *Envelope) Hello() (*NodeStatus, error) {
 	if err := e.body(TypeHello, &s); err != nil {
 		return nil, err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -306,7 +324,7 @@ func (e *Envelope) JoinRequest() (*JoinRequest, error) {
 	if err := e.body(TypeJoinRequest, &j); err != nil {
 		return nil, err
 	}
-	if err := j.Node.validate(); err != nil {
+	if err := j.Node.Validate(); err != nil {
 		return nil, err
 	}
 	switch {
@@ -326,7 +344,7 @@ func (e *Envelope) JoinResponse() (*JoinResponse, error) {
 	if err := e.body(TypeJoinResponse, &j); err != nil {
 		return nil, err
 	}
-	if err := j.Primary.validate(); err != nil {
+	if err := j.Primary.Validate(); err != nil {
 		return nil, err
 	}
 	if j.Cert == "" || j.CA == "" || j.ClusterID == "" || len(j.Cert) > 16384 || len(j.CA) > 16384 || len(j.ClusterKey) > 256 {

@@ -42,13 +42,17 @@ func (e *Envelope) VerifyResults() (*VerifyResults, error) {
 	if err := e.body(TypeVerifyResults, &r); err != nil {
 		return nil, err
 	}
-	if len(r.Results) > 256 || len(r.Error) > 4096 {
-		return nil, fmt.Errorf("%w: %d results (at most 256), error of %d bytes", ErrMalformed, len(r.Results), len(r.Error))
-	}
-	for _, x := range r.Results {
-		if x.Node != e.From || x.Probe == "" || len(x.Probe) > 128 || len(x.Message) > 4096 || len(x.Phases) > 64 {
-			return nil, fmt.Errorf("%w: result %.40q of node %.40q from %s", ErrMalformed, x.Probe, x.Node, e.From)
-		}
+	if err := r.Validate(e.From); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// Validate checks the results of a run node made: at most MaxProbes, each
+// a probe of node with a probe name, every text bounded (see validResult).
+func (r *VerifyResults) Validate(node string) error {
+	if len(r.Results) > MaxProbes || len(r.Error) > 4096 {
+		return fmt.Errorf("%w: %d results (at most %d), error of %d bytes", ErrMalformed, len(r.Results), MaxProbes, len(r.Error))
+	}
+	return validResults(r.Results, node)
 }

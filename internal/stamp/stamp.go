@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/safetoml"
 )
 
 // SchemaVersion is the version of both files that this binary writes.
@@ -33,6 +34,13 @@ const (
 
 // ErrMissing is returned when the file does not exist.
 var ErrMissing = errors.New("missing")
+
+// MaxGeneration bounds every generation a stamp holds, this disk set's and
+// the other's. A generation counts role changes, so a real one stays small;
+// the bound is far below 2^63, the first value TOML (whose integers are
+// int64) cannot read back, and leaves room to add one without overflow.
+// A stamp with a generation above it is neither written nor read.
+const MaxGeneration uint64 = 1 << 62
 
 // Stamp is the disk stamp.
 type Stamp struct {
@@ -61,6 +69,10 @@ func (s *Stamp) Validate() error {
 		return fieldErr("role", fmt.Sprintf("%q is neither %q nor %q", s.Role, RolePrimary, RoleSecondary))
 	case s.Generation == 0:
 		return fieldErr("generation", "must be 1 or more")
+	case s.Generation > MaxGeneration:
+		return fieldErr("generation", fmt.Sprintf("%d is above the limit of %d", s.Generation, MaxGeneration))
+	case s.OtherGeneration > MaxGeneration:
+		return fieldErr("other_generation", fmt.Sprintf("%d is above the limit of %d", s.OtherGeneration, MaxGeneration))
 	case s.HomeHardware == "":
 		return fieldErr("home_hardware", "is empty")
 	}
@@ -115,7 +127,17 @@ func WriteStamp(path string, s *Stamp) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("disk stamp %s: %w", path, err)
 	}
-	return write(path, s, "# Sentry disk stamp: what this disk set is. Written by sentry; do not edit.\n")
+	return write(path, s, "# Sentry disk stamp: what this disk set is. Written by sentry; do not edit.\n", func(text string) error {
+		// What the next boot will read: the generations as written.
+		var back Stamp
+		if _, err := toml.Decode(text, &back); err != nil {
+			return err
+		}
+		if back.Generation != s.Generation || back.OtherGeneration != s.OtherGeneration {
+			return fmt.Errorf("generations %d and %d would read back as %d and %d", s.Generation, s.OtherGeneration, back.Generation, back.OtherGeneration)
+		}
+		return nil
+	})
 }
 
 // ReadCluster reads and checks the cluster state.
@@ -136,15 +158,23 @@ func WriteCluster(path string, c *Cluster) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("cluster state %s: %w", path, err)
 	}
-	return write(path, c, "# Sentry cluster state of this node. Written by sentry; do not edit.\n")
+	return write(path, c, "# Sentry cluster state of this node. Written by sentry; do not edit.\n", func(text string) error {
+		var back Cluster
+		_, err := toml.Decode(text, &back)
+		return err
+	})
 }
 
 func read(path string, v any) error {
-	b, err := os.ReadFile(path)
+	// Both files are read at boot; bounded before parsing (internal/safetoml).
+	b, err := safetoml.ReadFile(path, safetoml.Small())
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w", path, ErrMissing)
 	}
 	if err != nil {
+		return err
+	}
+	if err := safetoml.Check(path, b, safetoml.Small()); err != nil {
 		return err
 	}
 	// The schema version first, alone, so that a newer file is refused by
@@ -179,11 +209,17 @@ func tomlMsg(err error) string {
 	return err.Error()
 }
 
-func write(path string, v any, header string) error {
+// write encodes v and writes it atomically, once readBack accepts the
+// text: a file the next read would refuse is never written, and the old
+// one stays.
+func write(path string, v any, header string, readBack func(text string) error) error {
 	var buf bytes.Buffer
 	buf.WriteString(header)
 	if err := toml.NewEncoder(&buf).Encode(v); err != nil {
 		return err
+	}
+	if err := readBack(buf.String()); err != nil {
+		return fmt.Errorf("%s: not written, it would not read back: %v", path, err)
 	}
 	return atomicfile.Write(path, buf.Bytes(), 0o644)
 }

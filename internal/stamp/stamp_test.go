@@ -83,3 +83,50 @@ func TestClusterRoundTrip(t *testing.T) {
 		t.Error("peer name without address accepted")
 	}
 }
+
+// Issue 20, finding 3: a generation TOML cannot read back (>= 2^63) was
+// written, and the next boot found the stamp unreadable. It is refused at
+// the write, and the file keeps what it held.
+func TestWriteRefusesUnreadableGeneration(t *testing.T) {
+	p := filepath.Join(t.TempDir(), StampFile)
+	first := goodStamp()
+	if err := WriteStamp(p, first); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []func(*Stamp){
+		func(s *Stamp) { s.OtherGeneration = 1 << 63 },
+		func(s *Stamp) { s.Generation = 1 << 63 },
+		func(s *Stamp) { s.OtherGeneration = 1<<64 - 1 },
+		func(s *Stamp) { s.OtherGeneration = 1<<62 + 1 },
+	} {
+		s := goodStamp()
+		set(s)
+		err := WriteStamp(p, s)
+		if err == nil || !strings.Contains(err.Error(), "generation") {
+			t.Errorf("stamp with generations %d/%d: write %v, want a refusal naming the generation", s.Generation, s.OtherGeneration, err)
+		}
+		got, rerr := ReadStamp(p)
+		if rerr != nil || *got != *first {
+			t.Fatalf("after the refused write the stamp reads %+v, %v", got, rerr)
+		}
+	}
+	// The limit itself is written and read back.
+	s := goodStamp()
+	s.Generation, s.OtherGeneration = 1<<62, 1<<62
+	if err := WriteStamp(p, s); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadStamp(p); err != nil || *got != *s {
+		t.Fatalf("read %+v, %v", got, err)
+	}
+}
+
+// A stamp with a generation above the limit (written by hand, or by an
+// older sentry) is refused by name at the read.
+func TestReadRefusesGenerationAboveLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), StampFile)
+	os.WriteFile(p, []byte("schema_version = 1\ncluster_id = \"c\"\ndisk_set = \"d\"\nrole = \"secondary\"\ngeneration = 1\nhome_hardware = \"h\"\nother_generation = 9223372036854775807\n"), 0o644)
+	if _, err := ReadStamp(p); err == nil || !strings.Contains(err.Error(), `key "other_generation" 9223372036854775807 is above the limit of 4611686018427387904`) {
+		t.Errorf("read: %v", err)
+	}
+}

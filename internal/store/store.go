@@ -399,18 +399,9 @@ func (s *Store) UseToken(hash string, now time.Time, by string) (Token, error) {
 	var t Token
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
-		v := b.Get([]byte(hash))
-		if v == nil {
-			return ErrTokenUnknown
-		}
-		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("decode token: %w", err)
-		}
-		if !t.Used.IsZero() {
-			return fmt.Errorf("%w (at %s by %q)", ErrTokenUsed, t.Used.Format(time.RFC3339), t.UsedBy)
-		}
-		if now.After(t.Expires) {
-			return fmt.Errorf("%w (at %s)", ErrTokenExpired, t.Expires.Format(time.RFC3339))
+		var err error
+		if t, err = usableToken(b.Get([]byte(hash)), now); err != nil {
+			return err
 		}
 		t.Used = now
 		t.UsedBy = by
@@ -422,6 +413,41 @@ func (s *Store) UseToken(hash string, now time.Time, by string) (Token, error) {
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("store %s: use token %s: %w", s.path, shortHash(hash), err)
+	}
+	return t, nil
+}
+
+// CheckToken says what UseToken would, with the same errors, but only
+// reads (it changes nothing). A caller checks the token, then the rest of
+// its request, and only then spends the token with UseToken (which
+// decides again, atomically).
+func (s *Store) CheckToken(hash string, now time.Time) (Token, error) {
+	var t Token
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		t, err = usableToken(tx.Bucket(bucketTokens).Get([]byte(hash)), now)
+		return err
+	})
+	if err != nil {
+		return Token{}, fmt.Errorf("store %s: check token %s: %w", s.path, shortHash(hash), err)
+	}
+	return t, nil
+}
+
+// usableToken decodes a stored token and says whether it can be used at now.
+func usableToken(v []byte, now time.Time) (Token, error) {
+	var t Token
+	if v == nil {
+		return t, ErrTokenUnknown
+	}
+	if err := json.Unmarshal(v, &t); err != nil {
+		return t, fmt.Errorf("decode token: %w", err)
+	}
+	if !t.Used.IsZero() {
+		return t, fmt.Errorf("%w (at %s by %q)", ErrTokenUsed, t.Used.Format(time.RFC3339), t.UsedBy)
+	}
+	if now.After(t.Expires) {
+		return t, fmt.Errorf("%w (at %s)", ErrTokenExpired, t.Expires.Format(time.RFC3339))
 	}
 	return t, nil
 }
@@ -502,7 +528,9 @@ type Retention struct {
 	// MaxResults keeps at most this many results of each node and probe,
 	// deleting the oldest (by start time).
 	MaxResults int
-	// MaxAge deletes events whose Time is before now minus MaxAge.
+	// MaxAge deletes events whose Time is before now minus MaxAge, and
+	// every result of a probe whose newest result started before then (a
+	// probe no longer run, or a name the peer sent once).
 	MaxAge time.Duration
 	// MaxEvents keeps at most this many events, deleting the oldest.
 	MaxEvents int
@@ -528,7 +556,7 @@ func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
 			return err
 		}
 		deleted += n
-		n, err = pruneResults(tx.Bucket(bucketResults), r.MaxResults)
+		n, err = pruneResults(tx.Bucket(bucketResults), now, r)
 		deleted += n
 		return err
 	})
@@ -766,12 +794,21 @@ func (s *Store) LatestResults(node string) (map[string]StoredResult, error) {
 	return out, nil
 }
 
-// pruneResults keeps the newest keep results of every node and probe.
-func pruneResults(b *bolt.Bucket, keep int) (int, error) {
-	if keep <= 0 {
-		return 0, nil
-	}
+// pruneResults drops the probes of r.MaxAge (see Retention), then keeps
+// the newest r.MaxResults results of every node and probe left.
+func pruneResults(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
 	deleted := 0
+	if r.MaxAge > 0 {
+		n, err := pruneStaleProbes(b, now.Add(-r.MaxAge))
+		if err != nil {
+			return 0, err
+		}
+		deleted += n
+	}
+	keep := r.MaxResults
+	if keep <= 0 {
+		return deleted, nil
+	}
 	err := b.ForEachBucket(func(node []byte) error {
 		nb := b.Bucket(node)
 		return nb.ForEachBucket(func(probe []byte) error {
@@ -795,6 +832,74 @@ func pruneResults(b *bolt.Bucket, keep int) (int, error) {
 		})
 	})
 	return deleted, err
+}
+
+// pruneStaleProbes deletes the probes whose newest result started before
+// cutoff, and a node left with no probe. Names are collected first:
+// buckets are not deleted under the iteration.
+func pruneStaleProbes(b *bolt.Bucket, cutoff time.Time) (int, error) {
+	deleted := 0
+	var nodes [][]byte
+	if err := b.ForEachBucket(func(node []byte) error { nodes = append(nodes, bytes.Clone(node)); return nil }); err != nil {
+		return 0, err
+	}
+	for _, node := range nodes {
+		nb := b.Bucket(node)
+		var stale [][]byte
+		left := 0
+		err := nb.ForEachBucket(func(probe []byte) error {
+			k, _ := nb.Bucket(probe).Cursor().Last()
+			if k == nil || resultStart(k).Before(cutoff) {
+				stale = append(stale, bytes.Clone(probe))
+			} else {
+				left++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, probe := range stale {
+			deleted += nb.Bucket(probe).Stats().KeyN
+			if err := nb.DeleteBucket(probe); err != nil {
+				return 0, err
+			}
+		}
+		if left == 0 {
+			if err := b.DeleteBucket(node); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return deleted, nil
+}
+
+// resultStart is the start time in a result's key (see resultKey).
+func resultStart(k []byte) time.Time {
+	if len(k) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])^(1<<63)))
+}
+
+// Probes returns the names of the probes of node that have stored
+// results, sorted.
+func (s *Store) Probes(node string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketResults).Bucket([]byte(node))
+		if nb == nil {
+			return nil
+		}
+		return nb.ForEachBucket(func(probe []byte) error {
+			out = append(out, string(probe))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: probes of %s: %w", s.path, node, err)
+	}
+	return out, nil
 }
 
 // ---------------------------------------------------------------- alert state

@@ -23,6 +23,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/safetoml"
 )
 
 // SchemaVersion is written into every inventory; Load refuses a newer one.
@@ -284,7 +285,8 @@ func Load(path string) (*Inventory, error) {
 	if strings.HasSuffix(path, ".json") {
 		err = json.Unmarshal(data, inv)
 	} else {
-		_, err = toml.Decode(string(data), inv)
+		// A state file this agent wrote; bounded before parsing all the same.
+		_, err = safetoml.Decode("", data, inv, safetoml.Large())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load inventory %s: %w", path, err)

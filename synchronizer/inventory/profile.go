@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/safetoml"
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
@@ -156,8 +157,13 @@ var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 // the file, and the line when there is one: TOML syntax and types, an
 // unknown key, a missing field, a file cut short.
 func ReadProfile(path string) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	// Profiles are synced from the primary: bounded before parsing
+	// (internal/safetoml).
+	data, err := safetoml.ReadFile(path, safetoml.Peer())
 	if err != nil {
+		return nil, err
+	}
+	if err := safetoml.Check(path, data, safetoml.Peer()); err != nil {
 		return nil, err
 	}
 	loc := tomlpos.New(data)
