@@ -45,3 +45,31 @@ func TestDriftFollowsNoSymlink(t *testing.T) {
 		t.Errorf("no drift for the file behind the link: %+v", d)
 	}
 }
+
+// The primary refuses what the secondary would refuse (a world-writable
+// file, a login account's file, a name with a terminal escape), so that it
+// is listed in refused.toml instead of failing every apply there.
+func TestPrimaryRefusesWhatTheSecondaryWould(t *testing.T) {
+	rootP, pol := fixture(t)
+	n := filepath.Join(rootP, "etc/nginx")
+	os.WriteFile(filepath.Join(n, "ww.conf"), []byte("x\n"), 0o644)
+	os.Chmod(filepath.Join(n, "ww.conf"), 0o666)
+	os.WriteFile(filepath.Join(n, "user.conf"), []byte("x\n"), 0o644)
+	os.Chown(filepath.Join(n, "user.conf"), 1000, 1000)
+	os.WriteFile(filepath.Join(n, "esc\x1b[31m.conf"), []byte("x\n"), 0o644)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c, err := r.Commit("snapshot", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rf := range c.Refused {
+		got[filepath.Base(rf.Path)] = rf.Reason
+	}
+	for name, want := range map[string]string{"ww.conf": "world-writable", "user.conf": "login account", "esc\x1b[31m.conf": "control characters"} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("%q: refusal %q, want %q", name, got[name], want)
+		}
+	}
+}

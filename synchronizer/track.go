@@ -207,7 +207,18 @@ func (p *Policy) classifyType(path string, fi fs.FileInfo) (*Entry, string) {
 	if e.Type != TypeSymlink {
 		e.Xattrs = readXattrs(path)
 	}
+	// What the secondary would refuse is refused here already, so that
+	// it is listed in refused.toml instead of failing every apply there.
+	if unprintable(name) || (e.Type == TypeSymlink && unprintable(e.Target)) {
+		return nil, "a name or link target with control characters or not UTF-8: " + printable(name)
+	}
+	if e.Type != TypeSymlink && mode.Perm()&0o002 != 0 {
+		return nil, "world-writable (mode " + e.Mode + "): anyone on this node could change it"
+	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if reason := ownership(e.Type, int(st.Uid), int(st.Gid), uint64(mode.Perm())); reason != "" {
+			return nil, reason
+		}
 		e.Owner, e.Group = userName(st.Uid), groupName(st.Gid)
 		e.ino, e.mtime = st.Ino, st.Mtim.Nano()
 	}
