@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -455,7 +456,7 @@ func (a *Agent) checkDrift() {
 		if old, ok := a.sync.drift[it.Path]; ok && old == it {
 			continue
 		}
-		diff := it.Diff
+		diff := redactSecrets(it.Diff)
 		if len(diff) > 2000 {
 			diff = diff[:2000] + "...\n"
 		}
@@ -556,6 +557,23 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 		}
 	}
 	return res, nil
+}
+
+// secretLine matches a configuration line that sets a password or a
+// secret (key = value, key: value, key value), whatever the service.
+var secretLine = regexp.MustCompile(`(?i)^([-+ ]?\s*[\w.-]*(passwd|password|passphrase|secret|credential|token|api_?key)[\w.-]*\s*[=:]?\s*)\S.*$`)
+
+// redactSecrets hides the values of password-looking lines in a diff kept
+// in an event (events are stored, listed and may be mailed; the operator
+// sees the whole file with sentry config drift, as root).
+func redactSecrets(diff string) string {
+	lines := strings.Split(diff, "\n")
+	for i, l := range lines {
+		if m := secretLine.FindStringSubmatch(l); m != nil {
+			lines[i] = m[1] + "(redacted)"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func short(h string) string {
