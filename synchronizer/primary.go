@@ -60,6 +60,7 @@ func (p *Primary) Run(ctx context.Context) error {
 	pending := map[string]bool{}
 	var fire <-chan time.Time
 	var timer *time.Timer
+	var q quiet
 	rescan := time.NewTicker(p.Rescan)
 	defer rescan.Stop()
 	for {
@@ -71,12 +72,14 @@ func (p *Primary) Run(ctx context.Context) error {
 				return errors.New("file watcher closed")
 			}
 			pending[ev.Name] = true
+			// Quick edits coalesce: the commit waits for a quiet moment,
+			// short after a lone edit, longer while a burst goes on.
+			wait := q.next(time.Now(), p.Debounce)
 			if timer == nil {
-				timer = time.NewTimer(p.Debounce)
+				timer = time.NewTimer(wait)
 				fire = timer.C
 			} else {
-				// Quick edits coalesce: the commit waits for a quiet moment.
-				timer.Reset(p.Debounce)
+				timer.Reset(wait)
 			}
 		case err := <-w.Errors:
 			// Typically a queue overflow or max_user_watches: the rescan
@@ -84,6 +87,7 @@ func (p *Primary) Run(ctx context.Context) error {
 			p.Log.Warn("file watcher", "err", err)
 		case <-fire:
 			timer, fire = nil, nil
+			q = quiet{}
 			for path := range pending {
 				if err := p.Repo.Update(path); err != nil {
 					p.Log.Warn("config update", "path", path, "err", err)
@@ -97,7 +101,7 @@ func (p *Primary) Run(ctx context.Context) error {
 				pending[d] = true
 			}
 			if len(pending) > 0 {
-				timer = time.NewTimer(p.Debounce)
+				timer = time.NewTimer(q.next(time.Now(), p.Debounce))
 				fire = timer.C
 			}
 		case <-rescan.C:
@@ -180,4 +184,40 @@ func (p *Primary) syncWatches() []string {
 		}
 	}
 	return added
+}
+
+// MinQuiet is the quiet moment after a lone edit: the commit follows it
+// this soon (sync.debounce when that is shorter).
+const MinQuiet = 150 * time.Millisecond
+
+// quiet is the debounce of one burst of edits: the window starts at
+// MinQuiet and doubles with each edit that comes within it, up to max
+// (sync.debounce), so a lone edit is committed at once and a burst of a
+// thousand makes a handful of commits; a burst that never pauses is
+// committed every 10 x max all the same.
+type quiet struct {
+	first  time.Time // the burst's first edit
+	window time.Duration
+}
+
+// next is the wait after an edit at now.
+func (q *quiet) next(now time.Time, max time.Duration) time.Duration {
+	min := MinQuiet
+	if max < min {
+		min = max
+	}
+	if q.first.IsZero() {
+		q.first, q.window = now, min
+		return q.window
+	}
+	if q.window *= 2; q.window > max {
+		q.window = max
+	}
+	if left := q.first.Add(10 * max).Sub(now); left < q.window {
+		if left < 0 {
+			left = 0
+		}
+		return left
+	}
+	return q.window
 }

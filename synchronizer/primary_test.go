@@ -2,6 +2,7 @@ package synchronizer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -59,4 +60,52 @@ func TestPrimaryWatches(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Error("files of a new directory were not committed")
+}
+
+// A thousand edits in two seconds make a handful of commits, and a lone edit
+// after them is committed after the short quiet window (its latency is
+// logged, not asserted: a loaded machine is slower, not wrong).
+func TestPrimaryBurst(t *testing.T) {
+	root, pol := fixture(t)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	var mu sync.Mutex
+	var commits []time.Time
+	p := &Primary{Repo: r, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: time.Second,
+		Rescan: time.Hour, OnCommit: func(c *CommitResult) { mu.Lock(); commits = append(commits, time.Now()); mu.Unlock() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(commits) }
+	for i := 0; i < 250 && count() < 1; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	conf := filepath.Join(root, "etc/nginx/nginx.conf")
+	start := time.Now()
+	for i := 0; i < 1000; i++ {
+		os.WriteFile(conf, []byte(fmt.Sprintf("worker_processes %d;\n", i)), 0o644)
+		time.Sleep(2 * time.Millisecond)
+	}
+	burst := time.Since(start)
+	time.Sleep(1500 * time.Millisecond) // the widest window, and the commit
+	n := count() - 1
+	if n < 1 || n > 5 {
+		t.Errorf("1000 edits in %s made %d commits, want 1 to 5", burst.Round(time.Millisecond), n)
+	}
+	s, _ := ReadSnapshot(r.Git().Storer, r.Head())
+	if b, _ := readBlob(r.Git().Storer, s.Blobs[conf]); string(b) != "worker_processes 999;\n" {
+		t.Errorf("the last commit holds %q, not the last edit", b)
+	}
+	before := count()
+	edit := time.Now()
+	os.WriteFile(conf, []byte("worker_processes auto;\n"), 0o644)
+	for i := 0; i < 250 && count() == before; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if count() == before {
+		t.Fatal("a lone edit was not committed")
+	}
+	mu.Lock()
+	t.Logf("1000 edits in %s: %d commits; a lone edit committed %s after it (quiet window %s)",
+		burst.Round(time.Millisecond), n, commits[len(commits)-1].Sub(edit).Round(time.Millisecond), MinQuiet)
+	mu.Unlock()
 }

@@ -219,3 +219,34 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 }
+
+// The debounce: a lone edit waits MinQuiet; a burst widens the window up to
+// sync.debounce; a burst that never pauses is committed within 10 x that.
+func TestQuietWindow(t *testing.T) {
+	max := time.Second
+	t0 := time.Now()
+	var q quiet
+	if w := q.next(t0, max); w != MinQuiet {
+		t.Fatalf("a lone edit waits %s, want %s", w, MinQuiet)
+	}
+	var got []time.Duration
+	for i := 1; i <= 5; i++ {
+		got = append(got, q.next(t0.Add(time.Duration(i)*10*time.Millisecond), max))
+	}
+	want := []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second, time.Second}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("a burst's windows %v, want %v", got, want)
+		}
+	}
+	if w := q.next(t0.Add(9500*time.Millisecond), max); w != 500*time.Millisecond {
+		t.Errorf("near 10 x debounce into a burst: wait %s, want the 500ms left", w)
+	}
+	if w := q.next(t0.Add(11*time.Second), max); w != 0 {
+		t.Errorf("past 10 x debounce: wait %s, want 0", w)
+	}
+	var short quiet
+	if w := short.next(t0, 50*time.Millisecond); w != 50*time.Millisecond {
+		t.Errorf("a debounce under MinQuiet: wait %s", w)
+	}
+}
