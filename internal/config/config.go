@@ -217,6 +217,10 @@ func Load(path string) (*Config, error) {
 
 var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
+// tomlKeyErr is a decode error with a key and no line (a value of the
+// wrong type, say: "toml: (last key "alert.mail.to"): incompatible types").
+var tomlKeyErr = regexp.MustCompile(`(?s)^toml: \(last key "([^"]*)"\): (.*)$`)
+
 // Parse decodes and validates data, naming file in errors.
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := Default()
@@ -257,6 +261,10 @@ func Parse(file string, data []byte) (*Config, error) {
 				l, c = line, 1
 			}
 			return nil, &Error{File: file, Line: l, Col: c, Key: m[2], Message: m[3]}
+		}
+		if m := tomlKeyErr.FindStringSubmatch(err.Error()); m != nil {
+			l, c := loc.Find(m[1])
+			return nil, &Error{File: file, Line: l, Col: c, Key: m[1], Message: m[2]}
 		}
 		return nil, &Error{File: file, Message: err.Error()}
 	}
