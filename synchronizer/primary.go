@@ -191,10 +191,9 @@ func (p *Primary) syncWatches() []string {
 const MinQuiet = 150 * time.Millisecond
 
 // quiet is the debounce of one burst of edits: the window starts at
-// MinQuiet and doubles each time the burst outlasts it, up to max
-// (sync.debounce). One save (an editor's or sed -i's handful of events
-// within milliseconds) is committed MinQuiet after it; a burst of a
-// thousand edits makes a handful of commits; a burst that never pauses is
+// MinQuiet and doubles with each edit that comes within it, up to max
+// (sync.debounce), so a lone edit is committed at once and a burst of a
+// thousand makes a handful of commits; a burst that never pauses is
 // committed every 10 x max all the same.
 type quiet struct {
 	first  time.Time // the burst's first edit
@@ -211,10 +210,8 @@ func (q *quiet) next(now time.Time, max time.Duration) time.Duration {
 		q.first, q.window = now, min
 		return q.window
 	}
-	if now.Sub(q.first) >= q.window {
-		if q.window *= 2; q.window > max {
-			q.window = max
-		}
+	if q.window *= 2; q.window > max {
+		q.window = max
 	}
 	if left := q.first.Add(10 * max).Sub(now); left < q.window {
 		if left < 0 {

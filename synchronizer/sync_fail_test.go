@@ -220,9 +220,8 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-// The debounce: one save (events within milliseconds) waits MinQuiet; a
-// burst that outlasts the window widens it up to sync.debounce; a burst
-// that never pauses is committed within 10 x that.
+// The debounce: a lone edit waits MinQuiet; a burst widens the window up to
+// sync.debounce; a burst that never pauses is committed within 10 x that.
 func TestQuietWindow(t *testing.T) {
 	max := time.Second
 	t0 := time.Now()
@@ -230,26 +229,20 @@ func TestQuietWindow(t *testing.T) {
 	if w := q.next(t0, max); w != MinQuiet {
 		t.Fatalf("a lone edit waits %s, want %s", w, MinQuiet)
 	}
-	at := func(ms int) time.Duration { return q.next(t0.Add(time.Duration(ms)*time.Millisecond), max) }
-	for _, ms := range []int{1, 2, 5} { // sed -i: create, write, chmod, rename
-		if w := at(ms); w != MinQuiet {
-			t.Fatalf("the events of one save widened the window to %s", w)
-		}
-	}
 	var got []time.Duration
-	for _, ms := range []int{160, 200, 470, 1100, 2500} {
-		got = append(got, at(ms))
+	for i := 1; i <= 5; i++ {
+		got = append(got, q.next(t0.Add(time.Duration(i)*10*time.Millisecond), max))
 	}
-	want := []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	want := []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second, time.Second}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("a burst's windows %v, want %v", got, want)
 		}
 	}
-	if w := at(9500); w != 500*time.Millisecond {
+	if w := q.next(t0.Add(9500*time.Millisecond), max); w != 500*time.Millisecond {
 		t.Errorf("near 10 x debounce into a burst: wait %s, want the 500ms left", w)
 	}
-	if w := at(11000); w != 0 {
+	if w := q.next(t0.Add(11*time.Second), max); w != 0 {
 		t.Errorf("past 10 x debounce: wait %s, want 0", w)
 	}
 	var short quiet
