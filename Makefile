@@ -9,6 +9,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin/sentry
+LABBIN  := bin/sentry-lab
 HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl kmod gnupg gpgv restic
 
 .PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-agent-probing bench-commit
@@ -21,8 +22,11 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HOSTPKG); \
 	fi
 
+# sentry is what a server runs; sentry-lab runs the two-node lab and
+# installs the sentry beside it into the nodes.
 build:
 	$(GO) build -o $(BIN) ./sentry
+	$(GO) build -o $(LABBIN) ./cmd/sentry-lab
 
 demo: deps build
 	scripts/demo.sh
@@ -50,11 +54,14 @@ bench-agent-probing: deps
 bench-commit:
 	$(GO) run ./bench/commitbench
 
+# Every page afresh, so that none is left of a command that is gone.
 man: build
+	rm -f docs/man/*.1
 	./$(BIN) man --dir docs/man
+	./$(LABBIN) man --dir docs/man
 
 lab-down: build
-	./$(BIN) lab down
+	./$(LABBIN) down
 
 clean:
 	rm -rf bin

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5m}
 go build -o bin/sentry ./sentry
-S="bin/sentry lab --name bench"
+go build -o bin/sentry-lab ./cmd/sentry-lab
+S="bin/sentry-lab --name bench" # installs bin/sentry, beside it
 trap '$S down >/dev/null 2>&1 || true' EXIT
 $S up
 $S pair --cluster bench

@@ -33,7 +33,9 @@ func envOr(k, d string) string {
 	return d
 }
 
-var sentryBin string
+// sentryBin is the sentry binary the lab installs into the nodes;
+// labBin, beside it, is sentry-lab, which runs the lab.
+var sentryBin, labBin string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("SENTRY_E2E") == "1" {
@@ -43,15 +45,18 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		sentryBin = filepath.Join(dir, "sentry")
-		build := exec.Command("go", "build", "-o", sentryBin, "../sentry")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building sentry:", err)
-			os.Exit(1)
+		labBin = filepath.Join(dir, "sentry-lab")
+		for bin, pkg := range map[string]string{sentryBin: "../sentry", labBin: "../cmd/sentry-lab"} {
+			build := exec.Command("go", "build", "-o", bin, pkg)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
+				os.Exit(1)
+			}
 		}
 		code := m.Run()
 		// Never leave a lab running, whatever the tests did.
-		exec.Command(sentryBin, "lab", "down", "--name", labName).Run()
+		exec.Command(labBin, "--name", labName, "down").Run()
 		os.RemoveAll(dir)
 		os.Exit(code)
 	}
@@ -77,7 +82,9 @@ func requireLab(t *testing.T) {
 	t.Skip(reason)
 }
 
-// sentry runs the binary against the test lab and returns its stdout.
+// sentry runs the binary against the test lab and returns its stdout:
+// sentry(t, "lab", "up") runs sentry-lab up on the test lab, installing
+// sentryBin.
 func sentry(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := sentryErr(args...)
@@ -100,10 +107,12 @@ func sentryState(t *testing.T, args ...string) string {
 }
 
 func sentryErr(args ...string) (string, error) {
+	bin := sentryBin
 	if len(args) > 0 && args[0] == "lab" {
-		args = append([]string{"lab", "--name", labName}, args[1:]...)
+		bin = labBin
+		args = append([]string{"--name", labName, "--sentry", sentryBin}, args[1:]...)
 	}
-	cmd := exec.Command(sentryBin, args...)
+	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

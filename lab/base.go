@@ -70,7 +70,7 @@ func (l *Lab) EnsureBase(ctx context.Context) error {
 	}
 	if l.debootstrapped() {
 		if l.inUse() {
-			return fmt.Errorf("the cached base %s needs an update but a lab still uses it: run 'sentry lab down' first", l.baseDir())
+			return fmt.Errorf("the cached base %s needs an update but a lab still uses it: run 'sentry-lab down' first", l.baseDir())
 		}
 		l.logf("updating the cached base (tweaks %s -> %s)", readStamp(l.tweaksPath()), baseTweaksVersion)
 		if err := tweakBase(l.baseDir()); err != nil {
@@ -92,7 +92,7 @@ func (l *Lab) EnsureBase(ctx context.Context) error {
 		return err
 	}
 	if l.inUse() {
-		return fmt.Errorf("the cached base %s is out of date but a lab still uses it: run 'sentry lab down' first", l.baseDir())
+		return fmt.Errorf("the cached base %s is out of date but a lab still uses it: run 'sentry-lab down' first", l.baseDir())
 	}
 	tmp := filepath.Join(l.opt.CacheDir, "base.tmp")
 	if err := os.RemoveAll(tmp); err != nil {

@@ -77,7 +77,10 @@ type Options struct {
 	StateDir string
 	// Mirror is the Debian mirror for the base; "" reads the host's apt sources.
 	Mirror string
-	// Binary is installed as /usr/local/bin/sentry into both disk sets.
+	// Binary is the sentry binary installed as /usr/local/bin/sentry into
+	// both disk sets, with the agent's unit it prints (sentry agent unit);
+	// the nodes are then ready when sentry-agent is active too. "" installs
+	// no sentry.
 	Binary string
 	// Log receives progress lines.
 	Log io.Writer

@@ -88,10 +88,6 @@ func (l *Lab) installSet(ctx context.Context, id string) error {
 	return run(ctx, ChrootCmd, root, "ssh-keygen", "-A")
 }
 
-// AgentUnit is the unit file the lab installs with the binary; the sentry
-// command sets it (the lab does not import the agent).
-var AgentUnit = ""
-
 // labAgentConfig is the node's sentry.toml as the lab writes it: the lab's
 // NICs are veth pairs and it has no DMI of its own.
 const labAgentConfig = `# Written by sentry lab at install: the lab's machines are network
@@ -109,45 +105,47 @@ timeout = "10s"
 
 // services lists the units that must be active on a lab node.
 func (l *Lab) services() []string {
-	if l.opt.Binary != "" && AgentUnit != "" {
+	if l.opt.Binary != "" {
 		return append(append([]string{}, Services...), "sentry-agent")
 	}
 	return Services
 }
 
 // installBinary puts the sentry binary into a disk set, with the agent's
-// unit (enabled) and, once, a sentry.toml fit for the lab.
+// unit (enabled, as the binary prints it: sentry agent unit) and, once, a
+// sentry.toml fit for the lab.
 func (l *Lab) installBinary(id string) error {
 	if l.opt.Binary == "" {
 		return nil
 	}
-	if AgentUnit != "" {
-		root := l.setRoot(id)
-		unit := filepath.Join(root, "etc/systemd/system/sentry-agent.service")
-		if err := os.WriteFile(unit, []byte(AgentUnit), 0o644); err != nil {
-			return err
-		}
-		want := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/sentry-agent.service")
-		os.Remove(want)
-		if err := os.Symlink("/etc/systemd/system/sentry-agent.service", want); err != nil {
-			return err
-		}
-		cfg := filepath.Join(root, "etc/sentry/sentry.toml")
-		if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(cfg, []byte(labAgentConfig), 0o644); err != nil {
-				return err
-			}
-		}
-	}
 	if err := l.copyBinary(id); err != nil {
 		return err
 	}
+	root := l.setRoot(id)
+	unit, err := output(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "agent", "unit")
+	if err != nil {
+		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/sentry-agent.service"), []byte(unit), 0o644); err != nil {
+		return err
+	}
+	want := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/sentry-agent.service")
+	os.Remove(want)
+	if err := os.Symlink("/etc/systemd/system/sentry-agent.service", want); err != nil {
+		return err
+	}
+	cfg := filepath.Join(root, "etc/sentry/sentry.toml")
+	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg, []byte(labAgentConfig), 0o644); err != nil {
+			return err
+		}
+	}
 	// What an operator does once after installing sentry: the bootcheck
 	// unit, the role target and the role services' drop-ins.
-	return run(context.Background(), ChrootCmd, l.setRoot(id), "/usr/local/bin/sentry", "bootcheck", "install")
+	return run(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "bootcheck", "install")
 }
 
 func (l *Lab) copyBinary(id string) error {

@@ -256,7 +256,7 @@ func other(hw string) string {
 	return "a"
 }
 
-// NodeStatus is one node as `sentry lab status` shows it.
+// NodeStatus is one node as `sentry-lab status` shows it.
 type NodeStatus struct {
 	DiskSet     string            `json:"disk_set"`
 	Hostname    string            `json:"hostname"`
@@ -439,7 +439,7 @@ func (l *Lab) Move(ctx context.Context, set, hw string) error {
 			}
 			l.logf("disk set %s powered off (was on %s)", id, l.NS(n.Hardware))
 		case n.Hardware == hw && n.alive():
-			return fmt.Errorf("machine %s runs disk set %s: power it off first (sentry lab move %s off)", l.NS(hw), n.Set, n.Set)
+			return fmt.Errorf("machine %s runs disk set %s: power it off first (sentry-lab move %s off)", l.NS(hw), n.Set, n.Set)
 		default:
 			keep = append(keep, *n)
 		}

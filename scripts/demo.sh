@@ -6,18 +6,21 @@
 # primary come up on the other machine. Every command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-S=${SENTRY:-bin/sentry}
+# sentry-lab runs the lab and installs the sentry binary beside it (bin/,
+# make build) into both nodes; SENTRY names another sentry binary.
+L=${SENTRY_LAB:-bin/sentry-lab}
+if [ -n "${SENTRY:-}" ]; then L="$L --sentry $SENTRY"; fi
 run() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 # A command that exits 1 when the nodes are not in step (drift, compat):
 # what it says is the point, so the demo goes on.
 show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@" || [ $? -eq 1 ]; }
 
-run $S lab up
-run $S lab pair --cluster office
-run $S lab status
+run $L up
+run $L pair --cluster office
+run $L status
 
 # A change on the primary: a new page in nginx's default site.
-run $S lab exec P -- sed -i --follow-symlinks \
+run $L exec P -- sed -i --follow-symlinks \
   's|^\tserver_name _;|\tserver_name _;\n\tlocation = /hello { return 200 "hello from the primary'"'"'s configuration\\n"; }|' \
   /etc/nginx/sites-enabled/default
 printf '\nwaiting for the secondary to serve it'
@@ -28,43 +31,43 @@ for _ in $(seq 1 50); do
   fi
   printf '.'; sleep 0.2
 done
-run $S lab exec P -- sentry config log -n 3
+run $L exec P -- sentry config log -n 3
 # The canaries, made on the primary; the secondary follows the declaration.
-run $S lab exec P -- sentry verifier setup
+run $L exec P -- sentry verifier setup
 printf '\nwaiting for both nodes to run their probes'
 for _ in $(seq 1 60); do
-  if $S lab exec P -- sentry status 2>/dev/null | grep -q 'node-s: verifier 15/15 green'; then break; fi
+  if $L exec P -- sentry status 2>/dev/null | grep -q 'node-s: verifier 15/15 green'; then break; fi
   printf '.'; sleep 1
 done
 echo
-run $S lab exec P -- sentry verify --node node-s
-run $S lab exec P -- sentry modules list
-show $S lab exec P -- sentry drift
-show $S lab exec P -- sentry compat
+run $L exec P -- sentry verify --node node-s
+run $L exec P -- sentry modules list
+show $L exec P -- sentry drift
+show $L exec P -- sentry compat
 # The plan's fix: the driver package machine B needs, onto P's disks, from
 # the lab's signed apt repository (a dry run without --yes).
-run $S lab exec P -- sentry parity apply --yes
-run $S lab exec P -- sh -c "sentry compat | grep 'boots on'"
+run $L exec P -- sentry parity apply --yes
+run $L exec P -- sh -c "sentry compat | grep 'boots on'"
 # The failover: both off, P's disks into machine B, boot.
-run $S lab swap
-run $S lab status
-run $S lab exec P -- sentry bootcheck explain
+run $L swap
+run $L status
+run $L exec P -- sentry bootcheck explain
 printf '\nwaiting for both nodes, swapped, to be green'
 for _ in $(seq 1 90); do
-  st=$($S lab exec P -- sentry status 2>/dev/null || true)
+  st=$($L exec P -- sentry status 2>/dev/null || true)
   if grep -q 'node-p: verifier 15/15 green' <<<"$st" && grep -q 'node-s: verifier 15/15 green' <<<"$st"; then break; fi
   printf '.'; sleep 1
 done
 echo
-run $S lab exec P -- sentry events --kind bootcheck,failover -n 4
-run $S lab exec P -- sentry status
+run $L exec P -- sentry events --kind bootcheck,failover -n 4
+run $L exec P -- sentry status
 cat <<MSG
 
 The lab stays up, swapped (P on machine B). Try:
-  $S lab exec P -- sentry status          both nodes, as the primary sees them
-  $S lab exec P -- sentry bootcheck explain   why this boot is what it is
-  $S lab swap                             swap back
-  $S lab move P c                         P's disks into an unknown machine: safe mode
-  $S lab exec S -- sentry verify --debug mail
-  $S lab down                             stop everything the lab started
+  $L exec P -- sentry status          both nodes, as the primary sees them
+  $L exec P -- sentry bootcheck explain   why this boot is what it is
+  $L swap                             swap back
+  $L move P c                         P's disks into an unknown machine: safe mode
+  $L exec S -- sentry verify --debug mail
+  $L down                             stop everything the lab started
 MSG

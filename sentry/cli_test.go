@@ -367,20 +367,6 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"modules", "disable", "nosuch", "--root", "$ROOT"}, 1, "sentry: module state: no module nosuch (see sentry modules list)", false},
 		{[]string{"modules", "remove", "web-nginx", "--root", "$ROOT"}, 2, `sentry: "web-nginx" names no version: write NAME@VERSION`, false},
 		{[]string{"modules", "remove", "web-nginx@1.0.0", "--root", "$ROOT"}, 1, "sentry: module state: web-nginx@1.0.0 is not installed but builtin (builtin/web-nginx.toml): sentry does not remove it", false},
-
-		// The lab: only what fails before the lab is touched (as root,
-		// the lab's commands work on the host).
-		{[]string{"lab"}, 2, "sentry: lab needs a subcommand: down, exec, logs, move, pair, status, swap, up", false},
-		{[]string{"lab", "nosuch"}, 2, `sentry: unknown command "nosuch" for "sentry lab"`, false},
-		{[]string{"lab", "up", "extra"}, 2, `sentry: unknown command "extra" for "sentry lab up"`, false},
-		{[]string{"lab", "down", "extra"}, 2, `sentry: unknown command "extra" for "sentry lab down"`, false},
-		{[]string{"lab", "status", "extra"}, 2, `sentry: unknown command "extra" for "sentry lab status"`, false},
-		{[]string{"lab", "exec", "P"}, 2, "sentry: exec needs a node and a command: sentry lab exec P -- systemctl status", false},
-		{[]string{"lab", "swap", "extra"}, 2, `sentry: unknown command "extra" for "sentry lab swap"`, false},
-		{[]string{"lab", "logs"}, 2, "sentry: accepts 1 arg(s), received 0", false},
-		{[]string{"lab", "pair", "extra"}, 2, `sentry: unknown command "extra" for "sentry lab pair"`, false},
-		{[]string{"lab", "move", "P"}, 2, "sentry: accepts 2 arg(s), received 1", false},
-		{[]string{"lab", "up", "--boot-timeout", "soon"}, 2, `sentry: invalid argument "soon" for "--boot-timeout" flag: time: invalid duration "soon"`, false},
 	}
 	root := newRootCommand()
 	covered := map[string]bool{}
@@ -462,6 +448,10 @@ func TestCLIHelp(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "Additional Commands") {
 		t.Errorf("a command is in no group:\n%s", r.stdout)
+	}
+	// Only what an operator runs on a server: the lab is sentry-lab.
+	if strings.Contains(r.stdout, "lab") {
+		t.Errorf("sentry --help shows the lab:\n%s", r.stdout)
 	}
 	for args, want := range map[string]string{
 		"drift --help":        "  1  not in step: drifted, or unknown",
@@ -567,7 +557,6 @@ func TestCLINotRoot(t *testing.T) {
 		{[]string{"status", "--config", dropsCfg}, 4, dropped, false},
 		{[]string{"drift", "--json", "--config", dropsCfg}, 4, strings.TrimPrefix(dropped, "sentry: "), false},
 		{[]string{"bootcheck", "run"}, 4, "sentry: bootcheck run: this command must run as root", false},
-		{[]string{"lab", "status", "--state-dir", "$DIR/lab", "--cache-dir", "$DIR/lab-cache"}, 4, "sentry: the lab needs root (namespaces, mounts, systemd-nspawn)", false},
 	} {
 		f.check(t, c, runAs(c.args...))
 	}

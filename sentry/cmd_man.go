@@ -32,7 +32,7 @@ func newManCommand(root *cobra.Command) *cobra.Command {
 }
 
 // writeManPages writes one section-1 page per command (sentry.1,
-// sentry-lab-up.1, ...).
+// sentry-config-check.1, ...).
 func writeManPages(root *cobra.Command, dir string) (int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err

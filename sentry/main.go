@@ -14,7 +14,6 @@ import (
 
 	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/config"
-	"github.com/sentryha/sentry/lab"
 	"github.com/sentryha/sentry/modules"
 	"github.com/spf13/cobra"
 )
@@ -53,8 +52,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
-		// Already explained (the result says so, or a command run in
-		// a lab node printed its own output).
+		// Already explained: the result says so.
 		return ee.code
 	}
 	code := exitCode(err)
@@ -83,7 +81,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, config.ErrInvalid):
 		return exitConfig
-	case errors.Is(err, lab.ErrNeedRoot), errors.Is(err, errNeedRoot), errors.Is(err, agent.ErrNeedRoot):
+	case errors.Is(err, errNeedRoot), errors.Is(err, agent.ErrNeedRoot):
 		return exitNeedsRoot
 	}
 	return exitFailure
@@ -142,7 +140,7 @@ type usageError struct{ error }
 func (u usageError) Unwrap() error { return u.error }
 
 // exitError carries an exit code that was already explained (by the
-// result printed, or by a command run inside a lab node).
+// result printed).
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }

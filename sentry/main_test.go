@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/sentryha/sentry/internal/config"
-	"github.com/sentryha/sentry/lab"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -22,7 +21,7 @@ func TestExitCodes(t *testing.T) {
 		{errors.New("boom"), exitFailure},
 		{usageError{errors.New("bad flag")}, exitUsage},
 		{fmt.Errorf("load: %w", &config.Error{File: "x.toml", Key: "a", Message: "m"}), exitConfig},
-		{fmt.Errorf("up: %w", lab.ErrNeedRoot), exitNeedsRoot},
+		{fmt.Errorf("run: %w", errNeedRoot), exitNeedsRoot},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
@@ -66,7 +65,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"--nosuchflag"}, exitUsage, ""},
 		{[]string{"config", "check", "--config", "../internal/config/testdata/bad-unknown-key.toml"}, exitConfig, ""},
 		{[]string{"config", "check", "--config", "/nonexistent/sentry.toml"}, exitFailure, ""},
-		{[]string{"lab", "exec", "P"}, exitUsage, ""},
+		{[]string{"lab"}, exitUsage, `unknown command "lab" for "sentry"`},
 	} {
 		var out bytes.Buffer
 		code := execute(context.Background(), tc.args, nil, &out, &out)
@@ -82,7 +81,7 @@ func TestManPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"sentry.1", "sentry-lab-up.1", "sentry-config-check.1", "sentry-version.1"} {
+	for _, name := range []string{"sentry.1", "sentry-bootcheck-run.1", "sentry-config-check.1", "sentry-version.1"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -94,5 +93,9 @@ func TestManPages(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("only %d pages written", n)
+	}
+	// The lab's pages are sentry-lab's (go run ./cmd/sentry-lab man).
+	if m, _ := filepath.Glob(filepath.Join(dir, "sentry-lab*")); len(m) > 0 {
+		t.Errorf("sentry writes the lab's pages: %v", m)
 	}
 }

@@ -84,7 +84,6 @@ without a terminal they need it.`,
 		{groupBoot, newPromoteCommand()},
 		{groupModules, newModulesCommand()},
 		{groupOther, newVersionCommand()},
-		{groupOther, newLabCommand()},
 		{groupOther, newBenchCommand()},
 		{groupOther, newManCommand(root)},
 	} {
