@@ -79,7 +79,7 @@ const OverlayDir = "/etc/sentry/nodes"
 
 // ClusterDir holds what belongs to the cluster rather than to a service:
 // the machines' hardware profiles (bootcheck). It is always tracked.
-var ClusterDir = "/etc/sentry/cluster"
+const ClusterDir = "/etc/sentry/cluster"
 
 // overlayOf splits a path under OverlayDir into node and the path it
 // replaces ("" for the node's own folder).
