@@ -113,6 +113,7 @@ func TestComponentImportsFixture(t *testing.T) {
 	}
 	want := []string{
 		"example.com/fix/internal/agent/a imports example.com/fix/internal/agent/b (internal/agent/a/a.go)",
+		"example.com/fix/internal/agent/api imports example.com/fix/internal/agent/c (internal/agent/api/api_test.go)",
 		"example.com/fix/internal/agent/c/sub imports example.com/fix/internal/agent/a/deeper (internal/agent/c/sub/sub.go)",
 	}
 	if !reflect.DeepEqual(s, want) {
