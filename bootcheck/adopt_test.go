@@ -199,7 +199,7 @@ var msRE = regexp.MustCompile(` \([0-9]+ ms\)`)
 func bootOn(t *testing.T, f fixture, hw hwid.Identity) (*Result, []string) {
 	t.Helper()
 	var con bytes.Buffer
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true, Console: &con,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true, Console: &con,
 		Identify: func() (hwid.Identity, error) { return hw, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestRunAdoptedMessagesAgree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.writeDiskSet(t, stampOf("primary", hwA), "node-p", "node-s")
-			if err := WriteMachines(MachinesFile, withMachine(Machine{ID: hwC.ID, Source: "mac", NICs: hwC.NICs})); err != nil {
+			if err := WriteMachines(f.machines, withMachine(Machine{ID: hwC.ID, Source: "mac", NICs: hwC.NICs})); err != nil {
 				t.Fatal(err)
 			}
 			if err := WriteMachines(filepath.Join(f.state, AdoptedName), adoptedList(Machine{ID: hwC.ID, Source: "mac", NICs: hwC.NICs,
@@ -274,7 +274,7 @@ func TestRunAdoptedMessagesAgree(t *testing.T) {
 			}
 			// The result file carries the same (explain, the agent).
 			var saved Result
-			b, _ := os.ReadFile(filepath.Join(RunDir, ResultName))
+			b, _ := os.ReadFile(filepath.Join(f.paths.RunDir, ResultName))
 			if err := json.Unmarshal(b, &saved); err != nil || saved.Replaces != tc.replaces.ID || saved.HomeOf != tc.homeOf || saved.Reason != res.Reason {
 				t.Errorf("result file: %v %+v", err, saved)
 			}
@@ -288,28 +288,28 @@ func TestRunAdoptedMessagesAgree(t *testing.T) {
 func TestRunUnreadableMachines(t *testing.T) {
 	f := newFixture(t)
 	f.writeDiskSet(t, stampOf("primary", hwA), "node-p", "node-s")
-	os.MkdirAll(filepath.Dir(MachinesFile), 0o755)
-	os.WriteFile(MachinesFile, []byte("schema_version = 1\n[[machine]\n"), 0o644)
+	os.MkdirAll(filepath.Dir(f.machines), 0o755)
+	os.WriteFile(f.machines, []byte("schema_version = 1\n[[machine]\n"), 0o644)
 
 	res, _ := bootOn(t, f, hwA)
 	if res.Outcome != Primary || !res.Home {
 		t.Fatalf("at home: %s (%s)", res.Outcome, res.Reason)
 	}
-	if !hasWarning(res, "a machine list could not be read ("+MachinesFile+":3:") {
+	if !hasWarning(res, "a machine list could not be read ("+f.machines+":3:") {
 		t.Errorf("at home: warnings %q", res.Warnings)
 	}
-	if s := stageNamed(res, "read-profiles"); s == nil || !strings.Contains(s.Error, MachinesFile) {
+	if s := stageNamed(res, "read-profiles"); s == nil || !strings.Contains(s.Error, f.machines) {
 		t.Errorf("read-profiles stage %+v", s)
 	}
 
 	res, _ = bootOn(t, f, hwB)
-	if res.Outcome != SafeMode || res.UnknownMachine || !strings.Contains(res.Reason, "the machine lists are unreadable: "+MachinesFile+":3:") {
+	if res.Outcome != SafeMode || res.UnknownMachine || !strings.Contains(res.Reason, "the machine lists are unreadable: "+f.machines+":3:") {
 		t.Fatalf("on B: %s unknown=%v (%s)", res.Outcome, res.UnknownMachine, res.Reason)
 	}
 
 	// The adopted list unreadable, the machine known from machines.toml:
 	// the boot goes on and says what it could not read.
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	adopted := filepath.Join(f.state, AdoptedName)
 	os.WriteFile(adopted, []byte("schema_version = 1\n[[machine]]\nid = \n"), 0o600)
 	res, _ = bootOn(t, f, hwB)
@@ -451,12 +451,12 @@ func TestAdopt(t *testing.T) {
 			switch tc.machines {
 			case "":
 			case "profiles":
-				if err := WriteMachines(MachinesFile, machines()); err != nil {
+				if err := WriteMachines(f.machines, machines()); err != nil {
 					t.Fatal(err)
 				}
 			default:
-				os.MkdirAll(filepath.Dir(MachinesFile), 0o755)
-				os.WriteFile(MachinesFile, []byte(tc.machines), 0o644)
+				os.MkdirAll(filepath.Dir(f.machines), 0o755)
+				os.WriteFile(f.machines, []byte(tc.machines), 0o644)
 			}
 			adopted := filepath.Join(f.state, AdoptedName)
 			switch tc.adopted {
@@ -472,9 +472,9 @@ func TestAdopt(t *testing.T) {
 				os.WriteFile(filepath.Join(f.state, LastName), b, 0o644)
 			}
 
-			a, err := Adopt(AdoptInput{StateDir: f.state, Here: tc.here, Replaces: tc.replaces, Peer: tc.peer, Force: tc.force, Now: when})
+			a, err := Adopt(AdoptInput{StateDir: f.state, MachinesFile: f.machines, Here: tc.here, Replaces: tc.replaces, Peer: tc.peer, Force: tc.force, Now: when})
 			if tc.err != "" {
-				want := strings.NewReplacer("MACHINES", MachinesFile, "ADOPTED", adopted).Replace(tc.err)
+				want := strings.NewReplacer("MACHINES", f.machines, "ADOPTED", adopted).Replace(tc.err)
 				// "*" stands for the TOML parser's own words.
 				pre, post, wild := strings.Cut(want, "*")
 				if err == nil || (!wild && err.Error() != want) || (wild && (!strings.HasPrefix(err.Error(), pre) || !strings.HasSuffix(err.Error(), post))) {
@@ -517,10 +517,10 @@ func TestAdopt(t *testing.T) {
 func TestAdoptClusterStateUnreadable(t *testing.T) {
 	f := newFixture(t)
 	f.writeDiskSet(t, stampOf("primary", hwA), "node-p", "node-s")
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	cl := filepath.Join(f.state, stamp.ClusterFile)
 	os.WriteFile(cl, []byte("schema_version = 1\nnode_name = \n"), 0o600)
-	_, err := Adopt(AdoptInput{StateDir: f.state, Here: hwC})
+	_, err := Adopt(AdoptInput{StateDir: f.state, MachinesFile: f.machines, Here: hwC})
 	if err == nil || !strings.HasPrefix(err.Error(), "cannot adopt: "+cl+": line 2") {
 		t.Fatalf("error %v", err)
 	}
@@ -550,14 +550,14 @@ func TestMachinesFileOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	// B is known only from the other file.
-	if _, err := Adopt(AdoptInput{StateDir: f.state, Here: hwC, Replaces: hwB.ID}); err == nil {
+	if _, err := Adopt(AdoptInput{StateDir: f.state, MachinesFile: f.machines, Here: hwC, Replaces: hwB.ID}); err == nil {
 		t.Fatal("adopted in place of a machine the default file does not know")
 	}
 	a, err := Adopt(AdoptInput{StateDir: f.state, MachinesFile: other, Here: hwC, Replaces: hwB.ID})
 	if err != nil || a.HomeOf != "node-s" {
 		t.Fatalf("adopt: %+v %v", a, err)
 	}
-	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: other, NoNetwork: true,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: other, Paths: f.paths, NoNetwork: true,
 		Identify: func() (hwid.Identity, error) { return hwC, nil }})
 	if err != nil || res.Outcome != Primary || !res.Failover || res.HomeOf != "node-s" || res.Network == nil {
 		t.Fatalf("boot: %+v %v", res, err)

@@ -276,11 +276,20 @@ func TestInstall(t *testing.T) {
 	}
 }
 
-// fixture is a disk set's state folder and /etc, and this boot's /run.
-type fixture struct{ state, etc, run string }
+// fixture is a disk set's state folder and /etc, and this boot's /run:
+// machines is the cluster's machine profiles, paths the folders a run
+// reads and writes (give both to Run).
+type fixture struct {
+	state, etc, run string
+	machines        string
+	paths           Paths
+}
 
-func newFixture(t *testing.T) fixture {
-	d := t.TempDir()
+func newFixture(t testing.TB) fixture {
+	return fixtureIn(t, t.TempDir())
+}
+
+func fixtureIn(t testing.TB, d string) fixture {
 	f := fixture{state: filepath.Join(d, "var/lib/sentry"), etc: filepath.Join(d, "etc"), run: filepath.Join(d, "run")}
 	os.MkdirAll(f.state, 0o700)
 	os.MkdirAll(filepath.Join(f.etc, "systemd/network"), 0o755)
@@ -288,16 +297,13 @@ func newFixture(t *testing.T) fixture {
 	// The disks are those of the inventory's fixture P; the machine is S's
 	// (an RTL8126 NIC that only S's newer kernel knows).
 	inv := "../synchronizer/inventory/testdata/nodes/"
-	oldS, oldMD, oldF := SysDir, ModulesDir, FirmwareDir
-	SysDir, ModulesDir, FirmwareDir = inv+"s/sys", inv+"p/lib/modules", inv+"p/lib/firmware"
 	t.Setenv(SysEnv, "")
-	t.Cleanup(func() { SysDir, ModulesDir, FirmwareDir = oldS, oldMD, oldF })
-	oldM, oldN, oldR, oldRN := MachinesFile, NetworkDir, RunDir, RunNetworkDir
-	MachinesFile = filepath.Join(f.etc, "sentry/cluster/machines.toml")
-	NetworkDir = filepath.Join(f.etc, "systemd/network")
-	RunDir = filepath.Join(f.run, "sentry")
-	RunNetworkDir = filepath.Join(f.run, "systemd/network")
-	t.Cleanup(func() { MachinesFile, NetworkDir, RunDir, RunNetworkDir = oldM, oldN, oldR, oldRN })
+	f.machines = filepath.Join(f.etc, "sentry/cluster/machines.toml")
+	f.paths = Paths{
+		SysDir: inv + "s/sys", ModulesDir: inv + "p/lib/modules", FirmwareDir: inv + "p/lib/firmware",
+		NetworkDir: filepath.Join(f.etc, "systemd/network"),
+		RunDir:     filepath.Join(f.run, "sentry"), RunNetworkDir: filepath.Join(f.run, "systemd/network"),
+	}
 	return f
 }
 
@@ -309,10 +315,10 @@ func TestRunFailover(t *testing.T) {
 	if err := stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), st); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteMachines(MachinesFile, machines()); err != nil {
+	if err := WriteMachines(f.machines, machines()); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true,
 		Identify: func() (hwid.Identity, error) { return hwB, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -320,18 +326,18 @@ func TestRunFailover(t *testing.T) {
 	if res.Outcome != Primary || !res.Failover || res.Hardware != hwB.ID || res.HomeHardware != hwA.ID {
 		t.Fatalf("result %+v", res)
 	}
-	b, err := os.ReadFile(filepath.Join(RunDir, RoleName))
+	b, err := os.ReadFile(filepath.Join(f.paths.RunDir, RoleName))
 	if err != nil || strings.TrimSpace(string(b)) != "primary" {
 		t.Fatalf("role marker %q %v", b, err)
 	}
-	if _, err := os.Stat(filepath.Join(RunDir, SafeName)); err == nil {
+	if _, err := os.Stat(filepath.Join(f.paths.RunDir, SafeName)); err == nil {
 		t.Fatal("safe-mode marker on a primary boot")
 	}
 	// NoNetwork writes no network files, but the plan is in the result.
 	if res.Network == nil || len(res.Network.Addresses["eno1"]) != 1 {
 		t.Fatalf("network plan %+v", res.Network)
 	}
-	last, err := Last()
+	last, err := f.paths.Last()
 	if err != nil || last.ID != res.ID {
 		t.Fatalf("Last: %v %v", last, err)
 	}
@@ -359,11 +365,11 @@ func TestRunFailover(t *testing.T) {
 func TestRunSafeMode(t *testing.T) {
 	f := newFixture(t)
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("primary", hwA))
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	// A role marker left from before must go.
-	os.MkdirAll(RunDir, 0o755)
-	os.WriteFile(filepath.Join(RunDir, RoleName), []byte("primary\n"), 0o644)
-	res, err := Run(context.Background(), Options{StateDir: f.state,
+	os.MkdirAll(f.paths.RunDir, 0o755)
+	os.WriteFile(filepath.Join(f.paths.RunDir, RoleName), []byte("primary\n"), 0o644)
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths,
 		Identify: func() (hwid.Identity, error) { return hwC, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -371,14 +377,14 @@ func TestRunSafeMode(t *testing.T) {
 	if res.Outcome != SafeMode || !res.UnknownMachine || !strings.Contains(res.Reason, hwC.ID) {
 		t.Fatalf("result %+v", res)
 	}
-	if _, err := os.Stat(filepath.Join(RunDir, RoleName)); err == nil {
+	if _, err := os.Stat(filepath.Join(f.paths.RunDir, RoleName)); err == nil {
 		t.Fatal("role marker left in safe mode")
 	}
-	b, err := os.ReadFile(filepath.Join(RunDir, SafeName))
+	b, err := os.ReadFile(filepath.Join(f.paths.RunDir, SafeName))
 	if err != nil || !strings.Contains(string(b), "not one of this cluster's machines") {
 		t.Fatalf("safe marker %q %v", b, err)
 	}
-	nf, _ := filepath.Glob(filepath.Join(RunNetworkDir, "*"))
+	nf, _ := filepath.Glob(filepath.Join(f.paths.RunNetworkDir, "*"))
 	if len(nf) != 1 {
 		t.Fatalf("network files %v", nf)
 	}
@@ -387,7 +393,7 @@ func TestRunSafeMode(t *testing.T) {
 		t.Fatalf("safe network gives an address:\n%s", nb)
 	}
 	var decoded Result
-	jb, _ := os.ReadFile(filepath.Join(RunDir, ResultName))
+	jb, _ := os.ReadFile(filepath.Join(f.paths.RunDir, ResultName))
 	if err := json.Unmarshal(jb, &decoded); err != nil || decoded.Outcome != SafeMode {
 		t.Fatalf("result file: %v %s", err, jb)
 	}
@@ -399,7 +405,7 @@ func TestRunCorruptStamp(t *testing.T) {
 	f := newFixture(t)
 	os.WriteFile(filepath.Join(f.state, stamp.StampFile), []byte("schema_version = 1\nrole = \n"), 0o600)
 	os.WriteFile(filepath.Join(f.state, stamp.ClusterFile), []byte("x"), 0o600)
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true,
 		Identify: func() (hwid.Identity, error) { return hwA, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -415,19 +421,10 @@ func TestRunCorruptStamp(t *testing.T) {
 // figures (real nodes, with the primary's probe) are printed by
 // e2e TestBootSwapTen.
 func BenchmarkRunSecondary(b *testing.B) {
-	dir := b.TempDir()
-	f := fixture{state: filepath.Join(dir, "state"), etc: filepath.Join(dir, "etc"), run: filepath.Join(dir, "run")}
-	os.MkdirAll(f.state, 0o700)
-	os.MkdirAll(filepath.Join(f.etc, "systemd/network"), 0o755)
-	os.WriteFile(filepath.Join(f.etc, "systemd/network/10-installer.network"), []byte(installerNetwork), 0o644)
-	inv := "../synchronizer/inventory/testdata/nodes/"
-	SysDir, ModulesDir, FirmwareDir = inv+"s/sys", inv+"p/lib/modules", inv+"p/lib/firmware"
-	MachinesFile = filepath.Join(f.etc, "sentry/cluster/machines.toml")
-	NetworkDir = filepath.Join(f.etc, "systemd/network")
-	RunDir, RunNetworkDir = filepath.Join(f.run, "sentry"), filepath.Join(f.run, "systemd/network")
+	f := fixtureIn(b, b.TempDir())
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("secondary", hwB))
-	WriteMachines(MachinesFile, machines())
-	opt := Options{StateDir: f.state, Identify: func() (hwid.Identity, error) { return hwA, nil }}
+	WriteMachines(f.machines, machines())
+	opt := Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, Identify: func() (hwid.Identity, error) { return hwA, nil }}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		res, err := Run(context.Background(), opt)

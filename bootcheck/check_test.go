@@ -303,11 +303,11 @@ func TestProbeError(t *testing.T) {
 func TestProbeErrorInResult(t *testing.T) {
 	f := newFixture(t)
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("primary", hwA))
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	fn := newFakeNet()
 	fn.arpErr["enp1s0"] = errors.New("ARP probe on enp1s0: bind: no such device")
 	fn.install(t)
-	res, err := Run(context.Background(), Options{StateDir: f.state, ProbeWindow: 50 * time.Millisecond,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, ProbeWindow: 50 * time.Millisecond,
 		Identify: func() (hwid.Identity, error) { return hwA, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestProbeErrorInResult(t *testing.T) {
 		t.Fatalf("outcome %s (%s): an error fails open", res.Outcome, res.Reason)
 	}
 	var decoded Result
-	b, _ := os.ReadFile(filepath.Join(RunDir, ResultName))
+	b, _ := os.ReadFile(filepath.Join(f.paths.RunDir, ResultName))
 	if err := json.Unmarshal(b, &decoded); err != nil {
 		t.Fatal(err)
 	}
@@ -342,15 +342,15 @@ func TestProbeErrorInResult(t *testing.T) {
 func TestBudgetIdentify(t *testing.T) {
 	f := newFixture(t)
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("primary", hwA))
-	WriteMachines(MachinesFile, machines())
-	os.MkdirAll(RunDir, 0o755)
-	os.WriteFile(filepath.Join(RunDir, RoleName), []byte("primary\n"), 0o644)
+	WriteMachines(f.machines, machines())
+	os.MkdirAll(f.paths.RunDir, 0o755)
+	os.WriteFile(filepath.Join(f.paths.RunDir, RoleName), []byte("primary\n"), 0o644)
 	release := make(chan struct{})
 	finished := make(chan *Result, 1)
 	runFinished = func(r *Result) { finished <- r }
 	t.Cleanup(func() { runFinished = nil })
 	t0 := time.Now()
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true, Budget: 200 * time.Millisecond,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true, Budget: 200 * time.Millisecond,
 		Identify: func() (hwid.Identity, error) { <-release; return hwA, nil }})
 	took := time.Since(t0)
 	if err != nil {
@@ -371,14 +371,14 @@ func TestBudgetIdentify(t *testing.T) {
 	}
 	check := func(when string) {
 		t.Helper()
-		b, err := os.ReadFile(filepath.Join(RunDir, SafeName))
+		b, err := os.ReadFile(filepath.Join(f.paths.RunDir, SafeName))
 		if err != nil || !strings.HasPrefix(string(b), want) {
 			t.Fatalf("%s: safe marker %q %v", when, b, err)
 		}
-		if _, err := os.Stat(filepath.Join(RunDir, RoleName)); err == nil {
+		if _, err := os.Stat(filepath.Join(f.paths.RunDir, RoleName)); err == nil {
 			t.Fatalf("%s: role marker present", when)
 		}
-		last, err := Last()
+		last, err := f.paths.Last()
 		if err != nil || last.ID != res.ID || last.Outcome != SafeMode {
 			t.Fatalf("%s: result file %+v %v", when, last, err)
 		}
@@ -407,7 +407,7 @@ func TestBudgetIdentify(t *testing.T) {
 func TestBudgetProbe(t *testing.T) {
 	f := newFixture(t)
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("primary", hwA))
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	os.WriteFile(filepath.Join(f.state, stamp.ClusterFile), []byte("schema_version = 1\ncluster_id = \"c1\"\nnode_name = \"node-p\"\npeer_name = \"node-s\"\npeer_address = \"192.0.2.20:7443\"\n"), 0o600)
 	writePKI(t, f.state, "c1", "node-p")
 	fn := newFakeNet()
@@ -416,7 +416,7 @@ func TestBudgetProbe(t *testing.T) {
 	finished := make(chan *Result, 1)
 	runFinished = func(r *Result) { finished <- r }
 	t.Cleanup(func() { runFinished = nil })
-	res, err := Run(context.Background(), Options{StateDir: f.state, ProbeWindow: 50 * time.Millisecond, PeerTimeout: 10 * time.Second,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, ProbeWindow: 50 * time.Millisecond, PeerTimeout: 10 * time.Second,
 		Budget: 400 * time.Millisecond, Identify: func() (hwid.Identity, error) { return hwA, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ func TestBudgetProbe(t *testing.T) {
 	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "the decision was primary") }) {
 		t.Errorf("warnings %v", res.Warnings)
 	}
-	nf, _ := filepath.Glob(filepath.Join(RunNetworkDir, "*"))
+	nf, _ := filepath.Glob(filepath.Join(f.paths.RunNetworkDir, "*"))
 	if len(nf) != 1 || !strings.Contains(nf[0], "safe") {
 		t.Fatalf("network files %v", nf)
 	}
@@ -440,7 +440,7 @@ func TestBudgetProbe(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the late run did not end when the budget cancelled it")
 	}
-	if _, err := os.Stat(filepath.Join(RunDir, RoleName)); err == nil {
+	if _, err := os.Stat(filepath.Join(f.paths.RunDir, RoleName)); err == nil {
 		t.Fatal("role marker after the budget")
 	}
 }
@@ -471,11 +471,11 @@ func writePKI(t *testing.T, state, cluster, name string) {
 func TestForeignClusterState(t *testing.T) {
 	f := newFixture(t)
 	stamp.WriteStamp(filepath.Join(f.state, stamp.StampFile), stampOf("primary", hwA))
-	WriteMachines(MachinesFile, machines())
+	WriteMachines(f.machines, machines())
 	if err := stamp.WriteCluster(filepath.Join(f.state, stamp.ClusterFile), &stamp.Cluster{ClusterID: "c2", NodeName: "node-p"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true,
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true,
 		Identify: func() (hwid.Identity, error) { return hwC, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +487,7 @@ func TestForeignClusterState(t *testing.T) {
 	}
 	// The same cluster in both: the decision goes on (here: unknown machine).
 	stamp.WriteCluster(filepath.Join(f.state, stamp.ClusterFile), &stamp.Cluster{ClusterID: "c1", NodeName: "node-p"})
-	res, _ = Run(context.Background(), Options{StateDir: f.state, NoNetwork: true,
+	res, _ = Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true,
 		Identify: func() (hwid.Identity, error) { return hwC, nil }})
 	if !res.UnknownMachine || strings.Contains(res.Reason, "cluster state") {
 		t.Fatalf("matching cluster state: %+v", res)

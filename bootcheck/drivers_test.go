@@ -14,8 +14,8 @@ import (
 
 // bnx2Machine writes a sysfs tree of one machine with a Broadcom NIC whose
 // module (bnx2, in the inventory fixture's kernel) needs firmware, and
-// points the driver check at it and at the fixture's modules.
-func bnx2Machine(t *testing.T) {
+// points p (the driver check's paths) at it and at the fixture's modules.
+func bnx2Machine(t *testing.T, p *Paths) {
 	t.Helper()
 	sys := t.TempDir()
 	dev := filepath.Join(sys, "bus/pci/devices/0000:02:00.0")
@@ -25,10 +25,8 @@ func bnx2Machine(t *testing.T) {
 		os.WriteFile(filepath.Join(dev, name), []byte(v+"\n"), 0o444)
 	}
 	os.Symlink("../../../bus/pci/drivers/bnx2", filepath.Join(dev, "driver"))
-	oldS, oldM, oldF := SysDir, ModulesDir, FirmwareDir
-	t.Cleanup(func() { SysDir, ModulesDir, FirmwareDir = oldS, oldM, oldF })
-	SysDir, ModulesDir = sys, "../synchronizer/inventory/testdata/nodes/p/lib/modules"
 	t.Setenv(SysEnv, "")
+	p.SysDir, p.ModulesDir = sys, "../synchronizer/inventory/testdata/nodes/p/lib/modules"
 }
 
 // TestCheckDriversFirmware: firmware that is there passes; no firmware
@@ -58,9 +56,9 @@ func TestCheckDriversFirmware(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			bnx2Machine(t)
-			FirmwareDir = tc.dir
-			rep, err := checkDrivers()
+			p := Paths{FirmwareDir: tc.dir}
+			bnx2Machine(t, &p)
+			rep, err := checkDrivers(p)
 			if (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
@@ -83,23 +81,23 @@ func TestCheckDriversFirmware(t *testing.T) {
 // that these disks lack the NIC's firmware.
 func TestRunFirmwareUnreadable(t *testing.T) {
 	f := newFixture(t)
-	bnx2Machine(t)
+	bnx2Machine(t, &f.paths)
 	notDir := filepath.Join(t.TempDir(), "a-file")
 	os.WriteFile(notDir, []byte("x"), 0o644)
-	FirmwareDir = filepath.Join(notDir, "firmware")
+	f.paths.FirmwareDir = filepath.Join(notDir, "firmware")
 	f.writeDiskSet(t, stampOf("primary", hwA), "node-p", "node-s")
-	WriteMachines(MachinesFile, machines())
-	res, err := Run(context.Background(), Options{StateDir: f.state, NoNetwork: true, Identify: func() (hwid.Identity, error) { return hwB, nil }})
+	WriteMachines(f.machines, machines())
+	res, err := Run(context.Background(), Options{StateDir: f.state, MachinesFile: f.machines, Paths: f.paths, NoNetwork: true, Identify: func() (hwid.Identity, error) { return hwB, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Outcome != Primary || res.Drivers == nil || res.Drivers.Boots != "unknown" {
 		t.Fatalf("result %s, drivers %+v", res.Outcome, res.Drivers)
 	}
-	if !hasWarning(res, "the driver check is incomplete: the firmware in "+FirmwareDir+" could not be listed") || hasWarning(res, "lack drivers") {
+	if !hasWarning(res, "the driver check is incomplete: the firmware in "+f.paths.FirmwareDir+" could not be listed") || hasWarning(res, "lack drivers") {
 		t.Errorf("warnings %q", res.Warnings)
 	}
-	if s := stageNamed(res, "check-drivers"); s == nil || !strings.Contains(s.Error, FirmwareDir) {
+	if s := stageNamed(res, "check-drivers"); s == nil || !strings.Contains(s.Error, f.paths.FirmwareDir) {
 		t.Errorf("check-drivers stage %+v", s)
 	}
 }

@@ -17,8 +17,8 @@ import (
 // RunNetworkDir is where bootcheck writes the configuration for the machine
 // it found. Files there are read by systemd-networkd too, and the names
 // bootcheck uses ("05-sentry-...") sort before an installer's, so they win.
-// Both are variables so tests can point them at fixture trees.
-var (
+// Paths.NetworkDir and Paths.RunNetworkDir name others (fixture trees).
+const (
 	NetworkDir    = "/etc/systemd/network"
 	RunNetworkDir = "/run/systemd/network"
 )

@@ -19,7 +19,7 @@ import (
 // primary writes it and every disk set carries it, so each knows both
 // machines. AdoptedFile (in the state folder, never synced) lists machines
 // an operator accepted on this disk set with `sentry bootcheck adopt`.
-var (
+const (
 	MachinesFile = "/etc/sentry/cluster/machines.toml"
 	AdoptedName  = "adopted-machines.toml"
 )

@@ -27,8 +27,42 @@ import (
 // RunDir holds this boot's decision: ResultName (the whole of it, JSON),
 // RoleName (present when the role's services may start; the role units'
 // drop-ins have ConditionPathExists on it) and SafeName (the reason, in
-// safe mode).
-var RunDir = "/run/sentry"
+// safe mode). Paths.RunDir names another (a fixture tree).
+const RunDir = "/run/sentry"
+
+// Paths are the machine's files and folders that a boot check reads and
+// writes besides the state folder. A field left empty means the machine's
+// own: the constant of the same name (hwid.DMIDir for DMIDir).
+type Paths struct {
+	RunDir        string // this boot's decision
+	NetworkDir    string // the installed systemd-networkd configuration
+	RunNetworkDir string // where this boot's network configuration goes
+	// The driver check reads the PCI devices in SysDir (or in the folder
+	// that the environment variable SysEnv names), the module trees in
+	// ModulesDir and the firmware in FirmwareDir.
+	SysDir      string
+	ModulesDir  string
+	FirmwareDir string
+	// DMIDir is where the hardware identity's DMI attributes are read
+	// from, when Options.HW names no folder.
+	DMIDir string
+}
+
+// Resolved returns p with its empty fields set to the machine's own.
+func (p Paths) Resolved() Paths {
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{
+		{&p.RunDir, RunDir}, {&p.NetworkDir, NetworkDir}, {&p.RunNetworkDir, RunNetworkDir},
+		{&p.SysDir, SysDir}, {&p.ModulesDir, ModulesDir}, {&p.FirmwareDir, FirmwareDir}, {&p.DMIDir, hwid.DMIDir},
+	} {
+		if *f.v == "" {
+			*f.v = f.def
+		}
+	}
+	return p
+}
 
 // File names in RunDir and the state folder.
 const (
@@ -45,7 +79,9 @@ type Options struct {
 	StateDir string
 	// MachinesFile is the cluster's machine profiles ("": MachinesFile).
 	MachinesFile string
-	HW           hwid.Options
+	// Paths are the other files and folders (the zero value: the machine's).
+	Paths Paths
+	HW    hwid.Options
 	// Identify, when set, replaces hwid.Detect(HW) (tests).
 	Identify func() (hwid.Identity, error)
 	// ProbeWindow bounds the ARP probe of the primary's addresses;
@@ -228,6 +264,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.MachinesFile == "" {
 		opt.MachinesFile = MachinesFile
 	}
+	opt.Paths = opt.Paths.Resolved()
+	if opt.HW.DMIDir == "" {
+		opt.HW.DMIDir = opt.Paths.DMIDir
+	}
 	r := &runner{opt: opt, res: &Result{ID: newID(), Time: start.UTC()}, log: opt.Log}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -276,16 +316,16 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	opt.Log.Warn("the boot check ran out of time: safe mode", "budget", opt.Budget, "stage", name)
 	var werr error
 	if !opt.NoNetwork {
-		if err := WritePlan(RunNetworkDir, res.Network); err != nil {
+		if err := WritePlan(opt.Paths.RunNetworkDir, res.Network); err != nil {
 			werr = fmt.Errorf("network configuration: %w", err)
 		}
 	}
 	res.TookMS = ms(time.Since(start))
-	if err := writeRun(&res); err != nil {
+	if err := writeRun(opt.Paths.RunDir, &res); err != nil {
 		werr = errors.Join(werr, err)
 	}
 	b, _ := json.MarshalIndent(&res, "", "  ")
-	werr = errors.Join(werr, writeFile(filepath.Join(RunDir, ResultName), append(b, '\n')))
+	werr = errors.Join(werr, writeFile(filepath.Join(opt.Paths.RunDir, ResultName), append(b, '\n')))
 	console(opt.Console, &res)
 	return &res, werr
 }
@@ -364,7 +404,7 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 
 	if d.Outcome == Primary || d.Outcome == Secondary {
 		r.stage("check-drivers", func() error {
-			rep, err := checkDrivers()
+			rep, err := checkDrivers(opt.Paths)
 			if rep == nil {
 				return err
 			}
@@ -417,13 +457,13 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 	var werr error
 	r.stage("write-result", func() error {
 		if res.Network != nil && !opt.NoNetwork {
-			if err := WritePlan(RunNetworkDir, res.Network); err != nil {
+			if err := WritePlan(opt.Paths.RunNetworkDir, res.Network); err != nil {
 				werr = fmt.Errorf("network configuration: %w", err)
 				return werr
 			}
 		}
 		res.TookMS = ms(time.Since(start))
-		werr = writeRun(res)
+		werr = writeRun(opt.Paths.RunDir, res)
 		if werr == nil && res.Outcome != SafeMode && res.Outcome != Unpaired {
 			if b, err := json.MarshalIndent(res, "", "  "); err == nil {
 				werr = atomicfile.Write(filepath.Join(opt.StateDir, LastName), append(b, '\n'), 0o644)
@@ -434,16 +474,16 @@ func (r *runner) run(ctx context.Context, start time.Time) (*Result, error) {
 	res.TookMS = ms(time.Since(start))
 	if werr == nil {
 		b, _ := json.MarshalIndent(res, "", "  ")
-		werr = writeFile(filepath.Join(RunDir, ResultName), append(b, '\n'))
+		werr = writeFile(filepath.Join(opt.Paths.RunDir, ResultName), append(b, '\n'))
 	}
 	console(opt.Console, res)
 	return res, werr
 }
 
-// Paths read by the driver check; variables for tests. SysEnv, when set in
+// Paths read by the driver check (Paths names others). SysEnv, when set in
 // the environment, names another sysfs tree to read the machine's PCI
 // devices from (the lab gives each of its machines its own list).
-var (
+const (
 	SysDir      = "/sys"
 	ModulesDir  = "/lib/modules"
 	FirmwareDir = "/lib/firmware"
@@ -455,8 +495,8 @@ var (
 // With an error and a report, the report is partial: the firmware could
 // not be listed, so no device is failed for missing firmware (its verdict
 // is unknown, naming the error).
-func checkDrivers() (*inventory.CompatReport, error) {
-	sys := SysDir
+func checkDrivers(p Paths) (*inventory.CompatReport, error) {
+	sys := p.SysDir
 	if v := os.Getenv(SysEnv); v != "" {
 		sys = v
 	}
@@ -465,7 +505,7 @@ func checkDrivers() (*inventory.CompatReport, error) {
 		return nil, fmt.Errorf("PCI devices in %s: %w", sys, err)
 	}
 	inv := &inventory.Inventory{SchemaVersion: inventory.SchemaVersion}
-	dirs, _ := filepath.Glob(filepath.Join(ModulesDir, "*"))
+	dirs, _ := filepath.Glob(filepath.Join(p.ModulesDir, "*"))
 	for _, d := range dirs {
 		k, err := inventory.ReadKernel(d)
 		if err != nil {
@@ -475,12 +515,12 @@ func checkDrivers() (*inventory.CompatReport, error) {
 		m := k.Matcher()
 		for _, dev := range hw.PCI {
 			for _, name := range m.ModulesFor(dev.Modalias) {
-				k.ReadModuleFirmware(ModulesDir, name)
+				k.ReadModuleFirmware(p.ModulesDir, name)
 			}
 		}
 		inv.Kernels = append(inv.Kernels, k)
 	}
-	fw, ferr := readFirmware(FirmwareDir)
+	fw, ferr := readFirmware(p.FirmwareDir)
 	inv.Firmware = fw
 	rep := inventory.Compat(inv, &hw)
 	if ferr != nil {
@@ -548,7 +588,7 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 	} else if !d.Home {
 		return nil, fmt.Errorf("the home machine's profile (%s) is not in %s, so its NICs cannot be mapped to this machine's", in.Stamp.HomeHardware, r.opt.MachinesFile)
 	}
-	files, err := RoleNetworks(NetworkDir, home)
+	files, err := RoleNetworks(r.opt.Paths.NetworkDir, home)
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +597,7 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 		extra = in.Machines.PrimaryAddresses
 	}
 	if len(files) == 0 && len(extra) == 0 {
-		r.warn(fmt.Sprintf("no network file in %s configures the home machine's NICs: the network is left as installed", NetworkDir))
+		r.warn(fmt.Sprintf("no network file in %s configures the home machine's NICs: the network is left as installed", r.opt.Paths.NetworkDir))
 		return &Plan{Files: map[string][]byte{}}, nil
 	}
 	return AdaptNetwork(files, home, in.Here.NICs, extra)
@@ -565,7 +605,7 @@ func (r *runner) networkPlan(d Decision, in Input) (*Plan, error) {
 
 // ConsolePath is the machine's console: `sentry bootcheck run` prints the
 // decision there as well as to the journal.
-var ConsolePath = "/dev/console"
+const ConsolePath = "/dev/console"
 
 // console prints the decision where the operator at the machine sees it.
 func console(w io.Writer, res *Result) {
@@ -626,12 +666,12 @@ func (r *Result) failoverLine() string {
 	return fmt.Sprintf("the primary disk set runs on machine %s (%s)", r.Hardware, home)
 }
 
-// writeRun writes the role and safe-mode markers.
-func writeRun(res *Result) error {
-	if err := os.MkdirAll(RunDir, 0o755); err != nil {
+// writeRun writes the role and safe-mode markers into runDir.
+func writeRun(runDir string, res *Result) error {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
-	role, safeP := filepath.Join(RunDir, RoleName), filepath.Join(RunDir, SafeName)
+	role, safeP := filepath.Join(runDir, RoleName), filepath.Join(runDir, SafeName)
 	if res.Outcome == SafeMode {
 		os.Remove(role)
 		return writeFile(safeP, []byte(res.Reason+"\n"))
@@ -665,4 +705,9 @@ func readResult(p string) (*Result, error) {
 
 // Last returns this boot's result (nil, ErrNotExist when bootcheck has not
 // run since boot).
-func Last() (*Result, error) { return readResult(filepath.Join(RunDir, ResultName)) }
+func Last() (*Result, error) { return Paths{}.Last() }
+
+// Last returns this boot's result from p.RunDir.
+func (p Paths) Last() (*Result, error) {
+	return readResult(filepath.Join(p.Resolved().RunDir, ResultName))
+}

@@ -60,7 +60,7 @@ was in, rather than be killed by systemd with no decision written.`,
 			}
 			opt := bootcheck.Options{StateDir: cfg.Node.StateDir,
 				HW:          hwid.Options{Mode: hwid.Mode(cfg.Hardware.Identity), NICKinds: cfg.Hardware.NICKinds},
-				ProbeWindow: window, PeerTimeout: peerTimeout, Budget: budget, NoNetwork: dry,
+				ProbeWindow: window, PeerTimeout: peerTimeout, Budget: budget, NoNetwork: dry, Paths: bootPaths,
 				Log: logging.New(cmd.ErrOrStderr(), new(slog.LevelVar), "sentry-bootcheck")}
 			if !asJSON {
 				// The decision goes to the journal (standard output) and to
@@ -100,6 +100,11 @@ was in, rather than be killed by systemd with no decision written.`,
 	return exitCodes{fail: "the decision could not be written (safe mode is a decision: 0)", invalid: configInvalid, root: "not root (without --dry-run)"}.set(cmd)
 }
 
+// bootPaths are the folders the bootcheck commands read and write besides
+// the state folder: the zero value, the machine's own. The package's tests
+// point them at fixture trees.
+var bootPaths bootcheck.Paths
+
 // runBootcheckDry decides without writing: RunDir and the network folder
 // go to a throw-away folder.
 func runBootcheckDry(ctx context.Context, opt bootcheck.Options, w io.Writer, asJSON bool) error {
@@ -108,9 +113,7 @@ func runBootcheckDry(ctx context.Context, opt bootcheck.Options, w io.Writer, as
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	oldRun, oldNet := bootcheck.RunDir, bootcheck.RunNetworkDir
-	bootcheck.RunDir, bootcheck.RunNetworkDir = tmp+"/run", tmp+"/network"
-	defer func() { bootcheck.RunDir, bootcheck.RunNetworkDir = oldRun, oldNet }()
+	opt.Paths.RunDir, opt.Paths.RunNetworkDir = tmp+"/run", tmp+"/network"
 	// The dry run must not overwrite the last boot's record either.
 	sd, err := os.MkdirTemp(tmp, "state")
 	if err != nil {
@@ -142,9 +145,9 @@ func newBootcheckExplainCommand() *cobra.Command {
 		Short: "Print this boot's decision with all its evidence",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := bootcheck.Last()
+			res, err := bootPaths.Last()
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("no boot decision since this boot (%s/%s is missing): is sentry-bootcheck.service installed? (sentry bootcheck install)", bootcheck.RunDir, bootcheck.ResultName)
+				return fmt.Errorf("no boot decision since this boot (%s/%s is missing): is sentry-bootcheck.service installed? (sentry bootcheck install)", bootPaths.Resolved().RunDir, bootcheck.ResultName)
 			}
 			if err != nil {
 				return err
@@ -241,7 +244,7 @@ func runBootcheckAdopt(cmd *cobra.Command, replaces string, yes, force, asJSON b
 	if err := canConfirm(cmd, yes); err != nil {
 		return err
 	}
-	res, err := bootcheck.Last()
+	res, err := bootPaths.Last()
 	if err != nil {
 		return fmt.Errorf("no boot decision to act on: %w", err)
 	}

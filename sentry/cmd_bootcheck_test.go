@@ -21,24 +21,24 @@ import (
 	"github.com/sentryha/sentry/internal/stamp"
 )
 
-// bootFixture points bootcheck's and hwid's folders into dir for the test.
-func bootFixture(t *testing.T, dir string) {
+// bootFixture points the bootcheck commands' folders (and hwid's) into dir
+// for the test, and returns them with the cluster's machine profiles.
+func bootFixture(t *testing.T, dir string) (bootcheck.Paths, string) {
 	t.Helper()
-	oldRun, oldRunNet, oldNet, oldM := bootcheck.RunDir, bootcheck.RunNetworkDir, bootcheck.NetworkDir, bootcheck.MachinesFile
-	oldSys, oldMod, oldFw, oldDMI := bootcheck.SysDir, bootcheck.ModulesDir, bootcheck.FirmwareDir, hwid.DMIDir
-	t.Cleanup(func() {
-		bootcheck.RunDir, bootcheck.RunNetworkDir, bootcheck.NetworkDir, bootcheck.MachinesFile = oldRun, oldRunNet, oldNet, oldM
-		bootcheck.SysDir, bootcheck.ModulesDir, bootcheck.FirmwareDir, hwid.DMIDir = oldSys, oldMod, oldFw, oldDMI
-	})
-	bootcheck.RunDir = filepath.Join(dir, "run/sentry")
-	bootcheck.RunNetworkDir = filepath.Join(dir, "run/systemd/network")
-	bootcheck.NetworkDir = filepath.Join(dir, "etc/systemd/network")
-	bootcheck.MachinesFile = filepath.Join(dir, "etc/sentry/cluster/machines.toml")
 	inv := "../synchronizer/inventory/testdata/nodes/"
-	bootcheck.SysDir, bootcheck.ModulesDir, bootcheck.FirmwareDir = inv+"s/sys", inv+"p/lib/modules", inv+"p/lib/firmware"
+	p := bootcheck.Paths{
+		RunDir:        filepath.Join(dir, "run/sentry"),
+		RunNetworkDir: filepath.Join(dir, "run/systemd/network"),
+		NetworkDir:    filepath.Join(dir, "etc/systemd/network"),
+		SysDir:        inv + "s/sys", ModulesDir: inv + "p/lib/modules", FirmwareDir: inv + "p/lib/firmware",
+		DMIDir: filepath.Join(dir, "dmi"),
+	}
+	old := bootPaths
+	t.Cleanup(func() { bootPaths = old })
+	bootPaths = p
 	t.Setenv(bootcheck.SysEnv, "")
-	hwid.DMIDir = filepath.Join(dir, "dmi")
-	os.MkdirAll(bootcheck.NetworkDir, 0o755)
+	os.MkdirAll(p.NetworkDir, 0o755)
+	return p, filepath.Join(dir, "etc/sentry/cluster/machines.toml")
 }
 
 func runSentry(t *testing.T, stdin string, args ...string) (string, error) {
@@ -62,7 +62,7 @@ func runSentryOn(t *testing.T, stdin io.Reader, args ...string) (string, error) 
 // TestBootcheckExplainProbeError: a probe that could not be made shows as
 // such in `sentry bootcheck explain`, with its warning.
 func TestBootcheckExplainProbeError(t *testing.T) {
-	bootFixture(t, t.TempDir())
+	paths, _ := bootFixture(t, t.TempDir())
 	res := bootcheck.Result{ID: "x", Time: time.Now(), Outcome: bootcheck.Primary, Reason: "the primary disk set on its home machine",
 		Probes: []bootcheck.Probe{
 			{Name: "arp", Target: "192.0.2.10 on enp1s0", Detail: "could not be made: ARP probe on enp1s0: packet socket: operation not permitted",
@@ -72,8 +72,8 @@ func TestBootcheckExplainProbeError(t *testing.T) {
 		},
 		Warnings: []string{"the check of the primary's address 192.0.2.10 on enp1s0 could not be made (...)"}}
 	b, _ := json.Marshal(res)
-	os.MkdirAll(bootcheck.RunDir, 0o755)
-	os.WriteFile(filepath.Join(bootcheck.RunDir, bootcheck.ResultName), b, 0o644)
+	os.MkdirAll(paths.RunDir, 0o755)
+	os.WriteFile(filepath.Join(paths.RunDir, bootcheck.ResultName), b, 0o644)
 	out, err := runSentry(t, "", "bootcheck", "explain")
 	if err != nil {
 		t.Fatal(err)
@@ -104,12 +104,12 @@ func TestBootcheckRunBudgetFlag(t *testing.T) {
 // that does not exist), so starting the role fails, and says so.
 func TestBootcheckAdopt(t *testing.T) {
 	dir := t.TempDir()
-	bootFixture(t, dir)
+	paths, machinesFile := bootFixture(t, dir)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+filepath.Join(dir, "no-system-bus"))
 	state := filepath.Join(dir, "state")
 	os.MkdirAll(state, 0o700)
-	os.MkdirAll(hwid.DMIDir, 0o755)
-	os.WriteFile(filepath.Join(hwid.DMIDir, "product_uuid"), []byte("4C4C4544-0042-3510-8052-B4C04F4A4D32\n"), 0o444)
+	os.MkdirAll(paths.DMIDir, 0o755)
+	os.WriteFile(filepath.Join(paths.DMIDir, "product_uuid"), []byte("4C4C4544-0042-3510-8052-B4C04F4A4D32\n"), 0o444)
 	const here = "dmi:uuid=4c4c4544-0042-3510-8052-b4c04f4a4d32"
 	const home = "dmi:uuid=11111111-2222-3333-4444-555555555555"
 
@@ -134,12 +134,12 @@ func TestBootcheckAdopt(t *testing.T) {
 	if err := pki.Save(filepath.Join(state, "pki"), ca.Cert, nil, cert, key); err != nil {
 		t.Fatal(err)
 	}
-	if err := bootcheck.WriteMachines(bootcheck.MachinesFile, &bootcheck.Machines{Machine: []bootcheck.Machine{
+	if err := bootcheck.WriteMachines(machinesFile, &bootcheck.Machines{Machine: []bootcheck.Machine{
 		{ID: home, Source: hwid.SourceDMIProductUUID, HomeOf: "node-s"}}}); err != nil {
 		t.Fatal(err)
 	}
 	hw := hwid.Options{Mode: hwid.ModeDMI, NICKinds: []string{"device", "veth", "bridge", "dummy", "ifb"}}
-	boot, err := bootcheck.Run(context.Background(), bootcheck.Options{StateDir: state, HW: hw, NoNetwork: true})
+	boot, err := bootcheck.Run(context.Background(), bootcheck.Options{StateDir: state, MachinesFile: machinesFile, Paths: paths, HW: hw, NoNetwork: true})
 	if err != nil || boot.Outcome != bootcheck.SafeMode || !boot.UnknownMachine || boot.Hardware != here {
 		t.Fatalf("fixture boot: %+v %v", boot, err)
 	}
@@ -169,7 +169,7 @@ interval = "1h"
 identity = "dmi"
 nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 `, state, listen, socket)), 0o644)
-	a, err := agent.New(cfg, "test", agent.WithClusterDir(filepath.Dir(bootcheck.MachinesFile)))
+	a, err := agent.New(cfg, "test", agent.WithClusterDir(filepath.Dir(machinesFile)), agent.WithBootPaths(paths))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 		if _, err := os.Stat(adopted); err == nil {
 			t.Fatalf("answer %q: %s written", answer, adopted)
 		}
-		if last, err := bootcheck.Last(); err != nil || last.ID != boot.ID {
+		if last, err := paths.Last(); err != nil || last.ID != boot.ID {
 			t.Fatalf("answer %q: the boot decision changed: %+v %v", answer, last, err)
 		}
 		if n := adoptEvents(); n != 0 {
@@ -246,7 +246,7 @@ nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 	if len(m.Machine) != 1 || m.Machine[0].ID != here || m.Machine[0].Replaces != home || m.Machine[0].HomeOf != "node-s" || m.Machine[0].Adopted.IsZero() {
 		t.Fatalf("adopted machines: %+v", m.Machine)
 	}
-	last, err := bootcheck.Last()
+	last, err := paths.Last()
 	if err != nil || last.ID == boot.ID || last.Outcome != bootcheck.Secondary || !last.Home {
 		t.Fatalf("decision after adopt: %+v %v", last, err)
 	}

@@ -140,14 +140,12 @@ func TestDrift(t *testing.T) {
 
 func TestOverlays(t *testing.T) {
 	rootP, pol := fixture(t)
-	old := OverlayDir
-	OverlayDir = filepath.Join(rootP, "etc/sentry/nodes")
-	defer func() { OverlayDir = old }()
+	pol.OverlayDir = filepath.Join(rootP, "etc/sentry/nodes")
 	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
-	ov := filepath.Join(OverlayDir, "node-s", conf)
+	ov := filepath.Join(pol.OverlayDir, "node-s", conf)
 	os.MkdirAll(filepath.Dir(ov), 0o755)
 	os.WriteFile(ov, []byte("worker_processes 1; # node-s only\n"), 0o644)
-	pol.Roots = append(pol.Roots, OverlayDir)
+	pol.Roots = append(pol.Roots, pol.OverlayDir)
 	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
 	r.ScanAll()
 	c, _ := r.Commit("snapshot", time.Now())

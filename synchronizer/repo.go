@@ -198,7 +198,7 @@ func (r *Repo) update(p string) error {
 		}
 		r.metas[filepath.Dir(p)] = true
 		if e.Type == TypeFile {
-			r.setTreeEntry(treeFile(p), e.blob, filemode.Regular)
+			r.setTreeEntry(treeFile(r.policy.overlays(), p), e.blob, filemode.Regular)
 		}
 	}
 	r.entries[p] = e
@@ -237,10 +237,10 @@ func (r *Repo) removeTree(p string) {
 	for q, e := range r.entries {
 		if q == p || strings.HasPrefix(q, p+"/") {
 			if e.Type == TypeFile {
-				r.deleteTreeEntry(treeFile(q))
+				r.deleteTreeEntry(treeFile(r.policy.overlays(), q))
 			}
 			if e.Type == TypeDir {
-				r.deleteTreeEntry(treeMeta(q))
+				r.deleteTreeEntry(treeMeta(r.policy.overlays(), q))
 				delete(r.metas, q)
 			}
 			delete(r.entries, q)
@@ -375,7 +375,7 @@ func (r *Repo) writeMetas() error {
 		}
 	}
 	for dir, es := range children {
-		mp := treeMeta(dir)
+		mp := treeMeta(r.policy.overlays(), dir)
 		_, tracked := r.entries[dir]
 		if len(es) == 0 && !tracked {
 			r.deleteTreeEntry(mp)

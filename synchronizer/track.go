@@ -72,17 +72,22 @@ type Refusal struct {
 
 // OverlayDir holds per-node files on the primary: OverlayDir/<node>/<path>
 // replaces <path> on that node (its hostname, addresses, node-specific
-// files). In the repository they live under nodes/<node>/.
-var OverlayDir = "/etc/sentry/nodes"
+// files). In the repository they live under nodes/<node>/, and in a
+// Snapshot under OverlayDir whatever Policy.OverlayDir the primary read
+// them from.
+const OverlayDir = "/etc/sentry/nodes"
 
 // ClusterDir holds what belongs to the cluster rather than to a service:
 // the machines' hardware profiles (bootcheck). It is always tracked.
-var ClusterDir = "/etc/sentry/cluster"
+const ClusterDir = "/etc/sentry/cluster"
 
 // overlayOf splits a path under OverlayDir into node and the path it
 // replaces ("" for the node's own folder).
-func overlayOf(p string) (node, rel string, ok bool) {
-	rest, found := strings.CutPrefix(p, OverlayDir+"/")
+func overlayOf(p string) (node, rel string, ok bool) { return overlayIn(OverlayDir, p) }
+
+// overlayIn is overlayOf for overlays kept in dir.
+func overlayIn(dir, p string) (node, rel string, ok bool) {
+	rest, found := strings.CutPrefix(p, dir+"/")
 	if !found {
 		return "", "", false
 	}
@@ -93,17 +98,18 @@ func overlayOf(p string) (node, rel string, ok bool) {
 	return node, rel, node != ""
 }
 
-// treeFile is where a tracked file's content lives in the repository.
-func treeFile(p string) string {
-	if node, rel, ok := overlayOf(p); ok {
+// treeFile is where a tracked file's content lives in the repository
+// (overlays: the folder of the per-node files on disk).
+func treeFile(overlays, p string) string {
+	if node, rel, ok := overlayIn(overlays, p); ok {
 		return "nodes/" + node + "/files" + rel
 	}
 	return "files" + p
 }
 
 // treeMeta is where a directory's @meta.toml lives in the repository.
-func treeMeta(dir string) string {
-	if node, rel, ok := overlayOf(dir); ok {
+func treeMeta(overlays, dir string) string {
+	if node, rel, ok := overlayIn(overlays, dir); ok {
 		return "nodes/" + node + "/meta" + rel + "/" + MetaName
 	}
 	if dir == "/" {
@@ -123,6 +129,16 @@ type Policy struct {
 	NodeKeys []string
 	// Secrets, when set, encrypts secret files instead of leaving them out.
 	Secrets *Secrets
+	// OverlayDir is where the per-node files are on disk ("": OverlayDir).
+	OverlayDir string
+}
+
+// overlays is the folder of the per-node files on disk.
+func (p *Policy) overlays() string {
+	if p == nil || p.OverlayDir == "" {
+		return OverlayDir
+	}
+	return p.OverlayDir
 }
 
 // DefaultRoots are tracked when the configuration names no others. Modules

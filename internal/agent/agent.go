@@ -108,6 +108,8 @@ type paths struct {
 	// apt: where this node's apt sources, keys and indexes are (the zero
 	// value: the system's).
 	apt apttrust.Options
+
+	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
 }
 
 // WithAptTrust reads apt's sources, keys and indexes from o's folders.
@@ -124,6 +126,9 @@ func WithRetryBackoff(d ...time.Duration) Option { return func(p *paths) { p.ret
 // WithClusterDir puts the cluster's folder (default /etc/sentry/cluster:
 // machines.toml, hardware/) at dir.
 func WithClusterDir(dir string) Option { return func(p *paths) { p.clusterDir = dir } }
+
+// WithBootPaths points bootcheck's folders (this boot's decision, network, DMI) at b's.
+func WithBootPaths(b bootcheck.Paths) Option { return func(p *paths) { p.boot = b } }
 
 // WithApplyRoot makes a secondary apply the configuration under dir
 // instead of /.
@@ -332,7 +337,7 @@ func (a *Agent) pruneStore() {
 }
 
 func (a *Agent) hwOptions() hwid.Options {
-	return hwid.Options{Mode: hwid.Mode(a.conf().Hardware.Identity), NICKinds: a.conf().Hardware.NICKinds}
+	return hwid.Options{Mode: hwid.Mode(a.conf().Hardware.Identity), NICKinds: a.conf().Hardware.NICKinds, DMIDir: a.paths.boot.DMIDir}
 }
 
 func (a *Agent) detectHardware() {

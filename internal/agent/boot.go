@@ -25,7 +25,7 @@ const bootRecordedName = "bootcheck-recorded"
 // (once per boot): the decision, and a failover when the primary disk set
 // runs on other hardware than its home.
 func (a *Agent) loadBoot() {
-	res, err := bootcheck.Last()
+	res, err := a.paths.boot.Last()
 	if errors.Is(err, os.ErrNotExist) {
 		return // no bootcheck on this system (or not since boot)
 	}
@@ -118,7 +118,7 @@ func (a *Agent) updateMachinesLocked() {
 		self.HomeOf = a.nodeName()
 		// The primary's addresses are those its installed network gives
 		// its home NICs.
-		if files, err := bootcheck.RoleNetworks(bootcheck.NetworkDir, a.hw.NICs); err == nil {
+		if files, err := bootcheck.RoleNetworks(a.paths.boot.Resolved().NetworkDir, a.hw.NICs); err == nil {
 			var addrs []string
 			for _, f := range files {
 				addrs = append(addrs, f.Addresses()...)
@@ -268,7 +268,7 @@ func (a *Agent) Adopt(ctx context.Context, replaces string, force bool) (*AdoptR
 	if ad.Warning != "" {
 		a.event("bootcheck-warning", a.nodeName(), "adopt: "+ad.Warning, map[string]string{"hardware": hw.ID, "replaces": replaces})
 	}
-	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.conf().Node.StateDir, MachinesFile: a.machinesFile(),
+	res, err := bootcheck.Run(ctx, bootcheck.Options{StateDir: a.conf().Node.StateDir, MachinesFile: a.machinesFile(), Paths: a.paths.boot,
 		HW: a.hwOptions(), Log: a.log.With("component", "bootcheck")})
 	if err != nil {
 		return nil, err

@@ -146,12 +146,13 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-// Hostname is read for the default node name; a variable so tests can fix it.
-var Hostname = os.Hostname
+// hostname is read for the default node name (os.Hostname); the package's
+// tests fix it, so that their expectations do not depend on the host.
+var hostname = os.Hostname
 
 // Default returns the configuration used when a key is absent.
 func Default() Config {
-	name, err := Hostname()
+	name, err := hostname()
 	if err != nil || name == "" {
 		name = "localhost"
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/sentryha/sentry/internal/tomlpos"
 )
 
-func init() { Hostname = func() (string, error) { return "testhost", nil } }
+func init() { hostname = func() (string, error) { return "testhost", nil } }
 
 // Every testdata/bad-*.toml must be listed here with its exact message, and
 // every entry must exist: a new bad file without a pinned message fails.

@@ -25,8 +25,8 @@ import (
 )
 
 // DMIDir is the directory the DMI attributes product_uuid and board_serial
-// are read from. It is a variable so tests can point it at a fixture tree.
-var DMIDir = "/sys/class/dmi/id"
+// are read from, unless Options.DMIDir names another (a fixture tree).
+const DMIDir = "/sys/class/dmi/id"
 
 // Mode selects where the hardware identity comes from.
 type Mode string
@@ -53,6 +53,8 @@ type Options struct {
 	// as physical NICs; nil means DefaultNICKinds. The lab passes
 	// []string{"device", "veth"}.
 	NICKinds []string
+	// DMIDir is where the DMI attributes are read from; "" means DMIDir.
+	DMIDir string
 }
 
 // NIC is one network interface counted as a physical NIC.
@@ -117,7 +119,11 @@ func Detect(opt Options) (Identity, error) {
 	id := Identity{NICs: nics}
 
 	if mode != ModeMAC {
-		key, source, err := readDMI(DMIDir)
+		dir := opt.DMIDir
+		if dir == "" {
+			dir = DMIDir
+		}
+		key, source, err := readDMI(dir)
 		if err == nil {
 			id.ID, id.Source = key, source
 			return id, nil

@@ -29,13 +29,14 @@ func dmiTree(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// fixture installs dir as DMIDir and links as the link listing for one test.
-func fixture(t *testing.T, dir string, links []NIC) {
+// fixture installs links as the link listing for one test, and returns dir
+// (the DMI folder to pass as Options.DMIDir).
+func fixture(t *testing.T, dir string, links []NIC) string {
 	t.Helper()
-	oldDir, oldList := DMIDir, listLinks
-	t.Cleanup(func() { DMIDir, listLinks = oldDir, oldList })
-	DMIDir = dir
+	oldList := listLinks
+	t.Cleanup(func() { listLinks = oldList })
 	listLinks = func() ([]NIC, error) { return append([]NIC(nil), links...), nil }
+	return dir
 }
 
 var (
@@ -186,7 +187,7 @@ func TestDetect(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fixture(t, dmiTree(t, tc.dmi), tc.links)
+			tc.opt.DMIDir = fixture(t, dmiTree(t, tc.dmi), tc.links)
 			got, err := Detect(tc.opt)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -214,7 +215,7 @@ func TestDetect(t *testing.T) {
 func TestDMIModeMissingDirNamesPath(t *testing.T) {
 	dir := dmiTree(t, nil)
 	fixture(t, dir, []NIC{eth0})
-	_, err := Detect(Options{Mode: ModeDMI})
+	_, err := Detect(Options{Mode: ModeDMI, DMIDir: dir})
 	if err == nil {
 		t.Fatal("Detect(dmi) with missing DMI dir succeeded")
 	}
@@ -238,8 +239,8 @@ func TestMACOrderIndependence(t *testing.T) {
 	}
 	const want = "mac:52:54:00:00:00:01,52:54:00:00:00:02,52:54:00:00:00:03"
 	for i, links := range [][]NIC{{a, b, c}, {c, b, a}, {b, a, c}, renamed} {
-		fixture(t, dmiTree(t, nil), links)
-		got, err := Detect(Options{Mode: ModeMAC})
+		dmi := fixture(t, dmiTree(t, nil), links)
+		got, err := Detect(Options{Mode: ModeMAC, DMIDir: dmi})
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -255,11 +256,11 @@ func TestMACOrderIndependence(t *testing.T) {
 }
 
 func TestDuplicateMACsCollapsedInID(t *testing.T) {
-	fixture(t, dmiTree(t, nil), []NIC{
+	dmi := fixture(t, dmiTree(t, nil), []NIC{
 		{Name: "eth1", MAC: "52:54:00:00:00:01", Kind: "device"},
 		{Name: "eth0", MAC: "52:54:00:00:00:01", Kind: "device"},
 	})
-	got, err := Detect(Options{})
+	got, err := Detect(Options{DMIDir: dmi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,10 +273,10 @@ func TestDuplicateMACsCollapsedInID(t *testing.T) {
 }
 
 func TestListLinksError(t *testing.T) {
-	fixture(t, dmiTree(t, map[string]string{"product_uuid": "4c4c4544-0042-3510-8052-b4c04f4e3732"}), nil)
+	dmi := fixture(t, dmiTree(t, map[string]string{"product_uuid": "4c4c4544-0042-3510-8052-b4c04f4e3732"}), nil)
 	boom := errors.New("boom")
 	listLinks = func() ([]NIC, error) { return nil, boom }
-	if _, err := Detect(Options{}); !errors.Is(err, boom) {
+	if _, err := Detect(Options{DMIDir: dmi}); !errors.Is(err, boom) {
 		t.Errorf("Detect() error = %v; want wrapping %v", err, boom)
 	}
 }

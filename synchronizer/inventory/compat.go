@@ -41,20 +41,24 @@ func (i Initramfs) Has(module string) bool {
 }
 
 // LsInitramfs is the command that lists an initramfs image (initramfs-tools).
-var LsInitramfs = "lsinitramfs"
+const LsInitramfs = "lsinitramfs"
 
 // InitramfsModules lists the kernel modules in an initramfs image with
 // lsinitramfs. Without lsinitramfs, or without the image, the list is
 // unknown, with the reason.
-func InitramfsModules(image string) Initramfs {
+func InitramfsModules(image string) Initramfs { return ListInitramfs(LsInitramfs, image) }
+
+// ListInitramfs is InitramfsModules with the lsinitramfs command named
+// (a name looked up in PATH, or a path).
+func ListInitramfs(lsinitramfs, image string) Initramfs {
 	out := Initramfs{Image: image, State: StateUnknown}
 	if _, err := os.Stat(image); err != nil {
 		out.Reason = fmt.Sprintf("no image: %v", err)
 		return out
 	}
-	bin, err := exec.LookPath(LsInitramfs)
+	bin, err := exec.LookPath(lsinitramfs)
 	if err != nil {
-		out.Reason = LsInitramfs + " is not installed (package initramfs-tools-core)"
+		out.Reason = lsinitramfs + " is not installed (package initramfs-tools-core)"
 		return out
 	}
 	var stderr bytes.Buffer
@@ -62,7 +66,7 @@ func InitramfsModules(image string) Initramfs {
 	cmd.Stderr = &stderr
 	list, err := cmd.Output()
 	if err != nil {
-		out.Reason = fmt.Sprintf("%s %s: %v: %s", LsInitramfs, image, err, strings.TrimSpace(stderr.String()))
+		out.Reason = fmt.Sprintf("%s %s: %v: %s", lsinitramfs, image, err, strings.TrimSpace(stderr.String()))
 		return out
 	}
 	return ParseLsinitramfs(image, list)

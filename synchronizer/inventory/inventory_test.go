@@ -202,8 +202,6 @@ func TestUpdateKeepsLastGoodInventory(t *testing.T) {
 }
 
 func TestInitramfsModules(t *testing.T) {
-	old := LsInitramfs
-	defer func() { LsInitramfs = old }()
 	img := filepath.Join(t.TempDir(), "initrd.img-6.1.0-18-amd64")
 	if got := InitramfsModules(img); got.State != StateUnknown || !strings.HasPrefix(got.Reason, "no image") {
 		t.Errorf("no image: %+v", got)
@@ -211,8 +209,7 @@ func TestInitramfsModules(t *testing.T) {
 	if err := os.WriteFile(img, []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	LsInitramfs = "sentry-no-such-lsinitramfs"
-	if got := InitramfsModules(img); got.State != StateUnknown || got.Reason != "sentry-no-such-lsinitramfs is not installed (package initramfs-tools-core)" {
+	if got := ListInitramfs("sentry-no-such-lsinitramfs", img); got.State != StateUnknown || got.Reason != "sentry-no-such-lsinitramfs is not installed (package initramfs-tools-core)" {
 		t.Errorf("no lsinitramfs: %+v", got)
 	}
 	// A fake lsinitramfs that prints a real listing.
@@ -220,8 +217,7 @@ func TestInitramfsModules(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\ncat testdata/nodes/p/boot/initrd.img-6.1.0-18-amd64.lsinitramfs\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	LsInitramfs = bin
-	got := InitramfsModules(img)
+	got := ListInitramfs(bin, img)
 	want := []string{"ahci", "dca", "igb", "libahci", "libata", "megaraid_sas", "scsi_common", "scsi_mod"}
 	if got.State != Listed || !reflect.DeepEqual(got.Modules, want) {
 		t.Errorf("listed %+v, want %v", got, want)

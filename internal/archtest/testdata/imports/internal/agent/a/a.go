@@ -1,0 +1,6 @@
+package a
+
+import (
+	_ "example.com/fix/internal/agent/api"
+	_ "example.com/fix/internal/agent/b"
+)

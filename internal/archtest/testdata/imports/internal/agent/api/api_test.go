@@ -1,0 +1,6 @@
+package api_test
+
+import (
+	_ "example.com/fix/internal/agent/api"
+	_ "example.com/fix/internal/agent/c"
+)

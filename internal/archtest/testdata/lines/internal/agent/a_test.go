@@ -1,0 +1,6 @@
+package agent
+
+import "testing"
+
+func TestA(t *testing.T) {
+}

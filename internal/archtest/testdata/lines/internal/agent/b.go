@@ -1,0 +1,3 @@
+package agent
+
+var b = 2

@@ -1,0 +1,5 @@
+package sub
+
+var c = 3
+
+var d = 4

@@ -1,0 +1,5 @@
+package t
+
+func (Small) B() {}
+func (Small) C() {}
+func (Small) D() {}
