@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/spf13/cobra"
 )
@@ -96,7 +97,7 @@ func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) e
 
 // compatExit is exit status 1 unless both disk sets boot on the other
 // machine ("no" or "unknown" in either direction).
-func compatExit(r *agent.ParityReport) error {
+func compatExit(r *parity.Report) error {
 	for _, rep := range []*inventory.CompatReport{r.CompatPonB, r.CompatSonA} {
 		if rep == nil || rep.Boots != "yes" {
 			return exitError{exitFailure}
@@ -106,7 +107,7 @@ func compatExit(r *agent.ParityReport) error {
 }
 
 // printProfileError says which stored hardware profiles could not be read.
-func printProfileError(w io.Writer, r *agent.ParityReport) {
+func printProfileError(w io.Writer, r *parity.Report) {
 	if r.ProfileError != "" {
 		fmt.Fprintf(w, "stored machine profiles: %s\n", r.ProfileError)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/spf13/cobra"
 )
@@ -56,7 +57,7 @@ func runDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) er
 }
 
 // printInventoryErrors says why an inventory is older than it should be.
-func printInventoryErrors(w io.Writer, r *agent.ParityReport) {
+func printInventoryErrors(w io.Writer, r *parity.Report) {
 	if r.Self.Error != "" {
 		fmt.Fprintf(w, "this node (%s): newest inventory failed: %s\n", r.Node, r.Self.Error)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/spf13/cobra"
 )
 
@@ -102,7 +103,7 @@ func runParityApply(cmd *cobra.Command, opt parityApplyOptions) error {
 	}
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	if !opt.dryRun && !opt.yes {
-		preview, err := c.ParityApply(ctx, agent.ApplyRequest{Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
+		preview, err := c.ParityApply(ctx, parity.ApplyRequest{Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func runParityApply(cmd *cobra.Command, opt parityApplyOptions) error {
 			return err
 		}
 	}
-	res, err := c.ParityApply(ctx, agent.ApplyRequest{Yes: !opt.dryRun, Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
+	res, err := c.ParityApply(ctx, parity.ApplyRequest{Yes: !opt.dryRun, Approve: opt.approve, AllowDowngrade: opt.allowDowngrade})
 	if err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func runParityApply(cmd *cobra.Command, opt parityApplyOptions) error {
 }
 
 // applyResult prints an apply's result; a failed one exits 1.
-func applyResult(w io.Writer, res *agent.ApplyResult, asJSON bool) error {
+func applyResult(w io.Writer, res *parity.ApplyResult, asJSON bool) error {
 	if asJSON {
 		if err := printJSON(w, res); err != nil {
 			return err
@@ -149,7 +150,7 @@ func applyResult(w io.Writer, res *agent.ApplyResult, asJSON bool) error {
 }
 
 // printActions lists what an apply would do, before the question.
-func printActions(w io.Writer, res *agent.ApplyResult) {
+func printActions(w io.Writer, res *parity.ApplyResult) {
 	fmt.Fprintf(w, "On %s (disk set %s):\n", res.Node, res.DiskSet)
 	for _, a := range res.Actions {
 		if a.Error != "" {
@@ -160,7 +161,7 @@ func printActions(w io.Writer, res *agent.ApplyResult) {
 	}
 }
 
-func printApply(w io.Writer, res *agent.ApplyResult) {
+func printApply(w io.Writer, res *parity.ApplyResult) {
 	if res.DryRun {
 		fmt.Fprintf(w, "dry run on %s (disk set %s): nothing is changed; run without --dry-run to apply\n\n", res.Node, res.DiskSet)
 		fmt.Fprint(w, res.Plan.Text())

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
@@ -65,10 +65,10 @@ func TestParityApplyDryRun(t *testing.T) {
 	f := newCLIFixture(t)
 	fa := startFakeAgent(t, f, map[string]http.HandlerFunc{
 		"POST /v1/parity/apply": func(w http.ResponseWriter, r *http.Request) {
-			var req agent.ApplyRequest
+			var req parity.ApplyRequest
 			json.NewDecoder(r.Body).Decode(&req)
-			json.NewEncoder(w).Encode(agent.ApplyResult{DryRun: !req.Yes, Node: "node-s", DiskSet: "S",
-				Actions: []agent.ApplyAction{{Action: "install", Target: "hello:all=1.0"}}})
+			json.NewEncoder(w).Encode(parity.ApplyResult{DryRun: !req.Yes, Node: "node-s", DiskSet: "S",
+				Actions: []parity.ApplyAction{{Action: "install", Target: "hello:all=1.0"}}})
 		},
 	})
 	for _, c := range []struct {
@@ -95,7 +95,7 @@ func TestParityApplyDryRun(t *testing.T) {
 		}
 		var yes []string
 		for _, req := range fa.take() {
-			var ar agent.ApplyRequest
+			var ar parity.ApplyRequest
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(req, "POST /v1/parity/apply ")), &ar); err != nil {
 				t.Fatalf("request %q: %v", req, err)
 			}
@@ -117,7 +117,7 @@ func TestParityApplyDryRun(t *testing.T) {
 func TestNotInStep(t *testing.T) {
 	f := newCLIFixture(t)
 	var mu sync.Mutex
-	report := agent.ParityReport{Node: "node-p", Role: "primary", Drift: inventory.DriftReport{State: inventory.StateInStep}}
+	report := parity.Report{Node: "node-p", Role: "primary", Drift: inventory.DriftReport{State: inventory.StateInStep}}
 	var drift []synchronizer.DriftItem
 	synced := synchronizer.SyncResult{Applied: "abc"}
 	startFakeAgent(t, f, map[string]http.HandlerFunc{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/atomicfile"
@@ -78,7 +79,7 @@ type Agent struct {
 	limOnce    sync.Once
 	sync       syncState
 	verify     verifyState
-	parity     parityState
+	parity     *parity.Parity // built by New
 	wg         sync.WaitGroup
 }
 
@@ -105,15 +106,15 @@ type paths struct {
 	// retryBackoff: the waits before each new try of a commit that failed
 	// for a reason that may clear by itself (nil: defaultRetryBackoff).
 	retryBackoff []time.Duration
-	// apt: where this node's apt sources, keys and indexes are (the zero
-	// value: the system's).
-	apt apttrust.Options
+	// parity: the files and commands of package parity (the state and
+	// hardware folders are set by newParity).
+	parity parity.Options
 
 	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
 }
 
 // WithAptTrust reads apt's sources, keys and indexes from o's folders.
-func WithAptTrust(o apttrust.Options) Option { return func(p *paths) { p.apt = o } }
+func WithAptTrust(o apttrust.Options) Option { return func(p *paths) { p.parity.Apt = o } }
 
 // WithReloader makes a secondary reload its units through r instead of
 // systemd (tests).
@@ -157,12 +158,13 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		cfgPath: cfgPath, version: version, level: lv,
 		log: logging.New(os.Stderr, lv, "sentry-agent"),
 		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions(),
-			reloader: synchronizer.SystemdReloader{}, retryBackoff: defaultRetryBackoff},
+			reloader: synchronizer.SystemdReloader{}, retryBackoff: defaultRetryBackoff, parity: parity.DefaultOptions()},
 	}
 	for _, o := range opts {
 		o(&a.paths)
 	}
 	a.cfg.Store(cfg)
+	a.parity = a.newParity()
 	return a, nil
 }
 
@@ -170,8 +172,12 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 // caller reads one consistent version without the agent's lock.
 func (a *Agent) conf() *config.Config { return a.cfg.Load() }
 
-// SetLogger replaces the agent's logger (tests read what it logs).
-func (a *Agent) SetLogger(l *slog.Logger) { a.log = l }
+// SetLogger replaces the agent's logger (tests read what it logs), before
+// Run: the components are made anew with it.
+func (a *Agent) SetLogger(l *slog.Logger) {
+	a.log = l
+	a.parity = a.newParity()
+}
 
 // PeerAddr is the peer API's listening address, once it listens.
 func (a *Agent) PeerAddr() string {
@@ -271,7 +277,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.runParity(vctx)
+		a.parity.Run(vctx)
 	}()
 
 	sigs := make(chan os.Signal, 4)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -198,8 +199,8 @@ func (c *Client) Debug(ctx context.Context, probe string) (*ProbeDebug, error) {
 
 // Parity compares this node's inventory with the peer's: drift, both
 // compatibility reports and the plan.
-func (c *Client) Parity(ctx context.Context) (*ParityReport, error) {
-	var r ParityReport
+func (c *Client) Parity(ctx context.Context) (*parity.Report, error) {
+	var r parity.Report
 	return &r, c.do(ctx, http.MethodGet, "/v1/parity", nil, &r)
 }
 
@@ -207,8 +208,8 @@ func (c *Client) Parity(ctx context.Context) (*ParityReport, error) {
 // req.Yes false it is a dry run (the wire field "yes" means "apply", not
 // "skip a confirmation": the CLI sets it from --dry-run). Installing can
 // take minutes: no client timeout.
-func (c *Client) ParityApply(ctx context.Context, req ApplyRequest) (*ApplyResult, error) {
-	var r ApplyResult
+func (c *Client) ParityApply(ctx context.Context, req parity.ApplyRequest) (*parity.ApplyResult, error) {
+	var r parity.ApplyResult
 	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
 	return &r, long.do(ctx, http.MethodPost, "/v1/parity/apply", req, &r)
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
@@ -225,15 +226,15 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/parity", func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.Parity(r.Context())
+		res, err := a.parity.Report(r.Context())
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/parity/apply", func(w http.ResponseWriter, r *http.Request) {
-		var req ApplyRequest
+		var req parity.ApplyRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Apply(r.Context(), req)
+		res, err := a.parity.Apply(r.Context(), req)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {

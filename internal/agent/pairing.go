@@ -250,6 +250,7 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 		return nil, err
 	}
 	a.link = linkState{Reachable: true, LastContact: now, Peer: &jr.Primary}
+	a.notePeerStatus(&jr.Primary)
 	a.event("join", name, fmt.Sprintf("joined cluster %q as the secondary of %s (%s)", jr.ClusterName, jr.Primary.Name, addr),
 		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": hw.ID, "disk_set": diskSet})
 	if err := a.startPeerLocked(); err != nil {
@@ -362,6 +363,7 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	a.cluster = &cl
 	a.link = linkState{Reachable: true, LastContact: time.Now().UTC(), Peer: &req.Node}
+	a.notePeerStatus(&req.Node)
 	a.event("join", req.Node.Name, fmt.Sprintf("node %s joined from %s as the secondary", req.Node.Name, r.RemoteAddr),
 		map[string]string{"peer": r.RemoteAddr, "hardware": req.Node.Hardware, "disk_set": req.Node.DiskSet})
 	a.log.Info("node joined", "node", req.Node.Name, "peer", r.RemoteAddr)

@@ -25,8 +25,8 @@ func (a *Agent) peerHandler() http.Handler {
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
 	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.handleVerifyRun)))
 	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
-	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.handleInventoryFetch))
-	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.handleDeb)))
+	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.parity.HandleInventoryFetch))
+	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.parity.HandleDeb)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
 			a.refuseUnauthenticated(w, r, http.StatusUnauthorized, err)
@@ -97,17 +97,14 @@ func (a *Agent) limitDebs(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		var d DebRequest
-		if json.Unmarshal(body, &d) == nil && debField.MatchString(d.Name) && debField.MatchString(d.Arch) && debField.MatchString(d.Version) && a.isPrimary() {
-			if _, err := a.locateDeb(d); err != nil {
-				// handleDeb will run apt-get download for it.
-				release, err := lim.fetch.begin(time.Now())
-				if err != nil {
-					a.refuseLimit(w, r, err)
-					return
-				}
-				defer release()
+		if a.parity.DebWouldFetch(body) {
+			// The handler will run apt-get download for it.
+			release, err := lim.fetch.begin(time.Now())
+			if err != nil {
+				a.refuseLimit(w, r, err)
+				return
 			}
+			defer release()
 		}
 		h(w, r)
 	}
@@ -171,6 +168,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	}
 	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
+	a.notePeerStatus(h)
 	a.notePeerSyncLocked(h)
 	a.notePeerResultsLocked(h)
 	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {

@@ -1,4 +1,4 @@
-package agent
+package parity
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func buildDeb(t *testing.T, dir, name, version, arch, content string) string {
 	os.WriteFile(filepath.Join(root, "DEBIAN/control"), []byte(control), 0o644)
 	os.WriteFile(filepath.Join(root, "usr/share/doc", name, "note"), []byte(content), 0o644)
 	out := filepath.Join(dir, name+"_"+version+"_"+arch+".deb")
-	if b, err := exec.Command(DpkgDebCmd, "--root-owner-group", "--build", root, out).CombinedOutput(); err != nil {
+	if b, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", root, out).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb --build: %v\n%s", err, b)
 	}
 	return out
@@ -50,13 +50,14 @@ func sha256File(t *testing.T, path string) string {
 // files it is given and logs each run.
 type fetchFixture struct {
 	cache, repo, log string
+	aptGet, fetchDir string // the fake apt-get, and Options.f.fetchDir
 	etc              string // apt's /etc/apt
 	signed           string // the .deb the signed lists list
 }
 
 func newFetchFixture(t *testing.T) *fetchFixture {
 	t.Helper()
-	for _, c := range []string{"gpg", "gpgv", DpkgDebCmd} {
+	for _, c := range []string{"gpg", "gpgv", "dpkg-deb"} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Skipf("the fetch test needs %s (apt-get install gpg gpgv dpkg)", c)
 		}
@@ -113,30 +114,14 @@ esac
 	}
 	os.WriteFile(filepath.Join(etc, "sources.list"), []byte("deb file:"+f.repo+" ./\n"), 0o644)
 
-	saved := []*string{&AptArchives, &AptGetCmd, &DebFetchDir}
-	old := make([]string, len(saved))
-	for i, p := range saved {
-		old[i] = *p
-	}
-	t.Cleanup(func() {
-		for i, p := range saved {
-			*p = old[i]
-		}
-	})
-	AptArchives, AptGetCmd, DebFetchDir = f.cache, aptGet, filepath.Join(dir, "cache-sentry")
-	useAptTrust(t, apttrust.Options{EtcDir: etc, ListsDir: lists, TempDir: t.TempDir()})
+	f.aptGet, f.fetchDir = aptGet, filepath.Join(dir, "cache-sentry")
+	o := DefaultOptions()
+	o.AptArchives, o.AptGet, o.DebFetchDir = f.cache, aptGet, f.fetchDir
+	o.Apt = apttrust.Options{EtcDir: etc, ListsDir: lists, TempDir: t.TempDir()}
+	o.HardwareDir = testOptions.HardwareDir
+	testOptions = o
+	t.Cleanup(func() { testOptions = Options{} })
 	return f
-}
-
-// testAptTrust is where the agents the test starts next (startNode,
-// parityAgent) read apt's files: useAptTrust sets it.
-var testAptTrust apttrust.Options
-
-// useAptTrust points the agents of the test at apt files of its own.
-func useAptTrust(t *testing.T, o apttrust.Options) {
-	t.Helper()
-	testAptTrust = o
-	t.Cleanup(func() { testAptTrust = apttrust.Options{} })
 }
 
 // runs is what the fake apt-get was asked: per run, its folder and
@@ -154,7 +139,7 @@ func (f *fetchFixture) runs() [][]string {
 
 func (f *fetchFixture) fetchDirs(t *testing.T) []os.DirEntry {
 	t.Helper()
-	ents, err := os.ReadDir(DebFetchDir)
+	ents, err := os.ReadDir(f.fetchDir)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -172,6 +157,11 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
+// debForPeer is the file HandleDeb sends for d.
+func debForPeer(ctx context.Context, a *testParity, d DebRequest) (string, func(), error) {
+	return a.apt.forPeer(ctx, d, a.deps.Self().Role == stamp.RolePrimary)
+}
+
 // The primary looks in its apt cache, then its local repositories, and
 // only then runs apt-get download.
 func TestDebForPeerOrder(t *testing.T) {
@@ -180,41 +170,41 @@ func TestDebForPeerOrder(t *testing.T) {
 	hello := DebRequest{Name: "hello", Arch: "all", Version: "1.0"}
 	ctx := context.Background()
 
-	// Nowhere here: fetched into a private folder under DebFetchDir,
+	// Nowhere here: fetched into a private folder under f.fetchDir,
 	// checked against the signed lists.
-	path, cleanup, err := a.debForPeer(ctx, hello)
+	path, cleanup, err := debForPeer(ctx, a, hello)
 	if err != nil {
 		t.Fatalf("fetch: %v\n%s", err, logs)
 	}
-	if runs := f.runs(); len(runs) != 1 || len(runs[0]) != 3 || runs[0][1] != "download" || runs[0][2] != "hello=1.0" || !strings.HasPrefix(runs[0][0], DebFetchDir+"/deb-") {
-		t.Fatalf("apt-get runs %q, want one download hello=1.0 in a folder under %s", runs, DebFetchDir)
+	if runs := f.runs(); len(runs) != 1 || len(runs[0]) != 3 || runs[0][1] != "download" || runs[0][2] != "hello=1.0" || !strings.HasPrefix(runs[0][0], f.fetchDir+"/deb-") {
+		t.Fatalf("apt-get runs %q, want one download hello=1.0 in a folder under %s", runs, f.fetchDir)
 	}
-	if filepath.Dir(filepath.Dir(path)) != DebFetchDir || sha256File(t, path) != sha256File(t, f.signed) {
+	if filepath.Dir(filepath.Dir(path)) != f.fetchDir || sha256File(t, path) != sha256File(t, f.signed) {
 		t.Fatalf("fetched file %s", path)
 	}
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("the fetch folder is not private: %v %v", fi.Mode(), err)
 	}
-	for _, want := range []string{"fetching it", "package fetched", "command=\"" + AptGetCmd + " download hello=1.0\"", "fetched package checked"} {
+	for _, want := range []string{"fetching it", "package fetched", "command=\"" + f.aptGet + " download hello=1.0\"", "fetched package checked"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log does not say %q:\n%s", want, logs)
 		}
 	}
 	cleanup()
 	if ents := f.fetchDirs(t); len(ents) != 0 {
-		t.Errorf("left in %s after cleanup: %v", DebFetchDir, ents)
+		t.Errorf("left in %s after cleanup: %v", f.fetchDir, ents)
 	}
 
 	// In a local repository: taken from there, no apt-get.
 	os.Remove(f.log)
 	copyFile(t, f.signed, filepath.Join(f.repo, "hello_1.0_all.deb"))
 	os.WriteFile(filepath.Join(f.repo, "Packages"), []byte("Package: hello\nVersion: 1.0\nArchitecture: all\nFilename: ./hello_1.0_all.deb\n\n"), 0o644)
-	if path, _, err := a.debForPeer(ctx, hello); err != nil || path != filepath.Join(f.repo, "hello_1.0_all.deb") || len(f.runs()) != 0 {
+	if path, _, err := debForPeer(ctx, a, hello); err != nil || path != filepath.Join(f.repo, "hello_1.0_all.deb") || len(f.runs()) != 0 {
 		t.Fatalf("with the file in the local repository: %s, %v, apt-get runs %q", path, err, f.runs())
 	}
 	// In the apt cache: taken from there first.
 	copyFile(t, f.signed, filepath.Join(f.cache, "hello_1.0_all.deb"))
-	if path, _, err := a.debForPeer(ctx, hello); err != nil || path != filepath.Join(f.cache, "hello_1.0_all.deb") || len(f.runs()) != 0 {
+	if path, _, err := debForPeer(ctx, a, hello); err != nil || path != filepath.Join(f.cache, "hello_1.0_all.deb") || len(f.runs()) != 0 {
 		t.Fatalf("with the file in the cache: %s, %v, apt-get runs %q", path, err, f.runs())
 	}
 
@@ -222,7 +212,7 @@ func TestDebForPeerOrder(t *testing.T) {
 	os.Remove(filepath.Join(f.cache, "hello_1.0_all.deb"))
 	os.Remove(filepath.Join(f.repo, "hello_1.0_all.deb"))
 	sec, _ := parityAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB, nil, nil)
-	if _, _, err := sec.debForPeer(ctx, hello); err == nil || !strings.Contains(err.Error(), "no .deb of hello:all=1.0") || len(f.runs()) != 0 {
+	if _, _, err := debForPeer(ctx, sec, hello); err == nil || !strings.Contains(err.Error(), "no .deb of hello:all=1.0") || len(f.runs()) != 0 {
 		t.Fatalf("on the secondary: %v, apt-get runs %q", err, f.runs())
 	}
 }
@@ -234,7 +224,7 @@ func TestDebForPeerFetchFails(t *testing.T) {
 
 	// apt-get has no such version: the error names package and version,
 	// and what apt-get said.
-	_, _, err := a.debForPeer(ctx, DebRequest{Name: "hello", Arch: "all", Version: "2.0"})
+	_, _, err := debForPeer(ctx, a, DebRequest{Name: "hello", Arch: "all", Version: "2.0"})
 	if err == nil || !strings.Contains(err.Error(), "package hello version 2.0") || !strings.Contains(err.Error(), "E: Version '2.0' for 'hello' was not found") {
 		t.Fatalf("a failed download: %v", err)
 	}
@@ -243,18 +233,18 @@ func TestDebForPeerFetchFails(t *testing.T) {
 	}
 	// A file that is not the package asked for (its control fields say
 	// 1.0): refused.
-	_, _, err = a.debForPeer(ctx, DebRequest{Name: "hello", Arch: "all", Version: "1.2"})
+	_, _, err = debForPeer(ctx, a, DebRequest{Name: "hello", Arch: "all", Version: "1.2"})
 	if err == nil || !strings.Contains(err.Error(), "is hello:all=1.0, not hello:all=1.2") {
 		t.Fatalf("a download of another version: %v", err)
 	}
 	// The right package, but bytes no signed index lists: not sent.
-	os.WriteFile(AptGetCmd, []byte(fmt.Sprintf("#!/bin/sh\ncp %q ./hello_1.0_all.deb\n", filepath.Join(filepath.Dir(f.signed), "other_hello_1.0_all.deb"))), 0o755)
-	_, _, err = a.debForPeer(ctx, DebRequest{Name: "hello", Arch: "all", Version: "1.0"})
+	os.WriteFile(f.aptGet, []byte(fmt.Sprintf("#!/bin/sh\ncp %q ./hello_1.0_all.deb\n", filepath.Join(filepath.Dir(f.signed), "other_hello_1.0_all.deb"))), 0o755)
+	_, _, err = debForPeer(ctx, a, DebRequest{Name: "hello", Arch: "all", Version: "1.0"})
 	if err == nil || !strings.Contains(err.Error(), "not sent") || !strings.Contains(err.Error(), "in no signed apt index") {
 		t.Fatalf("an unlisted download: %v", err)
 	}
 	if ents := f.fetchDirs(t); len(ents) != 0 {
-		t.Errorf("failed fetches left %v in %s", ents, DebFetchDir)
+		t.Errorf("failed fetches left %v in %s", ents, f.fetchDir)
 	}
 }
 
@@ -264,7 +254,7 @@ func TestHandleDebFetches(t *testing.T) {
 	f := newFetchFixture(t)
 	a, _ := parityAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA, nil, nil)
 	rec := httptest.NewRecorder()
-	a.handleDeb(rec, httptest.NewRequest(http.MethodPost, "/v1/parity/deb", strings.NewReader(`{"name":"hello","arch":"all","version":"1.0"}`)))
+	a.HandleDeb(rec, httptest.NewRequest(http.MethodPost, "/v1/parity/deb", strings.NewReader(`{"name":"hello","arch":"all","version":"1.0"}`)))
 	if rec.Code != http.StatusOK || rec.Header().Get("X-Sentry-Deb-SHA256") != sha256File(t, f.signed) || rec.Header().Get("X-Sentry-Deb-Filename") != "hello_1.0_all.deb" {
 		t.Fatalf("answer %d %v", rec.Code, rec.Header())
 	}
@@ -275,7 +265,7 @@ func TestHandleDebFetches(t *testing.T) {
 		t.Errorf("the fetched file stays after sending: %v", ents)
 	}
 	rec = httptest.NewRecorder()
-	a.handleDeb(rec, httptest.NewRequest(http.MethodPost, "/v1/parity/deb", strings.NewReader(`{"name":"hello","arch":"all","version":"3.0"}`)))
+	a.HandleDeb(rec, httptest.NewRequest(http.MethodPost, "/v1/parity/deb", strings.NewReader(`{"name":"hello","arch":"all","version":"3.0"}`)))
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "package hello version 3.0") {
 		t.Fatalf("a package apt-get cannot fetch: %d %s", rec.Code, rec.Body)
 	}

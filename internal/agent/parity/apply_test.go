@@ -1,11 +1,10 @@
-package agent
+package parity
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,73 +13,9 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/apttrust"
-	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
-	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
-
-// applyAgent is parityAgent with its state folder and event store in a
-// temporary folder, as installDebs and recordAction need.
-func applyAgent(t *testing.T, name, role, peerName, machine string) *Agent {
-	t.Helper()
-	a, _ := parityAgent(t, name, role, peerName, machine, nil, nil)
-	cfg := *a.conf()
-	cfg.Node.StateDir = t.TempDir()
-	a.cfg.Store(&cfg)
-	st, err := store.Open(filepath.Join(cfg.Node.StateDir, "state.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a.store = st
-	return a
-}
-
-// linkPeers serves p's peer API over mutual TLS under a new cluster CA,
-// and points s at it, as a paired secondary calls its primary.
-func linkPeers(t *testing.T, p, s *Agent) {
-	t.Helper()
-	now := time.Now()
-	ca, err := pki.NewCA("test-cluster", "test", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := func(name string) *pki.Node {
-		key, err := pki.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := ca.SignKey(key, name, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(t.TempDir(), "pki")
-		if err := pki.Save(dir, ca.Cert, nil, cert, key); err != nil {
-			t.Fatal(err)
-		}
-		n, err := pki.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	p.node, s.node = node(p.cluster.NodeName), node(s.cluster.NodeName)
-	srv := httptest.NewUnstartedServer(p.peerHandler())
-	srv.TLS = p.node.ServerTLS()
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	s.cluster.PeerAddress = srv.Listener.Addr().String()
-}
-
-func lastEvent(t *testing.T, a *Agent) store.Event {
-	t.Helper()
-	evs, err := a.store.LastEvents(1)
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("last event: %v %v", evs, err)
-	}
-	return evs[0]
-}
 
 // Issue 13, defect 6: a package neither node has. The apply's error says
 // the peer's answer and this node's once each; before, the sentence "no
@@ -98,7 +33,7 @@ func TestApplyErrorSaysEachSentenceOnce(t *testing.T) {
 
 	want := "hello:all=2.0 not installed: the peer has no file for it: " +
 		"no .deb of hello:all=2.0 in " + f.cache + " or a local apt repository; " +
-		"package hello version 2.0: `" + AptGetCmd + " download hello=2.0` failed (exit status 100): E: Version '2.0' for 'hello' was not found; " +
+		"package hello version 2.0: `" + f.aptGet + " download hello=2.0` failed (exit status 100): E: Version '2.0' for 'hello' was not found; " +
 		"this node has none either"
 	if res.Error != want {
 		t.Fatalf("the apply's error:\n got %s\nwant %s", res.Error, want)
@@ -125,6 +60,7 @@ func TestApplyErrorSaysEachSentenceOnce(t *testing.T) {
 // architecture.
 func TestFetchDebAptArgument(t *testing.T) {
 	f := newFetchFixture(t)
+	a := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
 	for _, c := range []struct {
 		d    DebRequest
 		want string
@@ -133,11 +69,11 @@ func TestFetchDebAptArgument(t *testing.T) {
 		{DebRequest{Name: "hello", Arch: "amd64", Version: "1:1.0-2"}, "hello:amd64=1:1.0-2"},
 	} {
 		os.Remove(f.log)
-		_, cleanup, cmd, _, _ := fetchDeb(context.Background(), c.d)
+		_, cleanup, cmd, _, _ := a.apt.fetch(context.Background(), c.d)
 		if cleanup != nil {
 			cleanup()
 		}
-		if runs := f.runs(); len(runs) != 1 || strings.Join(runs[0][1:], " ") != "download "+c.want || cmd != AptGetCmd+" download "+c.want {
+		if runs := f.runs(); len(runs) != 1 || strings.Join(runs[0][1:], " ") != "download "+c.want || cmd != f.aptGet+" download "+c.want {
 			t.Errorf("%s: apt-get runs %q (command %q), want download %s", c.d, runs, cmd, c.want)
 		}
 		if got := inventory.AptArg(c.d.Name, c.d.Arch, c.d.Version); got != c.want {
@@ -181,7 +117,7 @@ func TestAptSourcesErrorReported(t *testing.T) {
 	os.WriteFile(bad, []byte("# a comment\ndeb [arch=amd64 http://deb.example.invalid/debian bookworm main\n"), 0o644)
 	say := "the local apt repositories are not known: corrupt apt sources: " + bad + ":2: options not closed with ]"
 
-	_, errs := s.aptTrust().SignedIndex()
+	_, errs := s.opts.Apt.SignedIndex()
 	var found bool
 	for _, e := range errs {
 		found = found || (errors.Is(e, apttrust.ErrSources) && e.Error() == say)
@@ -189,7 +125,7 @@ func TestAptSourcesErrorReported(t *testing.T) {
 	if !found {
 		t.Errorf("SignedIndex errors %v, want %q", errs, say)
 	}
-	_, err := s.locateDeb(DebRequest{Name: "hello", Arch: "all", Version: "3.0"})
+	_, err := s.apt.locate(DebRequest{Name: "hello", Arch: "all", Version: "3.0"})
 	if want := "no .deb of hello:all=3.0 in " + f.cache + " or a local apt repository (" + say + ")"; err == nil || err.Error() != want {
 		t.Errorf("locateDeb: %v\nwant %s", err, want)
 	}
@@ -209,12 +145,12 @@ func TestAptSourcesErrorReported(t *testing.T) {
 // (the line may be in it; its last line may have no newline).
 func TestAppendLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "modules")
-	if err := appendLine(path, "nvme"); err != nil {
+	if err := appendLine(os.ReadFile, path, "nvme"); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(path, []byte("# modules\nahci"), 0o644)
 	for i := 0; i < 2; i++ {
-		if err := appendLine(path, "nvme"); err != nil {
+		if err := appendLine(os.ReadFile, path, "nvme"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,12 +158,10 @@ func TestAppendLine(t *testing.T) {
 		t.Fatalf("after appending nvme twice: %q", b)
 	}
 
-	old := readFile
-	t.Cleanup(func() { readFile = old })
-	readFile = func(name string) ([]byte, error) {
+	failing := func(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EIO}
 	}
-	err := appendLine(path, "megaraid_sas")
+	err := appendLine(failing, path, "megaraid_sas")
 	if want := fmt.Sprintf("read %s: input/output error: the file is left as it is", path); err == nil || err.Error() != want {
 		t.Errorf("appendLine of an unreadable file: %v, want %s", err, want)
 	}
@@ -250,10 +184,8 @@ nosuch) echo "E: Unable to locate package nosuch" >&2; exit 100 ;;
 esac
 echo "$2 set to $1."
 `, log)
-	old := AptMarkCmd
-	t.Cleanup(func() { AptMarkCmd = old })
-	AptMarkCmd = filepath.Join(dir, "apt-mark")
-	if err := os.WriteFile(AptMarkCmd, []byte(script), 0o755); err != nil {
+	a.opts.AptMark = filepath.Join(dir, "apt-mark")
+	if err := os.WriteFile(a.opts.AptMark, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	res := &ApplyResult{Actions: []ApplyAction{
@@ -265,10 +197,7 @@ echo "$2 set to $1."
 	}}
 	a.applyMarks(context.Background(), res)
 
-	evs, err := a.store.LastEvents(10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := a.lastEvents(10)
 	var got []string
 	for _, e := range evs {
 		got = append(got, e.Message)
@@ -305,8 +234,8 @@ func TestApplyDowngrade(t *testing.T) {
 	now := time.Now()
 	self := &inventory.Inventory{Node: "node-s", Taken: now, Packages: []inventory.Package{installed("hello", "2.0"), installed("tree", "1.0")}}
 	peerInv := &inventory.Inventory{Node: "node-p", Taken: now, Packages: []inventory.Package{installed("hello", "1.0"), installed("tree", "1.1")}}
-	s.parity.self, s.parity.peer = self, peerInv
-	rep := &ParityReport{Node: "node-s", Role: stamp.RoleSecondary, Self: summary(self, ""), Peer: summary(peerInv, ""),
+	s.self, s.peer = self, peerInv
+	rep := &Report{Node: "node-s", Role: stamp.RoleSecondary, Self: summary(self, ""), Peer: summary(peerInv, ""),
 		Plan: inventory.Plan(peerInv, self, nil, nil)}
 	ctx := context.Background()
 
@@ -351,8 +280,8 @@ func TestApplyDowngrade(t *testing.T) {
 	p := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
 	pSelf := &inventory.Inventory{Node: "node-p", Taken: now, Packages: []inventory.Package{installed("firmware-x", "20240101")}}
 	pPeer := &inventory.Inventory{Node: "node-s", Taken: now, Packages: []inventory.Package{installed("firmware-x", "20230101")}}
-	p.parity.self, p.parity.peer = pSelf, pPeer
-	rep = &ParityReport{Node: "node-p", Role: stamp.RolePrimary, Self: summary(pSelf, ""), Peer: summary(pPeer, ""),
+	p.self, p.peer = pSelf, pPeer
+	rep = &Report{Node: "node-p", Role: stamp.RolePrimary, Self: summary(pSelf, ""), Peer: summary(pPeer, ""),
 		Plan: inventory.ParityPlan{DiskSetFixes: []inventory.DiskSetFix{{DiskSet: "P", Action: "install-firmware", Package: "firmware-x", Firmware: "x.bin"}}}}
 	res, _, _ = p.applyReport(ctx, rep, ApplyRequest{Yes: true})
 	if !strings.HasPrefix(res.Error, "firmware-x:all=20230101 is older than the installed 20240101") {

@@ -1,4 +1,4 @@
-package agent
+package parity
 
 import (
 	"bytes"
@@ -75,10 +75,10 @@ func jsonOf(t *testing.T, v any) string {
 
 // fetchFrom runs the inventory handler of a on one request body and returns
 // the answer's bytes.
-func fetchFrom(t *testing.T, a *Agent, body []byte) []byte {
+func fetchFrom(t *testing.T, a *testParity, body []byte) []byte {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	a.handleInventoryFetch(rec, httptest.NewRequest(http.MethodPost, "/v1/inventory/fetch", bytes.NewReader(body)))
+	a.HandleInventoryFetch(rec, httptest.NewRequest(http.MethodPost, "/v1/inventory/fetch", bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("inventory fetch: %d %s", rec.Code, rec.Body)
 	}
@@ -128,7 +128,7 @@ func TestInventoryOf30000PackagesFits(t *testing.T) {
 	if len(ans) > peer.MaxMessageSize*3/4 {
 		t.Errorf("the answer is %d bytes: less than a quarter of the limit left", len(ans))
 	}
-	rep, err := readInventoryAnswer(bytes.NewReader(ans))
+	rep, err := readInventoryAnswer(bytes.NewReader(ans), MaxInventoryJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestInventoryAnswerCompatible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := readInventoryAnswer(bytes.NewReader(plain)); err != nil || rep.Inventory == nil || jsonOf(t, rep.Inventory) != want {
+	if rep, err := readInventoryAnswer(bytes.NewReader(plain), MaxInventoryJSON); err != nil || rep.Inventory == nil || jsonOf(t, rep.Inventory) != want {
 		t.Fatalf("reading a plain answer: %v", err)
 	}
 	// A gzipped inventory gets the plain one's checks, and a bound.
@@ -173,19 +173,16 @@ func TestInventoryAnswerCompatible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readInventoryAnswer(bytes.NewReader(b)); err == nil || !strings.Contains(err.Error(), "schema") {
+	if _, err := readInventoryAnswer(bytes.NewReader(b), MaxInventoryJSON); err == nil || !strings.Contains(err.Error(), "schema") {
 		t.Errorf("a gzipped inventory of a newer schema: %v", err)
 	}
-	old2 := MaxInventoryJSON
-	MaxInventoryJSON = 1000
-	defer func() { MaxInventoryJSON = old2 }()
 	b, _ = encodeInventoryAnswer("node-p", p, "", true)
-	if _, err := readInventoryAnswer(bytes.NewReader(b)); err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
+	if _, err := readInventoryAnswer(bytes.NewReader(b), 1000); err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
 		t.Errorf("a gzipped inventory over the bound: %v", err)
 	}
 	// The newest take's error travels with the inventory.
 	b, _ = encodeInventoryAnswer("node-p", nil, "status: truncated", true)
-	if rep, err := readInventoryAnswer(bytes.NewReader(b)); err != nil || rep.Error != "status: truncated" || rep.Inventory != nil {
+	if rep, err := readInventoryAnswer(bytes.NewReader(b), MaxInventoryJSON); err != nil || rep.Error != "status: truncated" || rep.Inventory != nil {
 		t.Errorf("an error answer: %+v, %v", rep, err)
 	}
 }

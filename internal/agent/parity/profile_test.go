@@ -1,8 +1,7 @@
-package agent
+package parity
 
 import (
 	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,78 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sentryha/sentry/internal/config"
-	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/stamp"
-	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
-
-const (
-	machineA = "dmi:uuid=aaaaaaaa-0000-0000-0000-00000000000a"
-	machineB = "dmi:uuid=bbbbbbbb-0000-0000-0000-00000000000b"
-)
-
-// fixtureInventory takes the inventory of one of the inventory package's
-// fixture nodes, knowing the devices of peer (as after a first exchange).
-func fixtureInventory(t *testing.T, node, name, machineID string, peer *inventory.Inventory) *inventory.Inventory {
-	t.Helper()
-	src := inventory.Host(filepath.Join("../../synchronizer/inventory/testdata/nodes", node))
-	src.Node, src.MachineID = name, machineID
-	src.Now = func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
-	src.Initramfs = func(image string) inventory.Initramfs {
-		out, err := os.ReadFile(image + ".lsinitramfs")
-		if err != nil {
-			return inventory.Initramfs{Image: image, State: inventory.StateUnknown, Reason: err.Error()}
-		}
-		return inventory.ParseLsinitramfs(image, out)
-	}
-	if peer != nil {
-		src.Modaliases = peer.Hardware.Modaliases()
-	}
-	inv, err := inventory.Take(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
-}
-
-// fixturePair is P's inventory (taken on machine A) and S's (machine B).
-func fixturePair(t *testing.T) (p, s *inventory.Inventory) {
-	t.Helper()
-	p0 := fixtureInventory(t, "p", "node-p", machineA, nil)
-	s0 := fixtureInventory(t, "s", "node-s", machineB, nil)
-	return fixtureInventory(t, "p", "node-p", machineA, s0), fixtureInventory(t, "s", "node-s", machineB, p0)
-}
-
-// parityAgent is an agent with a role, a machine and inventories, and no
-// store, socket or peer link: enough for the parity code that does not
-// send.
-func parityAgent(t *testing.T, name, role, peerName, machine string, self, peerInv *inventory.Inventory) (*Agent, *bytes.Buffer) {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Node.Name = name
-	logs := &bytes.Buffer{}
-	a := &Agent{log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		stamp: &stamp.Stamp{Role: role}, cluster: &stamp.Cluster{NodeName: name, PeerName: peerName},
-		hw: hwid.Identity{ID: machine}, paths: paths{clusterDir: profileClusterDir, modules: modules.OptionsAt(t.TempDir()), apt: testAptTrust}}
-	a.cfg.Store(&cfg)
-	a.parity.self, a.parity.peer = self, peerInv
-	return a, logs
-}
-
-// profileClusterDir is the cluster folder of the agents parityAgent makes
-// next (useHardwareDir sets it).
-var profileClusterDir string
-
-// useHardwareDir gives the next agents of the test a cluster folder of
-// their own and returns its hardware profiles' folder.
-func useHardwareDir(t *testing.T) string {
-	t.Helper()
-	profileClusterDir = filepath.Join(t.TempDir(), "cluster")
-	return filepath.Join(profileClusterDir, "hardware")
-}
 
 func TestSaveHardwareProfiles(t *testing.T) {
 	dir := useHardwareDir(t)
@@ -108,7 +39,7 @@ func TestSaveHardwareProfiles(t *testing.T) {
 	st1, _ := os.Stat(fileB)
 	s2 := *s
 	s2.Taken = s.Taken.Add(time.Hour)
-	a.parity.peer = &s2
+	a.peer = &s2
 	logs.Reset()
 	a.saveHardwareProfiles()
 	if st2, _ := os.Stat(fileB); !os.SameFile(st1, st2) || !st2.ModTime().Equal(st1.ModTime()) || strings.Contains(logs.String(), "written") {
@@ -165,19 +96,19 @@ func TestCompatFromStoredProfile(t *testing.T) {
 	p, s := fixturePair(t)
 	a, _ := parityAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA, p, s)
 	a.saveHardwareProfiles()
-	live := a.parityReport()
+	live := a.report()
 	if live.CompatPonB.Boots != "no" || live.PeerProfile != nil {
 		t.Fatalf("the fixture's P on B boots %q (want a failing case), profile %+v", live.CompatPonB.Boots, live.PeerProfile)
 	}
 
 	// The peer down: P's disk set on B from B's stored profile.
-	a.parity.peer = nil
-	r := a.parityReport()
+	a.peer = nil
+	r := a.report()
 	sameVerdict(t, "P on B", live.CompatPonB, r.CompatPonB)
 	if r.CompatSonA != nil {
 		t.Errorf("S on A without S's inventory: %+v", r.CompatSonA)
 	}
-	want := "machine B's profile from the config repo (" + filepath.Join(a.hardwareDir(), inventory.ProfileName(machineB)) + "), taken 2026-03-01T12:00:00Z"
+	want := "machine B's profile from the config repo (" + filepath.Join(a.opts.HardwareDir, inventory.ProfileName(machineB)) + "), taken 2026-03-01T12:00:00Z"
 	if !strings.Contains(r.CompatPonB.MachineFrom, want) || !strings.Contains(r.CompatPonB.Text(), want) || r.CompatPonB.Machine != "machine B (node-s's, stored profile)" {
 		t.Errorf("the evidence does not say where machine B comes from: %q, %q\n%s", r.CompatPonB.Machine, r.CompatPonB.MachineFrom, r.CompatPonB.Text())
 	}
@@ -206,9 +137,9 @@ func TestCompatFromStoredProfile(t *testing.T) {
 	// The secondary, P down: S's disk set on A, from A's profile (which
 	// the sync brought).
 	sec, _ := parityAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB, s, p)
-	liveS := sec.parityReport()
-	sec.parity.peer = nil
-	rs := sec.parityReport()
+	liveS := sec.report()
+	sec.peer = nil
+	rs := sec.report()
 	sameVerdict(t, "S on A", liveS.CompatSonA, rs.CompatSonA)
 	if rs.CompatPonB != nil || !strings.Contains(rs.CompatSonA.MachineFrom, "machine A's profile from the config repo") {
 		t.Errorf("secondary: P on B %+v, S on A from %q", rs.CompatPonB, rs.CompatSonA.MachineFrom)
@@ -219,7 +150,7 @@ func TestCompatFromStoredProfile(t *testing.T) {
 	onB := fixtureInventory(t, "p", "node-p", machineB, nil)
 	onB.Hardware = s.Hardware
 	swapped, _ := parityAgent(t, "node-p", stamp.RolePrimary, "node-s", machineB, onB, nil)
-	rw := swapped.parityReport()
+	rw := swapped.report()
 	if rw.PeerProfile == nil || rw.PeerProfile.MachineID != machineA || rw.CompatPonB == nil || rw.CompatPonB.Machine != "machine A (node-p's, stored profile)" {
 		t.Fatalf("after a swap: profile %+v, report %+v", rw.PeerProfile, rw.CompatPonB)
 	}
@@ -235,8 +166,8 @@ func TestCompatCorruptProfile(t *testing.T) {
 	file := filepath.Join(dir, inventory.ProfileName(machineB))
 	b, _ := os.ReadFile(file)
 	os.WriteFile(file, bytes.Replace(b, []byte("count = "), []byte("count = \"x"), 1), 0o644)
-	a.parity.peer = nil
-	r := a.parityReport()
+	a.peer = nil
+	r := a.report()
 	if r.CompatPonB != nil || !strings.Contains(r.ProfileError, file+":") {
 		t.Fatalf("a corrupt profile: compat %+v, error %q", r.CompatPonB, r.ProfileError)
 	}
