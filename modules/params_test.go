@@ -2,11 +2,13 @@ package modules
 
 import (
 	"os"
+	"reflect"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sentryha/sentry/internal/tomlpos"
+	"github.com/sentryha/sentry/verifier"
 )
 
 func TestPlaceholders(t *testing.T) {
@@ -15,28 +17,25 @@ func TestPlaceholders(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/cert.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644)
 	env := ProbeEnv{Password: "s3cret", Timeout: 5 * time.Second, Root: root}
 	spec := env.Spec(Probe{Name: "p", Kind: "mail", Timeout: "2s", Params: map[string]string{
-		"password": "${password}",
-		"dsn":      "user:${password}@host",
-		"pin":      "${tls_fingerprint:/etc/cert.pem}",
-		"missing":  "${tls_fingerprint:/etc/none.pem}",
-		"fallback": "${ssh_fingerprint:/etc/none.pub|unknown}",
-		"plain":    "x",
+		"password":        "${password}",
+		"from":            "user:${password}@host",
+		"tls_fingerprint": "${tls_fingerprint:/etc/cert.pem}",
+		"imap":            "${tls_fingerprint:/etc/none.pem}",
+		"user":            "${ssh_fingerprint:/etc/none.pub|unknown}",
+		"to":              "x",
 	}})
-	want := map[string]string{
-		"password": "s3cret",
-		"dsn":      "user:s3cret@host",
+	want := &verifier.MailParams{
+		Password: "s3cret",
+		From:     "user:s3cret@host",
 		// sha256 of the bytes 00 00 00 (base64 "AAAA")
-		"pin":      "709e80c88487a2411e1ee4dfb9f22a861492d20c4765150c0c794abd70f8147c",
-		"fallback": "unknown",
-		"plain":    "x",
+		TLSFingerprint: "709e80c88487a2411e1ee4dfb9f22a861492d20c4765150c0c794abd70f8147c",
+		IMAP:           "127.0.0.1:143", // not filled in: the default
+		User:           "unknown",
+		To:             "x",
+		SMTP:           "127.0.0.1:25", SMTPTLS: "starttls", VisibleWithin: 30 * time.Second,
 	}
-	if len(spec.Params) != len(want) {
-		t.Errorf("params = %v", spec.Params)
-	}
-	for k, v := range want {
-		if spec.Params[k] != v {
-			t.Errorf("%s = %q, want %q", k, spec.Params[k], v)
-		}
+	if !reflect.DeepEqual(spec.Params, want) {
+		t.Errorf("params = %+v\nwant %+v", spec.Params, want)
 	}
 	if spec.Timeout != 2*time.Second {
 		t.Errorf("timeout = %v", spec.Timeout)
