@@ -541,11 +541,12 @@ func (m *Manifest) dropUnknownKinds() []Warning {
 		if !verifier.Known(p.Kind) {
 			msg = fmt.Sprintf("probe %q: kind %q is not known to this binary (it knows %s): not run on this node", p.Name, p.Kind, strings.Join(ProbeKinds(), ", "))
 		} else if _, err := m.decodeParams(i); err != nil {
+			msg = err.Error()
 			var e *Error
 			if errors.As(err, &e) {
-				key = e.Key
+				key, msg = e.Key, e.Message
 			}
-			msg = fmt.Sprintf("probe %q: %s: not run on this node", p.Name, e.Message)
+			msg = fmt.Sprintf("probe %q: %s: not run on this node", p.Name, msg)
 		}
 		if msg == "" {
 			kept = append(kept, p)

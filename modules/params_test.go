@@ -2,8 +2,8 @@ package modules
 
 import (
 	"os"
-	"reflect"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,5 +88,34 @@ func TestLocatorArrays(t *testing.T) {
 	}
 	if ln, _, k := l.Near("p.k", 6); ln != 5 || k != "p[2].k" {
 		t.Errorf("near = %d %q", ln, k)
+	}
+}
+
+// Parameters are written with their TOML types (port = 5433, insecure =
+// true) or, as manifests were before they had types, as strings: both
+// decode to the same typed parameters, checked when the manifest is read.
+func TestTypedParams(t *testing.T) {
+	const head = "schema = 2\nname = \"office-app\"\nversion = \"1.0.0\"\nkind = \"web\"\n\n[[probes]]\nname = \"db\"\nkind = \"postgres\"\n"
+	typed, _, err := Parse("typed.toml", []byte(head+`params = { user = "u", database = "d", port = 5433, table = "t" }`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _, err := Parse("text.toml", []byte(head+`params = { user = "u", database = "d", port = "5433", table = "t" }`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &verifier.DBParams{Host: "127.0.0.1", Port: 5433, User: "u", Database: "d", Table: "t"}
+	for _, m := range []*Manifest{typed, text} {
+		if !reflect.DeepEqual(m.Probes[0].Typed, want) {
+			t.Errorf("%s: %+v, want %+v", m.Source, m.Probes[0].Typed, want)
+		}
+		// The text form (shown by sentry modules show --json) is the same.
+		if m.Probes[0].Params["port"] != "5433" {
+			t.Errorf("%s: params %v", m.Source, m.Probes[0].Params)
+		}
+	}
+	spec := ProbeEnv{Timeout: time.Second}.Spec(typed.Probes[0])
+	if !reflect.DeepEqual(spec.Params, want) || spec.Params == typed.Probes[0].Typed {
+		t.Errorf("spec params %+v: not an equal copy of %+v", spec.Params, want)
 	}
 }

@@ -183,7 +183,8 @@ func TestBuiltinCanariesMatchVerifier(t *testing.T) {
 	}
 }
 
-// The manifest reference names every compiled-in probe kind.
+// The manifest reference names every compiled-in probe kind, each with
+// its parameters.
 func TestProbeKindsDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../docs/modules.md")
 	if err != nil {
@@ -194,8 +195,19 @@ func TestProbeKindsDocumented(t *testing.T) {
 		t.Fatalf("ProbeKinds() = %v, verifier has %v", kinds, verifier.KindNames())
 	}
 	for _, k := range kinds {
-		if !strings.Contains(string(doc), "| `"+k+"` |") {
+		_, row, ok := strings.Cut(string(doc), "| `"+k+"` |")
+		if !ok {
 			t.Errorf("docs/modules.md has no row for probe kind %q", k)
+			continue
+		}
+		row, _, _ = strings.Cut(row, "\n")
+		if strings.HasPrefix(strings.TrimSpace(row), "as `") {
+			continue // "as `postgres`": the same parameters
+		}
+		for _, p := range verifier.ParamKeys(k) {
+			if !strings.Contains(row, "`"+p+"`") {
+				t.Errorf("docs/modules.md: the row of probe kind %q lacks its parameter %q", k, p)
+			}
 		}
 	}
 }

@@ -172,7 +172,7 @@ func ParseFlagParams(kind string, args []string) (Params, error) {
 	p, err := ParseParams(kind, kv)
 	if pe, ok := err.(*ParamError); ok {
 		if strings.HasPrefix(pe.Message, "missing") {
-			return nil, fmt.Errorf("--param %s: missing: the %s probe needs --param %s=VALUE", pe.Key, kind, pe.Key)
+			return nil, fmt.Errorf("--param %s: %s; give --param %s=VALUE", pe.Key, pe.Message, pe.Key)
 		}
 		return nil, fmt.Errorf("--param %s: %s", pe.Key, pe.Message)
 	}
@@ -351,9 +351,11 @@ func tomlType(v any) string {
 }
 
 // checkValue says what is wrong with a field's value for a check, or "".
-// A zero value (not given, no default) passes: required says it is needed.
+// An empty string (not given, no default) passes: required says whether
+// it is needed. A number is checked whatever it is (every kind whose
+// number must be positive has a default that is).
 func checkValue(check string, fv reflect.Value) string {
-	if fv.IsZero() && check != "nonneg" && check != "percent" {
+	if fv.Kind() == reflect.String && fv.String() == "" {
 		return ""
 	}
 	switch fv.Interface().(type) {

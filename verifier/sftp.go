@@ -31,7 +31,6 @@ const defaultHostKeyAlgorithm = ssh.KeyAlgoED25519
 // content in the canary folder, reads it back, compares SHA-256 and deletes
 // it. The host key is pinned by its SHA-256 fingerprint (as ssh-keygen -lf
 // prints it, "SHA256:...").
-//
 func probeSFTP(ctx context.Context, p *SFTPParams, rec *Recorder) error {
 	user, pin, size, addr := p.User, p.HostKey, p.Size, p.Address
 	var (
