@@ -3,10 +3,12 @@
 // write and read a row, write and read a file) and reports each phase with
 // its timing, so a failure says what failed and where.
 //
-// Probe kinds are compiled in and registered in one place (kinds.go). Each
-// kind is a ProbeFn; Run wraps every probe with the same rules: a hard
-// deadline, a recorder of phases, recovery from a panic, and cleanup that
-// always runs.
+// Probe kinds are compiled in and registered in one place (kinds.go), each
+// with its typed parameters and their defaults (params.go: a manifest's
+// parameters are decoded and checked when it is read) and its probe, which
+// receives them typed. Run checks the parameters and wraps every probe with
+// the same rules: a hard deadline, a recorder of phases, recovery from a
+// panic, and cleanup that always runs.
 package verifier
 
 import (
