@@ -29,7 +29,7 @@ type DBParams struct {
 	Database string `param:"database,required"`
 	// Table is the canary table (default sentry_canary), with the columns
 	// token (text) and created (a timestamp).
-	Table string `param:"table"`
+	Table string `param:"table,ident"`
 }
 
 func (*DBParams) probeParams() {}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +29,9 @@ import (
 //
 // with the checks url (http or https, with a host), hostport (HOST:PORT),
 // port (1 to 65535), status (100 to 599), percent (0 to 100), nonneg,
-// positive, sha256 (64 hex digits, ':' allowed between them), abs (an
-// absolute path) and oneof=A|B. `param:"-"` is a field that no manifest
+// positive, size (1 byte to 64 MiB), sha256 (64 hex digits, ':' allowed
+// between them), abs (an absolute path), ident (an SQL name: letters,
+// digits and _) and oneof=A|B. `param:"-"` is a field that no manifest
 // and no --param sets (a test seam, such as the restic program).
 //
 // A string value holding "${" is a placeholder that the caller fills in on
@@ -350,6 +352,11 @@ func tomlType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// maxFileSize bounds what a file probe writes and holds in memory.
+const maxFileSize = 64 << 20
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
 // checkValue says what is wrong with a field's value for a check, or "".
 // An empty string (not given, no default) passes: required says whether
 // it is needed. A number is checked whatever it is (every kind whose
@@ -388,6 +395,10 @@ func checkValue(check string, fv reflect.Value) string {
 			if n <= 0 {
 				return fmt.Sprintf("%d is not a positive number", n)
 			}
+		case "size":
+			if n < 1 || n > maxFileSize {
+				return fmt.Sprintf("%d is not a size from 1 to %d bytes", n, maxFileSize)
+			}
 		}
 	}
 	return ""
@@ -417,6 +428,10 @@ func checkString(check, s string) string {
 		h := strings.ReplaceAll(s, ":", "")
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			return fmt.Sprintf("%q is not a SHA-256 fingerprint (64 hex digits, ':' between pairs allowed)", s)
+		}
+	case check == "ident":
+		if !identRe.MatchString(s) {
+			return fmt.Sprintf("%q is not a table name: letters, digits and _, at most 64, not starting with a digit", s)
 		}
 	case check == "abs":
 		if !filepath.IsAbs(s) {

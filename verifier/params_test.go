@@ -65,7 +65,9 @@ func TestParseFlagParams(t *testing.T) {
 		{"mail", []string{"to=c@localhost", "user=c", "tls_fingerprint=AB:CD"}, `--param tls_fingerprint: "AB:CD" is not a SHA-256 fingerprint (64 hex digits, ':' between pairs allowed)`},
 		{"mail", []string{"to=c@localhost", "user=c", "smtp_tls=ssl"}, `--param smtp_tls: "ssl" is not one of starttls, none`},
 		{"mail", []string{"to=c@localhost", "user=c", "visible_within=0s"}, `--param visible_within: 0s is not a positive duration`},
-		{"smb", []string{"share=s", "user=u", "size=0"}, `--param size: 0 is not a positive number`},
+		{"smb", []string{"share=s", "user=u", "size=0"}, `--param size: 0 is not a size from 1 to 67108864 bytes`},
+		{"sftp", []string{"user=u", "host_key=SHA256:x", "size=1000000000"}, `--param size: 1000000000 is not a size from 1 to 67108864 bytes`},
+		{"mysql", []string{"user=u", "database=d", "table=t`; DROP TABLE x"}, "--param table: \"t`; DROP TABLE x\" is not a table name: letters, digits and _, at most 64, not starting with a digit"},
 	} {
 		_, err := ParseFlagParams(c.kind, c.args)
 		got := ""

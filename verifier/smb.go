@@ -12,7 +12,7 @@ type SMBParams struct {
 	Share    string `param:"share,required"`
 	User     string `param:"user,required"`
 	Password string `param:"password"`
-	Size     int    `param:"size,positive"` // bytes written and read back (default 65536)
+	Size     int    `param:"size,size"` // bytes written and read back (default 65536)
 }
 
 func (*SMBParams) probeParams() {}
