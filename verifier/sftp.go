@@ -20,7 +20,7 @@ type SFTPParams struct {
 	HostKey          string `param:"host_key,required"`
 	HostKeyAlgorithm string `param:"host_key_algorithm"` // default ssh-ed25519
 	Dir              string `param:"dir"`                // default "."
-	Size             int    `param:"size,size"`      // default 65536
+	Size             int    `param:"size,size"`          // default 65536
 }
 
 func (*SFTPParams) probeParams() {}
