@@ -5,7 +5,8 @@
 // their reload order, the configuration paths that cross from the primary
 // to the secondary, the paths that stay per node, its canaries (data only)
 // and its probes, by the verifier's compiled-in probe kinds
-// (verifier.Kinds). A manifest may allow named programs under its tracked
+// (verifier.KindNames), their parameters decoded into the kind's type and
+// checked when the manifest is read. A manifest may allow named programs under its tracked
 // paths to cross, when each is a file of one of its packages (dpkg's lists).
 //
 // Manifests come from three places: built into the binary (builtin/*.toml),

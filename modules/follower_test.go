@@ -52,6 +52,29 @@ func TestFollowerDropsUnknownProbeKinds(t *testing.T) {
 	}
 }
 
+// A probe whose parameters the follower's binary does not take (a key a
+// newer binary added, say) is left out the same way, with a warning at
+// its key; the primary refuses it (TestBadFiles).
+func TestFollowerDropsProbesWithUnknownParams(t *testing.T) {
+	opts := testdataOptions(t, "bad-param-unknown.toml")
+	opts.Follower = true
+	set, warns, err := Load(opts)
+	if err != nil {
+		t.Fatalf("Load as follower: %v", err)
+	}
+	if m := set.Module("office-app"); m == nil || len(m.Probes) != 0 {
+		t.Fatalf("office-app: %+v, want it without its probe", m)
+	}
+	want := `bad-param-unknown.toml:9:1: key "probes[1].params.markr": probe "app": unknown parameter of the http probe (did you mean "marker"?): it takes host, insecure, marker, status, url: not run on this node`
+	var got []string
+	for _, w := range warns {
+		got = append(got, w.String())
+	}
+	if !strings.Contains(strings.Join(got, "\n"), want) {
+		t.Errorf("warnings %q lack %q", got, want)
+	}
+}
+
 // A follower still refuses what is wrong on any binary.
 func TestFollowerStillRefusesBadManifests(t *testing.T) {
 	opts := testdataOptions(t, "bad-executable-untracked.toml")

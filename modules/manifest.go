@@ -1,10 +1,12 @@
 package modules
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,13 +94,20 @@ type Canary struct {
 
 func (c Canary) empty() bool { return c == Canary{} }
 
-// Probe is a probe of a compiled-in kind (verifier.Kinds) with its
-// parameters. Values may hold placeholders (see Expand).
+// Probe is a probe of a compiled-in kind (verifier.KindNames) with its
+// parameters. Values may hold placeholders (see ProbeEnv).
 type Probe struct {
-	Name    string            `json:"name"`
-	Kind    string            `json:"kind"`
-	Timeout string            `json:"timeout,omitempty"` // "" is the verifier's timeout
-	Params  map[string]string `json:"params"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Timeout string `json:"timeout,omitempty"` // "" is the verifier's timeout
+	// Params are the parameters as the manifest writes them, in text
+	// form ("5433" for port = 5433), to show.
+	Params map[string]string `json:"params"`
+	// Typed are the parameters decoded into the kind's type and checked
+	// when the manifest was read (placeholders not yet filled in).
+	Typed verifier.Params `json:"-"`
+
+	raw map[string]any // as decoded from TOML
 }
 
 // keyNames are how a schema spells the keys that errors name.
@@ -168,10 +177,10 @@ type canaryV2 struct {
 }
 
 type probeV2 struct {
-	Name    string            `toml:"name"`
-	Kind    string            `toml:"kind"`
-	Timeout string            `toml:"timeout"`
-	Params  map[string]string `toml:"params"`
+	Name    string         `toml:"name"`
+	Kind    string         `toml:"kind"`
+	Timeout string         `toml:"timeout"`
+	Params  map[string]any `toml:"params"`
 }
 
 var knownV2 = []string{
@@ -285,7 +294,7 @@ func decodeV2(file string, data []byte, loc *tomlpos.Locator, schema int) (*Mani
 		m.Units = append(m.Units, nu)
 	}
 	for _, p := range f.Probes {
-		m.Probes = append(m.Probes, Probe{Name: p.Name, Kind: p.Kind, Timeout: p.Timeout, Params: p.Params})
+		m.Probes = append(m.Probes, Probe{Name: p.Name, Kind: p.Kind, Timeout: p.Timeout, Params: textForm(p.Params), raw: p.Params})
 	}
 	return m.normalize(), warns, nil
 }
@@ -313,7 +322,7 @@ func decodeV1(file string, data []byte, loc *tomlpos.Locator) (*Manifest, error)
 		m.Units = append(m.Units, Unit{Name: u, Action: ActionReload, Order: DefaultOrder, Paths: append([]string{}, f.Paths...)})
 	}
 	for i, p := range f.Probe {
-		pr := Probe{Params: map[string]string{}}
+		pr := Probe{Params: map[string]string{}, raw: map[string]any{}}
 		for _, k := range sortedKeys(p) {
 			s, ok := p[k].(string)
 			if !ok {
@@ -325,7 +334,7 @@ func decodeV1(file string, data []byte, loc *tomlpos.Locator) (*Manifest, error)
 			case "kind":
 				pr.Kind = s
 			default:
-				pr.Params[k] = s
+				pr.Params[k], pr.raw[k] = s, s
 			}
 		}
 		m.Probes = append(m.Probes, pr)
@@ -463,7 +472,7 @@ func (m *Manifest) validate() error {
 			return m.err(k.probe(i, "name"), "probe %q is listed twice", p.Name)
 		}
 		seenProbe[p.Name] = true
-		if _, ok := verifier.Kinds[p.Kind]; !ok {
+		if !verifier.Known(p.Kind) {
 			return m.err(k.probe(i, "kind"), "unknown probe kind %q: this binary knows %s", p.Kind, strings.Join(ProbeKinds(), ", "))
 		}
 		if p.Timeout != "" {
@@ -471,36 +480,87 @@ func (m *Manifest) validate() error {
 				return m.err(k.probe(i, "timeout"), "invalid duration %q: write a number with a unit, such as \"20s\"", p.Timeout)
 			}
 		}
+		typed, err := m.decodeParams(i)
+		if err != nil {
+			return err
+		}
 		for _, name := range sortedKeys(p.Params) {
 			if err := checkPlaceholders(p.Params[name]); err != nil {
 				return m.err(k.param(i, name), "%v", err)
 			}
 		}
+		m.Probes[i].Typed = typed
 	}
 	return nil
 }
 
+// decodeParams decodes probe i's parameters into its kind's type: an
+// unknown key, a value of the wrong type, a bad value or a missing
+// parameter is an error at its key (at the probe, for a missing one).
+func (m *Manifest) decodeParams(i int) (verifier.Params, error) {
+	p := m.Probes[i]
+	typed, err := verifier.DecodeParams(p.Kind, p.raw)
+	var pe *verifier.ParamError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "missing" {
+			msg = fmt.Sprintf("missing: the %s probe needs it", p.Kind)
+		}
+		return nil, m.err(m.keys.param(i, pe.Key), "%s", msg)
+	}
+	if err != nil {
+		return nil, m.err(m.keys.probe(i, "kind"), "%v", err)
+	}
+	return typed, nil
+}
+
+// textForm is the text of each decoded parameter value.
+func textForm(raw map[string]any) map[string]string {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case int64:
+			out[k] = strconv.FormatInt(x, 10)
+		default:
+			out[k] = fmt.Sprint(x)
+		}
+	}
+	return out
+}
+
 // dropUnknownKinds removes the probes of kinds this binary does not have,
-// each with a warning at its place in the manifest.
+// and those whose parameters it does not take (a key or a value a newer
+// binary knows), each with a warning at its place in the manifest.
 func (m *Manifest) dropUnknownKinds() []Warning {
 	var warns []Warning
 	kept := m.Probes[:0:0]
 	for i, p := range m.Probes {
-		if _, ok := verifier.Kinds[p.Kind]; ok {
+		key, msg := m.keys.probe(i, "kind"), ""
+		if !verifier.Known(p.Kind) {
+			msg = fmt.Sprintf("probe %q: kind %q is not known to this binary (it knows %s): not run on this node", p.Name, p.Kind, strings.Join(ProbeKinds(), ", "))
+		} else if _, err := m.decodeParams(i); err != nil {
+			msg = err.Error()
+			var e *Error
+			if errors.As(err, &e) {
+				key, msg = e.Key, e.Message
+			}
+			msg = fmt.Sprintf("probe %q: %s: not run on this node", p.Name, msg)
+		}
+		if msg == "" {
 			kept = append(kept, p)
 			continue
 		}
-		key := m.keys.probe(i, "kind")
 		l, c := m.loc.Find(key)
-		warns = append(warns, Warning{File: m.Source, Line: l, Col: c, Key: key,
-			Message: fmt.Sprintf("probe %q: kind %q is not known to this binary (it knows %s): not run on this node", p.Name, p.Kind, strings.Join(ProbeKinds(), ", "))})
+		warns = append(warns, Warning{File: m.Source, Line: l, Col: c, Key: key, Message: msg})
 	}
 	m.Probes = kept
 	return warns
 }
 
 // ProbeKinds are the names of the compiled-in probe kinds, sorted.
-func ProbeKinds() []string { return sortedKeys(verifier.Kinds) }
+func ProbeKinds() []string { return verifier.KindNames() }
 
 // checkPath says what is wrong with a path a manifest names, or "".
 func checkPath(p string) string {

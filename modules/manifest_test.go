@@ -36,11 +36,23 @@ var badFiles = map[string]string{
 	"bad-duplicate-path.toml":       `testdata/office.toml:7:1: key "tracked": tracked path "/etc/office" overlaps "/etc/office/extra", tracked by module office-extra (testdata/bad-duplicate-path.toml:5:1)`,
 	"bad-duplicate-unit.toml":       `testdata/bad-duplicate-unit.toml:8:1: key "units[1].name": unit "nginx.service" is also claimed by module web-nginx (builtin/web-nginx.toml:11:1)`,
 	"bad-duplicate-name.toml":       `testdata/office.toml:3:1: key "name": module "office-web" is also defined by testdata/bad-duplicate-name.toml:2:1; modules.d holds one file per module`,
-	"bad-placeholder.toml":          `testdata/bad-placeholder.toml:12:1: key "probes[1].params.password": unknown placeholder ${secret}: known are ${password}, ${tls_fingerprint:PATH}, ${ssh_fingerprint:PATH}`,
+	"bad-placeholder.toml":          `testdata/bad-placeholder.toml:12:1: key "probes[1].params.host": unknown placeholder ${secret}: known are ${password}, ${tls_fingerprint:PATH}, ${ssh_fingerprint:PATH}`,
 	"bad-type.toml":                 `testdata/bad-type.toml:5:1: key "packages": incompatible types: TOML value has type string; destination has type slice`,
 	"bad-schema1-unknown-key.toml":  `testdata/bad-schema1-unknown-key.toml:5:1: key "tracked": unknown key in schema 1 (it is a key of schema 2: write schema = 2)`,
 	"bad-canary-marker.toml":        `testdata/bad-canary-marker.toml:8:1: key "canary.marker": "<b>ok</b>": a marker holds no <, >, &, quotes or line breaks (the page holds it as it is, the http probe looks for it)`,
 	"bad-unit-path.toml":            `testdata/bad-unit-path.toml:9:1: key "units[1].paths": entry 1: "/etc/other" is neither under nor above a tracked path of the module`,
+	// Probe parameters, decoded into the kind's type when the manifest is read.
+	"bad-param-unknown.toml":          `testdata/bad-param-unknown.toml:9:1: key "probes[1].params.markr": unknown parameter of the http probe (did you mean "marker"?): it takes host, insecure, marker, status, url`,
+	"bad-param-type.toml":             `testdata/bad-param-type.toml:13:1: key "probes[1].params.port": must be a whole number, not a boolean`,
+	"bad-param-string-type.toml":      `testdata/bad-param-string-type.toml:9:1: key "probes[1].params.marker": must be a string, not an integer`,
+	"bad-param-port.toml":             `testdata/bad-param-port.toml:13:1: key "probes[1].params.port": 70000 is not a port (1 to 65535)`,
+	"bad-param-url.toml":              `testdata/bad-param-url.toml:9:1: key "probes[1].params.url": "127.0.0.1:8081/health" is not an http or https URL with a host`,
+	"bad-param-address.toml":          `testdata/bad-param-address.toml:9:1: key "probes[1].params.address": "127.0.0.1" is not HOST:PORT`,
+	"bad-param-duration.toml":         `testdata/bad-param-duration.toml:12:1: key "probes[1].params.max_age": -26h0m0s is not a positive duration`,
+	"bad-param-missing.toml":          `testdata/bad-param-missing.toml:10:1: key "probes[1].params.to": missing: the mail probe needs it`,
+	"bad-param-oneof.toml":            `testdata/bad-param-oneof.toml:9:1: key "probes[1].params.smtp_tls": "ssl" is not one of starttls, none`,
+	"bad-param-placeholder-type.toml": `testdata/bad-param-placeholder-type.toml:9:1: key "probes[1].params.port": "${password}": a placeholder fills only a text parameter`,
+	"bad-schema1-param.toml":          `testdata/bad-schema1-param.toml:10:1: key "probe[1].min_free_percent": "ten" is not a whole number`,
 }
 
 // testdataOptions puts files (from testdata) in a fresh modules.d.

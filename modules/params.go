@@ -82,16 +82,23 @@ func (env ProbeEnv) expand(v string) (out string, ok bool) {
 	return out, ok
 }
 
-// Spec turns a probe into the verifier's form for this node.
+// Spec turns a probe into the verifier's form for this node: its typed
+// parameters with the placeholders filled in (a parameter whose
+// placeholder cannot be filled takes the kind's default). A Probe made
+// in Go without Typed has its Params decoded here; Run reports what is
+// wrong with them.
 func (env ProbeEnv) Spec(p Probe) verifier.Spec {
-	s := verifier.Spec{Name: p.Name, Kind: p.Kind, Params: verifier.Params{}, Timeout: env.Timeout}
+	s := verifier.Spec{Name: p.Name, Kind: p.Kind, Timeout: env.Timeout}
 	if d, err := time.ParseDuration(p.Timeout); err == nil && p.Timeout != "" {
 		s.Timeout = d
 	}
-	for k, v := range p.Params {
-		if x, ok := env.expand(v); ok {
-			s.Params[k] = x
+	typed := p.Typed
+	if typed == nil {
+		var err error
+		if typed, err = verifier.ParseParams(p.Kind, p.Params); err != nil {
+			return s
 		}
 	}
+	s.Params = verifier.ExpandParams(p.Kind, typed, env.expand)
 	return s
 }

@@ -3,10 +3,12 @@ package modules
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/sentryha/sentry/internal/tomlpos"
+	"github.com/sentryha/sentry/verifier"
 )
 
 func TestPlaceholders(t *testing.T) {
@@ -15,28 +17,25 @@ func TestPlaceholders(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/cert.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644)
 	env := ProbeEnv{Password: "s3cret", Timeout: 5 * time.Second, Root: root}
 	spec := env.Spec(Probe{Name: "p", Kind: "mail", Timeout: "2s", Params: map[string]string{
-		"password": "${password}",
-		"dsn":      "user:${password}@host",
-		"pin":      "${tls_fingerprint:/etc/cert.pem}",
-		"missing":  "${tls_fingerprint:/etc/none.pem}",
-		"fallback": "${ssh_fingerprint:/etc/none.pub|unknown}",
-		"plain":    "x",
+		"password":        "${password}",
+		"from":            "user:${password}@host",
+		"tls_fingerprint": "${tls_fingerprint:/etc/cert.pem}",
+		"imap":            "${tls_fingerprint:/etc/none.pem}",
+		"user":            "${ssh_fingerprint:/etc/none.pub|unknown}",
+		"to":              "x",
 	}})
-	want := map[string]string{
-		"password": "s3cret",
-		"dsn":      "user:s3cret@host",
+	want := &verifier.MailParams{
+		Password: "s3cret",
+		From:     "user:s3cret@host",
 		// sha256 of the bytes 00 00 00 (base64 "AAAA")
-		"pin":      "709e80c88487a2411e1ee4dfb9f22a861492d20c4765150c0c794abd70f8147c",
-		"fallback": "unknown",
-		"plain":    "x",
+		TLSFingerprint: "709e80c88487a2411e1ee4dfb9f22a861492d20c4765150c0c794abd70f8147c",
+		IMAP:           "127.0.0.1:143", // not filled in: the default
+		User:           "unknown",
+		To:             "x",
+		SMTP:           "127.0.0.1:25", SMTPTLS: "starttls", VisibleWithin: 30 * time.Second,
 	}
-	if len(spec.Params) != len(want) {
-		t.Errorf("params = %v", spec.Params)
-	}
-	for k, v := range want {
-		if spec.Params[k] != v {
-			t.Errorf("%s = %q, want %q", k, spec.Params[k], v)
-		}
+	if !reflect.DeepEqual(spec.Params, want) {
+		t.Errorf("params = %+v\nwant %+v", spec.Params, want)
 	}
 	if spec.Timeout != 2*time.Second {
 		t.Errorf("timeout = %v", spec.Timeout)
@@ -89,5 +88,34 @@ func TestLocatorArrays(t *testing.T) {
 	}
 	if ln, _, k := l.Near("p.k", 6); ln != 5 || k != "p[2].k" {
 		t.Errorf("near = %d %q", ln, k)
+	}
+}
+
+// Parameters are written with their TOML types (port = 5433, insecure =
+// true) or, as manifests were before they had types, as strings: both
+// decode to the same typed parameters, checked when the manifest is read.
+func TestTypedParams(t *testing.T) {
+	const head = "schema = 2\nname = \"office-app\"\nversion = \"1.0.0\"\nkind = \"web\"\n\n[[probes]]\nname = \"db\"\nkind = \"postgres\"\n"
+	typed, _, err := Parse("typed.toml", []byte(head+`params = { user = "u", database = "d", port = 5433, table = "t" }`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _, err := Parse("text.toml", []byte(head+`params = { user = "u", database = "d", port = "5433", table = "t" }`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &verifier.DBParams{Host: "127.0.0.1", Port: 5433, User: "u", Database: "d", Table: "t"}
+	for _, m := range []*Manifest{typed, text} {
+		if !reflect.DeepEqual(m.Probes[0].Typed, want) {
+			t.Errorf("%s: %+v, want %+v", m.Source, m.Probes[0].Typed, want)
+		}
+		// The text form (shown by sentry modules show --json) is the same.
+		if m.Probes[0].Params["port"] != "5433" {
+			t.Errorf("%s: params %v", m.Source, m.Probes[0].Params)
+		}
+	}
+	spec := ProbeEnv{Timeout: time.Second}.Spec(typed.Probes[0])
+	if !reflect.DeepEqual(spec.Params, want) || spec.Params == typed.Probes[0].Typed {
+		t.Errorf("spec params %+v: not an equal copy of %+v", spec.Params, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,18 +42,16 @@ func TestDefaultSelectionReproducesDefaultProbes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			set, root := defaultSet(t)
-			oldCert, oldKey := verifier.MailCert, verifier.SSHHostKey
-			t.Cleanup(func() { verifier.MailCert, verifier.SSHHostKey = oldCert, oldKey })
-			verifier.MailCert = filepath.Join(root, "/etc/dovecot/private/dovecot.pem")
-			verifier.SSHHostKey = filepath.Join(root, "/etc/ssh/ssh_host_ed25519_key.pub")
+			paths := verifier.PathsAt(root)
 			if withKeys {
-				writeNodeKeys(t, verifier.MailCert, verifier.SSHHostKey)
+				writeNodeKeys(t, paths.MailCert, paths.SSHHostKey)
 			}
 			const timeout = 7 * time.Second
-			want := verifier.DefaultProbes("canary-pw", timeout)
+			want := paths.DefaultProbes("canary-pw", timeout)
 			got := set.Probes(modules.ProbeEnv{Password: "canary-pw", Timeout: timeout, Root: root})
-			if withKeys && (want[1].Params["tls_fingerprint"] == "" || strings.HasPrefix(want[5].Params["host_key"], "unknown")) {
-				t.Fatalf("fixture keys not read by the verifier: %v %v", want[1].Params, want[5].Params)
+			mail, sftp := want[1].Params.(*verifier.MailParams), want[5].Params.(*verifier.SFTPParams)
+			if withKeys && (mail.TLSFingerprint == "" || strings.HasPrefix(sftp.HostKey, "unknown")) {
+				t.Fatalf("fixture keys not read by the verifier: %+v %+v", mail, sftp)
 			}
 			byName := map[string]verifier.Spec{}
 			for _, s := range got {
@@ -72,8 +69,8 @@ func TestDefaultSelectionReproducesDefaultProbes(t *testing.T) {
 					t.Errorf("probe %q of DefaultProbes is in no module", w.Name)
 					continue
 				}
-				if g.Kind != w.Kind || g.Timeout != w.Timeout || !maps.Equal(g.Params, w.Params) {
-					t.Errorf("probe %q:\n modules: %s %v %v\n verifier: %s %v %v", w.Name, g.Kind, g.Timeout, g.Params, w.Kind, w.Timeout, w.Params)
+				if g.Kind != w.Kind || g.Timeout != w.Timeout || !reflect.DeepEqual(g.Params, w.Params) {
+					t.Errorf("probe %q:\n modules: %s %v %+v\n verifier: %s %v %+v", w.Name, g.Kind, g.Timeout, g.Params, w.Kind, w.Timeout, w.Params)
 				}
 			}
 		})
@@ -186,19 +183,31 @@ func TestBuiltinCanariesMatchVerifier(t *testing.T) {
 	}
 }
 
-// The manifest reference names every compiled-in probe kind.
+// The manifest reference names every compiled-in probe kind, each with
+// its parameters.
 func TestProbeKindsDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../docs/modules.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	kinds := modules.ProbeKinds()
-	if len(kinds) != len(verifier.Kinds) || len(kinds) == 0 {
-		t.Fatalf("ProbeKinds() = %v, verifier has %d kinds", kinds, len(verifier.Kinds))
+	if !slices.Equal(kinds, verifier.KindNames()) || len(kinds) == 0 {
+		t.Fatalf("ProbeKinds() = %v, verifier has %v", kinds, verifier.KindNames())
 	}
 	for _, k := range kinds {
-		if !strings.Contains(string(doc), "| `"+k+"` |") {
+		_, row, ok := strings.Cut(string(doc), "| `"+k+"` |")
+		if !ok {
 			t.Errorf("docs/modules.md has no row for probe kind %q", k)
+			continue
+		}
+		row, _, _ = strings.Cut(row, "\n")
+		if strings.HasPrefix(strings.TrimSpace(row), "as `") {
+			continue // "as `postgres`": the same parameters
+		}
+		for _, p := range verifier.ParamKeys(k) {
+			if !strings.Contains(row, "`"+p+"`") {
+				t.Errorf("docs/modules.md: the row of probe kind %q lacks its parameter %q", k, p)
+			}
 		}
 	}
 }

@@ -71,16 +71,12 @@ or --kind.`,
 			if kind == "" {
 				return runVerifyAll(cmd, service, timeout, asJSON)
 			}
-			p := verifier.Params{}
-			for _, kv := range params {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usageError{fmt.Errorf("--param %q: want KEY=VALUE", kv)}
-				}
-				p[k] = v
-			}
-			if _, ok := verifier.Kinds[kind]; !ok {
+			if !verifier.Known(kind) {
 				return usageError{fmt.Errorf("--kind %q: known kinds are %s", kind, strings.Join(verifier.KindNames(), ", "))}
+			}
+			p, err := verifier.ParseFlagParams(kind, params)
+			if err != nil {
+				return usageError{err}
 			}
 			var logBuf bytes.Buffer
 			lvl := slog.LevelInfo

@@ -14,46 +14,53 @@ import (
 	"time"
 )
 
-// Restic is the restic program the backup probe runs for a restic_repo:
-// looked up in PATH unless it has a slash. A variable so tests can point
-// it elsewhere.
-var Restic = "restic"
+// BackupParams are the backup probe's parameters: path, restic_repo or
+// both (one of them is required).
+type BackupParams struct {
+	Path       string `param:"path,abs"`
+	ResticRepo string `param:"restic_repo"`
+	// ResticPasswordFile is the file restic reads the repository's
+	// password from: required with restic_repo.
+	ResticPasswordFile string        `param:"restic_password_file,abs"`
+	MaxAge             time.Duration `param:"max_age,positive"` // default 26h
+	// Restic is the restic program run for a restic_repo, looked up in
+	// PATH unless it has a slash; not a manifest key (tests set it).
+	Restic string `param:"-"`
+}
+
+func (*BackupParams) probeParams() {}
+
+const defaultMaxAge = 26 * time.Hour
+
+// Check: path or restic_repo, and restic_repo with its password file.
+func (p *BackupParams) Check() error {
+	if p.Path == "" && p.ResticRepo == "" {
+		return &ParamError{Key: "path", Message: "missing (or restic_repo, for a restic repository)"}
+	}
+	if p.ResticRepo != "" && p.ResticPasswordFile == "" {
+		return &ParamError{Key: "restic_password_file", Message: "missing (restic_repo needs it)"}
+	}
+	return nil
+}
 
 // probeBackup fails when the newest backup is older than max_age: the
 // newest file under path, the newest snapshot of a restic repository, or
 // both when both are given.
-//
-// Params: path, restic_repo (one of them required), restic_password_file
-// (required with restic_repo: the file restic reads the repository's
-// password from), max_age (default 26h).
 //
 // restic runs as `RESTIC_REPOSITORY=REPO restic --password-file FILE --no-lock --no-cache
 // snapshots --latest 1 --json` under the probe's deadline: the password is
 // never on a command line, in the environment or in a log, and the probe
 // leaves no lock in the repository (a probe cut off at its deadline would
 // otherwise leave a stale one that blocks a prune).
-func probeBackup(ctx context.Context, p Params, rec *Recorder) error {
-	path, repo := p.Get("path", ""), p.Get("restic_repo", "")
-	if path == "" && repo == "" {
-		return errors.New("parameter path is missing (or restic_repo, for a restic repository)")
-	}
-	maxAge, err := p.Duration("max_age", 26*time.Hour)
-	if err != nil {
-		return err
-	}
-	var pwFile string
-	if repo != "" {
-		if pwFile, err = p.Require("restic_password_file"); err != nil {
-			return fmt.Errorf("%w (restic_repo needs it)", err)
-		}
-	}
+func probeBackup(ctx context.Context, p *BackupParams, rec *Recorder) error {
+	path, repo, pwFile, maxAge := p.Path, p.ResticRepo, p.ResticPasswordFile, p.MaxAge
 	if path != "" {
 		if err := rec.Phase("newest file", func() error { return newestFile(ctx, path, maxAge, rec) }); err != nil {
 			return err
 		}
 	}
 	if repo != "" {
-		return rec.Phase("restic snapshots", func() error { return newestSnapshot(ctx, repo, pwFile, maxAge, rec) })
+		return rec.Phase("restic snapshots", func() error { return newestSnapshot(ctx, p.Restic, repo, pwFile, maxAge, rec) })
 	}
 	return nil
 }
@@ -98,11 +105,14 @@ type resticSnapshot struct {
 // maxResticOutput bounds what the probe keeps of restic's output.
 const maxResticOutput = 4 << 20
 
-func newestSnapshot(ctx context.Context, repo, pwFile string, maxAge time.Duration, rec *Recorder) error {
+func newestSnapshot(ctx context.Context, restic, repo, pwFile string, maxAge time.Duration, rec *Recorder) error {
 	shown := redactURL(repo)
-	bin, err := exec.LookPath(Restic)
+	if restic == "" {
+		restic = "restic"
+	}
+	bin, err := exec.LookPath(restic)
 	if err != nil {
-		return fmt.Errorf("restic_repo is set but restic is not installed (%s: %v): apt-get install restic", Restic, unwrapExec(err))
+		return fmt.Errorf("restic_repo is set but restic is not installed (%s: %v): apt-get install restic", restic, unwrapExec(err))
 	}
 	// The repository goes in the environment, not on the command line: a
 	// URL may carry a password, and any local account can read argv.

@@ -62,15 +62,15 @@ func TestBackupRestic(t *testing.T) {
 	t.Setenv("RESTIC_PASSWORD", "not the password")
 	t.Setenv("RESTIC_PASSWORD_COMMAND", "echo not the password")
 	t.Setenv("RESTIC_REPOSITORY_FILE", filepath.Join(t.TempDir(), "none"))
-	run := func(p Params, timeout time.Duration) (Result, string) {
+	run := func(p kv, timeout time.Duration) (Result, string) {
 		var log bytes.Buffer
 		l := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		return Run(context.Background(), Spec{Name: "backup", Kind: "backup", Params: p, Timeout: timeout}, l), log.String()
+		return Run(context.Background(), Spec{Name: "backup", Kind: "backup", Params: mustParams(t, "backup", p), Timeout: timeout}, l), log.String()
 	}
-	params := func(kv ...string) Params {
-		p := Params{"restic_repo": repo, "restic_password_file": pwFile}
-		for i := 0; i+1 < len(kv); i += 2 {
-			p[kv[i]] = kv[i+1]
+	params := func(kvs ...string) kv {
+		p := kv{"restic_repo": repo, "restic_password_file": pwFile}
+		for i := 0; i+1 < len(kvs); i += 2 {
+			p[kvs[i]] = kvs[i+1]
 		}
 		return p
 	}
@@ -110,12 +110,12 @@ func TestBackupRestic(t *testing.T) {
 	}
 
 	empty, emptyPW := resticRepo(t, bin, password, false)
-	r, _ = run(Params{"restic_repo": empty, "restic_password_file": emptyPW}, 20*time.Second)
+	r, _ = run(kv{"restic_repo": empty, "restic_password_file": emptyPW}, 20*time.Second)
 	if r.OK || r.Message != "restic snapshots: no snapshot in the restic repository "+empty {
 		t.Errorf("no snapshots: %+v", r)
 	}
 
-	r, _ = run(Params{"restic_repo": filepath.Join(t.TempDir(), "none"), "restic_password_file": pwFile}, 20*time.Second)
+	r, _ = run(kv{"restic_repo": filepath.Join(t.TempDir(), "none"), "restic_password_file": pwFile}, 20*time.Second)
 	if r.OK || !strings.HasPrefix(r.Message, "restic snapshots: restic exit status 1: Fatal: ") {
 		t.Errorf("no repository: %+v", r)
 	}
@@ -125,21 +125,20 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("x\n"), 0o600)
 
-	old := Restic
-	Restic = filepath.Join(t.TempDir(), "no-restic-here")
-	r := Run(context.Background(), Spec{Kind: "backup", Params: Params{"restic_repo": "/srv/backup", "restic_password_file": pw}, Timeout: 5 * time.Second}, nil)
-	Restic = old
+	p := mustParams(t, "backup", kv{"restic_repo": "/srv/backup", "restic_password_file": pw}).(*BackupParams)
+	p.Restic = filepath.Join(t.TempDir(), "no-restic-here")
+	r := Run(context.Background(), Spec{Kind: "backup", Params: p, Timeout: 5 * time.Second}, nil)
 	if r.OK || !strings.HasPrefix(r.Message, "restic snapshots: restic_repo is set but restic is not installed") {
 		t.Errorf("restic missing: %+v", r)
 	}
 
-	r = Run(context.Background(), Spec{Kind: "backup", Params: Params{"restic_repo": "/srv/backup"}, Timeout: 5 * time.Second}, nil)
+	r = Run(context.Background(), Spec{Kind: "backup", Params: &BackupParams{ResticRepo: "/srv/backup", MaxAge: time.Hour}, Timeout: 5 * time.Second}, nil)
 	if r.OK || !strings.Contains(r.Message, "parameter restic_password_file is missing") {
 		t.Errorf("no password file: %+v", r)
 	}
 
 	// Stand-ins for restic, found in PATH (a probe cut off at its deadline
-	// may still read Restic after Run returned).
+	// may still run restic after Run returned).
 	bin := t.TempDir()
 	t.Setenv("PATH", bin)
 	fake := func(script string) { os.WriteFile(filepath.Join(bin, "restic"), []byte("#!/bin/sh\n"+script), 0o755) }
@@ -148,7 +147,7 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 	// URL is not on restic's command line (any account can read argv).
 	argv := filepath.Join(t.TempDir(), "argv")
 	fake("echo \"$@\" > " + argv + "\necho \"Fatal: unable to open repository at $RESTIC_REPOSITORY\" >&2\nexit 1\n")
-	r = Run(context.Background(), Spec{Kind: "backup", Params: Params{"restic_repo": "rest:https://backup:s3cret@nas:8000/office", "restic_password_file": pw}, Timeout: 5 * time.Second}, nil)
+	r = Run(context.Background(), Spec{Kind: "backup", Params: mustParams(t, "backup", kv{"restic_repo": "rest:https://backup:s3cret@nas:8000/office", "restic_password_file": pw}), Timeout: 5 * time.Second}, nil)
 	if r.OK || strings.Contains(r.Message, "s3cret") || !strings.Contains(r.Message, "Fatal: unable to open repository at rest:https://backup:***@nas:8000/office") {
 		t.Errorf("repository URL: %+v", r)
 	}
@@ -159,7 +158,7 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 	// A restic that never answers is cut off at the probe's deadline.
 	fake("exec /bin/sleep 30\n")
 	start := time.Now()
-	r = Run(context.Background(), Spec{Kind: "backup", Params: Params{"restic_repo": "/srv/backup", "restic_password_file": pw}, Timeout: 300 * time.Millisecond}, nil)
+	r = Run(context.Background(), Spec{Kind: "backup", Params: mustParams(t, "backup", kv{"restic_repo": "/srv/backup", "restic_password_file": pw}), Timeout: 300 * time.Millisecond}, nil)
 	if el := time.Since(start); r.OK || el > 2*time.Second || !strings.HasPrefix(r.Message, "restic snapshots: ") {
 		t.Errorf("stalled restic: after %s: %+v", el, r)
 	}

@@ -28,14 +28,38 @@ const (
 	CanaryMarker = "sentry-canary-ok"
 )
 
-// Paths the default probes read; variables so tests can point elsewhere.
-var (
+// The files setup writes and the default probes read, on a node.
+const (
 	CanaryPage     = "/var/www/html/sentry-canary.html"
 	SmbConf        = "/etc/samba/smb.conf"
 	SshdCanaryConf = "/etc/ssh/sshd_config.d/sentry-canary.conf"
 	MailCert       = "/etc/dovecot/private/dovecot.pem"
 	SSHHostKey     = "/etc/ssh/ssh_host_ed25519_key.pub"
 )
+
+// Paths are the files setup writes and the default probes read: fields,
+// so that a test (or a system mounted elsewhere) points them at a tree.
+type Paths struct {
+	CanaryPage     string
+	SmbConf        string
+	SshdCanaryConf string
+	MailCert       string
+	SSHHostKey     string
+}
+
+// SystemPaths are the paths on a node.
+func SystemPaths() Paths { return PathsAt("/") }
+
+// PathsAt are the node's paths under root.
+func PathsAt(root string) Paths {
+	return Paths{
+		CanaryPage:     filepath.Join(root, CanaryPage),
+		SmbConf:        filepath.Join(root, SmbConf),
+		SshdCanaryConf: filepath.Join(root, SshdCanaryConf),
+		MailCert:       filepath.Join(root, MailCert),
+		SSHHostKey:     filepath.Join(root, SSHHostKey),
+	}
+}
 
 // run runs a setup command, its output in the error.
 func run(ctx context.Context, stdin string, name string, args ...string) error {
@@ -84,8 +108,13 @@ type SetupStep struct {
 // pages are the canary pages to write (the selected modules' [canary]
 // tables); none is the compiled-in one, CanaryPage with CanaryMarker.
 func Setup(ctx context.Context, password string, pages ...Page) []SetupStep {
+	return SystemPaths().Setup(ctx, password, pages...)
+}
+
+// Setup is Setup with the files at paths.
+func (paths Paths) Setup(ctx context.Context, password string, pages ...Page) []SetupStep {
 	if len(pages) == 0 {
-		pages = []Page{{Path: CanaryPage, Marker: CanaryMarker}}
+		pages = []Page{{Path: paths.CanaryPage, Marker: CanaryMarker}}
 	}
 	steps := []struct {
 		service string
@@ -105,7 +134,7 @@ func Setup(ctx context.Context, password string, pages ...Page) []SetupStep {
 			if err := os.MkdirAll("/etc/ssh/sshd_config.d", 0o755); err != nil {
 				return err
 			}
-			if err := os.WriteFile(SshdCanaryConf, []byte(conf), 0o644); err != nil {
+			if err := os.WriteFile(paths.SshdCanaryConf, []byte(conf), 0o644); err != nil {
 				return err
 			}
 			return run(ctx, "", "systemctl", "reload-or-restart", "ssh")
@@ -128,13 +157,13 @@ func Setup(ctx context.Context, password string, pages ...Page) []SetupStep {
 			if err := run(ctx, password+"\n"+password+"\n", "smbpasswd", "-s", "-a", CanaryUser); err != nil {
 				return err
 			}
-			b, err := os.ReadFile(SmbConf)
+			b, err := os.ReadFile(paths.SmbConf)
 			if err != nil {
 				return err
 			}
 			if !bytes.Contains(b, []byte("["+CanaryShare+"]")) {
 				share := fmt.Sprintf("\n# Written by sentry verifier setup: the verifier's canary share.\n[%s]\n   path = %s\n   read only = no\n   valid users = %s\n", CanaryShare, CanaryDir, CanaryUser)
-				f, err := os.OpenFile(SmbConf, os.O_APPEND|os.O_WRONLY, 0o644)
+				f, err := os.OpenFile(paths.SmbConf, os.O_APPEND|os.O_WRONLY, 0o644)
 				if err != nil {
 					return err
 				}
@@ -212,30 +241,40 @@ func HostKeyFingerprint(path string) (string, error) {
 // DefaultProbes is this node's probe set for the services the lab (and a
 // typical office server) runs, with the canary's password. The pinned
 // certificate and host key are read from this node's own files. Modules
-// (issue 8) will supply these per service.
+// (the built-in modules) supply the same per service.
 func DefaultProbes(password string, timeout time.Duration) []Spec {
+	return SystemPaths().DefaultProbes(password, timeout)
+}
+
+// DefaultProbes is DefaultProbes with the certificate and host key read
+// at paths.
+func (paths Paths) DefaultProbes(password string, timeout time.Duration) []Spec {
 	var out []Spec
-	add := func(name, kind string, p Params) {
+	add := func(name, kind string, kv map[string]string) {
+		p, err := ParseParams(kind, kv)
+		if err != nil {
+			panic(fmt.Sprintf("verifier: default probe %s: %v", name, err))
+		}
 		out = append(out, Spec{Name: name, Kind: kind, Params: p, Timeout: timeout})
 	}
-	add("web", "http", Params{"url": "http://127.0.0.1/sentry-canary.html", "marker": CanaryMarker})
-	mail := Params{"to": CanaryUser + "@localhost", "user": CanaryUser, "password": password}
-	if fp, err := CertFingerprint(MailCert); err == nil {
+	add("web", "http", map[string]string{"url": "http://127.0.0.1/sentry-canary.html", "marker": CanaryMarker})
+	mail := map[string]string{"to": CanaryUser + "@localhost", "user": CanaryUser, "password": password}
+	if fp, err := CertFingerprint(paths.MailCert); err == nil {
 		mail["tls_fingerprint"] = fp
 	}
 	add("mail", "mail", mail)
-	add("postgres", "postgres", Params{"user": CanaryDB, "password": password, "database": CanaryDB})
-	add("mysql", "mysql", Params{"user": CanaryDB, "password": password, "database": CanaryDB})
-	add("smb", "smb", Params{"share": CanaryShare, "user": CanaryUser, "password": password})
-	sftp := Params{"user": CanaryUser, "password": password, "host_key": "unknown"}
-	if fp, err := HostKeyFingerprint(SSHHostKey); err == nil {
+	add("postgres", "postgres", map[string]string{"user": CanaryDB, "password": password, "database": CanaryDB})
+	add("mysql", "mysql", map[string]string{"user": CanaryDB, "password": password, "database": CanaryDB})
+	add("smb", "smb", map[string]string{"share": CanaryShare, "user": CanaryUser, "password": password})
+	sftp := map[string]string{"user": CanaryUser, "password": password, "host_key": "unknown"}
+	if fp, err := HostKeyFingerprint(paths.SSHHostKey); err == nil {
 		sftp["host_key"] = fp
 	}
 	add("sftp", "sftp", sftp)
 	for _, u := range []string{"nginx", "postfix", "dovecot", "postgresql", "mariadb", "smbd", "ssh"} {
-		add("unit "+u, "systemd", Params{"unit": u + ".service"})
+		add("unit "+u, "systemd", map[string]string{"unit": u + ".service"})
 	}
-	add("disk /", "disk", Params{"path": "/", "min_free_percent": "10"})
-	add("raid", "raid", Params{})
+	add("disk /", "disk", map[string]string{"path": "/", "min_free_percent": "10"})
+	add("raid", "raid", nil)
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -19,31 +20,30 @@ func token() string {
 	return "sentry-canary-" + hex.EncodeToString(b)
 }
 
+// DBParams are the parameters of the postgres and mysql probes.
+type DBParams struct {
+	Host     string `param:"host"`      // default 127.0.0.1
+	Port     int    `param:"port,port"` // default 5432 (postgres), 3306 (mysql)
+	User     string `param:"user,required"`
+	Password string `param:"password"`
+	Database string `param:"database,required"`
+	// Table is the canary table (default sentry_canary), with the columns
+	// token (text) and created (a timestamp).
+	Table string `param:"table,ident"`
+}
+
+func (*DBParams) probeParams() {}
+
 // probePostgres connects as the canary user, writes a row with a unique
 // token into the canary table, reads it back and deletes it. A server-side
 // statement_timeout backs the context's deadline.
-//
-// Params: host (default 127.0.0.1), port (5432), user, password, database,
-// table (default sentry_canary; columns token text, created timestamptz).
-func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
-	user, err := p.Require("user")
-	if err != nil {
-		return err
-	}
-	db, err := p.Require("database")
-	if err != nil {
-		return err
-	}
+func probePostgres(ctx context.Context, p *DBParams, rec *Recorder) error {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {
 		return err
 	}
-	cfg.Host, cfg.User, cfg.Password, cfg.Database = p.Get("host", "127.0.0.1"), user, p.Get("password", ""), db
-	port, err := p.Int("port", 5432)
-	if err != nil {
-		return err
-	}
-	cfg.Port = uint16(port)
+	cfg.Host, cfg.User, cfg.Password, cfg.Database = p.Host, p.User, p.Password, p.Database
+	cfg.Port = uint16(p.Port)
 	if dl, ok := ctx.Deadline(); ok {
 		// The server gives up a little before the context does, so that a
 		// statement stuck on the server (a lock, a full disk) is cancelled
@@ -56,7 +56,7 @@ func probePostgres(ctx context.Context, p Params, rec *Recorder) error {
 		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(ms)
 		cfg.ConnectTimeout = time.Until(dl)
 	}
-	table := pgx.Identifier{p.Get("table", "sentry_canary")}.Sanitize()
+	table := pgx.Identifier{p.Table}.Sanitize()
 	var conn *pgx.Conn
 	if err := rec.Phase("connect", func() error {
 		conn, err = pgx.ConnectConfig(ctx, cfg)
@@ -88,31 +88,17 @@ func serverTimeout(left time.Duration) time.Duration { return left * 9 / 10 }
 // probeMySQL does the same round trip against MariaDB or MySQL, with read
 // and write timeouts (the DSN's timeout covers only the dial) and a
 // server-side max_statement_time.
-//
-// Params: host (127.0.0.1), port (3306), user, password, database, table.
-func probeMySQL(ctx context.Context, p Params, rec *Recorder) error {
-	user, err := p.Require("user")
-	if err != nil {
-		return err
-	}
-	dbName, err := p.Require("database")
-	if err != nil {
-		return err
-	}
-	port, err := p.Int("port", 3306)
-	if err != nil {
-		return err
-	}
+func probeMySQL(ctx context.Context, p *DBParams, rec *Recorder) error {
 	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.DBName = user, p.Get("password", ""), dbName
-	cfg.Net, cfg.Addr = "tcp", fmt.Sprintf("%s:%d", p.Get("host", "127.0.0.1"), port)
+	cfg.User, cfg.Passwd, cfg.DBName = p.User, p.Password, p.Database
+	cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(p.Host, fmt.Sprint(p.Port))
 	left := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		left = time.Until(dl)
 	}
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = left, left, left
 	cfg.Params = map[string]string{"max_statement_time": fmt.Sprintf("%.3f", serverTimeout(left).Seconds())}
-	table := "`" + p.Get("table", "sentry_canary") + "`"
+	table := "`" + p.Table + "`"
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return err

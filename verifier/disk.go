@@ -10,15 +10,17 @@ import (
 	"syscall"
 )
 
+// DiskParams are the disk probe's parameters.
+type DiskParams struct {
+	Path           string `param:"path,abs"`                 // default /
+	MinFreePercent int    `param:"min_free_percent,percent"` // default 10
+}
+
+func (*DiskParams) probeParams() {}
+
 // probeDisk checks the free space of the file system holding path.
-//
-// Params: path (default /), min_free_percent (default 10).
-func probeDisk(ctx context.Context, p Params, rec *Recorder) error {
-	path := p.Get("path", "/")
-	min, err := p.Int("min_free_percent", 10)
-	if err != nil {
-		return err
-	}
+func probeDisk(ctx context.Context, p *DiskParams, rec *Recorder) error {
+	path, min := p.Path, p.MinFreePercent
 	return rec.Phase("statfs", func() error {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(path, &st); err != nil {
@@ -36,21 +38,24 @@ func probeDisk(ctx context.Context, p Params, rec *Recorder) error {
 	})
 }
 
-// MDStat is read by the raid probe; a variable so tests use fixtures.
-var MDStat = "/proc/mdstat"
+// RAIDParams are the raid probe's parameters.
+type RAIDParams struct {
+	MinArrays int `param:"min_arrays,nonneg"` // default 0
+	// MDStat is the file read (default /proc/mdstat): a fixture in tests.
+	MDStat string `param:"mdstat"`
+}
+
+func (*RAIDParams) probeParams() {}
 
 // probeRAID reads /proc/mdstat: a degraded array ([U_]) fails, a resync or
 // recovery in progress fails with its progress, and fewer arrays than
 // min_arrays (default 0) fails. No md arrays, or no /proc/mdstat at all (no
 // md driver loaded), is a pass when none are required: hardware RAID is out
 // of its sight, and the result says how many arrays it saw.
-func probeRAID(ctx context.Context, p Params, rec *Recorder) error {
-	want, err := p.Int("min_arrays", 0)
-	if err != nil {
-		return err
-	}
+func probeRAID(ctx context.Context, p *RAIDParams, rec *Recorder) error {
+	want := p.MinArrays
 	return rec.Phase("read mdstat", func() error {
-		b, err := os.ReadFile(p.Get("mdstat", MDStat))
+		b, err := os.ReadFile(p.MDStat)
 		if errors.Is(err, fs.ErrNotExist) {
 			b, err = nil, nil
 		}

@@ -10,22 +10,24 @@ import (
 	"time"
 )
 
+// HTTPParams are the http probe's parameters.
+type HTTPParams struct {
+	URL    string `param:"url,required,url"`
+	Status int    `param:"status,status"` // the status expected (default 200)
+	Marker string `param:"marker"`        // a string the body must hold
+	Host   string `param:"host"`          // the Host header
+	// Insecure: do not verify the certificate (a self-signed canary
+	// site); days left are still recorded.
+	Insecure bool `param:"insecure"`
+}
+
+func (*HTTPParams) probeParams() {}
+
 // probeHTTP fetches a URL and expects a status and a marker in the body; for
 // https it records the certificate's days left.
-//
-// Params: url (required), status (default 200), marker (a string the body
-// must hold), host (Host header), insecure ("true": do not verify the
-// certificate, for a self-signed canary site; days left are still recorded).
-func probeHTTP(ctx context.Context, p Params, rec *Recorder) error {
-	url, err := p.Require("url")
-	if err != nil {
-		return err
-	}
-	want, err := p.Int("status", 200)
-	if err != nil {
-		return err
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: p.Get("insecure", "") == "true"},
+func probeHTTP(ctx context.Context, p *HTTPParams, rec *Recorder) error {
+	url, want := p.URL, p.Status
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: p.Insecure},
 		DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	var resp *http.Response
@@ -34,7 +36,7 @@ func probeHTTP(ctx context.Context, p Params, rec *Recorder) error {
 		if err != nil {
 			return err
 		}
-		if h := p.Get("host", ""); h != "" {
+		if h := p.Host; h != "" {
 			req.Host = h
 		}
 		resp, err = (&http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
@@ -55,7 +57,7 @@ func probeHTTP(ctx context.Context, p Params, rec *Recorder) error {
 		if resp.StatusCode != want {
 			return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
 		}
-		if m := p.Get("marker", ""); m != "" && !strings.Contains(string(body), m) {
+		if m := p.Marker; m != "" && !strings.Contains(string(body), m) {
 			return fmt.Errorf("the page does not hold the marker %q", m)
 		}
 		return nil

@@ -19,14 +19,42 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
+// MailParams are the mail probe's parameters.
+type MailParams struct {
+	SMTP string `param:"smtp,hostport"` // default 127.0.0.1:25
+	IMAP string `param:"imap,hostport"` // default 127.0.0.1:143
+	To   string `param:"to,required"`   // the canary address
+	From string `param:"from"`          // default the same as to
+	// User and Password log in to IMAP, and to SMTP too with SMTPAuth.
+	User     string `param:"user,required"`
+	Password string `param:"password"`
+	SMTPAuth bool   `param:"smtp_auth"`
+	// TLSFingerprint pins the servers' certificate (SHA-256); without it
+	// the system roots verify it, or nothing does with Insecure.
+	TLSFingerprint string `param:"tls_fingerprint,sha256"`
+	Insecure       bool   `param:"insecure"`
+	// SMTPTLS is starttls (the default) or none; IMAP always uses
+	// STARTTLS, as dovecot refuses plaintext logins.
+	SMTPTLS string `param:"smtp_tls,oneof=starttls|none"`
+	// VisibleWithin bounds the wait for the canary in the mailbox
+	// (default 30s); the wait ends before the probe's deadline in any
+	// case, so a canary that never arrives fails as "IMAP login ok,
+	// canary not visible after 8.9s".
+	VisibleWithin time.Duration `param:"visible_within,positive"`
+}
+
+func (*MailParams) probeParams() {}
+
+const defaultVisibleWithin = 30 * time.Second
+
 // tlsFor returns the TLS configuration of a mail probe: the server's
 // certificate is trusted if its SHA-256 fingerprint is the pinned one
 // (Debian's self-signed dovecot and postfix certificates), or if it
 // verifies against the system roots for host.
-func tlsFor(p Params, host string) *tls.Config {
-	pin := strings.ToLower(strings.ReplaceAll(p.Get("tls_fingerprint", ""), ":", ""))
+func tlsFor(p *MailParams, host string) *tls.Config {
+	pin := strings.ToLower(strings.ReplaceAll(p.TLSFingerprint, ":", ""))
 	if pin == "" {
-		return &tls.Config{ServerName: host, InsecureSkipVerify: p.Get("insecure", "") == "true"}
+		return &tls.Config{ServerName: host, InsecureSkipVerify: p.Insecure}
 	}
 	return &tls.Config{ServerName: host, InsecureSkipVerify: true,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -61,31 +89,13 @@ func dialCtx(ctx context.Context, addr string) (net.Conn, error) {
 // mailbox, then fetches it over IMAP by its Message-ID, checks the token,
 // and deletes and expunges it. It records the submit-to-visible latency and
 // sweeps canaries an earlier run left.
-//
-// Params: smtp (host:port, default 127.0.0.1:25), imap (127.0.0.1:143),
-// to (the canary address), from (default the same), user and password (IMAP
-// login; SMTP AUTH too when smtp_auth is "true"), tls_fingerprint (pin the
-// servers' certificate; else system roots, or insecure=true), smtp_tls
-// ("starttls", the default, or "none"; IMAP always uses STARTTLS, as
-// dovecot refuses plaintext logins), visible_within (default 30s; the wait
-// ends before the probe's deadline in any case, so a canary that never
-// arrives fails as "IMAP login ok, canary not visible after 8.9s").
-func probeMail(ctx context.Context, p Params, rec *Recorder) error {
-	to, err := p.Require("to")
-	if err != nil {
-		return err
+func probeMail(ctx context.Context, p *MailParams, rec *Recorder) error {
+	to, user, pass := p.To, p.User, p.Password
+	from := p.From
+	if from == "" {
+		from = to
 	}
-	user, err := p.Require("user")
-	if err != nil {
-		return err
-	}
-	pass := p.Get("password", "")
-	from := p.Get("from", to)
-	smtpAddr, imapAddr := p.Get("smtp", "127.0.0.1:25"), p.Get("imap", "127.0.0.1:143")
-	within, err := p.Duration("visible_within", 30*time.Second)
-	if err != nil {
-		return err
-	}
+	smtpAddr, imapAddr, within := p.SMTP, p.IMAP, p.VisibleWithin
 	tok := token()
 	msgID := "<" + tok + "@sentry.canary>"
 	left := func() time.Duration {
@@ -103,7 +113,7 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 		}
 		host, _, _ := net.SplitHostPort(smtpAddr)
 		var c *smtp.Client
-		if p.Get("smtp_tls", "starttls") == "none" {
+		if p.SMTPTLS == "none" {
 			c = smtp.NewClient(conn)
 		} else if c, err = smtp.NewClientStartTLS(conn, tlsFor(p, host)); err != nil {
 			conn.Close()
@@ -111,7 +121,7 @@ func probeMail(ctx context.Context, p Params, rec *Recorder) error {
 		}
 		defer c.Close()
 		c.CommandTimeout, c.SubmissionTimeout = left(), left()
-		if p.Get("smtp_auth", "") == "true" {
+		if p.SMTPAuth {
 			if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
 				return fmt.Errorf("AUTH: %w", err)
 			}
@@ -253,4 +263,4 @@ func visibleMargin(rest time.Duration) time.Duration {
 
 // SweepAge: canaries older than this are taken for leftovers of an
 // interrupted run and deleted by the next mail probe.
-var SweepAge = 5 * time.Minute
+const SweepAge = 5 * time.Minute

@@ -86,8 +86,8 @@ func newMailServers(t *testing.T, deliver bool) *mailServers {
 }
 
 // params are the mail probe's parameters for these servers.
-func (ms *mailServers) params() Params {
-	return Params{"smtp": ms.smtp, "smtp_tls": "none", "imap": ms.imap, "to": mailUser + "@localhost",
+func (ms *mailServers) params() kv {
+	return kv{"smtp": ms.smtp, "smtp_tls": "none", "imap": ms.imap, "to": mailUser + "@localhost",
 		"user": mailUser, "password": mailPassword, "tls_fingerprint": ms.fingerprint}
 }
 
@@ -180,7 +180,7 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 // and deleted, and the latency is measured.
 func TestMailRoundTrip(t *testing.T) {
 	ms := newMailServers(t, true)
-	r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: ms.params(), Timeout: 5 * time.Second}, nil)
+	r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: mustParams(t, "mail", ms.params()), Timeout: 5 * time.Second}, nil)
 	if !r.OK {
 		t.Fatalf("%+v", r)
 	}
@@ -199,7 +199,7 @@ func TestMailRoundTrip(t *testing.T) {
 	}
 	p := ms.params()
 	p["tls_fingerprint"] = strings.Repeat("00", 32)
-	r = Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: p, Timeout: 5 * time.Second}, nil)
+	r = Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: mustParams(t, "mail", p), Timeout: 5 * time.Second}, nil)
 	if r.OK || !strings.HasPrefix(r.Message, "imap login: STARTTLS: ") || !strings.Contains(r.Message, "is not the pinned") {
 		t.Errorf("a certificate other than the pinned one: %+v", r)
 	}
@@ -223,7 +223,7 @@ func TestMailNotVisibleBeforeDeadline(t *testing.T) {
 			p["visible_within"] = c.within
 		}
 		start := time.Now()
-		r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: p, Timeout: c.timeout}, nil)
+		r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: mustParams(t, "mail", p), Timeout: c.timeout}, nil)
 		el := time.Since(start)
 		const prefix = "canary visible: IMAP login ok, canary not visible after "
 		if r.OK || !strings.HasPrefix(r.Message, prefix) || strings.Contains(r.Message, "deadline") || strings.Contains(r.Message, "no answer") {
@@ -249,7 +249,7 @@ func TestMailSweepsOldCanaries(t *testing.T) {
 	ms.appendMail(t, "sentry canary leftover", time.Now().Add(-SweepAge-time.Minute))
 	ms.appendMail(t, "sentry canary in flight", time.Now().Add(-SweepAge/2))
 	ms.appendMail(t, "invoice", time.Now().Add(-24*time.Hour))
-	r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: ms.params(), Timeout: 5 * time.Second}, nil)
+	r := Run(context.Background(), Spec{Name: "mail", Kind: "mail", Params: mustParams(t, "mail", ms.params()), Timeout: 5 * time.Second}, nil)
 	if !r.OK {
 		t.Fatalf("%+v", r)
 	}

@@ -10,29 +10,33 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// SFTPParams are the sftp probe's parameters.
+type SFTPParams struct {
+	Address  string `param:"address,hostport"` // default 127.0.0.1:22
+	User     string `param:"user,required"`
+	Password string `param:"password"`
+	// HostKey pins the server's host key by its SHA-256 fingerprint, as
+	// ssh-keygen -lf prints it ("SHA256:...").
+	HostKey          string `param:"host_key,required"`
+	HostKeyAlgorithm string `param:"host_key_algorithm"` // default ssh-ed25519
+	Dir              string `param:"dir"`                // default "."
+	Size             int    `param:"size,size"`          // default 65536
+}
+
+func (*SFTPParams) probeParams() {}
+
+const defaultHostKeyAlgorithm = ssh.KeyAlgoED25519
+
 // probeSFTP logs in over SSH as the canary user, writes a file of random
 // content in the canary folder, reads it back, compares SHA-256 and deletes
 // it. The host key is pinned by its SHA-256 fingerprint (as ssh-keygen -lf
 // prints it, "SHA256:...").
-//
-// Params: address (127.0.0.1:22), user, password, host_key (required),
-// host_key_algorithm (default ssh-ed25519), dir (default "."), size
-// (default 65536).
-func probeSFTP(ctx context.Context, p Params, rec *Recorder) error {
-	user, err := p.Require("user")
-	if err != nil {
-		return err
-	}
-	pin, err := p.Require("host_key")
-	if err != nil {
-		return err
-	}
-	size, err := p.Int("size", 65536)
-	if err != nil {
-		return err
-	}
-	addr := p.Get("address", "127.0.0.1:22")
-	var client *ssh.Client
+func probeSFTP(ctx context.Context, p *SFTPParams, rec *Recorder) error {
+	user, pin, size, addr := p.User, p.HostKey, p.Size, p.Address
+	var (
+		client *ssh.Client
+		err    error
+	)
 	if err := rec.Phase("ssh login", func() error {
 		conn, err := dialCtx(ctx, addr)
 		if err != nil {
@@ -41,8 +45,8 @@ func probeSFTP(ctx context.Context, p Params, rec *Recorder) error {
 		cfg := &ssh.ClientConfig{
 			User: user,
 			// The pinned key's algorithm: ed25519 unless said otherwise.
-			HostKeyAlgorithms: []string{p.Get("host_key_algorithm", ssh.KeyAlgoED25519)},
-			Auth:              []ssh.AuthMethod{ssh.Password(p.Get("password", ""))},
+			HostKeyAlgorithms: []string{p.HostKeyAlgorithm},
+			Auth:              []ssh.AuthMethod{ssh.Password(p.Password)},
 			HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 				if got := ssh.FingerprintSHA256(key); got != pin {
 					return fmt.Errorf("host key %s is not the pinned %s", got, pin)
@@ -69,7 +73,7 @@ func probeSFTP(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	rec.Cleanup(func(context.Context) { sc.Close() })
-	return fileRoundTrip(rec, p.Get("dir", "."), size, fileTrip{
+	return fileRoundTrip(rec, p.Dir, size, fileTrip{
 		write: func(name string, data []byte) error {
 			f, err := sc.Create(name)
 			if err != nil {

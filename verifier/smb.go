@@ -6,32 +6,35 @@ import (
 	"github.com/cloudsoda/go-smb2"
 )
 
+// SMBParams are the smb probe's parameters.
+type SMBParams struct {
+	Address  string `param:"address,hostport"` // default 127.0.0.1:445
+	Share    string `param:"share,required"`
+	User     string `param:"user,required"`
+	Password string `param:"password"`
+	Size     int    `param:"size,size"` // bytes written and read back (default 65536)
+}
+
+func (*SMBParams) probeParams() {}
+
+// defaultFileSize is what the file probes write and read back.
+const defaultFileSize = 65536
+
 // probeSMB logs in to a share as the canary user, writes a file of random
 // content, reads it back, compares SHA-256 and deletes it.
-//
-// Params: address (host:port, default 127.0.0.1:445), share (required),
-// user, password, size (bytes, default 65536).
-func probeSMB(ctx context.Context, p Params, rec *Recorder) error {
-	share, err := p.Require("share")
-	if err != nil {
-		return err
-	}
-	user, err := p.Require("user")
-	if err != nil {
-		return err
-	}
-	size, err := p.Int("size", 65536)
-	if err != nil {
-		return err
-	}
-	var sess *smb2.Session
+func probeSMB(ctx context.Context, p *SMBParams, rec *Recorder) error {
+	share, user, size := p.Share, p.User, p.Size
+	var (
+		sess *smb2.Session
+		err  error
+	)
 	if err := rec.Phase("session", func() error {
-		conn, err := dialCtx(ctx, p.Get("address", "127.0.0.1:445"))
+		conn, err := dialCtx(ctx, p.Address)
 		if err != nil {
 			return err
 		}
-		d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: user, Password: p.Get("password", "")}}
-		sess, err = d.DialConn(ctx, conn, p.Get("address", "127.0.0.1:445"))
+		d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: user, Password: p.Password}}
+		sess, err = d.DialConn(ctx, conn, p.Address)
 		if err != nil {
 			conn.Close()
 		}

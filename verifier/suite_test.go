@@ -91,7 +91,7 @@ func freeClosedPort(t *testing.T) string {
 // the kind cannot pass outside the lab), and for one that stalls (nil if
 // the kind does no network I/O).
 type fixture struct {
-	pass, stall, fail Params
+	pass, stall, fail kv
 	failPhase         string
 	stallPhase        string // when set, the stall must be seen in this phase
 }
@@ -120,42 +120,42 @@ func fixtures(t *testing.T) map[string]fixture {
 	mailWrongPassword["password"] = "wrong"
 	os.WriteFile(filepath.Join(backup, "today.tar"), []byte("x"), 0o644)
 	return map[string]fixture{
-		"http": {pass: Params{"url": web.URL, "marker": "canary-ok"}, stall: Params{"url": "http://" + stall + "/"},
-			fail: Params{"url": web.URL, "marker": "not-there"}, failPhase: "check answer"},
-		"tcp": {pass: Params{"address": greet.Addr().String(), "banner": "220 "}, stall: Params{"address": stall, "banner": "220 "},
-			fail: Params{"address": greet.Addr().String(), "banner": "* OK"}, failPhase: "greeting"},
+		"http": {pass: kv{"url": web.URL, "marker": "canary-ok"}, stall: kv{"url": "http://" + stall + "/"},
+			fail: kv{"url": web.URL, "marker": "not-there"}, failPhase: "check answer"},
+		"tcp": {pass: kv{"address": greet.Addr().String(), "banner": "220 "}, stall: kv{"address": stall, "banner": "220 "},
+			fail: kv{"address": greet.Addr().String(), "banner": "* OK"}, failPhase: "greeting"},
 		// The passing case runs in the lab (e2e). Here: a unit that cannot
 		// exist fails at "unit state" where there is a system bus, and at
 		// "connect to systemd" where there is none (this build host).
-		"systemd": {fail: Params{"unit": "sentry-no-such-unit-4711.service"}, failPhase: "connect to systemd|unit state"},
-		"disk": {pass: Params{"path": t.TempDir(), "min_free_percent": "0"},
-			fail: Params{"path": t.TempDir(), "min_free_percent": "101"}, failPhase: "statfs"},
-		"raid":   {pass: Params{"mdstat": "testdata/mdstat-clean"}, fail: Params{"mdstat": "testdata/mdstat-degraded"}, failPhase: "read mdstat"},
-		"backup": {pass: Params{"path": backup}, fail: Params{"path": backup, "max_age": "1ns"}, failPhase: "newest file"},
+		"systemd": {fail: kv{"unit": "sentry-no-such-unit-4711.service"}, failPhase: "connect to systemd|unit state"},
+		"disk": {pass: kv{"path": t.TempDir(), "min_free_percent": "0"},
+			fail: kv{"path": "/", "min_free_percent": "100"}, failPhase: "statfs"},
+		"raid":   {pass: kv{"mdstat": "testdata/mdstat-clean"}, fail: kv{"mdstat": "testdata/mdstat-degraded"}, failPhase: "read mdstat"},
+		"backup": {pass: kv{"path": backup}, fail: kv{"path": backup, "max_age": "1ns"}, failPhase: "newest file"},
 		// No repository there (or no restic installed): a failure in the
 		// restic phase either way. backup_test.go runs a real repository.
-		"backup/restic": {fail: Params{"restic_repo": filepath.Join(backup, "no-repo"), "restic_password_file": filepath.Join(backup, "today.tar")},
+		"backup/restic": {fail: kv{"restic_repo": filepath.Join(backup, "no-repo"), "restic_password_file": filepath.Join(backup, "today.tar")},
 			failPhase: "restic snapshots"},
 		// The database round trips pass against the lab's real servers
 		// (e2e); here: nothing listening, and a server that never answers.
-		"postgres": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
-			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
-		"mail": {fail: Params{"smtp": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"}, failPhase: "smtp submit",
-			stall: Params{"smtp": stall, "to": "c@localhost", "user": "c"}},
+		"postgres": {fail: kv{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
+			stall: kv{"port": stallPort, "user": "u", "database": "d"}},
+		"mail": {fail: kv{"smtp": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"}, failPhase: "smtp submit",
+			stall: kv{"smtp": stall, "to": "c@localhost", "user": "c"}},
 		// SMTP answers (a real go-smtp server that takes the message), IMAP
 		// accepts the connection and never says a word.
-		"mail/imap-stall": {fail: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"},
+		"mail/imap-stall": {fail: kv{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": "127.0.0.1:" + closed, "to": "c@localhost", "user": "c"},
 			failPhase: "imap login", stallPhase: "imap login",
-			stall: Params{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
+			stall: kv{"smtp": acceptSMTP(t), "smtp_tls": "none", "imap": stall, "to": "c@localhost", "user": "c"}},
 		// Real servers on 127.0.0.1 (mail_test.go): the whole round trip
 		// passes; a wrong password fails at the login.
 		"mail/servers": {pass: mailPass.params(), fail: mailWrongPassword, failPhase: "imap login"},
-		"smb": {fail: Params{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
-			stall: Params{"address": stall, "share": "s", "user": "u"}},
-		"sftp": {fail: Params{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
-			stall: Params{"address": stall, "user": "u", "host_key": "SHA256:x"}},
-		"mysql": {fail: Params{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
-			stall: Params{"port": stallPort, "user": "u", "database": "d"}},
+		"smb": {fail: kv{"address": "127.0.0.1:" + closed, "share": "s", "user": "u"}, failPhase: "session",
+			stall: kv{"address": stall, "share": "s", "user": "u"}},
+		"sftp": {fail: kv{"address": "127.0.0.1:" + closed, "user": "u", "host_key": "SHA256:x"}, failPhase: "ssh login",
+			stall: kv{"address": stall, "user": "u", "host_key": "SHA256:x"}},
+		"mysql": {fail: kv{"port": closed, "user": "u", "database": "d"}, failPhase: "connect",
+			stall: kv{"port": stallPort, "user": "u", "database": "d"}},
 	}
 }
 
@@ -173,7 +173,7 @@ func TestConformance(t *testing.T) {
 		kind, _, _ := strings.Cut(name, "/")
 		t.Run(name, func(t *testing.T) {
 			if f.pass != nil {
-				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.pass, Timeout: 5 * time.Second}, nil)
+				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: mustParams(t, kind, f.pass), Timeout: 5 * time.Second}, nil)
 				if !r.OK || len(r.Phases) == 0 {
 					t.Errorf("pass case: %+v", r)
 				}
@@ -183,7 +183,7 @@ func TestConformance(t *testing.T) {
 					}
 				}
 			}
-			r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.fail, Timeout: 5 * time.Second}, nil)
+			r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: mustParams(t, kind, f.fail), Timeout: 5 * time.Second}, nil)
 			named := false
 			for _, ph := range strings.Split(f.failPhase, "|") {
 				named = named || strings.HasPrefix(r.Message, ph+": ")
@@ -193,7 +193,7 @@ func TestConformance(t *testing.T) {
 			}
 			if f.stall != nil {
 				start := time.Now()
-				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: f.stall, Timeout: 300 * time.Millisecond}, nil)
+				r := Run(context.Background(), Spec{Name: kind, Kind: kind, Params: mustParams(t, kind, f.stall), Timeout: 300 * time.Millisecond}, nil)
 				// Bounded, not fast: a stalled server must not hold the probe
 				// (it would hang forever). The margin allows for the race
 				// detector on a loaded 2-core machine (1.09 s seen once).
@@ -207,10 +207,18 @@ func TestConformance(t *testing.T) {
 					}
 				}
 			}
-			// A missing required parameter is a clear error, not a crash.
-			r = Run(context.Background(), Spec{Name: kind, Kind: kind, Params: Params{}, Timeout: time.Second}, nil)
-			if r.OK && kind != "disk" && kind != "raid" {
-				t.Errorf("no parameters accepted: %+v", r)
+			// A missing required parameter is a clear error, not a crash:
+			// when the parameters are parsed, and when Run gets the
+			// kind's defaults (no parameters).
+			_, err := ParseParams(kind, nil)
+			r = Run(context.Background(), Spec{Name: kind, Kind: kind, Timeout: time.Second}, nil)
+			var pe *ParamError
+			if kind == "disk" || kind == "raid" {
+				if err != nil {
+					t.Errorf("the defaults refused: %v", err)
+				}
+			} else if !errors.As(err, &pe) || r.OK || r.Message != pe.Error() || len(r.Phases) != 0 {
+				t.Errorf("no parameters: parsed with %v, run: %+v", err, r)
 			}
 		})
 	}
@@ -221,18 +229,16 @@ func TestConformance(t *testing.T) {
 // a panic, and even when registered after the deadline.
 func TestRunRules(t *testing.T) {
 	var cleaned = make(chan string, 8)
-	Kinds["test-ignores-deadline"] = func(ctx context.Context, p Params, rec *Recorder) error {
+	testKind(t, "test-ignores-deadline", func(ctx context.Context, p *testParams, rec *Recorder) error {
 		rec.Cleanup(func(context.Context) { cleaned <- "early" })
 		time.Sleep(500 * time.Millisecond)
 		rec.Cleanup(func(context.Context) { cleaned <- "late" })
 		return nil
-	}
-	Kinds["test-panics"] = func(ctx context.Context, p Params, rec *Recorder) error {
+	})
+	testKind(t, "test-panics", func(ctx context.Context, p *testParams, rec *Recorder) error {
 		rec.Cleanup(func(context.Context) { cleaned <- "panic" })
 		panic("boom")
-	}
-	defer delete(Kinds, "test-ignores-deadline")
-	defer delete(Kinds, "test-panics")
+	})
 	start := time.Now()
 	r := Run(context.Background(), Spec{Name: "x", Kind: "test-ignores-deadline", Timeout: 100 * time.Millisecond}, nil)
 	if r.OK || time.Since(start) > 300*time.Millisecond || !strings.Contains(r.Message, "no answer within 100ms") {
@@ -263,7 +269,7 @@ func TestRegisterTwicePanics(t *testing.T) {
 			t.Error("a duplicate kind was accepted")
 		}
 	}()
-	register("http", probeHTTP)
+	register("http", HTTPParams{}, probeHTTP)
 }
 
 func TestRAIDStates(t *testing.T) {
@@ -271,12 +277,12 @@ func TestRAIDStates(t *testing.T) {
 		"mdstat-clean": "", "mdstat-none": "", "mdstat-degraded": "md0 degraded [U_]", "mdstat-resync": "md1 [==>",
 		"no-such-file": "",
 	} {
-		r := Run(context.Background(), Spec{Kind: "raid", Params: Params{"mdstat": "testdata/" + file}, Timeout: time.Second}, nil)
+		r := Run(context.Background(), Spec{Kind: "raid", Params: &RAIDParams{MDStat: "testdata/" + file}, Timeout: time.Second}, nil)
 		if want == "" && !r.OK || want != "" && (r.OK || !strings.Contains(r.Message, want)) {
 			t.Errorf("%s: ok=%v %q, want %q", file, r.OK, r.Message, want)
 		}
 	}
-	r := Run(context.Background(), Spec{Kind: "raid", Params: Params{"mdstat": "testdata/mdstat-none", "min_arrays": "1"}, Timeout: time.Second}, nil)
+	r := Run(context.Background(), Spec{Kind: "raid", Params: &RAIDParams{MDStat: "testdata/mdstat-none", MinArrays: 1}, Timeout: time.Second}, nil)
 	if r.OK || !strings.Contains(r.Message, "0 md array(s), want at least 1") {
 		t.Errorf("min_arrays: %+v", r)
 	}
@@ -285,14 +291,14 @@ func TestRAIDStates(t *testing.T) {
 func TestHTTPStatusAndTLS(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
 	defer srv.Close()
-	r := Run(context.Background(), Spec{Kind: "http", Params: Params{"url": srv.URL, "insecure": "true"}, Timeout: 2 * time.Second}, nil)
+	r := Run(context.Background(), Spec{Kind: "http", Params: &HTTPParams{URL: srv.URL, Status: 200, Insecure: true}, Timeout: 2 * time.Second}, nil)
 	if r.OK || !strings.Contains(r.Message, "status 404, want 200") {
 		t.Errorf("404: %+v", r)
 	}
 	if r.Values["tls_days_left"] == "" {
 		t.Error("no tls_days_left for https")
 	}
-	r = Run(context.Background(), Spec{Kind: "http", Params: Params{"url": srv.URL}, Timeout: 2 * time.Second}, nil)
+	r = Run(context.Background(), Spec{Kind: "http", Params: mustParams(t, "http", kv{"url": srv.URL}), Timeout: 2 * time.Second}, nil)
 	if r.OK || !strings.HasPrefix(r.Message, "request: ") {
 		t.Errorf("an untrusted certificate passed: %+v", r)
 	}
@@ -304,24 +310,23 @@ func TestHTTPStatusAndTLS(t *testing.T) {
 func TestRunAllSideBySide(t *testing.T) {
 	var started sync.WaitGroup
 	started.Add(3)
-	Kinds["test-barrier"] = func(ctx context.Context, p Params, rec *Recorder) error {
+	testKind(t, "test-barrier", func(ctx context.Context, p *testParams, rec *Recorder) error {
 		started.Done()
 		all := make(chan struct{})
 		go func() { started.Wait(); close(all) }()
 		select {
 		case <-all:
-			if p["fail"] != "" {
-				return errors.New(p["fail"])
+			if p.Fail != "" {
+				return errors.New(p.Fail)
 			}
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-	defer delete(Kinds, "test-barrier")
+	})
 	specs := []Spec{
 		{Name: "a", Kind: "test-barrier", Timeout: 5 * time.Second},
-		{Name: "b", Kind: "test-barrier", Timeout: 5 * time.Second, Params: Params{"fail": "b is red"}},
+		{Name: "b", Kind: "test-barrier", Timeout: 5 * time.Second, Params: &testParams{Fail: "b is red"}},
 		{Name: "c", Kind: "test-barrier", Timeout: 5 * time.Second},
 	}
 	rs := RunAll(context.Background(), specs, nil)

@@ -7,15 +7,20 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 )
 
+// SystemdParams are the systemd probe's parameters.
+type SystemdParams struct {
+	Unit string `param:"unit,required"` // such as "nginx.service"
+}
+
+func (*SystemdParams) probeParams() {}
+
 // probeSystemd asks systemd (over D-Bus) whether a unit is active.
-//
-// Params: unit (required).
-func probeSystemd(ctx context.Context, p Params, rec *Recorder) error {
-	unit, err := p.Require("unit")
-	if err != nil {
-		return err
-	}
-	var conn *sddbus.Conn
+func probeSystemd(ctx context.Context, p *SystemdParams, rec *Recorder) error {
+	unit := p.Unit
+	var (
+		conn *sddbus.Conn
+		err  error
+	)
 	if err := rec.Phase("connect to systemd", func() error {
 		conn, err = sddbus.NewSystemConnectionContext(ctx)
 		return err

@@ -8,16 +8,22 @@ import (
 	"strings"
 )
 
+// TCPParams are the tcp probe's parameters.
+type TCPParams struct {
+	Address string `param:"address,required,hostport"`
+	Banner  string `param:"banner"` // the greeting's start, when one is expected
+}
+
+func (*TCPParams) probeParams() {}
+
 // probeTCP connects and, when asked, expects a greeting that starts with
 // banner (for example "220 " for SMTP, "* OK" for IMAP).
-//
-// Params: address (host:port, required), banner (optional).
-func probeTCP(ctx context.Context, p Params, rec *Recorder) error {
-	addr, err := p.Require("address")
-	if err != nil {
-		return err
-	}
-	var c net.Conn
+func probeTCP(ctx context.Context, p *TCPParams, rec *Recorder) error {
+	addr := p.Address
+	var (
+		c   net.Conn
+		err error
+	)
 	if err := rec.Phase("connect", func() error {
 		var d net.Dialer
 		c, err = d.DialContext(ctx, "tcp", addr)
@@ -26,7 +32,7 @@ func probeTCP(ctx context.Context, p Params, rec *Recorder) error {
 		return err
 	}
 	defer c.Close()
-	banner := p.Get("banner", "")
+	banner := p.Banner
 	if banner == "" {
 		return nil
 	}

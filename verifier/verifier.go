@@ -3,10 +3,12 @@
 // write and read a row, write and read a file) and reports each phase with
 // its timing, so a failure says what failed and where.
 //
-// Probe kinds are compiled in and registered in one place (kinds.go). Each
-// kind is a ProbeFn; Run wraps every probe with the same rules: a hard
-// deadline, a recorder of phases, recovery from a panic, and cleanup that
-// always runs.
+// Probe kinds are compiled in and registered in one place (kinds.go), each
+// with its typed parameters and their defaults (params.go: a manifest's
+// parameters are decoded and checked when it is read) and its probe, which
+// receives them typed. Run checks the parameters and wraps every probe with
+// the same rules: a hard deadline, a recorder of phases, recovery from a
+// panic, and cleanup that always runs.
 package verifier
 
 import (
@@ -14,58 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
-
-// Params are a probe's parameters (from a module manifest, later).
-type Params map[string]string
-
-// Get returns a parameter or a default.
-func (p Params) Get(key, def string) string {
-	if v, ok := p[key]; ok && v != "" {
-		return v
-	}
-	return def
-}
-
-// Duration reads a duration parameter.
-func (p Params) Duration(key string, def time.Duration) (time.Duration, error) {
-	v, ok := p[key]
-	if !ok || v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("parameter %s: %q is not a duration", key, v)
-	}
-	return d, nil
-}
-
-// Int reads an integer parameter.
-func (p Params) Int(key string, def int) (int, error) {
-	v, ok := p[key]
-	if !ok || v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("parameter %s: %q is not a number", key, v)
-	}
-	return n, nil
-}
-
-// Require returns a parameter that must be there.
-func (p Params) Require(key string) (string, error) {
-	v, ok := p[key]
-	if !ok || v == "" {
-		return "", fmt.Errorf("parameter %s is missing", key)
-	}
-	return v, nil
-}
 
 // Phase is one step of a probe ("connect", "login", "write row", ...).
 type Phase struct {
@@ -166,10 +120,8 @@ func runCleanups(cs []func(context.Context)) {
 // Log is the probe's own logger (shown by `sentry verify --debug`).
 func (r *Recorder) Log() *slog.Logger { return r.log }
 
-// ProbeFn is a probe kind.
-type ProbeFn func(ctx context.Context, p Params, rec *Recorder) error
-
-// Spec is one probe to run.
+// Spec is one probe to run. Params are the kind's (nil: its defaults);
+// Run checks them before the probe runs.
 type Spec struct {
 	Name    string        `json:"name"`
 	Kind    string        `json:"kind"`
@@ -190,7 +142,7 @@ type Result struct {
 }
 
 // CleanupTimeout bounds each cleanup.
-var CleanupTimeout = 5 * time.Second
+const CleanupTimeout = 5 * time.Second
 
 // Run runs one probe under its deadline. It never panics and never blocks
 // past the deadline plus the cleanups' own bounded time.
@@ -199,9 +151,17 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fn, ok := Kinds[s.Kind]
+	k, ok := kinds[s.Kind]
 	if !ok {
 		res.Message = fmt.Sprintf("unknown probe kind %q (known: %s)", s.Kind, strings.Join(KindNames(), ", "))
+		return res
+	}
+	params := s.Params
+	if params == nil {
+		params = k.defaults()
+	}
+	if err := Check(s.Kind, params); err != nil {
+		res.Message = err.Error()
 		return res
 	}
 	timeout := s.Timeout
@@ -218,7 +178,7 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 				done <- fmt.Errorf("probe crashed: %v", p)
 			}
 		}()
-		done <- fn(pctx, s.Params, rec)
+		done <- k.run(pctx, params, rec)
 	}()
 	var err error
 	select {
@@ -255,16 +215,6 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 	}
 	res.OK = true
 	return res
-}
-
-// KindNames lists the registered kinds, sorted.
-func KindNames() []string {
-	var ns []string
-	for k := range Kinds {
-		ns = append(ns, k)
-	}
-	sort.Strings(ns)
-	return ns
 }
 
 // RunAll runs specs side by side, so that a stalled service costs one
