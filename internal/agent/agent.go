@@ -223,8 +223,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.sched = sched
-	a.mu.Unlock()
-	a.mu.Lock()
 	a.updateMachinesLocked()
 	a.mu.Unlock()
 	localLn, err := listenLocal(a.conf().Agent.Socket)

@@ -67,9 +67,8 @@ type limits struct {
 	verify workLimiter
 	deb    debLimiter
 
-	mu       sync.Mutex
-	genSaid  map[uint64]bool // peer generations refused and said
-	dropSaid time.Time       // when dropped peer probes were last logged
+	mu      sync.Mutex
+	genSaid map[uint64]bool // peer generations refused and said
 }
 
 // limits are this agent's limiters, made once (agents that tests build by

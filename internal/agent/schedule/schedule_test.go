@@ -240,3 +240,43 @@ func TestCanaryPassword(t *testing.T) {
 		t.Errorf("without a key: %v", err)
 	}
 }
+
+// Rounds, runs now, the status for the hello, the peer's results and the
+// debug view go on side by side (under -race: each behind the schedule's
+// own lock, none held across the store).
+func TestConcurrentUse(t *testing.T) {
+	s := newTestBed(t, "node-s", "node-p", "mail", "web")
+	p := newTestBed(t, "node-p", "node-s", "mail", "web")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				switch i {
+				case 0:
+					s.s.runRound(ctx, "pw", time.Second)
+				case 1:
+					s.s.RunNow(ctx, "", 0)
+				case 2:
+					var h peer.NodeStatus
+					h.Name = "node-s"
+					s.s.FillStatus(&h)
+					p.s.NotePeer(&h)
+				case 3:
+					s.s.Debug("mail")
+					s.s.Results()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var h peer.NodeStatus
+	h.Name = "node-s"
+	s.s.FillStatus(&h)
+	p.s.NotePeer(&h)
+	if m, err := p.st.LatestResults("node-s"); err != nil || len(m) == 0 {
+		t.Errorf("the peer stored %v, %v", m, err)
+	}
+}
