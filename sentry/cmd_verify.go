@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/sentryha/sentry/internal/agent"
-	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/modules"
-	"github.com/sentryha/sentry/synchronizer"
 
 	"github.com/sentryha/sentry/verifier"
 	"github.com/spf13/cobra"
@@ -33,14 +30,19 @@ func newVerifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify [--service NAME | --node NODE [--last] [--service NAME] | --debug PROBE | --kind KIND [--param KEY=VALUE]... [--log]]",
 		Short: "Exercise this node's services now, show a node's scheduled results, or run one probe by hand",
-		Long: `Without flags, run this node's probe set now and print a table.
+		Long: `Without flags, the agent runs this node's probe set now, as its schedule
+does (its deadline, its modules' probes, the canary password), stores the
+results like a scheduled round's and the table prints them. --timeout gives
+the set a deadline of its own: an ad hoc run, shown and marked so, never
+stored or counted as the schedule's results.
 --node NODE runs NODE's probes now through the agents (this node, or its peer
 over the peer link) and prints the table; with --last it shows NODE's newest
 scheduled results instead, from this agent's store (the agents send each other
 their results).
 --debug PROBE shows the last scheduled run of one probe, its phases and its own log.
 --kind runs one probe of a compiled-in kind now, with its parameters, and prints
-each phase with its timing (--log adds the probe's own log).
+each phase with its timing (--log adds the probe's own log): an ad hoc run,
+marked so, never stored.
 
 Kinds: ` + strings.Join(verifier.KindNames(), ", ") + `.
 
@@ -69,6 +71,9 @@ or --kind.`,
 				return runVerifyDebug(cmd, debugProbe, asJSON)
 			}
 			if kind == "" {
+				if !cmd.Flags().Changed("timeout") {
+					timeout = 0 // the schedule's
+				}
 				return runVerifyAll(cmd, service, timeout, asJSON)
 			}
 			if !verifier.Known(kind) {
@@ -87,7 +92,7 @@ or --kind.`,
 			r := verifier.Run(cmd.Context(), verifier.Spec{Name: kind, Kind: kind, Params: p, Timeout: timeout}, log)
 			w := cmd.OutOrStdout()
 			if asJSON {
-				if err := printJSON(w, r); err != nil {
+				if err := printJSON(w, adHocResult{r, true}); err != nil {
 					return err
 				}
 			} else {
@@ -107,6 +112,7 @@ or --kind.`,
 				if showLog {
 					fmt.Fprintf(w, "\nprobe log:\n%s", logBuf.String())
 				}
+				fmt.Fprintln(w, adHocNote)
 			}
 			if !r.OK {
 				return exitError{1}
@@ -116,7 +122,7 @@ or --kind.`,
 	}
 	cmd.Flags().StringVar(&kind, "kind", "", "probe kind")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "probe parameter KEY=VALUE (repeatable)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "the probe's hard deadline")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "the probe's hard deadline (without --kind: the schedule's [verifier] timeout; given, the run is ad hoc)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().BoolVar(&showLog, "log", false, "with --kind: show the probe's own log")
 	cmd.Flags().StringVar(&debugProbe, "debug", "", "show the last scheduled run of this probe with its own log")
@@ -125,7 +131,7 @@ or --kind.`,
 	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
 	cmd.MarkFlagsMutuallyExclusive("node", "debug", "kind")
 	return exitCodes{fail: "a probe failed (run now; a view of stored results exits 0 when they are red), or the command failed",
-		invalid: configInvalid + " (not with --kind)", root: agentRoot + " (--node, --debug)"}.set(cmd)
+		invalid: configInvalid + " (not with --kind)", root: agentRoot + " (not with --kind)"}.set(cmd)
 }
 
 // verifyFlagsAgree refuses the flags that belong to a mode not chosen
@@ -165,46 +171,37 @@ func canaryPassword(cmd *cobra.Command) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(cfg.Node.StateDir, "pki", pki.ClusterKeyFile)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("the canary password comes from the cluster key, and %s: %w (pair the nodes first)", p, err)
-	}
-	sec, err := synchronizer.NewSecrets(string(b))
-	if err != nil {
-		return "", err
-	}
-	return sec.MAC([]byte("sentry canary password"))[:32], nil
+	return schedule.ReadCanaryPassword(cfg.Node.StateDir)
 }
 
+// adHocNote marks the output of a run by hand with parameters of its own.
+const adHocNote = "(ad hoc: run by hand with its own parameters; not stored, not a scheduled result)"
+
+// adHocResult is a result of a run by hand with parameters of its own, as
+// --json prints it: the result's fields and "ad_hoc": true.
+type adHocResult struct {
+	verifier.Result
+	AdHoc bool `json:"ad_hoc"`
+}
+
+// runVerifyAll asks the agent to run this node's probe set now (those
+// whose name starts with service), with the schedule's settings, or with
+// timeout (not 0) as an ad hoc run, and prints the table; it exits 1 when
+// a probe failed.
 func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJSON bool) error {
-	pw, err := canaryPassword(cmd)
+	c, err := agentClient(cmd)
 	if err != nil {
 		return err
 	}
-	if timeout == 30*time.Second {
-		timeout = 10 * time.Second
+	run, err := c.VerifyNow(cmd.Context(), service, timeout)
+	if err != nil {
+		return err
 	}
-	var results []verifier.Result
+	results := run.Results
+	if results == nil {
+		results = []verifier.Result{}
+	}
 	failed := 0
-	specs := verifier.DefaultProbes(pw, timeout)
-	if set, warns, err := modules.Load(modules.DefaultOptions()); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "sentry: modules refused, compiled-in probes used: %v\n", err)
-	} else {
-		for _, w := range warns {
-			fmt.Fprintf(cmd.ErrOrStderr(), "sentry: warning: %s\n", w)
-		}
-		specs = set.Probes(modules.ProbeEnv{Password: pw, Timeout: timeout})
-	}
-	var chosen []verifier.Spec
-	for _, spec := range specs {
-		if service == "" || strings.HasPrefix(spec.Name, service) {
-			chosen = append(chosen, spec)
-		}
-	}
-	// Side by side, as the agent runs them: a stalled service costs one
-	// deadline.
-	results = verifier.RunAll(cmd.Context(), chosen, nil)
 	for _, r := range results {
 		if !r.OK {
 			failed++
@@ -212,7 +209,15 @@ func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJ
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {
-		if err := printJSON(w, results); err != nil {
+		var v any = results
+		if run.AdHoc {
+			marked := make([]adHocResult, 0, len(results))
+			for _, r := range results {
+				marked = append(marked, adHocResult{r, true})
+			}
+			v = marked
+		}
+		if err := printJSON(w, v); err != nil {
 			return err
 		}
 	} else {
@@ -226,6 +231,9 @@ func runVerifyAll(cmd *cobra.Command, service string, timeout time.Duration, asJ
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, state, r.Duration.Round(time.Millisecond), detail)
 		}
 		tw.Flush()
+		if run.AdHoc {
+			fmt.Fprintln(w, adHocNote)
+		}
 	}
 	if failed > 0 {
 		return exitError{1}
@@ -293,11 +301,11 @@ differ): the secondary's agent follows.`,
 			}
 			st, _ := stamp.ReadStamp(filepath.Join(cfg.Node.StateDir, stamp.StampFile))
 			primary := st != nil && st.Role == stamp.RolePrimary
-			if err := agent.DeclareCanaries(cfg.Node.StateDir, primary); err != nil {
+			if err := schedule.DeclareCanaries(cfg.Node.StateDir, primary); err != nil {
 				return err
 			}
 			if primary && !asJSON {
-				fmt.Fprintf(cmd.OutOrStdout(), "declared in %s: the secondary makes the same canaries\n", agent.CanaryFile)
+				fmt.Fprintf(cmd.OutOrStdout(), "declared in %s: the secondary makes the same canaries\n", schedule.CanaryFile)
 			}
 			return nil
 		},
@@ -450,7 +458,7 @@ func runVerifyDebug(cmd *cobra.Command, probe string, asJSON bool) error {
 
 // printDebug prints one probe's last scheduled run: its phases, what it
 // measured and its own log.
-func printDebug(w io.Writer, d *agent.ProbeDebug) {
+func printDebug(w io.Writer, d *schedule.ProbeDebug) {
 	r := d.Result
 	state := "OK"
 	if !r.OK {

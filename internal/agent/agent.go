@@ -24,7 +24,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/agent/parity"
-	"github.com/sentryha/sentry/internal/alert"
+	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
@@ -61,9 +61,7 @@ type Agent struct {
 	stamp    *stamp.Stamp   // nil until init or join
 	identErr error          // the disk identity could not be read (safe mode)
 	boot     *bootcheck.Result
-	alerts   *alert.Tracker
-	dispatch *alert.Dispatcher
-	peerSeen map[string]time.Time // newest peer result stored, by probe
+	sched    *schedule.Schedule // set by Run once the store is open
 
 	joinMu     sync.Mutex // one join at a time, without holding mu across it
 	modMu      sync.Mutex
@@ -78,7 +76,6 @@ type Agent struct {
 	lim        *limits       // what the peer (or anyone on the peer port) may cost: limits()
 	limOnce    sync.Once
 	sync       syncState
-	verify     verifyState
 	parity     *parity.Parity // built by New
 	wg         sync.WaitGroup
 }
@@ -231,17 +228,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.identErr = err
 	}
 	a.loadBoot()
-	if err := a.startAlerts(); err != nil {
+	sched, err := a.newSchedule()
+	if err != nil {
 		return err
 	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	defer dcancel()
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.dispatch.Run(dctx)
-	}()
 	a.mu.Lock()
+	a.sched = sched
 	a.updateMachinesLocked()
 	a.mu.Unlock()
 	localLn, err := listenLocal(a.conf().Agent.Socket)
@@ -272,7 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.runVerifier(vctx)
+		a.sched.Run(vctx)
 	}()
 	a.wg.Add(1)
 	go func() {
@@ -315,7 +307,6 @@ loop:
 	}
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	vcancel()
-	dcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.conf().Agent.ShutdownTimeout.Duration)
 	defer cancel()
 	a.mu.Lock()
@@ -426,14 +417,10 @@ func (a *Agent) reload() {
 	}
 	l, _ := logging.ParseLevel(cfg.Log.Level)
 	a.level.Set(l)
-	a.alerts.SetPolicy(alert.PolicyFromConfig(cfg.Alert))
-	if mc, ok := alert.MailConfigFromConfig(cfg.Alert.Mail); ok {
-		if _, err := alert.NewMailer(mc); err != nil {
-			a.log.Error("reload: mail alerts: keeping the old relay settings", "err", err)
-		} else {
-			a.log.Warn("reload: a changed mail relay takes effect at the next restart")
-		}
-	}
+	a.mu.Lock()
+	sched := a.sched
+	a.mu.Unlock()
+	sched.Reload(cfg)
 	old := a.conf()
 	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Node.StateDir != old.Node.StateDir {
 		a.log.Warn("reload: listen address, socket and state_dir change only on restart")
@@ -566,26 +553,4 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Warn(w.what+": "+msg, "component", w.what)
 	return len(p), nil
-}
-
-// startAlerts makes the alert tracker (its state restored from the store)
-// and the dispatcher: the journal always, mail when a relay is configured.
-func (a *Agent) startAlerts() error {
-	a.alerts = alert.NewTracker(alert.PolicyFromConfig(a.conf().Alert))
-	if b, err := a.store.AlertState(); err != nil {
-		a.log.Error("alert state", "err", err)
-	} else if err := a.alerts.Unmarshal(b); err != nil {
-		a.log.Error("alert state: starting afresh", "err", err)
-	}
-	var senders []alert.Sender
-	if mc, ok := alert.MailConfigFromConfig(a.conf().Alert.Mail); ok {
-		m, err := alert.NewMailer(mc)
-		if err != nil {
-			return fmt.Errorf("mail alerts: %w", err)
-		}
-		senders = append(senders, m)
-		a.log.Info("mail alerts on", "relay", mc.Relay, "to", strings.Join(mc.To, ","))
-	}
-	a.dispatch = alert.NewDispatcher(a.log.With("component", "alert"), alert.DispatcherOptions{}, senders...)
-	return nil
 }

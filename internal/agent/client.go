@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -192,8 +193,8 @@ func (c *Client) Results(ctx context.Context, node, probe string, n int) ([]stor
 }
 
 // Debug is the last scheduled run of one probe with its own log.
-func (c *Client) Debug(ctx context.Context, probe string) (*ProbeDebug, error) {
-	var d ProbeDebug
+func (c *Client) Debug(ctx context.Context, probe string) (*schedule.ProbeDebug, error) {
+	var d schedule.ProbeDebug
 	return &d, c.do(ctx, http.MethodGet, "/v1/verify/debug?"+url.Values{"probe": {probe}}.Encode(), nil, &d)
 }
 
@@ -214,15 +215,20 @@ func (c *Client) ParityApply(ctx context.Context, req parity.ApplyRequest) (*par
 	return &r, long.do(ctx, http.MethodPost, "/v1/parity/apply", req, &r)
 }
 
-// VerifyRunRequest is the body of POST /v1/verify/run.
-type VerifyRunRequest struct {
-	Node    string `json:"node,omitempty"`
-	Service string `json:"service,omitempty"`
-}
-
 // VerifyNode runs node's probes now (this node's, or the peer's through
 // its agent) and returns the results.
 func (c *Client) VerifyNode(ctx context.Context, node, service string) ([]store.StoredResult, error) {
 	var res []store.StoredResult
-	return res, c.do(ctx, http.MethodPost, "/v1/verify/run", VerifyRunRequest{Node: node, Service: service}, &res)
+	return res, c.do(ctx, http.MethodPost, "/v1/verify/run", schedule.NodeRunRequest{Node: node, Service: service}, &res)
+}
+
+// VerifyNow runs this node's probes now, with the schedule's settings (its
+// deadline, its modules, the canary password), and stores the results as
+// a scheduled round's. A timeout other than 0 and the schedule's makes the
+// run ad hoc: not stored. A run lasts up to one probe deadline, and after
+// the sync's reloads longer: no client timeout.
+func (c *Client) VerifyNow(ctx context.Context, service string, timeout time.Duration) (*schedule.Run, error) {
+	var r schedule.Run
+	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
+	return &r, long.do(ctx, http.MethodPost, "/v1/verify/now", schedule.RunRequest{Service: service, TimeoutMS: timeout.Milliseconds()}, &r)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
-	"github.com/sentryha/sentry/internal/store"
 )
 
 // Limits on what the peer and the network can make this agent do (issue
@@ -68,9 +67,8 @@ type limits struct {
 	verify workLimiter
 	deb    debLimiter
 
-	mu       sync.Mutex
-	genSaid  map[uint64]bool // peer generations refused and said
-	dropSaid time.Time       // when dropped peer probes were last logged
+	mu      sync.Mutex
+	genSaid map[uint64]bool // peer generations refused and said
 }
 
 // limits are this agent's limiters, made once (agents that tests build by
@@ -458,60 +456,4 @@ func (a *Agent) checkPeerGenerationLocked(h *peer.NodeStatus) error {
 		}
 	}
 	return err
-}
-
-// ---------------------------------------------------------------- probes
-
-// admitPeerResultsLocked is, of results the peer sent about node, those
-// this node keeps: a probe already stored, one of this node's own probe
-// names (the two nodes run the same modules), or a new name while fewer
-// than peer.MaxProbes are stored for node. The rest are dropped (logged at
-// most hourly). a.mu is held.
-func (a *Agent) admitPeerResultsLocked(node string, results []store.StoredResult) []store.StoredResult {
-	if len(results) == 0 || a.store == nil {
-		return results
-	}
-	known := map[string]bool{}
-	for name := range a.peerSeen {
-		known[name] = true
-	}
-	listed := false
-	out := results[:0:0]
-	dropped := 0
-	for _, r := range results {
-		if !known[r.Probe] && !listed {
-			names, err := a.store.Probes(node)
-			if err != nil {
-				a.log.Error("peer results", "err", err)
-				return nil
-			}
-			for _, n := range names {
-				known[n] = true
-			}
-			listed = true
-		}
-		_, own := a.verify.last[r.Probe]
-		switch {
-		case known[r.Probe] || own:
-		case len(known) < peer.MaxProbes:
-			known[r.Probe] = true
-		default:
-			dropped++
-			continue
-		}
-		out = append(out, r)
-	}
-	if dropped > 0 {
-		l := a.limits()
-		l.mu.Lock()
-		say := time.Since(l.dropSaid) > time.Hour
-		if say {
-			l.dropSaid = time.Now()
-		}
-		l.mu.Unlock()
-		if say {
-			a.log.Warn("peer results dropped: the peer has more probes than this node keeps", "node", node, "dropped", dropped, "limit", peer.MaxProbes)
-		}
-	}
-	return out
 }

@@ -168,47 +168,7 @@ func (a *Agent) localHandler() http.Handler {
 		res, err := a.syncOnce(r.Context(), req.Force)
 		reply(w, res, err)
 	})
-	mux.HandleFunc("GET /v1/verify", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.VerifyResults())
-	})
-	mux.HandleFunc("GET /v1/verify/results", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		node, probe := q.Get("node"), q.Get("probe")
-		if node == "" {
-			node = a.nodeName()
-		}
-		if probe != "" {
-			n, _ := strconv.Atoi(q.Get("n"))
-			if n <= 0 {
-				n = 20
-			}
-			res, err := a.store.Results(node, probe, n)
-			reply(w, res, err)
-			return
-		}
-		m, err := a.store.LatestResults(node)
-		var res []store.StoredResult
-		for _, v := range m {
-			res = append(res, v)
-		}
-		sort.Slice(res, func(i, j int) bool { return res[i].Probe < res[j].Probe })
-		if res == nil {
-			res = []store.StoredResult{}
-		}
-		reply(w, res, err)
-	})
-	mux.HandleFunc("POST /v1/verify/run", func(w http.ResponseWriter, r *http.Request) {
-		var req VerifyRunRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		res, err := a.VerifyNode(r.Context(), req.Node, req.Service)
-		reply(w, res, err)
-	})
-	mux.HandleFunc("GET /v1/verify/debug", func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.Debug(r.URL.Query().Get("probe"))
-		reply(w, res, err)
-	})
+	a.sched.Routes(mux) // /v1/verify...
 	mux.HandleFunc("GET /v1/config/drift", func(w http.ResponseWriter, r *http.Request) {
 		a.checkDrift() // records what is new, for events and status
 		items, err := a.Drift()

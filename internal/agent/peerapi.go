@@ -23,7 +23,7 @@ func (a *Agent) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
-	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.handleVerifyRun)))
+	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.sched.HandleVerifyRun)))
 	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
 	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.parity.HandleInventoryFetch))
 	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.parity.HandleDeb)))
@@ -158,10 +158,10 @@ func (a *Agent) handleHello(w http.ResponseWriter, r *http.Request) {
 
 // recordContactLocked notes a successful exchange with the peer, whose
 // status was checked (peer.NodeStatus.Validate, checkPeerGenerationLocked).
-// Of its results, only those admitted are kept (admitPeerResultsLocked).
+// Of its results, only those admitted are kept (schedule.NotePeer).
 func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	now := time.Now().UTC()
-	h.Results = a.admitPeerResultsLocked(h.Name, h.Results)
+	a.sched.NotePeer(h)
 	if !a.link.Reachable {
 		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
@@ -170,7 +170,6 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerStatus(h)
 	a.notePeerSyncLocked(h)
-	a.notePeerResultsLocked(h)
 	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
 		a.updateMachinesLocked()
 	}
@@ -198,15 +197,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	}
 	a.syncFieldsLocked(&s)
 	a.bootFieldsLocked(&s)
-	s.Verify, s.VerifyRed = a.verifySummaryLocked()
-	s.Results = a.latestResultsLocked()
-	// What the peer takes (peer.NodeStatus.Validate): the first by name.
-	if len(s.Results) > peer.MaxProbes {
-		s.Results = s.Results[:peer.MaxProbes]
-	}
-	if len(s.VerifyRed) > peer.MaxProbes {
-		s.VerifyRed = s.VerifyRed[:peer.MaxProbes]
-	}
+	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
 		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))
 	}
