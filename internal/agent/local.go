@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
@@ -216,6 +217,8 @@ func (a *Agent) localHandler() http.Handler {
 		}
 		reply(w, items, err)
 	})
+	// config log/show/diff read this node's repository (cfgsync.History).
+	(&cfgsync.History{Dir: a.statePath("config.git")}).Routes(mux, reply)
 	mux.HandleFunc("POST /v1/config/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req RollbackRequest
 		if !readJSON(w, r, &req) {
