@@ -23,6 +23,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/atomicfile"
@@ -65,16 +66,15 @@ type Agent struct {
 	peerSeen map[string]time.Time // newest peer result stored, by probe
 
 	joinMu     sync.Mutex // one join at a time, without holding mu across it
-	modMu      sync.Mutex
-	moduleMsgs string // the modules' last warnings and error, logged once
+	modsetOnce sync.Once
+	modsSet    *modset.Set // the selected modules: mods()
 	secrets    *synchronizer.Secrets
 	peerSrv    *http.Server
 	peerLn     net.Listener
 	peerLoop   context.CancelFunc
 	link       linkState
-	reloads    reloadLog     // the units the sync reloaded, for the verifier
-	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
-	lim        *limits       // what the peer (or anyone on the peer port) may cost: limits()
+	reloads    reloadLog // the units the sync reloaded, for the verifier
+	lim        *limits   // what the peer (or anyone on the peer port) may cost: limits()
 	limOnce    sync.Once
 	sync       syncState
 	verify     verifyState
@@ -408,6 +408,8 @@ func (a *Agent) saveClusterKeyLocked(key string) error {
 // reload re-reads the configuration (SIGHUP). The log level applies at
 // once; listener addresses need a restart and are said so.
 func (a *Agent) reload() {
+	// The module files are read again at their next use.
+	a.mods().Reload()
 	cfg, err := loadConfig(a.cfgPath)
 	if err != nil {
 		a.log.Error("reload: configuration refused, keeping the old one", "err", err)

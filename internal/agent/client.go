@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -198,8 +199,8 @@ type AdoptRequest struct {
 
 // ApproveModules widens this secondary's boundary to what the selected
 // modules (the primary's) ask for now.
-func (c *Client) ApproveModules(ctx context.Context) (*ApproveResult, error) {
-	var res ApproveResult
+func (c *Client) ApproveModules(ctx context.Context) (*modset.ApproveResult, error) {
+	var res modset.ApproveResult
 	err := c.do(ctx, http.MethodPost, "/v1/modules/approve", struct{}{}, &res)
 	return &res, err
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -43,20 +44,6 @@ type syncState struct {
 func (a *Agent) policy() *synchronizer.Policy {
 	p, _ := a.policyUnits()
 	return p
-}
-
-// policyUnits is the sync policy and the reload order: sync.paths if set,
-// else the selected modules' tracked paths (else the compiled-in roots),
-// plus the cluster's own folder.
-func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
-	p := &synchronizer.Policy{Roots: a.conf().Sync.Paths, Exclude: a.conf().Sync.Exclude}
-	units := a.modulePolicy(p)
-	if len(p.Roots) == 0 {
-		p.Roots = synchronizer.DefaultRoots
-	}
-	// The machine profiles are the cluster's, on every disk set.
-	p.Roots = append(append([]string{}, p.Roots...), a.paths.clusterDir)
-	return p, units
 }
 
 // primaryPolicy adds the per-node overlays, which only the primary tracks.
@@ -256,6 +243,7 @@ func (a *Agent) onCommit(c *synchronizer.CommitResult) {
 		return
 	}
 	a.log.Info("configuration committed", "commit", c.Hash.String(), "paths", len(paths))
+	a.mods().Touched(paths) // before the policy is compared
 	// Tell the secondary at once rather than at its next hello.
 	go a.helloOnce(context.Background())
 	go a.restartSyncIfPolicyChanged()
@@ -479,7 +467,9 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	defer cancel()
 	start := time.Now()
 	endReloads := a.reloads.begin()
+	endModules := a.mods().Applying()
 	res, err := sec.Sync(sctx, a.fetcher(), force)
+	endModules(a.appliedPaths(res))
 	if res != nil && res.Changed {
 		// Whatever it reloaded (the new commit's units, or a rollback's).
 		endReloads(res.Units)
@@ -559,6 +549,23 @@ func (a *Agent) syncOnce(ctx context.Context, force bool) (*synchronizer.SyncRes
 	return res, nil
 }
 
+// appliedPaths are the paths a sync wrote or removed, as on this disk
+// (under the apply root): none when it changed nothing, nil (unknown) when
+// it failed or rolled back.
+func (a *Agent) appliedPaths(res *synchronizer.SyncResult) []string {
+	if res == nil || !res.Changed {
+		return []string{}
+	}
+	if res.Failed != "" || res.Result == nil {
+		return nil
+	}
+	paths := []string{}
+	for _, p := range append(append([]string{}, res.Result.Written...), res.Result.Removed...) {
+		paths = append(paths, filepath.Join("/", a.paths.applyRoot, p))
+	}
+	return paths
+}
+
 // secretLine matches a configuration line that sets a password or a
 // secret (key = value, key: value, key value), whatever the service.
 var secretLine = regexp.MustCompile(`(?i)^([-+ ]?\s*[\w.-]*(passwd|password|passphrase|secret|credential|token|api_?key)[\w.-]*\s*[=:]?\s*)\S.*$`)
@@ -592,7 +599,7 @@ func (a *Agent) syncFieldsLocked(s *peer.NodeStatus) {
 			s.ConfigRetry = fmt.Sprintf("try %d of %d at %s", a.sync.retries+1, len(a.paths.retryBackoff)+1, a.sync.retryAt.UTC().Format(time.RFC3339))
 		}
 		s.ConfigDrift = len(a.sync.drift)
-		s.BoundaryPending = a.boundary.list()
+		s.BoundaryPending = a.mods().Pending()
 	}
 	if strings.Trim(s.ConfigHead, "0") == "" {
 		s.ConfigHead = ""
