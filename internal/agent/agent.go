@@ -23,6 +23,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/apttrust"
@@ -73,10 +74,10 @@ type Agent struct {
 	peerLn     net.Listener
 	peerLoop   context.CancelFunc
 	link       linkState
-	reloads    reloadLog // the units the sync reloaded, for the verifier
-	lim        *limits   // what the peer (or anyone on the peer port) may cost: limits()
+	lim        *limits // what the peer (or anyone on the peer port) may cost: limits()
 	limOnce    sync.Once
-	sync       syncState
+	syncerOnce sync.Once
+	syncer     *cfgsync.Sync // the configuration sync: cfgsync()
 	verify     verifyState
 	parity     parityState
 	wg         sync.WaitGroup
@@ -103,7 +104,7 @@ type paths struct {
 	// reloader reloads the secondary's units (nil: systemd's).
 	reloader synchronizer.Reloader
 	// retryBackoff: the waits before each new try of a commit that failed
-	// for a reason that may clear by itself (nil: defaultRetryBackoff).
+	// for a reason that may clear by itself (nil: cfgsync.DefaultRetryBackoff).
 	retryBackoff []time.Duration
 	// apt: where this node's apt sources, keys and indexes are (the zero
 	// value: the system's).
@@ -152,7 +153,7 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		cfgPath: cfgPath, version: version, level: lv,
 		log: logging.New(os.Stderr, lv, "sentry-agent"),
 		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions(),
-			reloader: synchronizer.SystemdReloader{}, retryBackoff: defaultRetryBackoff},
+			reloader: synchronizer.SystemdReloader{}, retryBackoff: cfgsync.DefaultRetryBackoff},
 	}
 	for _, o := range opts {
 		o(&a.paths)
@@ -314,6 +315,7 @@ loop:
 		a.log.Warn("local api did not drain in time", "err", err)
 	}
 	a.wg.Wait()
+	a.cfgsync().Wait()
 	a.log.Info("agent stopped")
 	return nil
 }

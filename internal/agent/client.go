@@ -179,8 +179,8 @@ func (c *Client) ConfigNodeDiffs(ctx context.Context, rev string) (*cfgsync.Node
 }
 
 // Rollback restores the configuration of rev on the primary, as a new commit.
-func (c *Client) Rollback(ctx context.Context, rev string) (*RollbackResult, error) {
-	var r RollbackResult
+func (c *Client) Rollback(ctx context.Context, rev string) (*cfgsync.RollbackResult, error) {
+	var r cfgsync.RollbackResult
 	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", RollbackRequest{Rev: rev}, &r)
 }
 

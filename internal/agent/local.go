@@ -165,7 +165,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.syncOnce(r.Context(), req.Force)
+		res, err := a.cfgsync().SyncNow(r.Context(), req.Force)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/verify", func(w http.ResponseWriter, r *http.Request) {
@@ -210,8 +210,8 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/config/drift", func(w http.ResponseWriter, r *http.Request) {
-		a.checkDrift() // records what is new, for events and status
-		items, err := a.Drift()
+		a.cfgsync().CheckDrift() // records what is new, for events and status
+		items, err := a.cfgsync().Drift()
 		if items == nil {
 			items = []synchronizer.DriftItem{}
 		}
@@ -224,7 +224,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Rollback(req.Rev)
+		res, err := a.cfgsync().Rollback(req.Rev)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/parity", func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/peer"
@@ -280,15 +281,15 @@ func (a *Agent) reprobeAfterReloads(ctx context.Context, specs []verifier.Spec, 
 				return nil // a probe of no module's units
 			}
 		}
-		return a.reloads.disturbed(r.Started, r.Started.Add(r.Duration), d)
+		return a.cfgsync().Reloads().Disturbed(r.Started, r.Started.Add(r.Duration), d)
 	}
 	settle := func(ctx context.Context, units []string) error {
-		if err := a.reloads.waitIdle(ctx, 2*time.Minute); err != nil {
+		if err := a.cfgsync().Reloads().WaitIdle(ctx, 2*time.Minute); err != nil {
 			return err
 		}
 		var real []string
 		for _, u := range units {
-			if u != syncUnderWay {
+			if u != cfgsync.SyncUnderWay {
 				real = append(real, u)
 			}
 		}
