@@ -104,7 +104,7 @@ type paths struct {
 	// reloader reloads the secondary's units (nil: systemd's).
 	reloader synchronizer.Reloader
 	// retryBackoff: the waits before each new try of a commit that failed
-	// for a reason that may clear by itself (nil: cfgsync.DefaultRetryBackoff).
+	// for a reason that may clear by itself (nil: cfgsync's default).
 	retryBackoff []time.Duration
 	// apt: where this node's apt sources, keys and indexes are (the zero
 	// value: the system's).
@@ -153,7 +153,7 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		cfgPath: cfgPath, version: version, level: lv,
 		log: logging.New(os.Stderr, lv, "sentry-agent"),
 		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions(),
-			reloader: synchronizer.SystemdReloader{}, retryBackoff: cfgsync.DefaultRetryBackoff},
+			reloader: synchronizer.SystemdReloader{}},
 	}
 	for _, o := range opts {
 		o(&a.paths)

@@ -163,7 +163,7 @@ func (h *History) Show(rev, p, node string) (*ShowResult, error) {
 	out := &ShowResult{Commit: c.Hash.String(), Path: p}
 	from := p
 	if node != "" {
-		if ov := synchronizer.OverlayDir + "/" + node + p; s.Entries[ov].Type == synchronizer.TypeFile {
+		if ov := synchronizer.OverlayDir + "/" + node + p; s.Blobs[ov] != (plumbing.Hash{}) {
 			from = ov
 		}
 		out.Node = node
@@ -171,15 +171,17 @@ func (h *History) Show(rev, p, node string) (*ShowResult, error) {
 	if n, rel, ok := overlayOf(from); ok {
 		out.Node, out.Overlay, out.AppliesTo = n, from, rel
 	} else {
-		for q, e := range s.Entries {
-			if n, rel, ok := overlayOf(q); ok && rel == p && e.Type == synchronizer.TypeFile && (node == "" || n == node) {
+		for q := range s.Blobs {
+			if n, rel, ok := overlayOf(q); ok && rel == p && (node == "" || n == node) {
 				out.Overlays = append(out.Overlays, Overlay{Node: n, File: q})
 			}
 		}
 		sort.Slice(out.Overlays, func(i, j int) bool { return out.Overlays[i].Node < out.Overlays[j].Node })
 	}
+	// Any file of the commit's files tree, as `git show` would (a
+	// symlink's is its target).
 	bh, ok := s.Blobs[from]
-	if !ok || s.Entries[from].Type != synchronizer.TypeFile {
+	if !ok {
 		return nil, fmt.Errorf("%s is not a tracked file in %s", p, short(c.Hash.String()))
 	}
 	b, err := r.BlobObject(bh)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -64,14 +65,15 @@ type Deps struct {
 	// ApplyRoot: the secondary applies the configuration under it ("": /).
 	ApplyRoot string
 	// RetryBackoff: the waits before each new try of a commit that failed
-	// for a reason that may clear by itself (nil: DefaultRetryBackoff).
+	// for a reason that may clear by itself (nil: the default, 10 s up to
+	// 10 min over six tries).
 	RetryBackoff []time.Duration
 }
 
-// DefaultRetryBackoff is the wait before each new try of a commit whose
+// defaultRetryBackoff is the wait before each new try of a commit whose
 // apply failed for a reason that may clear by itself; past the last, the
 // commit waits for a newer one or sync --force, like any failed commit.
-var DefaultRetryBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+var defaultRetryBackoff = []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 
 // Sync is the configuration sync of one agent. Its state is behind its own
 // lock, never held across the network or the disk.
@@ -111,7 +113,7 @@ func New(d Deps) *Sync {
 		d.Reloader = synchronizer.SystemdReloader{}
 	}
 	if d.RetryBackoff == nil {
-		d.RetryBackoff = DefaultRetryBackoff
+		d.RetryBackoff = defaultRetryBackoff
 	}
 	if d.Hello == nil {
 		d.Hello = func() {}
@@ -139,7 +141,7 @@ func (s *Sync) event(kind, node, msg string, fields map[string]string) {
 	}
 }
 
-func (s *Sync) dir() string { return s.d.Conf().Node.StateDir + "/config.git" }
+func (s *Sync) dir() string { return filepath.Join(s.d.Conf().Node.StateDir, "config.git") }
 
 // Reloads is the log of the units the sync reloaded, for the verifier.
 func (s *Sync) Reloads() *ReloadLog { return &s.reloads }
