@@ -2,6 +2,7 @@ package cfgsync
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,19 +61,27 @@ type testNode struct {
 	reload *recordReloader
 }
 
+// recordReloader records the reloads; the first fail of them fail with err.
 type recordReloader struct {
 	mu    sync.Mutex
 	units [][]string
+	fail  int
+	err   error
 }
 
 func (r *recordReloader) Reload(_ context.Context, units []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.units = append(r.units, units)
+	if len(r.units) <= r.fail {
+		return r.err
+	}
 	return nil
 }
 
-func newTestNode(t *testing.T, name string, roots []string, p Peer, applyRoot string) *testNode {
+func (r *recordReloader) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.units) }
+
+func newTestNode(t *testing.T, name string, roots []string, p Peer, applyRoot string, backoff ...time.Duration) *testNode {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Node.Name, cfg.Node.StateDir = name, t.TempDir()
@@ -91,8 +100,9 @@ func newTestNode(t *testing.T, name string, roots []string, p Peer, applyRoot st
 			w.WriteHeader(code)
 			w.Write(b)
 		},
-		Reloader:  n.reload,
-		ApplyRoot: applyRoot,
+		Reloader:     n.reload,
+		ApplyRoot:    applyRoot,
+		RetryBackoff: backoff,
 	})
 	t.Cleanup(func() { n.s.Stop(); n.s.Wait() })
 	return n
@@ -231,5 +241,108 @@ func TestFetchRefusals(t *testing.T) {
 	s := newTestNode(t, "node-q", []string{t.TempDir()}, httpPeer{srv.URL}, t.TempDir())
 	if _, _, err := s.s.fetcher()(context.Background(), [20]byte{}); err == nil || err.Error() != "primary refused: this node is not the primary" {
 		t.Errorf("fetch from a node that is not the primary: %v", err)
+	}
+}
+
+// A commit rolled back for a reason that may clear by itself is tried
+// again by the secondary's loop (the status says when), and applies once
+// the cause is gone.
+func TestTransientFailureRetried(t *testing.T) {
+	root := t.TempDir()
+	etc := filepath.Join(root, "etc/web")
+	os.MkdirAll(etc, 0o755)
+	os.WriteFile(filepath.Join(etc, "web.conf"), []byte("listen 80;\n"), 0o644)
+	p := newTestNode(t, "node-p", []string{etc}, nil, "")
+	if err := p.s.Start(stamp.RolePrimary, nil); err != nil {
+		t.Fatal(err)
+	}
+	var head string
+	waitFor(t, "the first commit", func() bool {
+		var st peer.NodeStatus
+		p.s.FillStatus(&st)
+		head = st.ConfigHead
+		return head != ""
+	})
+	srv := httptest.NewServer(http.HandlerFunc(p.s.HandleFetch))
+	defer srv.Close()
+	s := newTestNode(t, "node-s", []string{etc}, httpPeer{srv.URL}, t.TempDir(), 200*time.Millisecond, 200*time.Millisecond)
+	// The apply's reload and its rollback's fail; the retry's goes through.
+	s.reload.fail, s.reload.err = 2, &synchronizer.TransientError{Err: errors.New("web.service still reloading 20s after the reload")}
+	if err := s.s.Start(stamp.RoleSecondary, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.s.SyncNow(context.Background(), false)
+	if err != nil || res.Failed != head || !res.Transient {
+		t.Fatalf("first sync: %+v %v", res, err)
+	}
+	var st peer.NodeStatus
+	s.s.FillStatus(&st)
+	if st.ConfigFailed != head || !strings.HasPrefix(st.ConfigRetry, "try 2 of 3 at ") {
+		t.Errorf("status after the failure: %+v", st)
+	}
+	if e := s.ev.find("config-apply-failed"); !strings.Contains(e, "still reloading") || !strings.Contains(e, "trying again at") || !strings.Contains(e, "(try 2 of 3)") {
+		t.Errorf("the failure event does not say it is retried: %q", e)
+	}
+	waitFor(t, "the retry", func() bool {
+		var st peer.NodeStatus
+		s.s.FillStatus(&st)
+		return st.ConfigApplied == head && st.ConfigFailed == "" && st.ConfigRetry == ""
+	})
+	if n := s.reload.count(); n != 3 {
+		t.Errorf("%d reloads, want 3", n)
+	}
+}
+
+// A policy the modules changed restarts the sync, once; the same policy
+// does not; nor does a restart the agent refuses (it stops).
+func TestRestartIfPolicyChanged(t *testing.T) {
+	root := t.TempDir()
+	cfg := config.Default()
+	cfg.Node.Name, cfg.Node.StateDir = "node-p", t.TempDir()
+	ev := &events{}
+	var mu sync.Mutex
+	roots := []string{filepath.Join(root, "a")}
+	allow := true
+	var s *Sync
+	s = New(Deps{
+		Conf:  func() *config.Config { return &cfg },
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Event: ev.add,
+		Policy: func() (*synchronizer.Policy, []synchronizer.RootUnit) {
+			mu.Lock()
+			defer mu.Unlock()
+			return &synchronizer.Policy{Roots: append([]string{}, roots...)}, nil
+		},
+		StartAgain: func() (bool, error) {
+			mu.Lock()
+			ok := allow
+			mu.Unlock()
+			if !ok || s.Running() {
+				return false, nil
+			}
+			return true, s.Start(stamp.RolePrimary, nil)
+		},
+	})
+	defer func() { s.Stop(); s.Wait() }()
+	if err := s.Start(stamp.RolePrimary, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.RestartIfPolicyChanged()
+	if e := ev.find("sync-policy"); e != "" {
+		t.Fatalf("restarted with the same policy: %q", e)
+	}
+	mu.Lock()
+	roots = append(roots, filepath.Join(root, "b"))
+	mu.Unlock()
+	s.RestartIfPolicyChanged()
+	if e := ev.find("sync-policy"); !strings.Contains(e, "sync restarted with them") || !s.Running() {
+		t.Fatalf("not restarted: %q, running %v", e, s.Running())
+	}
+	mu.Lock()
+	roots, allow = roots[:1], false
+	mu.Unlock()
+	s.RestartIfPolicyChanged()
+	if s.Running() {
+		t.Error("restarted while the agent refused it")
 	}
 }
