@@ -81,6 +81,7 @@ type Sync struct {
 	d       Deps
 	reloads ReloadLog
 	wg      sync.WaitGroup
+	startMu sync.Mutex // orders Start and Stop; taken before mu
 
 	mu        sync.Mutex
 	role      string // the role the running sync was started for
@@ -141,6 +142,22 @@ func (s *Sync) event(kind, node, msg string, fields map[string]string) {
 	}
 }
 
+// queued holds events made under the lock, recorded after it is let go
+// (the store is on disk; the lock guards the status a request reads).
+type queued []func()
+
+func (q *queued) add(s *Sync, kind, node, msg string, fields map[string]string) {
+	*q = append(*q, func() { s.event(kind, node, msg, fields) })
+}
+
+// record records them (a pointer: `defer evs.record()` sees what is
+// added after the defer).
+func (q *queued) record() {
+	for _, f := range *q {
+		f()
+	}
+}
+
 func (s *Sync) dir() string { return filepath.Join(s.d.Conf().Node.StateDir, "config.git") }
 
 // Reloads is the log of the units the sync reloaded, for the verifier.
@@ -150,40 +167,44 @@ func (s *Sync) Reloads() *ReloadLog { return &s.reloads }
 func (s *Sync) Wait() { s.wg.Wait() }
 
 // Start starts the primary's watcher or the secondary's sync loop, by the
-// disk stamp's role; nothing when it runs already.
+// disk stamp's role; nothing when it runs already. The repository is
+// opened without the state's lock (a status does not wait for the disk);
+// starts and stops are kept in order by their own lock.
 func (s *Sync) Start(role string, secrets *synchronizer.Secrets) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cancel != nil {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.Running() {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := s.dir()
 	done := make(chan struct{})
-	s.role, s.secrets = role, secrets
 	switch role {
 	case stamp.RolePrimary:
 		pol := s.primaryPolicy(secrets)
 		_, units := s.d.Policy()
-		s.policyKey = policyKey(pol, units)
 		repo, err := synchronizer.OpenRepo(dir, s.node(), pol)
 		if err != nil {
 			cancel()
 			return err
 		}
-		s.repo = repo
-		s.head = repo.Head().String()
-		s.refused = map[string]string{}
-		s.primary = &synchronizer.Primary{Repo: repo, Log: s.d.Log, Debounce: s.d.Conf().Sync.Debounce.Duration,
+		pr := &synchronizer.Primary{Repo: repo, Log: s.d.Log, Debounce: s.d.Conf().Sync.Debounce.Duration,
 			Rescan: s.d.Conf().Sync.RescanInterval.Duration, OnCommit: s.onCommit}
+		head := repo.Head().String()
+		s.mu.Lock()
+		s.role, s.secrets, s.policyKey = role, secrets, policyKey(pol, units)
+		s.repo, s.primary, s.head = repo, pr, head
+		s.refused = map[string]string{}
+		s.cancel, s.done = cancel, done
+		s.mu.Unlock()
 		s.wg.Add(1)
-		go func(pr *synchronizer.Primary) {
+		go func() {
 			defer s.wg.Done()
 			defer close(done)
 			if err := pr.Run(ctx); err != nil {
 				s.d.Log.Error("config watcher stopped", "err", err)
 			}
-		}(s.primary)
+		}()
 	case stamp.RoleSecondary:
 		m, err := synchronizer.MirrorOpen(dir)
 		if err != nil {
@@ -191,25 +212,28 @@ func (s *Sync) Start(role string, secrets *synchronizer.Secrets) error {
 			return err
 		}
 		pol, units := s.d.Policy()
-		s.policyKey = policyKey(pol, units)
-		s.secondary = &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: s.node(), Secrets: secrets, Units: units,
+		sec := &synchronizer.Secondary{Mirror: m, Path: dir, Policy: pol, Node: s.node(), Secrets: secrets, Units: units,
 			Reloader: s.d.Reloader, Log: s.d.Log, Root: s.d.ApplyRoot}
-		s.applied = s.secondary.Applied().String()
-		if f := s.secondary.Failed(); !f.IsZero() && f != s.secondary.Fetched() {
+		applied := sec.Applied().String()
+		if f := sec.Failed(); !f.IsZero() && f != sec.Fetched() {
 			// A newer head was fetched since: what failed no longer describes this node.
-			if err := s.secondary.ForgetFailed(); err != nil {
+			if err := sec.ForgetFailed(); err != nil {
 				s.d.Log.Warn("config sync", "err", err)
 			}
 		}
-		if f := s.secondary.Failed(); !f.IsZero() {
-			s.failed, s.err = f.String(), s.secondary.FailedReason()
+		kick, rearm := make(chan struct{}, 1), make(chan struct{}, 1)
+		s.mu.Lock()
+		s.role, s.secrets, s.policyKey = role, secrets, policyKey(pol, units)
+		s.secondary, s.applied = sec, applied
+		if f := sec.Failed(); !f.IsZero() {
+			s.failed, s.err = f.String(), sec.FailedReason()
 			if s.err == "" {
 				s.err = "failed before this agent started (reason not recorded)"
 			}
 		}
-		s.kick = make(chan struct{}, 1)
-		s.rearm = make(chan struct{}, 1)
-		kick, rearm, sec := s.kick, s.rearm, s.secondary
+		s.kick, s.rearm = kick, rearm
+		s.cancel, s.done = cancel, done
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -218,13 +242,18 @@ func (s *Sync) Start(role string, secrets *synchronizer.Secrets) error {
 		}()
 	default:
 		close(done)
+		s.mu.Lock()
+		s.role, s.secrets = role, secrets
+		s.cancel, s.done = cancel, done
+		s.mu.Unlock()
 	}
-	s.cancel, s.done = cancel, done
 	return nil
 }
 
 // Stop stops the running sync (Wait waits for it).
 func (s *Sync) Stop() {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel != nil {
@@ -285,6 +314,7 @@ func (s *Sync) RestartIfPolicyChanged() {
 
 // onCommit runs after each commit on the primary.
 func (s *Sync) onCommit(c *synchronizer.CommitResult) {
+	var evs queued
 	s.mu.Lock()
 	var paths []string
 	for p := range c.Changed {
@@ -294,11 +324,11 @@ func (s *Sync) onCommit(c *synchronizer.CommitResult) {
 	committed := !c.Hash.IsZero() // zero: only what is left out changed
 	if c.Repaired != "" {
 		s.d.Log.Warn("configuration repository repaired", "commit", c.Hash.String(), "what", c.Repaired)
-		s.event("config-repaired", s.node(), c.Repaired, map[string]string{"commit": c.Hash.String()})
+		evs.add(s, "config-repaired", s.node(), c.Repaired, map[string]string{"commit": c.Hash.String()})
 	}
 	if committed {
 		s.head = c.Hash.String()
-		s.event("config-commit", s.node(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
+		evs.add(s, "config-commit", s.node(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
 			map[string]string{"commit": c.Hash.String(), "paths": strings.Join(paths, " ")})
 	}
 	if s.refused == nil {
@@ -308,10 +338,11 @@ func (s *Sync) onCommit(c *synchronizer.CommitResult) {
 		if s.refused[r.Path] != r.Reason {
 			s.refused[r.Path] = r.Reason
 			s.d.Log.Warn("config path refused: it will not reach the secondary", "path", r.Path, "reason", r.Reason)
-			s.event("config-refused", s.node(), fmt.Sprintf("%s left out: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
+			evs.add(s, "config-refused", s.node(), fmt.Sprintf("%s left out: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
 		}
 	}
 	s.mu.Unlock()
+	evs.record()
 	if !committed {
 		return
 	}
@@ -409,6 +440,8 @@ func (s *Sync) CheckDrift() {
 		s.d.Log.Warn("config drift check", "err", err)
 		return
 	}
+	var evs queued
+	defer evs.record() // after the lock is let go
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := map[string]synchronizer.DriftItem{}
@@ -422,7 +455,7 @@ func (s *Sync) CheckDrift() {
 			diff = diff[:2000] + "...\n"
 		}
 		s.d.Log.Warn("local edit on the secondary under a tracked path: the next apply overwrites it", "path", it.Path, "what", it.What)
-		s.event("config-drift-found", s.node(), fmt.Sprintf("%s differs from the primary's configuration (%s); the next apply or sync --force overwrites it", it.Path, it.What),
+		evs.add(s, "config-drift-found", s.node(), fmt.Sprintf("%s differs from the primary's configuration (%s); the next apply or sync --force overwrites it", it.Path, it.What),
 			map[string]string{"path": it.Path, "what": it.What, "diff": diff})
 	}
 	s.drift = now
@@ -468,6 +501,7 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 		endReloads(nil)
 	}
 	backoff := s.d.RetryBackoff
+	var evs queued
 	s.mu.Lock()
 	if err != nil {
 		s.err = err.Error()
@@ -477,7 +511,7 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 	}
 	s.head = res.Head
 	if res.Repaired != "" {
-		s.event("config-repaired", s.node(), res.Repaired, map[string]string{"commit": res.Head})
+		evs.add(s, "config-repaired", s.node(), res.Repaired, map[string]string{"commit": res.Head})
 	}
 	if !res.Changed {
 		// A fetch error of an earlier try is over; a commit that failed
@@ -508,7 +542,7 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 				next = fmt.Sprintf("the cause may clear by itself: trying again at %s (try %d of %d)",
 					s.retryAt.Format("15:04:05"), s.retries+1, len(backoff)+1)
 			}
-			s.event("config-apply-failed", s.node(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s; %s",
+			evs.add(s, "config-apply-failed", s.node(), fmt.Sprintf("configuration %s failed to apply; rolled back to %s: %s; %s",
 				short(res.Failed), short(res.Applied), res.Error, next), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack),
 				"transient": fmt.Sprint(res.Transient)})
 			s.d.Log.Error("configuration apply failed", "commit", res.Failed, "rolled_back", res.RolledBack, "err", res.Error)
@@ -519,18 +553,19 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 			if res.Result != nil {
 				n = len(res.Result.Written) + len(res.Result.Removed)
 				for _, d := range res.Result.Drift {
-					s.event("config-drift", s.node(), d+" was edited on this node; overwritten by the primary's version", map[string]string{"path": d})
+					evs.add(s, "config-drift", s.node(), d+" was edited on this node; overwritten by the primary's version", map[string]string{"path": d})
 				}
 				for _, r := range res.Result.Refused {
-					s.event("config-refused", s.node(), fmt.Sprintf("%s not written: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
+					evs.add(s, "config-refused", s.node(), fmt.Sprintf("%s not written: %s", r.Path, r.Reason), map[string]string{"path": r.Path, "reason": r.Reason})
 				}
 			}
-			s.event("config-applied", s.node(), fmt.Sprintf("configuration %s applied: %d path(s), reloaded %s", short(res.Applied), n, strings.Join(res.Units, " ")),
+			evs.add(s, "config-applied", s.node(), fmt.Sprintf("configuration %s applied: %d path(s), reloaded %s", short(res.Applied), n, strings.Join(res.Units, " ")),
 				map[string]string{"commit": res.Applied, "pack_bytes": fmt.Sprint(res.PackBytes), "ms": fmt.Sprint(time.Since(start).Milliseconds())})
 			s.d.Log.Info("configuration applied", "commit", res.Applied, "paths", n, "units", strings.Join(res.Units, " "), "pack_bytes", res.PackBytes)
 		}
 	}
 	s.mu.Unlock()
+	evs.record()
 	if res.Changed {
 		s.CheckDrift()
 		go s.d.Hello()
@@ -569,6 +604,8 @@ func (s *Sync) FillStatus(st *peer.NodeStatus) {
 // NotePeer takes the peer's status from a hello: the secondary fetches a
 // new head; the primary reports the secondary's failures.
 func (s *Sync) NotePeer(h *peer.NodeStatus) {
+	var evs queued
+	defer evs.record() // after the lock is let go
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.repo == nil {
@@ -577,7 +614,7 @@ func (s *Sync) NotePeer(h *peer.NodeStatus) {
 	}
 	if h.ConfigError != "" && h.ConfigFailed != s.peerErr {
 		s.peerErr = h.ConfigFailed
-		s.event("peer-config-failed", h.Name, fmt.Sprintf("%s could not apply configuration %s: %s", h.Name, short(h.ConfigFailed), h.ConfigError),
+		evs.add(s, "peer-config-failed", h.Name, fmt.Sprintf("%s could not apply configuration %s: %s", h.Name, short(h.ConfigFailed), h.ConfigError),
 			map[string]string{"commit": h.ConfigFailed})
 		s.d.Log.Error("the secondary failed to apply a configuration commit", "node", h.Name, "commit", h.ConfigFailed, "err", h.ConfigError)
 	}
