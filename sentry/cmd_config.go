@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/spf13/cobra"
@@ -65,47 +60,6 @@ func runConfigCheck(stdout io.Writer, path string, asJSON bool) error {
 	return toml.NewEncoder(stdout).Encode(cfg)
 }
 
-// openConfigRepo opens this node's configuration repository read-only.
-func openConfigRepo(cmd *cobra.Command) (*git.Repository, plumbing.ReferenceName, error) {
-	cfg, err := cliConfig(cmd)
-	if err != nil {
-		return nil, "", err
-	}
-	dir := filepath.Join(cfg.Node.StateDir, "config.git")
-	r, err := git.PlainOpen(dir)
-	if err != nil {
-		return nil, "", fmt.Errorf("configuration repository %s: %w", dir, err)
-	}
-	// The primary commits to main; the secondary mirrors it.
-	if _, err := r.Storer.Reference(synchronizer.Branch); err == nil {
-		return r, synchronizer.Branch, nil
-	}
-	return r, synchronizer.RefPrimary, nil
-}
-
-func resolve(r *git.Repository, head plumbing.ReferenceName, rev string) (*object.Commit, error) {
-	if rev == "" || rev == "HEAD" {
-		ref, err := r.Storer.Reference(head)
-		if err != nil {
-			return nil, fmt.Errorf("no commit yet")
-		}
-		return r.CommitObject(ref.Hash())
-	}
-	h, err := r.ResolveRevision(plumbing.Revision(rev))
-	if err != nil {
-		return nil, fmt.Errorf("revision %q: %w", rev, err)
-	}
-	return r.CommitObject(*h)
-}
-
-type logEntry struct {
-	Commit  string    `json:"commit"`
-	Time    time.Time `json:"time"`
-	Author  string    `json:"author"`
-	Subject string    `json:"subject"`
-	Message string    `json:"message"`
-}
-
 func newConfigLogCommand() *cobra.Command {
 	var n int
 	var asJSON bool
@@ -114,107 +68,83 @@ func newConfigLogCommand() *cobra.Command {
 		Short: "Show the history of the configuration repository, newest first",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConfigLog(cmd, n, asJSON)
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runConfigLog(cmd.Context(), c, cmd.OutOrStdout(), n, asJSON)
 		},
 	}
 	cmd.Flags().IntVarP(&n, "number", "n", 20, "how many commits")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runConfigLog(cmd *cobra.Command, n int, asJSON bool) error {
-	r, head, err := openConfigRepo(cmd)
+// runConfigLog prints the history the agent reads from this node's
+// configuration repository.
+func runConfigLog(ctx context.Context, c *agent.Client, w io.Writer, n int, asJSON bool) error {
+	out, err := c.ConfigLog(ctx, "", n)
 	if err != nil {
 		return err
 	}
-	c, err := resolve(r, head, "")
-	if err != nil {
-		return err
-	}
-	out := []logEntry{}
-	iter := object.NewCommitPreorderIter(c, nil, nil)
-	err = iter.ForEach(func(c *object.Commit) error {
-		if len(out) >= n {
-			return io.EOF
-		}
-		subj, _, _ := strings.Cut(c.Message, "\n")
-		out = append(out, logEntry{Commit: c.Hash.String(), Time: c.Committer.When, Author: c.Author.Name, Subject: subj, Message: c.Message})
-		return nil
-	})
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if out == nil {
+		out = []cfgsync.LogEntry{}
 	}
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), out)
+		return printJSON(w, out)
 	}
 	for _, e := range out {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s\n", short(e.Commit), e.Time.Local().Format("2006-01-02 15:04:05"), e.Subject)
+		fmt.Fprintf(w, "%s  %s  %s\n", short(e.Commit), e.Time.Local().Format("2006-01-02 15:04:05"), e.Subject)
 	}
 	return nil
 }
 
-// showJSON is what config show --json prints.
-type showJSON struct {
-	Commit  string `json:"commit"`
-	Path    string `json:"path"`
-	Content string `json:"content"`
-}
-
 func newConfigShowCommand() *cobra.Command {
 	var asJSON bool
+	var node string
 	cmd := &cobra.Command{
 		Use:   "show REV:PATH",
 		Short: "Print a tracked file as it was in a commit (PATH is absolute, e.g. HEAD:/etc/nginx/nginx.conf)",
-		Args:  exactArgs(1),
+		Long: `Print a tracked file as it was in a commit (PATH is absolute, e.g.
+HEAD:/etc/nginx/nginx.conf). A node's own version of a file is an overlay
+file on the primary (OVERLAY_DIR/NODE/PATH): --node NODE prints PATH as that
+node gets it, and the overlay files that replace PATH are named on stderr.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConfigShow(cmd, args[0], asJSON)
+			rev, p, ok := strings.Cut(args[0], ":")
+			if !ok || !strings.HasPrefix(p, "/") {
+				return usageError{fmt.Errorf("want REV:/absolute/path, got %q", args[0])}
+			}
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runConfigShow(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr(), rev, p, node, asJSON)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (commit, path, content)")
-	return exitCodes{invalid: configInvalid}.set(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (commit, path, content, and the overlay files)")
+	cmd.Flags().StringVar(&node, "node", "", "print PATH as NODE gets it (its overlay file, if it has one)")
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runConfigShow(cmd *cobra.Command, arg string, asJSON bool) error {
-	rev, p, ok := strings.Cut(arg, ":")
-	if !ok || !strings.HasPrefix(p, "/") {
-		return usageError{fmt.Errorf("want REV:/absolute/path, got %q", arg)}
-	}
-	r, head, err := openConfigRepo(cmd)
-	if err != nil {
-		return err
-	}
-	c, err := resolve(r, head, rev)
-	if err != nil {
-		return err
-	}
-	f, err := c.File("files" + p)
-	if err != nil {
-		return fmt.Errorf("%s is not a tracked file in %s", p, short(c.Hash.String()))
-	}
-	s, err := f.Contents()
+// runConfigShow prints a tracked file; what the overlay files say about it
+// goes to stderr, so that stdout is the file's content alone.
+func runConfigShow(ctx context.Context, c *agent.Client, stdout, stderr io.Writer, rev, p, node string, asJSON bool) error {
+	res, err := c.ConfigShow(ctx, rev, p, node)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), showJSON{Commit: c.Hash.String(), Path: p, Content: s})
+		return printJSON(stdout, res)
 	}
-	_, err = io.WriteString(cmd.OutOrStdout(), s)
+	if res.Overlay != "" {
+		fmt.Fprintf(stderr, "overlay file: %s replaces %s on %s\n", res.Overlay, res.AppliesTo, res.Node)
+	}
+	for _, o := range res.Overlays {
+		fmt.Fprintf(stderr, "note: %s gets its own version of %s (%s; --node %s shows it)\n", o.Node, res.Path, o.File, o.Node)
+	}
+	_, err = io.WriteString(stdout, res.Content)
 	return err
-}
-
-// diffJSON is what config diff --json prints (without --nodes).
-type diffJSON struct {
-	Commit  string     `json:"commit"`
-	Message string     `json:"message"`
-	Files   []diffFile `json:"files"`
-	Patch   string     `json:"patch"` // the unified diff
-}
-
-// diffFile is one file a commit changed, by its path in the repository
-// ("" for a file added or removed).
-type diffFile struct {
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
 }
 
 func newConfigDiffCommand() *cobra.Command {
@@ -228,85 +158,62 @@ func newConfigDiffCommand() *cobra.Command {
 			if len(args) == 1 {
 				rev = args[0]
 			}
-			return runConfigDiff(cmd, rev, byNode, asJSON)
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			return runConfigDiff(cmd.Context(), c, cmd.OutOrStdout(), rev, byNode, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&byNode, "nodes", false, "show what differs between the nodes by design (their overlay files)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runConfigDiff(cmd *cobra.Command, rev string, byNode, asJSON bool) error {
-	r, head, err := openConfigRepo(cmd)
-	if err != nil {
-		return err
-	}
-	c, err := resolve(r, head, rev)
-	if err != nil {
-		return err
-	}
-	w := cmd.OutOrStdout()
+func runConfigDiff(ctx context.Context, c *agent.Client, w io.Writer, rev string, byNode, asJSON bool) error {
 	if byNode {
-		s, err := synchronizer.ReadSnapshot(r.Storer, c.Hash)
+		res, err := c.ConfigNodeDiffs(ctx, rev)
 		if err != nil {
 			return err
 		}
-		ds, err := synchronizer.NodeDiffs(r.Storer, s)
-		if err != nil {
-			return err
+		ds := res.Nodes
+		if ds == nil {
+			ds = []synchronizer.NodeDiff{}
 		}
 		if asJSON {
 			return printJSON(w, ds)
 		}
 		if len(ds) == 0 {
 			fmt.Fprintf(w, "no per-node files in %s: the nodes get the same configuration (overlays go in %s/NODE/PATH on the primary)\n",
-				short(c.Hash.String()), synchronizer.OverlayDir)
+				short(res.Commit), synchronizer.OverlayDir)
 		}
 		for _, d := range ds {
 			fmt.Fprintf(w, "%s on %s (- common, + %s):\n%s\n", d.Path, d.Node, d.Node, d.Diff)
 		}
 		return nil
 	}
-	var parent *object.Commit
-	if c.NumParents() > 0 {
-		if parent, err = c.Parent(0); err != nil {
-			return err
-		}
-	}
-	var patch *object.Patch
-	if parent == nil {
-		t, _ := c.Tree()
-		changes, err := object.DiffTree(&object.Tree{}, t)
-		if err != nil {
-			return err
-		}
-		if patch, err = changes.Patch(); err != nil {
-			return err
-		}
-	} else if patch, err = parent.Patch(c); err != nil {
+	res, err := c.ConfigDiff(ctx, rev)
+	if err != nil {
 		return err
 	}
 	if asJSON {
-		var text strings.Builder
-		if err := patch.Encode(&text); err != nil {
-			return err
+		if res.Files == nil {
+			res.Files = []cfgsync.DiffFile{}
 		}
-		out := diffJSON{Commit: c.Hash.String(), Message: c.Message, Files: []diffFile{}, Patch: text.String()}
-		for _, fp := range patch.FilePatches() {
-			from, to := fp.Files()
-			var f diffFile
-			if from != nil {
-				f.From = from.Path()
-			}
-			if to != nil {
-				f.To = to.Path()
-			}
-			out.Files = append(out.Files, f)
-		}
-		return printJSON(w, out)
+		return printJSON(w, res)
 	}
-	fmt.Fprintf(w, "commit %s\n%s\n", c.Hash, c.Message)
-	return patch.Encode(w)
+	fmt.Fprintf(w, "commit %s\n%s\n", res.Commit, res.Message)
+	for _, f := range res.Files {
+		if f.Node != "" {
+			name := f.To
+			if name == "" {
+				name = f.From
+			}
+			fmt.Fprintf(w, "overlay file: %s replaces %s on %s\n", name, f.AppliesTo, f.Node)
+		}
+	}
+	_, err = io.WriteString(w, res.Patch)
+	return err
 }
 
 func newConfigRollbackCommand() *cobra.Command {
@@ -335,7 +242,7 @@ func runConfigRollback(cmd *cobra.Command, rev string, yes, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	if err := confirm(cmd, yes, fmt.Sprintf("Restore the configuration of %s on this primary, as a new commit the secondary applies?", describeRev(cmd, rev)),
+	if err := confirm(cmd, yes, fmt.Sprintf("Restore the configuration of %s on this primary, as a new commit the secondary applies?", describeRev(cmd.Context(), c, rev)),
 		"not rolled back"); err != nil {
 		return err
 	}
@@ -356,17 +263,13 @@ func runConfigRollback(cmd *cobra.Command, rev string, yes, asJSON bool) error {
 
 // describeRev names rev for a question: its commit and subject when this
 // node's repository has it, else rev as given.
-func describeRev(cmd *cobra.Command, rev string) string {
-	r, head, err := openConfigRepo(cmd)
-	if err != nil {
+func describeRev(ctx context.Context, c *agent.Client, rev string) string {
+	log, err := c.ConfigLog(ctx, rev, 1)
+	if err != nil || len(log) == 0 {
 		return rev
 	}
-	c, err := resolve(r, head, rev)
-	if err != nil {
-		return rev
-	}
-	subj, _, _ := strings.Cut(c.Message, "\n")
-	return fmt.Sprintf("%s (%s, %s)", short(c.Hash.String()), c.Committer.When.Local().Format("2006-01-02 15:04"), subj)
+	e := log[0]
+	return fmt.Sprintf("%s (%s, %s)", short(e.Commit), e.Time.Local().Format("2006-01-02 15:04"), e.Subject)
 }
 
 func newConfigDriftCommand() *cobra.Command {

@@ -23,6 +23,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/apttrust"
@@ -64,18 +66,17 @@ type Agent struct {
 	sched    *schedule.Schedule // set by Run once the store is open
 
 	joinMu     sync.Mutex // one join at a time, without holding mu across it
-	modMu      sync.Mutex
-	moduleMsgs string // the modules' last warnings and error, logged once
+	modsetOnce sync.Once
+	modsSet    *modset.Set // the selected modules: mods()
 	secrets    *synchronizer.Secrets
 	peerSrv    *http.Server
 	peerLn     net.Listener
 	peerLoop   context.CancelFunc
 	link       linkState
-	reloads    reloadLog     // the units the sync reloaded, for the verifier
-	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
-	lim        *limits       // what the peer (or anyone on the peer port) may cost: limits()
+	lim        *limits // what the peer (or anyone on the peer port) may cost: limits()
 	limOnce    sync.Once
-	sync       syncState
+	syncerOnce sync.Once
+	syncer     *cfgsync.Sync  // the configuration sync: cfgsync()
 	parity     *parity.Parity // built by New
 	wg         sync.WaitGroup
 }
@@ -101,7 +102,7 @@ type paths struct {
 	// reloader reloads the secondary's units (nil: systemd's).
 	reloader synchronizer.Reloader
 	// retryBackoff: the waits before each new try of a commit that failed
-	// for a reason that may clear by itself (nil: defaultRetryBackoff).
+	// for a reason that may clear by itself (nil: cfgsync's default).
 	retryBackoff []time.Duration
 	// parity: the files and commands of package parity (the state and
 	// hardware folders are set by newParity).
@@ -155,7 +156,7 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		cfgPath: cfgPath, version: version, level: lv,
 		log: logging.New(os.Stderr, lv, "sentry-agent"),
 		paths: paths{clusterDir: synchronizer.ClusterDir, modules: modules.DefaultOptions(),
-			reloader: synchronizer.SystemdReloader{}, retryBackoff: defaultRetryBackoff, parity: parity.DefaultOptions()},
+			reloader: synchronizer.SystemdReloader{}, parity: parity.DefaultOptions()},
 	}
 	for _, o := range opts {
 		o(&a.paths)
@@ -316,6 +317,7 @@ loop:
 		a.log.Warn("local api did not drain in time", "err", err)
 	}
 	a.wg.Wait()
+	a.cfgsync().Wait()
 	a.log.Info("agent stopped")
 	return nil
 }
@@ -410,6 +412,8 @@ func (a *Agent) saveClusterKeyLocked(key string) error {
 // reload re-reads the configuration (SIGHUP). The log level applies at
 // once; listener addresses need a restart and are said so.
 func (a *Agent) reload() {
+	// The module files are read again at their next use.
+	a.mods().Reload()
 	cfg, err := loadConfig(a.cfgPath)
 	if err != nil {
 		a.log.Error("reload: configuration refused, keeping the old one", "err", err)

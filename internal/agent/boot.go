@@ -284,7 +284,7 @@ func (a *Agent) Adopt(ctx context.Context, replaces string, force bool) (*AdoptR
 		return nil, fmt.Errorf("decision %s, but starting the role: %w", res.Outcome, err)
 	}
 	a.mu.Lock()
-	if a.node != nil && a.sync.cancel == nil {
+	if a.node != nil { // nothing when the sync runs already
 		if err := a.startSyncLocked(); err != nil {
 			a.log.Error("config sync", "err", err)
 		}

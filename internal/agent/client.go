@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/store"
@@ -143,9 +145,44 @@ func (c *Client) Sync(ctx context.Context, force bool) (*synchronizer.SyncResult
 	return &r, c.do(ctx, http.MethodPost, "/v1/sync", SyncRequest{Force: force}, &r)
 }
 
+// ConfigLog lists at most n commits of this node's configuration
+// repository, newest first, from rev ("": the head).
+func (c *Client) ConfigLog(ctx context.Context, rev string, n int) ([]cfgsync.LogEntry, error) {
+	var r []cfgsync.LogEntry
+	q := url.Values{"n": {strconv.Itoa(n)}}
+	if rev != "" {
+		q.Set("rev", rev)
+	}
+	return r, c.do(ctx, http.MethodGet, "/v1/config/log?"+q.Encode(), nil, &r)
+}
+
+// ConfigShow is the tracked file path as it was in rev; with node, as that
+// node gets it (its overlay file, if it has one).
+func (c *Client) ConfigShow(ctx context.Context, rev, path, node string) (*cfgsync.ShowResult, error) {
+	var r cfgsync.ShowResult
+	q := url.Values{"rev": {rev}, "path": {path}}
+	if node != "" {
+		q.Set("node", node)
+	}
+	return &r, c.do(ctx, http.MethodGet, "/v1/config/show?"+q.Encode(), nil, &r)
+}
+
+// ConfigDiff is what rev ("": the head) changed.
+func (c *Client) ConfigDiff(ctx context.Context, rev string) (*cfgsync.DiffResult, error) {
+	var r cfgsync.DiffResult
+	return &r, c.do(ctx, http.MethodGet, "/v1/config/diff?"+url.Values{"rev": {rev}}.Encode(), nil, &r)
+}
+
+// ConfigNodeDiffs is what differs by design between the nodes in rev:
+// their overlay files.
+func (c *Client) ConfigNodeDiffs(ctx context.Context, rev string) (*cfgsync.NodeDiffsResult, error) {
+	var r cfgsync.NodeDiffsResult
+	return &r, c.do(ctx, http.MethodGet, "/v1/config/diff?"+url.Values{"rev": {rev}, "nodes": {"true"}}.Encode(), nil, &r)
+}
+
 // Rollback restores the configuration of rev on the primary, as a new commit.
-func (c *Client) Rollback(ctx context.Context, rev string) (*RollbackResult, error) {
-	var r RollbackResult
+func (c *Client) Rollback(ctx context.Context, rev string) (*cfgsync.RollbackResult, error) {
+	var r cfgsync.RollbackResult
 	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", RollbackRequest{Rev: rev}, &r)
 }
 
@@ -164,8 +201,8 @@ type AdoptRequest struct {
 
 // ApproveModules widens this secondary's boundary to what the selected
 // modules (the primary's) ask for now.
-func (c *Client) ApproveModules(ctx context.Context) (*ApproveResult, error) {
-	var res ApproveResult
+func (c *Client) ApproveModules(ctx context.Context) (*modset.ApproveResult, error) {
+	var res modset.ApproveResult
 	err := c.do(ctx, http.MethodPost, "/v1/modules/approve", struct{}{}, &res)
 	return &res, err
 }

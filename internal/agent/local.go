@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/store"
@@ -165,24 +166,26 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.syncOnce(r.Context(), req.Force)
+		res, err := a.cfgsync().SyncNow(r.Context(), req.Force)
 		reply(w, res, err)
 	})
 	a.sched.Routes(mux) // /v1/verify...
 	mux.HandleFunc("GET /v1/config/drift", func(w http.ResponseWriter, r *http.Request) {
-		a.checkDrift() // records what is new, for events and status
-		items, err := a.Drift()
+		a.cfgsync().CheckDrift() // records what is new, for events and status
+		items, err := a.cfgsync().Drift()
 		if items == nil {
 			items = []synchronizer.DriftItem{}
 		}
 		reply(w, items, err)
 	})
+	// config log/show/diff read this node's repository (cfgsync.History).
+	(&cfgsync.History{Dir: a.statePath("config.git")}).Routes(mux, reply)
 	mux.HandleFunc("POST /v1/config/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req RollbackRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Rollback(req.Rev)
+		res, err := a.cfgsync().Rollback(req.Rev)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/parity", func(w http.ResponseWriter, r *http.Request) {

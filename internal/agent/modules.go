@@ -1,84 +1,54 @@
 package agent
 
 import (
-	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/modset"
+	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/verifier"
 )
 
-// moduleSet loads the selected modules. A bad manifest or selection is
-// logged (once per distinct message) and nil is returned: the callers then
-// use the compiled-in defaults, so a broken module never stops a node.
-func (a *Agent) moduleSet() *modules.Set {
-	opts := a.paths.modules
-	// The stamp is read from its file, not a.stamp: callers may hold a.mu.
-	if st, err := stamp.ReadStamp(a.statePath(stamp.StampFile)); err == nil && st.Role == stamp.RoleSecondary {
-		opts.Follower = true
-	}
-	set, warns, err := modules.Load(opts)
-	msgs := make([]string, 0, len(warns)+1)
-	for _, w := range warns {
-		msgs = append(msgs, w.String())
-	}
-	if err != nil {
-		msgs = append(msgs, err.Error())
-	}
-	key := strings.Join(msgs, "\n")
-	// Its own lock: callers may hold a.mu.
-	a.modMu.Lock()
-	defer a.modMu.Unlock()
-	if key != a.moduleMsgs {
-		a.moduleMsgs = key
-		for _, w := range warns {
-			a.log.Warn("module manifest", "warning", w.String())
-		}
-		if err != nil {
-			a.log.Error("modules: using the compiled-in defaults", "err", err)
-			a.event("modules-invalid", a.nodeName(), "modules refused, compiled-in defaults in use: "+err.Error(), nil)
-		}
-	}
-	if err != nil {
-		return nil
-	}
-	return set
+// mods is the module set (modset), made on first use.
+func (a *Agent) mods() *modset.Set {
+	a.modsetOnce.Do(func() {
+		a.modsSet = modset.New(modset.Deps{
+			Conf: func() *config.Config { return a.conf() },
+			Log:  a.log,
+			Event: func(kind, node, msg string, fields map[string]string) {
+				if a.store != nil {
+					a.event(kind, node, msg, fields)
+				}
+			},
+			// The stamp is read from its file, not a.stamp: callers may hold a.mu.
+			Secondary: func() bool {
+				st, err := stamp.ReadStamp(a.statePath(stamp.StampFile))
+				return err == nil && st.Role == stamp.RoleSecondary
+			},
+			Modules:    a.paths.modules,
+			ClusterDir: a.paths.clusterDir,
+			OnApproved: a.restartSyncIfPolicyChanged,
+		})
+	})
+	return a.modsSet
 }
+
+// moduleSet is the selected modules (nil: the compiled-in defaults).
+func (a *Agent) moduleSet() *modules.Set { return a.mods().Modules() }
 
 // probeSpecs are this node's probes: the selected modules', else the
 // compiled-in set.
 func (a *Agent) probeSpecs(pw string, timeout time.Duration) []verifier.Spec {
-	if set := a.moduleSet(); set != nil {
-		return set.Probes(modules.ProbeEnv{Password: pw, Timeout: timeout})
-	}
-	return verifier.DefaultProbes(pw, timeout)
+	return a.mods().ProbeSpecs(pw, timeout)
 }
 
-// modulePolicy fills a sync policy's roots, executables, node keys and
-// reload order from the selected modules (sync.paths, when set, wins over
-// the modules' tracked paths).
-func (a *Agent) modulePolicy(p *synchronizer.Policy) []synchronizer.RootUnit {
-	set := a.moduleSet()
-	if set == nil {
-		return synchronizer.DefaultUnits
-	}
-	if len(a.conf().Sync.Paths) == 0 {
-		p.Roots = append(set.TrackedPaths(), p.Roots...)
-	}
-	p.AllowExec = map[string]bool{}
-	for _, e := range set.Executables() {
-		p.AllowExec[e] = true
-	}
-	p.NodeKeys = set.NodeKeys()
-	var units []synchronizer.RootUnit
-	for _, t := range set.Triggers() {
-		units = append(units, synchronizer.RootUnit(t))
-	}
-	// The stamp is read from its file, not a.stamp: callers may hold a.mu.
-	if st, err := stamp.ReadStamp(a.statePath(stamp.StampFile)); err == nil && st.Role == stamp.RoleSecondary {
-		a.holdBack(p, set)
-	}
-	return units
+// policyUnits is the sync policy and the reload order (modset.PolicyUnits).
+func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
+	return a.mods().PolicyUnits()
 }
+
+// ApproveModules widens this secondary's boundary to what the selected
+// modules ask for now, and restarts the sync with it.
+func (a *Agent) ApproveModules() (*modset.ApproveResult, error) { return a.mods().Approve() }

@@ -24,7 +24,7 @@ func (a *Agent) peerHandler() http.Handler {
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
 	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.sched.HandleVerifyRun)))
-	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
+	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.cfgsync().HandleFetch))
 	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.parity.HandleInventoryFetch))
 	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.parity.HandleDeb)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +169,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerStatus(h)
-	a.notePeerSyncLocked(h)
+	a.cfgsync().NotePeer(h)
 	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
 		a.updateMachinesLocked()
 	}
@@ -195,7 +195,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
-	a.syncFieldsLocked(&s)
+	a.cfgsync().FillStatus(&s)
 	a.bootFieldsLocked(&s)
 	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
@@ -41,7 +42,7 @@ func (a *Agent) newSchedule() (*schedule.Schedule, error) {
 			return nil
 		},
 		ClusterDir: a.paths.clusterDir,
-		Reloads:    reloadsOf{&a.reloads},
+		Reloads:    reloadsOf{a},
 		Peer:       verifyPeer{a},
 	})
 }
@@ -74,12 +75,12 @@ func (a *Agent) peerName() string {
 }
 
 // reloadsOf is the sync's reload log as the schedule asks it.
-type reloadsOf struct{ l *reloadLog }
+type reloadsOf struct{ a *Agent }
 
 func (r reloadsOf) Disturbed(start, end time.Time, deps []string) []string {
-	out := r.l.disturbed(start, end, deps)
+	out := r.a.cfgsync().Reloads().Disturbed(start, end, deps)
 	for i, u := range out {
-		if u == syncUnderWay {
+		if u == cfgsync.SyncUnderWay {
 			out[i] = schedule.SyncUnderWay
 		}
 	}
@@ -87,7 +88,7 @@ func (r reloadsOf) Disturbed(start, end time.Time, deps []string) []string {
 }
 
 func (r reloadsOf) WaitIdle(ctx context.Context, bound time.Duration) error {
-	return r.l.waitIdle(ctx, bound)
+	return r.a.cfgsync().Reloads().WaitIdle(ctx, bound)
 }
 
 // verifyPeer asks the peer's agent to run its probes.

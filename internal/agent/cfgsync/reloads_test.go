@@ -1,4 +1,4 @@
-package agent
+package cfgsync
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 )
 
 func TestReloadLogDisturbed(t *testing.T) {
-	var l reloadLog
+	var l ReloadLog
 	t0 := time.Now()
-	l.note([]string{"dovecot.service"}, t0, t0.Add(300*time.Millisecond))
-	l.note(nil, t0, t0) // nothing reloaded: nothing noted
+	l.Note([]string{"dovecot.service"}, t0, t0.Add(300*time.Millisecond))
+	l.Note(nil, t0, t0) // nothing reloaded: nothing noted
 	for _, tc := range []struct {
 		name       string
 		start, end time.Duration
@@ -20,11 +20,11 @@ func TestReloadLogDisturbed(t *testing.T) {
 	}{
 		{"ran across the reload", -time.Second, time.Second, nil, []string{"dovecot.service"}},
 		{"started within the grace after it", 2 * time.Second, 3 * time.Second, []string{"dovecot.service", "postfix.service"}, []string{"dovecot.service"}},
-		{"started after the grace", reloadGrace + time.Second, reloadGrace + 2*time.Second, nil, nil},
+		{"started after the grace", ReloadGrace + time.Second, ReloadGrace + 2*time.Second, nil, nil},
 		{"ended before the reload", -3 * time.Second, -time.Second, nil, nil},
 		{"depends on other units", -time.Second, time.Second, []string{"nginx.service"}, nil},
 	} {
-		got := l.disturbed(t0.Add(tc.start), t0.Add(tc.end), tc.deps)
+		got := l.Disturbed(t0.Add(tc.start), t0.Add(tc.end), tc.deps)
 		if !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
@@ -34,31 +34,31 @@ func TestReloadLogDisturbed(t *testing.T) {
 // A sync under way disturbs every probe that fails meanwhile (its units
 // are not known yet); waitIdle returns when it ends.
 func TestReloadLogSyncUnderWay(t *testing.T) {
-	var l reloadLog
-	end := l.begin()
+	var l ReloadLog
+	end := l.Begin()
 	now := time.Now()
-	if got := l.disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); !slices.Equal(got, []string{"dovecot.service"}) {
+	if got := l.Disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); !slices.Equal(got, []string{"dovecot.service"}) {
 		t.Errorf("under way, with deps: %v", got)
 	}
-	if got := l.disturbed(now, now.Add(time.Second), nil); !slices.Equal(got, []string{syncUnderWay}) {
+	if got := l.Disturbed(now, now.Add(time.Second), nil); !slices.Equal(got, []string{SyncUnderWay}) {
 		t.Errorf("under way, no deps: %v", got)
 	}
 	ctx := context.Background()
-	if err := l.waitIdle(ctx, 50*time.Millisecond); err == nil {
+	if err := l.WaitIdle(ctx, 50*time.Millisecond); err == nil {
 		t.Error("waitIdle returned while the sync is under way")
 	}
 	go func() { time.Sleep(50 * time.Millisecond); end([]string{"postfix.service"}) }()
-	if err := l.waitIdle(ctx, 5*time.Second); err != nil {
+	if err := l.WaitIdle(ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got := l.disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
+	if got := l.Disturbed(now, now.Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
 		t.Errorf("ended, reloaded postfix only: dovecot's probe disturbed by %v", got)
 	}
-	l.begin()(nil) // a sync that reloaded nothing leaves no mark
-	if got := l.disturbed(now, time.Now().Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
+	l.Begin()(nil) // a sync that reloaded nothing leaves no mark
+	if got := l.Disturbed(now, time.Now().Add(time.Second), []string{"dovecot.service"}); len(got) != 0 {
 		t.Errorf("a sync that reloaded nothing: %v", got)
 	}
-	if err := l.waitIdle(ctx, time.Millisecond); err != nil {
+	if err := l.WaitIdle(ctx, time.Millisecond); err != nil {
 		t.Errorf("idle: %v", err)
 	}
 }

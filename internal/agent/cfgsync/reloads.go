@@ -1,4 +1,4 @@
-package agent
+package cfgsync
 
 import (
 	"context"
@@ -9,20 +9,20 @@ import (
 	"time"
 )
 
-// reloadGrace: after a reload's end a probe may still meet the service
+// ReloadGrace: after a reload's end a probe may still meet the service
 // replacing its workers (dovecot closes the connections of its old
 // processes), so a probe that ran this soon after still counts as
 // disturbed.
-const reloadGrace = 5 * time.Second
+const ReloadGrace = 5 * time.Second
 
 // reloadKeep bounds how long a reload is remembered.
 const reloadKeep = 2 * time.Minute
 
-// reloadLog remembers which units the configuration sync reloaded, and
+// ReloadLog remembers which units the configuration sync reloaded, and
 // when, so that the verifier can tell a red caused by that reload from a
 // fault. A sync under way is a mark without an end yet: its units are known
 // only when it ends. It owns its state behind its own lock.
-type reloadLog struct {
+type ReloadLog struct {
 	mu    sync.Mutex
 	marks []*reloadMark
 	idle  chan struct{} // closed when no sync is under way; nil: none ever was
@@ -33,9 +33,9 @@ type reloadMark struct {
 	from, to time.Time // to is zero while the sync is under way
 }
 
-// begin records that a sync (which may reload units) starts now; end,
+// Begin records that a sync (which may reload units) starts now; end,
 // called once, records what it reloaded.
-func (l *reloadLog) begin() (end func(units []string)) {
+func (l *ReloadLog) Begin() (end func(units []string)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := &reloadMark{from: time.Now()}
@@ -60,8 +60,8 @@ func (l *reloadLog) begin() (end func(units []string)) {
 	}
 }
 
-// note records that units were reloaded between from and to.
-func (l *reloadLog) note(units []string, from, to time.Time) {
+// Note records that units were reloaded between from and to.
+func (l *ReloadLog) Note(units []string, from, to time.Time) {
 	if len(units) == 0 {
 		return
 	}
@@ -70,7 +70,7 @@ func (l *reloadLog) note(units []string, from, to time.Time) {
 	l.marks = append(l.marks, &reloadMark{units: slices.Clone(units), from: from, to: to})
 }
 
-func (l *reloadLog) ongoingLocked() int {
+func (l *ReloadLog) ongoingLocked() int {
 	n := 0
 	for _, m := range l.marks {
 		if m.to.IsZero() {
@@ -80,8 +80,8 @@ func (l *reloadLog) ongoingLocked() int {
 	return n
 }
 
-// waitIdle waits, at most bound, until no sync is under way.
-func (l *reloadLog) waitIdle(ctx context.Context, bound time.Duration) error {
+// WaitIdle waits, at most bound, until no sync is under way.
+func (l *ReloadLog) WaitIdle(ctx context.Context, bound time.Duration) error {
 	l.mu.Lock()
 	idle, busy := l.idle, l.ongoingLocked() > 0
 	l.mu.Unlock()
@@ -98,14 +98,14 @@ func (l *reloadLog) waitIdle(ctx context.Context, bound time.Duration) error {
 	}
 }
 
-// syncUnderWay stands for the units of a sync still under way.
-const syncUnderWay = "(a configuration sync under way)"
+// SyncUnderWay stands for the units of a sync still under way.
+const SyncUnderWay = "(a configuration sync under way)"
 
-// disturbed lists the units reloaded while a probe ran from start to end
-// (or within reloadGrace before it started), among deps, the units the
+// Disturbed lists the units reloaded while a probe ran from start to end
+// (or within ReloadGrace before it started), among deps, the units the
 // probe depends on (nil: any unit). A sync still under way counts as
 // reloading all of deps.
-func (l *reloadLog) disturbed(start, end time.Time, deps []string) []string {
+func (l *ReloadLog) Disturbed(start, end time.Time, deps []string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seen := map[string]bool{}
@@ -115,14 +115,14 @@ func (l *reloadLog) disturbed(start, end time.Time, deps []string) []string {
 		}
 		if m.to.IsZero() {
 			if deps == nil {
-				seen[syncUnderWay] = true
+				seen[SyncUnderWay] = true
 			}
 			for _, u := range deps {
 				seen[u] = true
 			}
 			continue
 		}
-		if m.to.Add(reloadGrace).Before(start) {
+		if m.to.Add(ReloadGrace).Before(start) {
 			continue
 		}
 		for _, u := range m.units {

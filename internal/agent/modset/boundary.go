@@ -1,4 +1,4 @@
-package agent
+package modset
 
 import (
 	"bytes"
@@ -7,21 +7,19 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/safetoml"
-	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 )
 
-// boundaryName, in the state folder, holds what the operator approved on
+// BoundaryName, in the state folder, holds what the operator approved on
 // this secondary beyond the built-in modules' paths. It is this disk set's
 // own (never synced): the primary cannot widen it.
-const boundaryName = "boundary.toml"
+const BoundaryName = "boundary.toml"
 
 // boundaryFile is the approved boundary as stored.
 type boundaryFile struct {
@@ -31,44 +29,36 @@ type boundaryFile struct {
 	Executables   []string  `toml:"executables"`
 }
 
-// boundaryState is what the secondary holds back of the primary's modules:
-// the roots and executables they ask for beyond what was approved here. It
-// owns its state behind its own lock (policyUnits is called with and
-// without a.mu).
-type boundaryState struct {
-	mu      sync.Mutex
-	pending modules.Boundary
-	key     string // the pending set last reported
-}
-
-func (b *boundaryState) set(p modules.Boundary) (changed bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// setPending records what waits for approval; it says whether that changed.
+func (s *Set) setPending(p modules.Boundary) (changed bool) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
 	key := strings.Join(p.Roots, " ") + "\n" + strings.Join(p.Executables, " ")
-	b.pending = p
-	if key == b.key {
+	s.pending = p
+	if key == s.pkey {
 		return false
 	}
-	b.key = key
+	s.pkey = key
 	return true
 }
 
-// list is what waits, roots then executables, for the status.
-func (b *boundaryState) list() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append(append([]string{}, b.pending.Roots...), b.pending.Executables...)
+// Pending is what waits for approval on the secondary, roots then
+// executables, for the status.
+func (s *Set) Pending() []string {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	return append(append([]string{}, s.pending.Roots...), s.pending.Executables...)
 }
 
 // approvedBoundary is this secondary's boundary: the built-in modules'
 // paths and the module files, widened by what the operator approved.
-func (a *Agent) approvedBoundary() (modules.Boundary, error) {
-	b, err := modules.BuiltinBoundary(a.paths.modules)
+func (s *Set) approvedBoundary() (modules.Boundary, error) {
+	b, err := modules.BuiltinBoundary(s.d.Modules)
 	if err != nil {
 		return b, err
 	}
-	b.Roots = append(b.Roots, a.paths.clusterDir)
-	path := a.statePath(boundaryName)
+	b.Roots = append(b.Roots, s.d.ClusterDir)
+	path := s.statePath(BoundaryName)
 	var f boundaryFile
 	if _, err := safetoml.DecodeFile(path, &f, safetoml.Small()); errors.Is(err, os.ErrNotExist) {
 		return b.Union(modules.Boundary{}), nil
@@ -83,17 +73,17 @@ func (a *Agent) approvedBoundary() (modules.Boundary, error) {
 // nothing is written there) and reported as pending until `sentry modules
 // approve`. sync.paths in this node's own configuration is its own choice
 // and is not narrowed.
-func (a *Agent) holdBack(p *synchronizer.Policy, set *modules.Set) {
-	if set == nil || len(a.conf().Sync.Paths) > 0 {
-		a.notePending(modules.Boundary{})
+func (s *Set) holdBack(p *synchronizer.Policy, set *modules.Set) {
+	if set == nil || len(s.d.Conf().Sync.Paths) > 0 {
+		s.notePending(modules.Boundary{})
 		return
 	}
-	ok, err := a.approvedBoundary()
+	ok, err := s.approvedBoundary()
 	if err != nil {
 		// Unreadable: nothing beyond the built-ins is let through.
-		a.log.Error("approved boundary unreadable: only the built-in modules' paths are applied", "err", err)
-		ok, _ = modules.BuiltinBoundary(a.paths.modules)
-		ok.Roots = append(ok.Roots, a.paths.clusterDir)
+		s.d.Log.Error("approved boundary unreadable: only the built-in modules' paths are applied", "err", err)
+		ok, _ = modules.BuiltinBoundary(s.d.Modules)
+		ok.Roots = append(ok.Roots, s.d.ClusterDir)
 	}
 	pending := ok.Beyond(set.Boundary())
 	var roots []string
@@ -108,20 +98,17 @@ func (a *Agent) holdBack(p *synchronizer.Policy, set *modules.Set) {
 			delete(p.AllowExec, e)
 		}
 	}
-	a.notePending(pending)
+	s.notePending(pending)
 }
 
 // notePending records a change of what waits for approval, once.
-func (a *Agent) notePending(p modules.Boundary) {
-	if !a.boundary.set(p) || p.Empty() {
+func (s *Set) notePending(p modules.Boundary) {
+	if !s.setPending(p) || p.Empty() {
 		return
 	}
 	what := strings.Join(append(append([]string{}, p.Roots...), p.Executables...), ", ")
-	a.log.Warn("the primary's modules ask for more than this secondary approved: held back", "pending", what)
-	if a.store == nil {
-		return
-	}
-	a.event("boundary-pending", a.nodeName(), fmt.Sprintf("the primary's modules ask to write %s here: held back until `sentry modules approve` on this node", what),
+	s.d.Log.Warn("the primary's modules ask for more than this secondary approved: held back", "pending", what)
+	s.event("boundary-pending", fmt.Sprintf("the primary's modules ask to write %s here: held back until `sentry modules approve` on this node", what),
 		map[string]string{"roots": strings.Join(p.Roots, " "), "executables": strings.Join(p.Executables, " ")})
 }
 
@@ -131,22 +118,22 @@ type ApproveResult struct {
 	File     string           `json:"file"`
 }
 
-// ApproveModules widens this secondary's boundary to what the selected
-// modules ask for now, and restarts the sync with it.
-func (a *Agent) ApproveModules() (*ApproveResult, error) {
-	if !a.isSecondary() {
+// Approve widens this secondary's boundary to what the selected modules
+// ask for now; Deps.OnApproved then restarts the sync with it.
+func (s *Set) Approve() (*ApproveResult, error) {
+	if !s.d.Secondary() {
 		return nil, errors.New("approve is done on the secondary: the primary's own modules decide what it tracks")
 	}
-	set := a.moduleSet()
+	set := s.Modules()
 	if set == nil {
 		return nil, errors.New("the selected modules cannot be read here (see `sentry events --kind modules-invalid`)")
 	}
-	ok, err := a.approvedBoundary()
+	ok, err := s.approvedBoundary()
 	if err != nil {
 		return nil, err
 	}
 	add := ok.Beyond(set.Boundary())
-	path := a.statePath(boundaryName)
+	path := s.statePath(BoundaryName)
 	res := &ApproveResult{Approved: add, File: path}
 	if add.Empty() {
 		return res, nil
@@ -166,14 +153,9 @@ func (a *Agent) ApproveModules() (*ApproveResult, error) {
 		return nil, err
 	}
 	what := strings.Join(append(append([]string{}, add.Roots...), add.Executables...), ", ")
-	a.event("modules-approved", a.nodeName(), "approved on this secondary: "+what, map[string]string{"roots": strings.Join(add.Roots, " "), "executables": strings.Join(add.Executables, " ")})
-	go a.restartSyncIfPolicyChanged()
+	s.event("modules-approved", "approved on this secondary: "+what, map[string]string{"roots": strings.Join(add.Roots, " "), "executables": strings.Join(add.Executables, " ")})
+	if s.d.OnApproved != nil {
+		go s.d.OnApproved()
+	}
 	return res, nil
-}
-
-// isSecondary says whether this disk set is the secondary.
-func (a *Agent) isSecondary() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.stamp != nil && a.stamp.Role == stamp.RoleSecondary
 }
