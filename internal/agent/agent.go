@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/atomicfile"
@@ -55,11 +55,10 @@ type Agent struct {
 	store    *store.Store
 	hw       hwid.Identity
 	hwErr    error
-	node     *pki.Node      // nil until init or join
-	cluster  *stamp.Cluster // nil until init or join
-	stamp    *stamp.Stamp   // nil until init or join
-	identErr error          // the disk identity could not be read (safe mode)
-	boot     *bootcheck.Result
+	node     *pki.Node          // nil until init or join
+	cluster  *stamp.Cluster     // nil until init or join
+	stamp    *stamp.Stamp       // nil until init or join
+	machines *machines.Machines // boot result, safe mode, machines.toml, promote, adopt
 	alerts   *alert.Tracker
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
@@ -158,15 +157,88 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		o(&a.paths)
 	}
 	a.cfg.Store(cfg)
+	a.newComponents()
 	return a, nil
 }
+
+// newComponents makes the agent's components (again, after SetLogger).
+func (a *Agent) newComponents() {
+	a.machines = machines.New(a.machinesDeps(), machines.WithMachinesFile(a.machinesFile()))
+}
+
+// machinesDeps is what the machines component takes from the agent.
+func (a *Agent) machinesDeps() machines.Deps {
+	return machines.Deps{
+		Log:   a.log.With("component", "machines"),
+		Event: a.event,
+		Self: func() machines.Identity {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			id := machines.Identity{Node: a.nodeName()}
+			if a.stamp != nil {
+				st := *a.stamp
+				id.Stamp = &st
+			}
+			if a.cluster != nil {
+				id.PeerName = a.cluster.PeerName
+			}
+			return id
+		},
+		ChangeStamp: func(change func(*stamp.Stamp) (*stamp.Stamp, error)) error {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			var cur *stamp.Stamp
+			if a.stamp != nil {
+				c := *a.stamp
+				cur = &c
+			}
+			st, err := change(cur)
+			if err != nil || st == nil {
+				return err
+			}
+			if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
+				return err
+			}
+			a.stamp = st
+			return nil
+		},
+		// Detected once in Run, before anything that asks.
+		Hardware:  func() (hwid.Identity, error) { return a.hw, a.hwErr },
+		HWOptions: a.hwOptions,
+		StateDir:  func() string { return a.conf().Node.StateDir },
+		PeerRecord: func(name string) (store.PeerRecord, bool, error) {
+			if a.store == nil {
+				return store.PeerRecord{}, false, nil
+			}
+			return a.store.Peer(name)
+		},
+		RoleStarted: func() {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if a.node != nil && a.sync.cancel == nil {
+				if err := a.startSyncLocked(); err != nil {
+					a.log.Error("config sync", "err", err)
+				}
+			}
+		},
+	}
+}
+
+// safeModeLocked returns the safe mode's reason ("" when not in safe
+// mode). It takes the machines component's lock only: callers may hold
+// a.mu.
+func (a *Agent) safeModeLocked() string { return a.machines.SafeMode() }
 
 // conf is the configuration in force. SIGHUP replaces it whole, so a
 // caller reads one consistent version without the agent's lock.
 func (a *Agent) conf() *config.Config { return a.cfg.Load() }
 
 // SetLogger replaces the agent's logger (tests read what it logs).
-func (a *Agent) SetLogger(l *slog.Logger) { a.log = l }
+// Call it before Run: the components are made again with it.
+func (a *Agent) SetLogger(l *slog.Logger) {
+	a.log = l
+	a.newComponents()
+}
 
 // PeerAddr is the peer API's listening address, once it listens.
 func (a *Agent) PeerAddr() string {
@@ -217,9 +289,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A bad stamp or bad keys: bootcheck has held the role's services;
 		// the agent stays up to say why.
 		a.log.Error("disk identity unreadable: safe mode", "err", err)
-		a.identErr = err
+		a.machines.SetIdentityError(err)
 	}
-	a.loadBoot()
+	a.machines.LoadBoot()
 	if err := a.startAlerts(); err != nil {
 		return err
 	}
@@ -230,9 +302,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.dispatch.Run(dctx)
 	}()
-	a.mu.Lock()
-	a.updateMachinesLocked()
-	a.mu.Unlock()
+	a.machines.Update()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.machines.Run(dctx)
+	}()
 	localLn, err := listenLocal(a.conf().Agent.Socket)
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ func boundaryAgent(t *testing.T, role string) (*Agent, modules.Options) {
 	a := &Agent{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
 		paths: paths{clusterDir: filepath.Join(root, "etc/sentry/cluster"), modules: opts}}
 	a.cfg.Store(&cfg)
+	a.newComponents()
 	db, err := store.Open(filepath.Join(cfg.Node.StateDir, "state.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

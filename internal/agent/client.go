@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -169,15 +170,15 @@ func (c *Client) ApproveModules(ctx context.Context) (*ApproveResult, error) {
 }
 
 // Promote makes this secondary disk set the primary (next boot).
-func (c *Client) Promote(ctx context.Context) (*PromoteResult, error) {
-	var res PromoteResult
+func (c *Client) Promote(ctx context.Context) (*machines.PromoteResult, error) {
+	var res machines.PromoteResult
 	err := c.do(ctx, http.MethodPost, "/v1/promote", struct{}{}, &res)
 	return &res, err
 }
 
 // Adopt accepts this (unknown) machine in place of machine replaces.
-func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*AdoptResult, error) {
-	var res AdoptResult
+func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*machines.AdoptResult, error) {
+	var res machines.AdoptResult
 	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces, Force: force}, &res)
 	return &res, err
 }

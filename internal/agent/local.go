@@ -124,7 +124,7 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/promote", func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.Promote()
+		res, err := a.machines.Promote()
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/bootcheck/adopt", func(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +132,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Adopt(r.Context(), req.Replaces, req.Force)
+		res, err := a.machines.Adopt(r.Context(), req.Replaces, req.Force)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {

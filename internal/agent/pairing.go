@@ -94,7 +94,12 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.updateMachinesLocked()
+	// The machine profiles are written without a.mu (the machines
+	// component asks for the identity); the stamp is taken, so no other
+	// init or join runs meanwhile.
+	a.mu.Unlock()
+	a.machines.Update()
+	a.mu.Lock()
 	if err := a.startPeerLocked(); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func parityAgent(t *testing.T, name, role, peerName, machine string, self, peerI
 		stamp: &stamp.Stamp{Role: role}, cluster: &stamp.Cluster{NodeName: name, PeerName: peerName},
 		hw: hwid.Identity{ID: machine}, paths: paths{clusterDir: profileClusterDir, modules: modules.OptionsAt(t.TempDir()), apt: testAptTrust}}
 	a.cfg.Store(&cfg)
+	a.newComponents()
 	a.parity.self, a.parity.peer = self, peerInv
 	return a, logs
 }

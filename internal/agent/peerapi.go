@@ -169,13 +169,10 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
 	}
-	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerSyncLocked(h)
 	a.notePeerResultsLocked(h)
-	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
-		a.updateMachinesLocked()
-	}
+	a.machines.NotePeer(h)
 	if a.stamp != nil && h.Generation > a.stamp.OtherGeneration && h.Boot != "bootcheck" {
 		st := *a.stamp
 		st.OtherGeneration = h.Generation
@@ -193,13 +190,14 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 
 // selfStatusLocked is what this agent tells about its node.
 func (a *Agent) selfStatusLocked() peer.NodeStatus {
-	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
+	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, HardwareNICs: a.hw.NICs, AgentVersion: a.version,
 		Protocol: peer.ProtocolVersion, Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
+		s.HomeHardware = a.stamp.HomeHardware
 	}
 	a.syncFieldsLocked(&s)
-	a.bootFieldsLocked(&s)
+	a.machines.FillStatus(&s)
 	s.Verify, s.VerifyRed = a.verifySummaryLocked()
 	s.Results = a.latestResultsLocked()
 	// What the peer takes (peer.NodeStatus.Validate): the first by name.
