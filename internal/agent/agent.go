@@ -59,6 +59,7 @@ type Agent struct {
 	cluster  *stamp.Cluster     // nil until init or join
 	stamp    *stamp.Stamp       // nil until init or join
 	machines *machines.Machines // boot result, safe mode, machines.toml, promote, adopt
+	events   *eventHub          // every stored event, to the local API's subscribers
 	alerts   *alert.Tracker
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
@@ -163,6 +164,9 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 
 // newComponents makes the agent's components (again, after SetLogger).
 func (a *Agent) newComponents() {
+	if a.events == nil {
+		a.events = newEventHub()
+	}
 	a.machines = machines.New(a.machinesDeps(), machines.WithMachinesFile(a.machinesFile()))
 }
 
@@ -314,6 +318,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(&slogWriter{a.log, "local api"}, "", 0)}
+	localSrv.RegisterOnShutdown(a.events.close) // the event streams end, so the server drains
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -240,6 +240,7 @@ func (a *Agent) localHandler() http.Handler {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
 	})
+	mux.HandleFunc("GET /v1/events/stream", a.events.streamEvents(a.store))
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		if n <= 0 {

@@ -405,7 +405,9 @@ func (a *Agent) clusterKeyLocked() string {
 }
 
 func (a *Agent) event(kind, node, msg string, fields map[string]string) {
-	if _, err := a.store.AppendEvent(store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}); err != nil {
+	// Stored, then passed to the event stream's subscribers (events.go).
+	e := store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}
+	if err := a.events.record(e, a.store.AppendEvent); err != nil {
 		a.log.Error("store event", "kind", kind, "err", err)
 	}
 }
