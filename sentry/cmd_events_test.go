@@ -75,7 +75,9 @@ func TestEventsFollow(t *testing.T) {
 	out.Reset()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runEvents(ctx, c, eventsOptions{n: 50, follow: true, asJSON: true, kinds: []string{"failover"}}, &out, &errOut) }()
+	go func() {
+		done <- runEvents(ctx, c, eventsOptions{n: 50, follow: true, asJSON: true, kinds: []string{"failover"}}, &out, &errOut)
+	}()
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {
