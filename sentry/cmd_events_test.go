@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,20 +21,23 @@ import (
 
 // fakeEvents serves GET /v1/events (stored) and a stream that gives more,
 // then ends (as when the agent stops) or, with hold, stays open.
-func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agent.Client, *string) {
+func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agent.Client, func() string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
 	var lastID string
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(stored)
 	})
 	mux.HandleFunc("GET /v1/events/stream", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		lastID = r.Header.Get("Last-Event-ID")
+		mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
 		for _, e := range more {
 			b, _ := json.Marshal(e)
@@ -46,8 +51,21 @@ func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agent.Cli
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return agent.NewClient(sock), &lastID
+	return agent.NewClient(sock), func() string { mu.Lock(); defer mu.Unlock(); return lastID }
 }
+
+// lockedBuffer is an output written by one goroutine and read by another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func ev(seq uint64, kind, msg string) store.Event {
 	return store.Event{Seq: seq, Time: time.Date(2026, 12, 2, 21, 0, int(seq), 0, time.UTC), Kind: kind, Message: msg}
@@ -62,8 +80,8 @@ func TestEventsFollow(t *testing.T) {
 	c, lastID := fakeEvents(t, stored, more, false)
 	var out, errOut bytes.Buffer
 	err := runEvents(context.Background(), c, eventsOptions{n: 50, follow: true}, &out, &errOut)
-	if !errors.Is(err, agent.ErrStreamClosed) || *lastID != "2" {
-		t.Errorf("follow: %v, Last-Event-ID %q", err, *lastID)
+	if !errors.Is(err, agent.ErrStreamClosed) || lastID() != "2" {
+		t.Errorf("follow: %v, Last-Event-ID %q", err, lastID())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 4 || !strings.HasSuffix(lines[0], "join             joined") || !strings.HasSuffix(lines[3], "failover         again") {
@@ -72,19 +90,24 @@ func TestEventsFollow(t *testing.T) {
 
 	// JSON, one kind: one event a line; interrupted, no error.
 	c, _ = fakeEvents(t, stored, more, true)
-	out.Reset()
+	var jout lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runEvents(ctx, c, eventsOptions{n: 50, follow: true, asJSON: true, kinds: []string{"failover"}}, &out, &errOut)
+		done <- runEvents(ctx, c, eventsOptions{n: 50, follow: true, asJSON: true, kinds: []string{"failover"}}, &jout, io.Discard)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	for i := 0; !strings.Contains(jout.String(), `"again"`); i++ {
+		if i == 1000 {
+			t.Fatalf("followed events not printed:\n%s", jout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("interrupted: %v", err)
 	}
 	var seqs []uint64
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(jout.String()), "\n") {
 		var e store.Event
 		if err := json.Unmarshal([]byte(l), &e); err != nil {
 			t.Fatalf("line %q: %v", l, err)
@@ -92,7 +115,7 @@ func TestEventsFollow(t *testing.T) {
 		seqs = append(seqs, e.Seq)
 	}
 	if fmt.Sprint(seqs) != "[2 4]" {
-		t.Errorf("failover events followed: %v\n%s", seqs, out.String())
+		t.Errorf("failover events followed: %v\n%s", seqs, jout.String())
 	}
 
 	// Without --follow, the output is as it was: a JSON array.

@@ -193,7 +193,7 @@ func TestPeerClaimsKeepOwnMachines(t *testing.T) {
 		m, _ := bootcheck.ReadMachines(file)
 		if b, ok := m.Find(machineB); ok && b.HomeOf == "node-s" {
 			break
-		} else if i == 200 {
+		} else if i == 1000 {
 			t.Fatalf("the peer's own machine: %+v", b)
 		}
 		time.Sleep(10 * time.Millisecond)
