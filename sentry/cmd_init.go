@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent"
-	"github.com/sentryha/sentry/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -126,68 +125,4 @@ by default), so the window is short either way.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return exitCodes{fail: "the primary refused the token, or the command failed", invalid: configInvalid, root: agentRoot}.set(cmd)
-}
-
-func newEventsCommand() *cobra.Command {
-	var n int
-	var asJSON bool
-	var kinds []string
-	cmd := &cobra.Command{
-		Use:   "events",
-		Short: "Show the newest events the local agent recorded (joins, refusals, peer contact)",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := agentClient(cmd)
-			if err != nil {
-				return err
-			}
-			// With --kind, the newest n of those kinds: ask for more and
-			// keep the matching ones (the store keeps a bounded history).
-			ask := n
-			if len(kinds) > 0 {
-				ask = max(n, 5000)
-			}
-			evs, err := c.Events(cmd.Context(), ask)
-			if err != nil {
-				return err
-			}
-			if len(kinds) > 0 {
-				evs = filterEvents(evs, kinds, n)
-				if len(evs) == 0 {
-					// Not an error (a quiet node has none), but a typo
-					// in a kind looks the same: say what was searched.
-					fmt.Fprintf(cmd.ErrOrStderr(), "sentry: no event of kind %s among the newest %d\n", strings.Join(kinds, ", "), ask)
-				}
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), evs)
-			}
-			for _, e := range evs {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-16s %s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Kind, e.Message)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().IntVarP(&n, "number", "n", 50, "how many events")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "only events of these kinds (such as failover,bootcheck,probe-red)")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
-}
-
-// filterEvents keeps the newest n events (evs is oldest first) of kinds.
-func filterEvents(evs []store.Event, kinds []string, n int) []store.Event {
-	want := map[string]bool{}
-	for _, k := range kinds {
-		want[strings.TrimSpace(k)] = true
-	}
-	var out []store.Event
-	for _, e := range evs {
-		if want[e.Kind] {
-			out = append(out, e)
-		}
-	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
-	return out
 }

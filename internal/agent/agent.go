@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
@@ -58,11 +59,11 @@ type Agent struct {
 	store    *store.Store
 	hw       hwid.Identity
 	hwErr    error
-	node     *pki.Node      // nil until init or join
-	cluster  *stamp.Cluster // nil until init or join
-	stamp    *stamp.Stamp   // nil until init or join
-	identErr error          // the disk identity could not be read (safe mode)
-	boot     *bootcheck.Result
+	node     *pki.Node          // nil until init or join
+	cluster  *stamp.Cluster     // nil until init or join
+	stamp    *stamp.Stamp       // nil until init or join
+	machines *machines.Machines // boot result, safe mode, machines.toml, promote, adopt
+	events   *eventHub          // every stored event, to the local API's subscribers
 	sched    *schedule.Schedule // set by Run once the store is open
 
 	joinMu     sync.Mutex // one join at a time, without holding mu across it
@@ -162,19 +163,97 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 		o(&a.paths)
 	}
 	a.cfg.Store(cfg)
-	a.parity = a.newParity()
+	a.newComponents()
 	return a, nil
 }
+
+// newComponents makes the agent's components (again, after SetLogger).
+func (a *Agent) newComponents() {
+	if a.events == nil {
+		a.events = newEventHub()
+	}
+	a.machines = machines.New(a.machinesDeps(), machines.WithMachinesFile(a.machinesFile()),
+		machines.WithNetworkDir(a.paths.boot.Resolved().NetworkDir),
+		machines.WithBootResult(a.paths.boot.Last),
+		machines.WithBootcheck(func(ctx context.Context, o bootcheck.Options) (*bootcheck.Result, error) {
+			o.Paths = a.paths.boot
+			return bootcheck.Run(ctx, o)
+		}))
+	a.parity = a.newParity()
+}
+
+// machinesDeps is what the machines component takes from the agent.
+func (a *Agent) machinesDeps() machines.Deps {
+	return machines.Deps{
+		Log:   a.log.With("component", "machines"),
+		Event: a.event,
+		Self: func() machines.Identity {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			id := machines.Identity{Node: a.nodeName()}
+			if a.stamp != nil {
+				st := *a.stamp
+				id.Stamp = &st
+			}
+			if a.cluster != nil {
+				id.PeerName = a.cluster.PeerName
+			}
+			return id
+		},
+		ChangeStamp: func(change func(*stamp.Stamp) (*stamp.Stamp, error)) error {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			var cur *stamp.Stamp
+			if a.stamp != nil {
+				c := *a.stamp
+				cur = &c
+			}
+			st, err := change(cur)
+			if err != nil || st == nil {
+				return err
+			}
+			if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
+				return err
+			}
+			a.stamp = st
+			return nil
+		},
+		// Detected once in Run, before anything that asks.
+		Hardware:  func() (hwid.Identity, error) { return a.hw, a.hwErr },
+		HWOptions: a.hwOptions,
+		StateDir:  func() string { return a.conf().Node.StateDir },
+		PeerRecord: func(name string) (store.PeerRecord, bool, error) {
+			if a.store == nil {
+				return store.PeerRecord{}, false, nil
+			}
+			return a.store.Peer(name)
+		},
+		RoleStarted: func() {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if a.node != nil { // nothing when the sync runs already
+				if err := a.startSyncLocked(); err != nil {
+					a.log.Error("config sync", "err", err)
+				}
+			}
+		},
+	}
+}
+
+// safeModeLocked returns the safe mode's reason ("" when not in safe
+// mode). It takes the machines component's lock only: callers may hold
+// a.mu.
+func (a *Agent) safeModeLocked() string { return a.machines.SafeMode() }
 
 // conf is the configuration in force. SIGHUP replaces it whole, so a
 // caller reads one consistent version without the agent's lock.
 func (a *Agent) conf() *config.Config { return a.cfg.Load() }
 
-// SetLogger replaces the agent's logger (tests read what it logs), before
-// Run: the components are made anew with it.
+// SetLogger replaces the agent's logger (tests read what it logs).
+// Call it before Run: the components are made again with it.
 func (a *Agent) SetLogger(l *slog.Logger) {
 	a.log = l
-	a.parity = a.newParity()
+	a.newComponents()
 }
 
 // PeerAddr is the peer API's listening address, once it listens.
@@ -226,23 +305,31 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A bad stamp or bad keys: bootcheck has held the role's services;
 		// the agent stays up to say why.
 		a.log.Error("disk identity unreadable: safe mode", "err", err)
-		a.identErr = err
+		a.machines.SetIdentityError(err)
 	}
-	a.loadBoot()
+	a.machines.LoadBoot()
 	sched, err := a.newSchedule()
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
 	a.sched = sched
-	a.updateMachinesLocked()
 	a.mu.Unlock()
+	mctx, mcancel := context.WithCancel(context.Background())
+	defer mcancel()
+	a.machines.Update()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.machines.Run(mctx)
+	}()
 	localLn, err := listenLocal(a.conf().Agent.Socket)
 	if err != nil {
 		return err
 	}
 	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(&slogWriter{a.log, "local api"}, "", 0)}
+	localSrv.RegisterOnShutdown(a.events.close) // the event streams end, so the server drains
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -308,6 +395,7 @@ loop:
 	}
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	vcancel()
+	mcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.conf().Agent.ShutdownTimeout.Duration)
 	defer cancel()
 	a.mu.Lock()

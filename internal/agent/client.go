@@ -1,22 +1,26 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
@@ -208,15 +212,15 @@ func (c *Client) ApproveModules(ctx context.Context) (*modset.ApproveResult, err
 }
 
 // Promote makes this secondary disk set the primary (next boot).
-func (c *Client) Promote(ctx context.Context) (*PromoteResult, error) {
-	var res PromoteResult
+func (c *Client) Promote(ctx context.Context) (*machines.PromoteResult, error) {
+	var res machines.PromoteResult
 	err := c.do(ctx, http.MethodPost, "/v1/promote", struct{}{}, &res)
 	return &res, err
 }
 
 // Adopt accepts this (unknown) machine in place of machine replaces.
-func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*AdoptResult, error) {
-	var res AdoptResult
+func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*machines.AdoptResult, error) {
+	var res machines.AdoptResult
 	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces, Force: force}, &res)
 	return &res, err
 }
@@ -268,4 +272,109 @@ func (c *Client) VerifyNow(ctx context.Context, service string, timeout time.Dur
 	var r schedule.Run
 	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
 	return &r, long.do(ctx, http.MethodPost, "/v1/verify/now", schedule.RunRequest{Service: service, TimeoutMS: timeout.Milliseconds()}, &r)
+}
+
+// ErrStreamClosed is the end of an event stream the agent closed (it is
+// stopping).
+var ErrStreamClosed = errors.New("the agent closed the event stream")
+
+// Subscribe follows the events the agent records, as it records them,
+// beginning after the event with sequence number since (0: the oldest
+// stored). When the agent drops the stream because this reader fell
+// behind, Subscribe reconnects after the last event it gave, so none is
+// missed. The sequence ends with an error: ctx's, ErrStreamClosed when the
+// agent stops, or the connection's; or when the loop stops.
+func (c *Client) Subscribe(ctx context.Context, since uint64) iter.Seq2[store.Event, error] {
+	return func(yield func(store.Event, error) bool) {
+		long := &http.Client{Transport: c.hc.Transport}
+		for {
+			err := c.stream(ctx, long, &since, yield)
+			if errors.Is(err, errStopped) {
+				return
+			}
+			if errors.Is(err, errOverflow) {
+				continue
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			yield(store.Event{}, err)
+			return
+		}
+	}
+}
+
+var (
+	errStopped  = errors.New("the caller stopped")
+	errOverflow = errors.New("the agent dropped the stream: this reader fell behind")
+)
+
+// stream reads one connection's events after *since, advancing it.
+func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yield func(store.Event, error) bool) error {
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/events/stream", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(*since, 10))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return c.connError(err, connected.Load())
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
+			return errors.New(ae.Error)
+		}
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var kind string
+	var data []byte
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if kind == "" && data == nil {
+				continue
+			}
+			k, d := kind, data
+			kind, data = "", nil
+			switch k {
+			case "overflow":
+				return errOverflow
+			case "error":
+				var ae apiError
+				if json.Unmarshal(d, &ae) == nil && ae.Error != "" {
+					return errors.New(ae.Error)
+				}
+				return fmt.Errorf("event stream: %s", d)
+			}
+			var e store.Event
+			if err := json.Unmarshal(d, &e); err != nil {
+				return fmt.Errorf("event stream: %w", err)
+			}
+			if e.Seq <= *since {
+				continue
+			}
+			*since = e.Seq
+			if !yield(e, nil) {
+				return errStopped
+			}
+		case strings.HasPrefix(line, ":"):
+			// A comment: the stream's greeting or keepalive.
+		case strings.HasPrefix(line, "event:"):
+			kind = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")...)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return ErrStreamClosed
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/peer"
@@ -16,48 +17,13 @@ import (
 	"github.com/sentryha/sentry/synchronizer"
 )
 
-// NodeView is one node as `sentry status` shows it.
-type NodeView struct {
-	Name         string     `json:"name"`
-	Self         bool       `json:"self"`
-	Role         string     `json:"role"`
-	Hardware     string     `json:"hardware"`
-	DiskSet      string     `json:"disk_set"`
-	Generation   uint64     `json:"generation"`
-	AgentVersion string     `json:"agent_version"`
-	Address      string     `json:"address,omitempty"`
-	Reachable    bool       `json:"reachable"`
-	LastContact  *time.Time `json:"last_contact,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	// Configuration sync: the primary's head as this node knows it, and on
-	// the secondary the commit applied last and the one that failed.
-	ConfigHead    string `json:"config_head,omitempty"`
-	ConfigApplied string `json:"config_applied,omitempty"`
-	ConfigFailed  string `json:"config_failed,omitempty"`
-	ConfigError   string `json:"config_error,omitempty"`
-	ConfigRetry   string `json:"config_retry,omitempty"` // a failure that may clear by itself: when it is tried again
-	// BoundaryPending: what the primary's modules ask beyond what this
-	// secondary approved (sentry modules approve).
-	BoundaryPending []string `json:"boundary_pending,omitempty"`
-	ConfigDrift     int      `json:"config_drift,omitempty"`
-	Verify          string   `json:"verify,omitempty"`
-	VerifyRed       []string `json:"verify_red,omitempty"`
-	// The boot decision; SafeMode is why the role's services are held.
-	Boot     string `json:"boot,omitempty"`
-	SafeMode string `json:"safe_mode,omitempty"`
-	Failover bool   `json:"failover,omitempty"`
-}
-
-// Status is the answer of GET /v1/status.
-type Status struct {
-	Initialized bool       `json:"initialized"`
-	ClusterID   string     `json:"cluster_id,omitempty"`
-	ClusterName string     `json:"cluster_name,omitempty"`
-	Nodes       []NodeView `json:"nodes"`
-	Hint        string     `json:"hint,omitempty"`
-	// SafeMode is set when this node holds its role's services, with why.
-	SafeMode string `json:"safe_mode,omitempty"`
-}
+// NodeView is one node as `sentry status` shows it, and Status the
+// answer of GET /v1/status: the typed, versioned state (api.State), under
+// the names sentry/ and e2e/ use.
+type (
+	NodeView = api.Node
+	Status   = api.State
+)
 
 func (a *Agent) status() Status {
 	a.mu.Lock()
@@ -119,14 +85,14 @@ func (a *Agent) status() Status {
 func (a *Agent) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.status())
+		writeJSON(w, http.StatusOK, a.state())
 	})
 	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.ApproveModules()
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/promote", func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.Promote()
+		res, err := a.machines.Promote()
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/bootcheck/adopt", func(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +100,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Adopt(r.Context(), req.Replaces, req.Force)
+		res, err := a.machines.Adopt(r.Context(), req.Replaces, req.Force)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +170,7 @@ func (a *Agent) localHandler() http.Handler {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
 	})
+	mux.HandleFunc("GET /v1/events/stream", a.events.streamEvents(a.store))
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		if n <= 0 {

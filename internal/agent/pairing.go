@@ -94,7 +94,12 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.updateMachinesLocked()
+	// The machine profiles are written without a.mu (the machines
+	// component asks for the identity); the stamp is taken, so no other
+	// init or join runs meanwhile.
+	a.mu.Unlock()
+	a.machines.Update()
+	a.mu.Lock()
 	if err := a.startPeerLocked(); err != nil {
 		return nil, err
 	}
@@ -402,7 +407,9 @@ func (a *Agent) clusterKeyLocked() string {
 }
 
 func (a *Agent) event(kind, node, msg string, fields map[string]string) {
-	if _, err := a.store.AppendEvent(store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}); err != nil {
+	// Stored, then passed to the event stream's subscribers (events.go).
+	e := store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}
+	if err := a.events.record(e, a.store.AppendEvent); err != nil {
 		a.log.Error("store event", "kind", kind, "err", err)
 	}
 }

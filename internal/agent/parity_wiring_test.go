@@ -68,7 +68,7 @@ func applyAgent(t *testing.T, name, role, peerName, machine string) *Agent {
 	}
 	t.Cleanup(func() { st.Close() })
 	a.store = st
-	a.parity = a.newParity()
+	a.newComponents() // machines, events, parity
 	return a
 }
 

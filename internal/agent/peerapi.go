@@ -166,13 +166,10 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 		a.event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})
 		a.log.Info("peer reachable", "node", h.Name, "peer", addr)
 	}
-	prev := a.link.Peer
 	a.link = linkState{Reachable: true, LastContact: now, Peer: h}
 	a.notePeerStatus(h)
 	a.cfgsync().NotePeer(h)
-	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
-		a.updateMachinesLocked()
-	}
+	a.machines.NotePeer(h)
 	if a.stamp != nil && h.Generation > a.stamp.OtherGeneration && h.Boot != "bootcheck" {
 		st := *a.stamp
 		st.OtherGeneration = h.Generation
@@ -190,13 +187,14 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 
 // selfStatusLocked is what this agent tells about its node.
 func (a *Agent) selfStatusLocked() peer.NodeStatus {
-	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
+	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, HardwareNICs: a.hw.NICs, AgentVersion: a.version,
 		Protocol: peer.ProtocolVersion, Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
+		s.HomeHardware = a.stamp.HomeHardware
 	}
 	a.cfgsync().FillStatus(&s)
-	a.bootFieldsLocked(&s)
+	a.machines.FillStatus(&s)
 	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
 		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))

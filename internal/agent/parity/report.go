@@ -198,3 +198,12 @@ func dashIf(s string) string {
 	}
 	return s
 }
+
+// Summaries sum up both inventories at a glance (ok false before the
+// first inventory was taken or fetched, or failed).
+func (p *Parity) Summaries() (self, peer InventorySummary, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok = p.self != nil || p.peer != nil || p.selfErr != "" || p.peerErr != ""
+	return summary(p.self, p.selfErr), summary(p.peer, p.peerErr), ok
+}
