@@ -64,22 +64,24 @@ type Agent struct {
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
 
-	joinMu     sync.Mutex // one join at a time, without holding mu across it
-	modMu      sync.Mutex
-	moduleMsgs string // the modules' last warnings and error, logged once
-	secrets    *synchronizer.Secrets
-	peerSrv    *http.Server
-	peerLn     net.Listener
-	peerLoop   context.CancelFunc
-	link       linkState
-	reloads    reloadLog     // the units the sync reloaded, for the verifier
-	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
-	lim        *limits       // what the peer (or anyone on the peer port) may cost: limits()
-	limOnce    sync.Once
-	sync       syncState
-	verify     verifyState
-	parity     parityState
-	wg         sync.WaitGroup
+	joinMu      sync.Mutex // one join at a time, without holding mu across it
+	modMu       sync.Mutex
+	moduleMsgs  string // the modules' last warnings and error, logged once
+	secrets     *synchronizer.Secrets
+	peerSrv     *http.Server
+	peerLn      net.Listener
+	peerLoop    context.CancelFunc
+	peerCli     *peer.Client // the one client of the peer: peerClient()
+	peerCliOnce sync.Once
+	link        linkState
+	reloads     reloadLog     // the units the sync reloaded, for the verifier
+	boundary    boundaryState // secondary: what the primary's modules ask beyond the approved
+	lim         *limits       // what the peer (or anyone on the peer port) may cost: limits()
+	limOnce     sync.Once
+	sync        syncState
+	verify      verifyState
+	parity      parityState
+	wg          sync.WaitGroup
 }
 
 // linkState is what this agent knows of the peer link.
@@ -108,6 +110,8 @@ type paths struct {
 	// apt: where this node's apt sources, keys and indexes are (the zero
 	// value: the system's).
 	apt apttrust.Options
+	// codec: the peer protocol spoken (the zero value: this build's).
+	codec peer.Codec
 }
 
 // WithAptTrust reads apt's sources, keys and indexes from o's folders.
@@ -485,6 +489,9 @@ func (a *Agent) stopPeerLocked(ctx context.Context) {
 			a.log.Warn("peer api did not drain in time", "err", err)
 		}
 		a.peerSrv = nil
+	}
+	if a.peerCli != nil {
+		a.peerCli.Close()
 	}
 }
 

@@ -181,7 +181,7 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	diskSet := randomID()
 	req := peer.JoinRequest{Secret: tok.Secret, CSR: string(csr), ListenPort: port,
 		Node: peer.NodeStatus{Name: name, Role: stamp.RoleSecondary, DiskSet: diskSet, Hardware: hw.ID,
-			AgentVersion: a.version, Protocol: peer.ProtocolVersion, Time: time.Now().UTC()}}
+			AgentVersion: a.version, Protocol: a.paths.codec.Version(), Time: time.Now().UTC()}}
 	body, err := peer.Encode(peer.TypeJoinRequest, name, req)
 	if err != nil {
 		return nil, err

@@ -502,29 +502,20 @@ func (a *Agent) isPrimary() bool {
 
 // peerDeb receives the .deb of d from the peer (POST /v1/parity/deb).
 func (a *Agent) peerDeb(ctx context.Context, d DebRequest, dir string) (path, source string, err error) {
-	body, _ := json.Marshal(d)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	resp, err := a.peerPost(ctx, "/v1/parity/deb", "application/json", body)
+	deb, file, err := a.peerClient().FetchDeb(ctx, peer.DebRequest(d), a.peerProtocol())
 	if err != nil {
 		return "", "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		env, rerr := peer.Read(resp.Body)
-		if rerr == nil && env.Type == peer.TypeError {
-			eb, _ := env.Error()
-			return "", "", fmt.Errorf("the peer has no file for it: %s", eb.Message)
-		}
-		return "", "", fmt.Errorf("the peer answered %s", resp.Status)
-	}
-	name := filepath.Base(resp.Header.Get("X-Sentry-Deb-Filename"))
-	want := strings.ToLower(resp.Header.Get("X-Sentry-Deb-SHA256"))
+	defer file.Close()
+	name := filepath.Base(deb.Filename)
+	want := strings.ToLower(deb.SHA256)
 	if !strings.HasSuffix(name, ".deb") || strings.HasPrefix(name, ".") || len(want) != 64 {
 		return "", "", fmt.Errorf("the peer sent no file name or SHA-256 (%q, %q)", name, want)
 	}
-	if resp.ContentLength > MaxDebSize {
-		return "", "", fmt.Errorf("the peer's file is %d bytes, more than the limit of %d", resp.ContentLength, MaxDebSize)
+	if deb.Size > MaxDebSize {
+		return "", "", fmt.Errorf("the peer's file is %d bytes, more than the limit of %d", deb.Size, MaxDebSize)
 	}
 	path = filepath.Join(dir, name)
 	os.Remove(path)
@@ -533,7 +524,7 @@ func (a *Agent) peerDeb(ctx context.Context, d DebRequest, dir string) (path, so
 		return "", "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, MaxDebSize+1))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(file, MaxDebSize+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -542,8 +533,8 @@ func (a *Agent) peerDeb(ctx context.Context, d DebRequest, dir string) (path, so
 		return "", "", fmt.Errorf("receiving %s: %w", name, err)
 	case n > MaxDebSize:
 		return "", "", fmt.Errorf("%s is larger than the limit of %d bytes", name, MaxDebSize)
-	case resp.ContentLength >= 0 && n != resp.ContentLength:
-		return "", "", fmt.Errorf("%s truncated: %d of %d bytes", name, n, resp.ContentLength)
+	case deb.Size >= 0 && n != deb.Size:
+		return "", "", fmt.Errorf("%s truncated: %d of %d bytes", name, n, deb.Size)
 	case hex.EncodeToString(h.Sum(nil)) != want:
 		return "", "", fmt.Errorf("%s: SHA-256 %x is not the %s the peer announced", name, h.Sum(nil), want)
 	}

@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +23,9 @@ func (a *Agent) peerHandler() http.Handler {
 	mux.HandleFunc("POST /v1/join", a.handleJoin)
 	mux.HandleFunc("POST /v1/hello", a.requirePeer(a.handleHello))
 	mux.HandleFunc("POST /v1/verify/run", a.requirePeer(a.limitVerifyRuns(a.handleVerifyRun)))
-	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.handleFetch))
+	mux.HandleFunc("POST /v1/config/fetch", a.requirePeer(a.streamEndpoint("fetch request", configFetchForm, a.handleFetch)))
 	mux.HandleFunc("POST /v1/inventory/fetch", a.requirePeer(a.handleInventoryFetch))
-	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.limitDebs(a.handleDeb)))
+	mux.HandleFunc("POST /v1/parity/deb", a.requirePeer(a.streamEndpoint("deb request", debForm, a.limitDebs(a.handleDeb))))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
 			a.refuseUnauthenticated(w, r, http.StatusUnauthorized, err)
@@ -35,6 +34,58 @@ func (a *Agent) peerHandler() http.Handler {
 		writeEnvelope(w, http.StatusNotFound, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: "no such peer endpoint " + r.URL.Path})
 	})
 	return mux
+}
+
+// streamForm reads a stream endpoint's request in either form (legacy:
+// protocol 2's bare JSON) and says how a protocol-3 answer starts.
+type streamForm struct {
+	read   func(c peer.Codec, b []byte) (req any, legacy bool, err error)
+	answer func(c peer.Codec, w http.ResponseWriter, from string) *peer.LeadWriter
+}
+
+var (
+	configFetchForm = streamForm{
+		read: func(c peer.Codec, b []byte) (any, bool, error) { return c.ReadConfigFetch(b) },
+		answer: func(c peer.Codec, w http.ResponseWriter, from string) *peer.LeadWriter {
+			return c.AnswerConfigPack(w, from)
+		}}
+	debForm = streamForm{
+		read:   func(c peer.Codec, b []byte) (any, bool, error) { return c.ReadDebRequest(b) },
+		answer: func(c peer.Codec, w http.ResponseWriter, from string) *peer.LeadWriter { return c.AnswerDeb(w, from) }}
+)
+
+// streamEndpoint serves an endpoint that answers with a stream in both
+// protocols: a protocol-2 request goes to h as it came, and h's answer
+// (its facts in headers) goes back so; a protocol-3 request (a message) is
+// checked and handed to h as the bare JSON it carries, and h's answer
+// starts with a message (peer.LeadWriter). h knows one form only.
+func (a *Agent) streamEndpoint(what string, form streamForm, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
+		if err != nil {
+			a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		req, legacy, err := form.read(a.paths.codec, b)
+		if legacy || err != nil {
+			// Protocol 2's form, or a message h need not see: h says
+			// what is wrong with a bad legacy request, as it always did.
+			if err != nil && !legacy {
+				a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("%s: %w", what, err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			h(w, r)
+			return
+		}
+		bare, err := json.Marshal(req)
+		if err != nil {
+			a.refusePeer(w, r, http.StatusBadRequest, fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(bare))
+		h(form.answer(a.paths.codec, w, a.nodeName()), r)
+	}
 }
 
 func (a *Agent) refusePeer(w http.ResponseWriter, r *http.Request, code int, err error) {
@@ -134,7 +185,7 @@ func (a *Agent) requirePeer(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (a *Agent) handleHello(w http.ResponseWriter, r *http.Request) {
-	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
+	env, err := a.paths.codec.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
 	if err != nil {
 		a.refusePeer(w, r, http.StatusBadRequest, err)
 		return
@@ -194,7 +245,7 @@ func (a *Agent) recordContactLocked(h *peer.NodeStatus, addr string) {
 // selfStatusLocked is what this agent tells about its node.
 func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
-		Protocol: peer.ProtocolVersion, Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
+		Protocol: a.paths.codec.Version(), Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 	}
@@ -238,15 +289,16 @@ func (a *Agent) helloOnce(ctx context.Context) {
 		return
 	}
 	addr, name := a.cluster.PeerAddress, a.cluster.PeerName
-	tlsCfg := a.node.ClientTLS(name)
-	body, err := peer.Encode(peer.TypeHello, a.nodeName(), a.selfStatusLocked())
+	self := a.selfStatusLocked()
 	timeout := a.conf().Peer.Timeout.Duration
 	a.mu.Unlock()
-	if err != nil {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	h, err := a.peerClient().Hello(hctx, self)
+	cancel()
+	if errors.Is(err, peer.ErrEncode) {
 		a.log.Error("hello", "err", err)
 		return
 	}
-	h, err := a.exchange(ctx, addr, tlsCfg, timeout, body)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -266,14 +318,4 @@ func (a *Agent) helloOnce(ctx context.Context) {
 		return
 	}
 	a.recordContactLocked(h, addr)
-}
-
-func (a *Agent) exchange(ctx context.Context, addr string, tlsCfg *tls.Config, timeout time.Duration, body []byte) (*peer.NodeStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	env, err := peer.Call(ctx, tlsCfg, addr, "/v1/hello", body)
-	if err != nil {
-		return nil, err
-	}
-	return env.Hello()
 }

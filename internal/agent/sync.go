@@ -307,49 +307,21 @@ func (a *Agent) handleFetch(w http.ResponseWriter, r *http.Request) {
 // fetcher is the secondary's side of handleFetch.
 func (a *Agent) fetcher() synchronizer.Fetcher {
 	return func(ctx context.Context, have plumbing.Hash) (plumbing.Hash, io.ReadCloser, error) {
-		a.mu.Lock()
-		addr, name := a.cluster.PeerAddress, a.cluster.PeerName
-		tlsCfg := a.node.ClientTLS(name)
-		a.mu.Unlock()
 		haveStr := ""
 		if !have.IsZero() {
 			haveStr = have.String()
 		}
-		body, _ := json.Marshal(map[string]string{"have": haveStr})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/config/fetch", bytes.NewReader(body))
+		head, pack, err := a.peerClient().FetchConfig(ctx, haveStr, a.peerProtocol())
+		if err != nil || pack == nil {
+			return plumbing.NewHash(head), nil, err
+		}
+		cr := &synchronizer.CountingReader{R: io.LimitReader(pack, 1<<30)}
+		zr, err := gzip.NewReader(cr)
 		if err != nil {
-			return plumbing.ZeroHash, nil, err
+			pack.Close()
+			return plumbing.ZeroHash, nil, fmt.Errorf("pack from the primary: %w", err)
 		}
-		tr := &http.Transport{TLSClientConfig: tlsCfg}
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
-			return plumbing.ZeroHash, nil, err
-		}
-		head := plumbing.NewHash(resp.Header.Get("X-Sentry-Config-Head"))
-		switch resp.StatusCode {
-		case http.StatusNoContent:
-			resp.Body.Close()
-			return head, nil, nil
-		case http.StatusOK:
-			if resp.Header.Get("X-Sentry-Pack-Encoding") != "gzip" {
-				resp.Body.Close()
-				return plumbing.ZeroHash, nil, fmt.Errorf("primary sent a pack in an unknown encoding")
-			}
-			cr := &synchronizer.CountingReader{R: io.LimitReader(resp.Body, 1<<30)}
-			zr, err := gzip.NewReader(cr)
-			if err != nil {
-				resp.Body.Close()
-				return plumbing.ZeroHash, nil, fmt.Errorf("pack from the primary: %w", err)
-			}
-			return head, &gzipPack{Reader: zr, body: resp.Body, cr: cr}, nil
-		}
-		defer resp.Body.Close()
-		env, err := peer.Read(resp.Body)
-		if err == nil && env.Type == peer.TypeError {
-			eb, _ := env.Error()
-			return plumbing.ZeroHash, nil, fmt.Errorf("primary refused: %s", eb.Message)
-		}
-		return plumbing.ZeroHash, nil, fmt.Errorf("primary answered %s", resp.Status)
+		return plumbing.NewHash(head), &gzipPack{Reader: zr, body: pack, cr: cr}, nil
 	}
 }
 

@@ -379,22 +379,11 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 	if need := peer.VersionOf(peer.TypeVerifyRequest); peerProto > 0 && peerProto < need {
 		return nil, fmt.Errorf("%s's agent speaks peer protocol %d; a run on request needs %d: update sentry there (its scheduled results: sentry verify --node %s --last)", node, peerProto, need, node)
 	}
-	body, err := peer.Encode(peer.TypeVerifyRequest, a.nodeName(), peer.VerifyRequest{Service: service})
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer cancel()
-	a.mu.Lock()
-	addr, tlsCfg := a.cluster.PeerAddress, a.node.ClientTLS(peerName)
-	a.mu.Unlock()
-	env, err := peer.Call(ctx, tlsCfg, addr, "/v1/verify/run", body)
+	vr, err := a.peerClient().Verify(ctx, peer.VerifyRequest{Service: service})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", node, err)
-	}
-	vr, err := env.VerifyResults()
-	if err != nil {
-		return nil, err
 	}
 	if vr.Error != "" {
 		return nil, fmt.Errorf("%s: %s", node, vr.Error)

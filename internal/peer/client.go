@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/sentryha/sentry/internal/pki"
 )
+
+// ErrEncode wraps an error of a message this node could not encode (too
+// large, or of a type its protocol does not have): nothing was sent.
+var ErrEncode = errors.New("message not sent")
 
 // Target is the peer a Client calls: its address and node name, and this
 // node's certificates to call it with.
@@ -111,7 +116,7 @@ func (c *Client) Post(ctx context.Context, path, contentType string, body io.Rea
 func (c *Client) Call(ctx context.Context, path, typ string, body any) (*Envelope, error) {
 	b, err := c.codec.Encode(typ, c.from(), body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
 	t, resp, err := c.do(ctx, path, "application/json", bytes.NewReader(b))
 	if err != nil {
