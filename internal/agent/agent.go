@@ -23,9 +23,9 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/apttrust"
-	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/logging"
@@ -64,32 +64,18 @@ type Agent struct {
 	dispatch *alert.Dispatcher
 	peerSeen map[string]time.Time // newest peer result stored, by probe
 
-	joinMu      sync.Mutex // one join at a time, without holding mu across it
-	modMu       sync.Mutex
-	moduleMsgs  string // the modules' last warnings and error, logged once
-	secrets     *synchronizer.Secrets
-	peerSrv     *http.Server
-	peerLn      net.Listener
-	peerLoop    context.CancelFunc
-	peerCli     *peer.Client // the one client of the peer: peerClient()
-	peerCliOnce sync.Once
-	link        linkState
-	reloads     reloadLog     // the units the sync reloaded, for the verifier
-	boundary    boundaryState // secondary: what the primary's modules ask beyond the approved
-	lim         *limits       // what the peer (or anyone on the peer port) may cost: limits()
-	limOnce     sync.Once
-	sync        syncState
-	verify      verifyState
-	parity      parityState
-	wg          sync.WaitGroup
-}
-
-// linkState is what this agent knows of the peer link.
-type linkState struct {
-	Reachable   bool
-	LastContact time.Time
-	LastError   string
-	Peer        *peer.NodeStatus
+	modMu      sync.Mutex
+	moduleMsgs string // the modules' last warnings and error, logged once
+	secrets    *synchronizer.Secrets
+	link       *link.Link // the peer link: lnk()
+	linkOnce   sync.Once
+	dropSaid   time.Time     // when dropped peer results were last logged
+	reloads    reloadLog     // the units the sync reloaded, for the verifier
+	boundary   boundaryState // secondary: what the primary's modules ask beyond the approved
+	sync       syncState
+	verify     verifyState
+	parity     parityState
+	wg         sync.WaitGroup
 }
 
 // Option adjusts where an agent finds the system's files: for tests, which
@@ -172,16 +158,6 @@ func (a *Agent) conf() *config.Config { return a.cfg.Load() }
 // SetLogger replaces the agent's logger (tests read what it logs).
 func (a *Agent) SetLogger(l *slog.Logger) { a.log = l }
 
-// PeerAddr is the peer API's listening address, once it listens.
-func (a *Agent) PeerAddr() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.peerLn == nil {
-		return ""
-	}
-	return a.peerLn.Addr().String()
-}
-
 // loadConfig reads the configuration; a missing file means defaults.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
@@ -252,13 +228,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.mu.Lock()
 	initialized := a.node != nil
+	a.mu.Unlock()
 	if initialized {
-		if err := a.startPeerLocked(); err != nil {
-			a.mu.Unlock()
+		if err := a.lnk().Start(); err != nil {
 			return err
 		}
 	}
-	a.mu.Unlock()
 
 	vctx, vcancel := context.WithCancel(context.Background())
 	defer vcancel()
@@ -311,9 +286,7 @@ loop:
 	dcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.conf().Agent.ShutdownTimeout.Duration)
 	defer cancel()
-	a.mu.Lock()
-	a.stopPeerLocked(sctx)
-	a.mu.Unlock()
+	a.lnk().Stop(sctx)
 	if err := localSrv.Shutdown(sctx); err != nil {
 		a.log.Warn("local api did not drain in time", "err", err)
 	}
@@ -395,20 +368,6 @@ func (a *Agent) loadClusterKey() (*synchronizer.Secrets, error) {
 	return s, nil
 }
 
-// saveClusterKey writes the cluster key (0600) and loads it.
-func (a *Agent) saveClusterKeyLocked(key string) error {
-	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
-	if err := atomicfile.Write(p, []byte(key+"\n"), 0o600); err != nil {
-		return err
-	}
-	s, err := synchronizer.NewSecrets(key)
-	if err != nil {
-		return err
-	}
-	a.secrets = s
-	return nil
-}
-
 // reload re-reads the configuration (SIGHUP). The log level applies at
 // once; listener addresses need a restart and are said so.
 func (a *Agent) reload() {
@@ -434,65 +393,6 @@ func (a *Agent) reload() {
 	}
 	a.cfg.Store(cfg)
 	a.log.Info("configuration reloaded", "file", a.cfgPath, "log_level", cfg.Log.Level)
-}
-
-// startPeerLocked starts the peer API and the peer loop. a.mu is held.
-func (a *Agent) startPeerLocked() error {
-	if a.peerSrv != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", a.conf().Agent.Listen)
-	if err != nil {
-		return fmt.Errorf("peer api: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           a.peerHandler(),
-		TLSConfig:         a.node.ServerTLS(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          log.New(&slogWriter{a.log, "peer api"}, "", 0),
-	}
-	a.peerSrv, a.peerLn = srv, ln
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("peer api stopped", "err", err)
-		}
-	}()
-	if why := a.safeModeLocked(); why != "" {
-		a.log.Warn("safe mode: no configuration sync", "reason", why)
-	} else if err := a.startSyncLocked(); err != nil {
-		return fmt.Errorf("config sync: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.peerLoop = cancel
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.runPeerLoop(ctx)
-	}()
-	a.log.Info("peer api listening", "address", ln.Addr().String(), "cluster", a.node.Cluster, "node", a.node.Name)
-	return nil
-}
-
-func (a *Agent) stopPeerLocked(ctx context.Context) {
-	a.stopSyncLocked()
-	if a.peerLoop != nil {
-		a.peerLoop()
-		a.peerLoop = nil
-	}
-	if a.peerSrv != nil {
-		if err := a.peerSrv.Shutdown(ctx); err != nil {
-			a.log.Warn("peer api did not drain in time", "err", err)
-		}
-		a.peerSrv = nil
-	}
-	if a.peerCli != nil {
-		a.peerCli.Close()
-	}
 }
 
 // listenLocal opens the local API socket: mode 0600 in a 0700 folder, and

@@ -150,7 +150,7 @@ func (a *Agent) updateMachinesLocked() {
 // word about the machine then is no better than this node's). An entry's
 // adoption is kept.
 func (a *Agent) peerMachineLocked(m *bootcheck.Machines, now time.Time) (bootcheck.Machine, bool) {
-	p := a.link.Peer
+	p := a.lnk().Peer()
 	if p == nil || p.Hardware == "" || len(p.HardwareNICs) == 0 {
 		return bootcheck.Machine{}, false
 	}
@@ -198,8 +198,8 @@ func (a *Agent) Promote() (*PromoteResult, error) {
 	// Above any generation seen: this disk set's, the peer's last stored
 	// and last heard (both checked when they came, peer.CheckGeneration).
 	top := max(st.Generation, st.OtherGeneration)
-	if a.link.Peer != nil {
-		top = max(top, a.link.Peer.Generation)
+	if a.lnk().Peer() != nil {
+		top = max(top, a.lnk().Peer().Generation)
 	}
 	if top >= stamp.MaxGeneration {
 		return nil, fmt.Errorf("cannot promote: the newest generation known, %d, is at the limit of %d, and a stamp holds none above it; "+
@@ -242,8 +242,8 @@ func (a *Agent) Adopt(ctx context.Context, replaces string, force bool) (*AdoptR
 	// The peer's last word: where it ran when last heard from.
 	var seen *bootcheck.PeerSeen
 	a.mu.Lock()
-	if p := a.link.Peer; p != nil {
-		seen = &bootcheck.PeerSeen{Name: p.Name, Hardware: p.Hardware, When: a.link.LastContact}
+	if p := a.lnk().Peer(); p != nil {
+		seen = &bootcheck.PeerSeen{Name: p.Name, Hardware: p.Hardware, When: a.lnk().State().LastContact}
 	}
 	peerName := ""
 	if a.cluster != nil {

@@ -91,7 +91,7 @@ func TestSecondaryHoldsBackWhatModulesWiden(t *testing.T) {
 	}
 
 	// Approved on S: tracked from now on, and nothing pending.
-	a.peerLoop = nil // restartSyncIfPolicyChanged returns at once: no sync runs here
+	// The link is not started: restartSyncIfPolicyChanged returns at once, no sync runs here.
 	res, err := a.ApproveModules()
 	if err != nil {
 		t.Fatal(err)

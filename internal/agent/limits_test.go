@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
@@ -307,7 +308,7 @@ func TestPeerClaimsKeepOwnMachines(t *testing.T) {
 	forged := []hwid.NIC{{Name: "evil0", MAC: "02:66:66:66:66:66", Kind: "device"}}
 	for _, claim := range []string{machineA, machineC} {
 		a.mu.Lock()
-		a.link.Peer = &peer.NodeStatus{Name: "node-s", Hardware: claim, HomeHardware: claim, HardwareNICs: forged}
+		a.lnk().SetPeer(&peer.NodeStatus{Name: "node-s", Hardware: claim, HomeHardware: claim, HardwareNICs: forged})
 		a.updateMachinesLocked()
 		a.mu.Unlock()
 		m, err := bootcheck.ReadMachines(a.machinesFile())
@@ -325,7 +326,7 @@ func TestPeerClaimsKeepOwnMachines(t *testing.T) {
 	}
 	// The peer's word about its own machine is still taken.
 	a.mu.Lock()
-	a.link.Peer = &peer.NodeStatus{Name: "node-s", Hardware: machineB, HomeHardware: machineB, HardwareNICs: forged[:1]}
+	a.lnk().SetPeer(&peer.NodeStatus{Name: "node-s", Hardware: machineB, HomeHardware: machineB, HardwareNICs: forged[:1]})
 	a.updateMachinesLocked()
 	a.mu.Unlock()
 	m, _ := bootcheck.ReadMachines(a.machinesFile())
@@ -391,8 +392,8 @@ func TestPeerVerifyRunsLimited(t *testing.T) {
 			msg = err.Error()
 		}
 	}
-	if refused == 0 || refused > 20-verifyRunsPerMinute {
-		t.Fatalf("%d of 20 verification runs asked at once refused, want %d", refused, 20-verifyRunsPerMinute)
+	if refused == 0 || refused > 20-link.VerifyRunsPerMinute {
+		t.Fatalf("%d of 20 verification runs asked at once refused, want %d", refused, 20-link.VerifyRunsPerMinute)
 	}
 	t.Log(msg)
 }
@@ -404,7 +405,7 @@ func TestPeerDebFetchesLimited(t *testing.T) {
 	p := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
 	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
 	linkPeers(t, p, s)
-	const asks = debFetchesPerHour + 5
+	const asks = link.DebFetchesPerHour + 5
 	codes := map[int]int{}
 	var last string
 	for i := 0; i < asks; i++ {
@@ -420,8 +421,8 @@ func TestPeerDebFetchesLimited(t *testing.T) {
 			last = string(b)
 		}
 	}
-	if runs := len(f.runs()); runs > debFetchesPerHour {
-		t.Errorf("%d apt-get runs for %d requests of the peer, want at most %d (answers %v)", runs, asks, debFetchesPerHour, codes)
+	if runs := len(f.runs()); runs > link.DebFetchesPerHour {
+		t.Errorf("%d apt-get runs for %d requests of the peer, want at most %d (answers %v)", runs, asks, link.DebFetchesPerHour, codes)
 	}
 	if codes[http.StatusTooManyRequests] != 5 || !strings.Contains(last, "package") {
 		t.Errorf("answers %v, want 5 refused with 429; last refusal %s", codes, last)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/synchronizer/inventory"
@@ -429,7 +430,7 @@ func (a *Agent) peerPost(ctx context.Context, path, contentType string, body []b
 	return a.peerClient().Post(ctx, path, contentType, bytes.NewReader(body))
 }
 
-var errNoPeer = errors.New("this node has no peer yet (sentry init / sentry join)")
+var errNoPeer = link.ErrNoPeer
 
 // fetchPeerInventory fetches the peer's inventory. When the peer's devices
 // are new to this node, its own inventory is retaken (once) so that it
@@ -443,8 +444,8 @@ func (a *Agent) fetchPeerInventory(ctx context.Context) error {
 	// An older agent (protocol 1) has no inventory messages: say so rather
 	// than send it what it must refuse.
 	var peerProto int
-	if a.link.Peer != nil {
-		peerProto = a.link.Peer.Protocol
+	if a.lnk().Peer() != nil {
+		peerProto = a.lnk().Peer().Protocol
 	}
 	a.mu.Unlock()
 	if need := peer.VersionOf(peer.TypeInventoryRequest); peerProto > 0 && peerProto < need {
@@ -525,7 +526,7 @@ func (a *Agent) saveHardwareProfiles() {
 	}
 	self, peerInv := a.parity.self, a.parity.peer
 	var peerHW string
-	if p := a.link.Peer; p != nil && peerInv != nil && p.Name == peerInv.Node {
+	if p := a.lnk().Peer(); p != nil && peerInv != nil && p.Name == peerInv.Node {
 		peerHW = p.Hardware // for an older peer's inventory, which names no machine
 	}
 	own := a.ownMachineIDLocked()
@@ -712,8 +713,8 @@ func (a *Agent) parityReport() *ParityReport {
 	}
 	own := a.ownMachineIDLocked()
 	var peerHW, peerName string
-	if a.link.Peer != nil {
-		peerHW = a.link.Peer.Hardware
+	if a.lnk().Peer() != nil {
+		peerHW = a.lnk().Peer().Hardware
 	}
 	if a.cluster != nil {
 		peerName = a.cluster.PeerName

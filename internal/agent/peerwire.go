@@ -1,40 +1,325 @@
 package agent
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sentryha/sentry/internal/agent/link"
+	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/pki"
+	"github.com/sentryha/sentry/internal/stamp"
+	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/synchronizer"
 )
+
+// The peer link (package link) and what the wiring gives it: the
+// identity, this node's status, and the fan-out of the peer's status to
+// the components.
+
+// Pairing's results and token, as the CLI knows them.
+type (
+	InitResult = link.InitResult
+	JoinResult = link.JoinResult
+	Token      = link.Token
+)
+
+// DefaultTokenTTL is how long a join token is valid.
+const DefaultTokenTTL = link.DefaultTokenTTL
+
+// Errors of pairing.
+var (
+	ErrInitialized = link.ErrInitialized
+	ErrBadToken    = link.ErrBadToken
+)
+
+// ParseToken decodes a join token.
+func ParseToken(s string) (Token, error) { return link.ParseToken(s) }
 
 // WithPeerProtocol makes the agent speak peer protocol v at most (a test
 // of a mixed pair in one process; an older release is the real thing).
 func WithPeerProtocol(v int) Option { return func(p *paths) { p.codec = peer.Speaking(v) } }
 
-// peerClient is the agent's one client of its peer (made at first use; its
-// connections are closed when the peer link stops).
-func (a *Agent) peerClient() *peer.Client {
-	a.peerCliOnce.Do(func() {
-		a.peerCli = peer.NewClient(a.peerTarget, a.nodeName, a.paths.codec)
+// lnk is the agent's peer link, made at first use (tests build agents by
+// hand).
+func (a *Agent) lnk() *link.Link {
+	a.linkOnce.Do(func() {
+		a.link = link.New(link.Deps{
+			Conf:       a.conf,
+			Log:        a.log,
+			Store:      func() *store.Store { return a.store },
+			Event:      a.event,
+			Version:    a.version,
+			Hardware:   func() (string, error) { a.mu.Lock(); defer a.mu.Unlock(); return a.hw.ID, a.hwErr },
+			Identity:   a.identity,
+			Commit:     a.commitIdentity,
+			ClusterKey: a.clusterKey,
+			SelfStatus: func() peer.NodeStatus { a.mu.Lock(); defer a.mu.Unlock(); return a.selfStatusLocked() },
+			AdmitPeerStatus: func(h *peer.NodeStatus) {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				h.Results = a.admitPeerResultsLocked(h.Name, h.Results)
+			},
+			OnPeerStatus: a.onPeerStatus,
+			Started:      a.peerStarted,
+			Stopped:      func() { a.mu.Lock(); defer a.mu.Unlock(); a.stopSyncLocked() },
+			Handlers: link.Handlers{
+				VerifyRun:      a.handleVerifyRun,
+				ConfigFetch:    a.handleFetch,
+				InventoryFetch: a.handleInventoryFetch,
+				Deb:            a.handleDeb,
+				DebNeedsFetch: func(d peer.DebRequest) bool {
+					if !a.isPrimary() {
+						return false
+					}
+					_, err := a.locateDeb(DebRequest(d))
+					return err != nil
+				},
+			},
+		}, link.WithCodec(a.paths.codec))
 	})
-	return a.peerCli
+	return a.link
 }
 
-// peerTarget is the peer to call, from the cluster state: errNoPeer
-// before a join.
-func (a *Agent) peerTarget() (peer.Target, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cluster == nil || a.cluster.PeerAddress == "" || a.node == nil {
-		return peer.Target{}, errNoPeer
-	}
-	return peer.Target{Addr: a.cluster.PeerAddress, Name: a.cluster.PeerName, Node: a.node}, nil
+// Init makes this disk set the primary of a new cluster.
+func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
+	return a.lnk().Init(name, ttl)
 }
+
+// NewToken makes another one-time join token (primary only).
+func (a *Agent) NewToken(ttl time.Duration) (Token, error) { return a.lnk().NewToken(ttl) }
+
+// Join pairs this disk set, as the secondary, with the primary at addr.
+func (a *Agent) Join(ctx context.Context, token, addr string) (*JoinResult, error) {
+	return a.lnk().Join(ctx, token, addr)
+}
+
+// helloOnce says hello to the peer now (a change it should know of at
+// once).
+func (a *Agent) helloOnce(ctx context.Context) { a.lnk().HelloNow(ctx) }
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// PeerAddr is the peer API's listening address, once it listens.
+func (a *Agent) PeerAddr() string { return a.lnk().Addr() }
+
+// peerHandler is the peer API.
+func (a *Agent) peerHandler() http.Handler { return a.lnk().Handler() }
+
+// peerClient is the agent's one client of its peer.
+func (a *Agent) peerClient() *peer.Client { return a.lnk().Client() }
 
 // peerProtocol is the protocol the peer said in its last status (0: not
 // known yet).
-func (a *Agent) peerProtocol() int {
+func (a *Agent) peerProtocol() int { return a.lnk().PeerProtocol() }
+
+// refusePeer refuses a peer request with err (logged).
+func (a *Agent) refusePeer(w http.ResponseWriter, r *http.Request, code int, err error) {
+	a.lnk().RefusePeer(w, r, code, err)
+}
+
+func writeEnvelope(w http.ResponseWriter, code int, typ, from string, body any) {
+	link.WriteEnvelope(w, code, typ, from, body)
+}
+
+func (a *Agent) nodeName() string { return a.conf().Node.Name }
+
+func (a *Agent) event(kind, node, msg string, fields map[string]string) {
+	if a.store == nil {
+		return
+	}
+	if _, err := a.store.AppendEvent(store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}); err != nil {
+		a.log.Error("store event", "kind", kind, "err", err)
+	}
+}
+
+// identity is the node's cluster identity now.
+func (a *Agent) identity() link.Identity {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.link.Peer == nil {
-		return 0
+	return link.Identity{Node: a.node, Cluster: a.cluster, Stamp: a.stamp}
+}
+
+// commitIdentity writes an identity, the one place that does: the
+// certificates, the cluster key, the cluster state, then the disk stamp,
+// and takes them. The stamp is last: a crash in between leaves no stamp,
+// so the disk set still reads as new.
+func (a *Agent) commitIdentity(c link.Commit) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c.Fresh && a.stamp != nil {
+		return link.Initialized(a.stamp)
 	}
-	return a.link.Peer.Protocol
+	if c.CertPEM != nil {
+		if err := pki.Save(a.statePath("pki"), c.CACert, c.CAKey, c.CertPEM, c.Key); err != nil {
+			return err
+		}
+	}
+	if c.ClusterKey != "" {
+		if err := a.saveClusterKeyLocked(c.ClusterKey); err != nil {
+			return fmt.Errorf("%w: %w", link.ErrClusterKey, err)
+		}
+	}
+	if c.Cluster != nil {
+		if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), c.Cluster); err != nil {
+			return err
+		}
+		a.cluster = c.Cluster
+	}
+	if c.Stamp != nil {
+		if err := stamp.WriteStamp(a.statePath(stamp.StampFile), c.Stamp); err != nil {
+			return err
+		}
+		a.stamp = c.Stamp
+	}
+	if c.CertPEM != nil {
+		node, err := pki.Load(a.statePath("pki"))
+		if err != nil {
+			return err
+		}
+		a.node = node
+	}
+	return nil
+}
+
+// saveClusterKeyLocked writes the cluster key (0600) and loads it.
+func (a *Agent) saveClusterKeyLocked(key string) error {
+	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
+	if err := atomicfile.Write(p, []byte(key+"\n"), 0o600); err != nil {
+		return err
+	}
+	s, err := synchronizer.NewSecrets(key)
+	if err != nil {
+		return err
+	}
+	a.secrets = s
+	return nil
+}
+
+// clusterKey is the cluster key as text, for the joining node.
+func (a *Agent) clusterKey() string {
+	b, err := os.ReadFile(filepath.Join(a.statePath("pki"), pki.ClusterKeyFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// peerStarted runs once the peer API listens: the machine profiles, and
+// the configuration sync unless in safe mode.
+func (a *Agent) peerStarted() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.updateMachinesLocked()
+	if why := a.safeModeLocked(); why != "" {
+		a.log.Warn("safe mode: no configuration sync", "reason", why)
+	} else if err := a.startSyncLocked(); err != nil {
+		return fmt.Errorf("config sync: %w", err)
+	}
+	return nil
+}
+
+// onPeerStatus hands a checked status of the peer to the components: the
+// sync, the peer's results, the machine profiles, and the stamp's
+// other generation.
+func (a *Agent) onPeerStatus(h, prev *peer.NodeStatus) {
+	a.mu.Lock()
+	a.notePeerSyncLocked(h)
+	a.notePeerResultsLocked(h)
+	if prev == nil || prev.Hardware != h.Hardware || prev.HomeHardware != h.HomeHardware || len(prev.HardwareNICs) != len(h.HardwareNICs) {
+		a.updateMachinesLocked()
+	}
+	var st *stamp.Stamp
+	if a.stamp != nil && h.Generation > a.stamp.OtherGeneration && h.Boot != "bootcheck" {
+		s := *a.stamp
+		s.OtherGeneration = h.Generation
+		st = &s
+	}
+	a.mu.Unlock()
+	if st != nil {
+		if err := a.commitIdentity(link.Commit{Stamp: st}); err != nil {
+			a.log.Error("stamp: other generation", "err", err)
+		}
+	}
+}
+
+// selfStatusLocked is what this agent tells about its node.
+func (a *Agent) selfStatusLocked() peer.NodeStatus {
+	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
+		Protocol: a.paths.codec.Version(), Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
+	if a.stamp != nil {
+		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
+	}
+	a.syncFieldsLocked(&s)
+	a.bootFieldsLocked(&s)
+	s.Verify, s.VerifyRed = a.verifySummaryLocked()
+	s.Results = a.latestResultsLocked()
+	// What the peer takes (peer.NodeStatus.Validate): the first by name.
+	if len(s.Results) > peer.MaxProbes {
+		s.Results = s.Results[:peer.MaxProbes]
+	}
+	if len(s.VerifyRed) > peer.MaxProbes {
+		s.VerifyRed = s.VerifyRed[:peer.MaxProbes]
+	}
+	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
+		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))
+	}
+	return s
+}
+
+// admitPeerResultsLocked is, of results the peer sent about node, those
+// this node keeps: a probe already stored, one of this node's own probe
+// names (the two nodes run the same modules), or a new name while fewer
+// than peer.MaxProbes are stored for node. The rest are dropped (logged at
+// most hourly). a.mu is held.
+func (a *Agent) admitPeerResultsLocked(node string, results []store.StoredResult) []store.StoredResult {
+	if len(results) == 0 || a.store == nil {
+		return results
+	}
+	known := map[string]bool{}
+	for name := range a.peerSeen {
+		known[name] = true
+	}
+	listed := false
+	out := results[:0:0]
+	dropped := 0
+	for _, r := range results {
+		if !known[r.Probe] && !listed {
+			names, err := a.store.Probes(node)
+			if err != nil {
+				a.log.Error("peer results", "err", err)
+				return nil
+			}
+			for _, n := range names {
+				known[n] = true
+			}
+			listed = true
+		}
+		_, own := a.verify.last[r.Probe]
+		switch {
+		case known[r.Probe] || own:
+		case len(known) < peer.MaxProbes:
+			known[r.Probe] = true
+		default:
+			dropped++
+			continue
+		}
+		out = append(out, r)
+	}
+	if dropped > 0 && time.Since(a.dropSaid) > time.Hour {
+		a.dropSaid = time.Now()
+		a.log.Warn("peer results dropped: the peer has more probes than this node keeps", "node", node, "dropped", dropped, "limit", peer.MaxProbes)
+	}
+	return out
 }

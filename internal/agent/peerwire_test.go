@@ -78,9 +78,7 @@ func TestPeerDebBothForms(t *testing.T) {
 	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
 	linkPeers(t, p, s)
 	for _, proto := range []int{0, 2, 3} {
-		s.mu.Lock()
-		s.link.Peer = &peer.NodeStatus{Name: "node-p", Protocol: proto}
-		s.mu.Unlock()
+		s.lnk().SetPeer(&peer.NodeStatus{Name: "node-p", Protocol: proto})
 		path, source, err := s.peerDeb(context.Background(), DebRequest{Name: "hello", Arch: "all", Version: "1.0"}, t.TempDir())
 		if err != nil {
 			t.Fatalf("protocol %d: %v", proto, err)

@@ -199,7 +199,7 @@ func (a *Agent) restartSyncIfPolicyChanged() {
 	<-done
 	a.mu.Lock()
 	// Not when the agent is stopping (the peer side is down by then).
-	if a.peerLoop == nil || a.safeModeLocked() != "" || a.sync.cancel != nil {
+	if !a.lnk().Running() || a.safeModeLocked() != "" || a.sync.cancel != nil {
 		a.mu.Unlock()
 		return
 	}

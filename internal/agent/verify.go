@@ -369,8 +369,8 @@ func (a *Agent) VerifyNode(ctx context.Context, node, service string) ([]store.S
 		peerName = a.cluster.PeerName
 	}
 	peerProto := 0
-	if a.link.Peer != nil {
-		peerProto = a.link.Peer.Protocol
+	if a.lnk().Peer() != nil {
+		peerProto = a.lnk().Peer().Protocol
 	}
 	a.mu.Unlock()
 	if node != peerName {
