@@ -58,10 +58,14 @@ func newFake(t *testing.T, name string) *fakeWiring {
 
 func (f *fakeWiring) deps() Deps {
 	return Deps{
-		Conf:     func() *config.Config { return f.cfg },
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Store:    func() *store.Store { return f.st },
-		Event:    func(kind, node, msg string, fields map[string]string) { f.mu.Lock(); f.events = append(f.events, kind); f.mu.Unlock() },
+		Conf:  func() *config.Config { return f.cfg },
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store: func() *store.Store { return f.st },
+		Event: func(kind, node, msg string, fields map[string]string) {
+			f.mu.Lock()
+			f.events = append(f.events, kind)
+			f.mu.Unlock()
+		},
 		Version:  "test",
 		Hardware: func() (string, error) { return "machine-" + f.cfg.Node.Name, nil },
 		Identity: func() Identity { f.mu.Lock(); defer f.mu.Unlock(); return f.id },
