@@ -152,8 +152,8 @@ func (a *Agent) identity() link.Identity {
 }
 
 // commitIdentity writes an identity, the one place that does: the
-// certificates, the cluster key, the cluster state, then the disk stamp,
-// and takes them. The stamp is last: a crash in between leaves no stamp,
+// certificates, the cluster key, the cluster state (state_dir/cluster),
+// then the disk stamp, and takes them. The stamp is last: a crash in between leaves no stamp,
 // so the disk set still reads as new.
 func (a *Agent) commitIdentity(c link.Commit) error {
 	a.mu.Lock()
@@ -167,9 +167,16 @@ func (a *Agent) commitIdentity(c link.Commit) error {
 		}
 	}
 	if c.ClusterKey != "" {
-		if err := a.saveClusterKeyLocked(c.ClusterKey); err != nil {
+		// The cluster key (0600), then loaded.
+		p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
+		if err := atomicfile.Write(p, []byte(c.ClusterKey+"\n"), 0o600); err != nil {
 			return fmt.Errorf("%w: %w", link.ErrClusterKey, err)
 		}
+		sec, err := synchronizer.NewSecrets(c.ClusterKey)
+		if err != nil {
+			return fmt.Errorf("%w: %w", link.ErrClusterKey, err)
+		}
+		a.secrets = sec
 	}
 	if c.Cluster != nil {
 		if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), c.Cluster); err != nil {
@@ -190,20 +197,6 @@ func (a *Agent) commitIdentity(c link.Commit) error {
 		}
 		a.node = node
 	}
-	return nil
-}
-
-// saveClusterKeyLocked writes the cluster key (0600) and loads it.
-func (a *Agent) saveClusterKeyLocked(key string) error {
-	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
-	if err := atomicfile.Write(p, []byte(key+"\n"), 0o600); err != nil {
-		return err
-	}
-	s, err := synchronizer.NewSecrets(key)
-	if err != nil {
-		return err
-	}
-	a.secrets = s
 	return nil
 }
 

@@ -29,7 +29,8 @@ import (
 //     fetch with apt-get download, DebFetchesPerHour.
 //   - the peer's generation: within peer.GenerationWindow of the newest
 //     known; a refused value is said once (log and event) per value.
-//   - the peer's probes: peer.MaxProbes distinct names kept of the peer.
+//   - the peer's probes: peer.MaxProbes distinct names kept of the peer
+//     (the wiring admits them: Deps.AdmitPeerStatus).
 const (
 	// JoinBurst joins from one address at once, refilled at that many a
 	// minute (and as many logged refusals of other requests without the
