@@ -25,7 +25,8 @@ const (
 // sentry): the source comes out of this checkout's git history (git
 // archive, untarred into a folder beside it), and `go build` makes it
 // with this machine's Go and module cache. SENTRY_E2E_PREVIOUS names a
-// binary built elsewhere instead.
+// binary built elsewhere instead. (safe.directory: the tests run as root
+// in a checkout another user may own.)
 func previousReleaseBin(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("SENTRY_E2E_PREVIOUS"); p != "" {
@@ -36,12 +37,12 @@ func previousReleaseBin(t *testing.T) string {
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin
 	}
-	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	out, err := exec.Command("git", "-c", "safe.directory=*", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
 		t.Fatalf("the previous release is built from this checkout's history: git rev-parse: %v", err)
 	}
 	root := strings.TrimSpace(string(out))
-	if err := exec.Command("git", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run(); err != nil {
+	if err := exec.Command("git", "-c", "safe.directory=*", "-C", root, "cat-file", "-e", previousRelease+"^{commit}").Run(); err != nil {
 		t.Fatalf("commit %s is not in this checkout (a shallow clone? git fetch --unshallow), or set SENTRY_E2E_PREVIOUS to its sentry binary", previousRelease)
 	}
 	// Built in a folder of its own, then renamed: a build cut short
@@ -80,7 +81,7 @@ func previousReleaseBin(t *testing.T) string {
 // gitExport writes the tree of commit in repository root into dir:
 // `git archive commit | tar -x -C dir`.
 func gitExport(root, commit, dir string) error {
-	archive := exec.Command("git", "-C", root, "archive", "--format=tar", commit)
+	archive := exec.Command("git", "-c", "safe.directory=*", "-C", root, "archive", "--format=tar", commit)
 	untar := exec.Command("tar", "-x", "-C", dir)
 	pr, pw := io.Pipe()
 	var aerr, terr strings.Builder
