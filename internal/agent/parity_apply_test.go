@@ -66,7 +66,7 @@ func linkPeers(t *testing.T, p, s *Agent) {
 		return n
 	}
 	p.node, s.node = node(p.cluster.NodeName), node(s.cluster.NodeName)
-	srv := httptest.NewUnstartedServer(p.peerHandler())
+	srv := httptest.NewUnstartedServer(p.lnk().Handler())
 	srv.TLS = p.node.ServerTLS()
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

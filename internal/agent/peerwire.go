@@ -111,12 +111,6 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// PeerAddr is the peer API's listening address, once it listens.
-func (a *Agent) PeerAddr() string { return a.lnk().Addr() }
-
-// peerHandler is the peer API.
-func (a *Agent) peerHandler() http.Handler { return a.lnk().Handler() }
-
 // peerClient is the agent's one client of its peer.
 func (a *Agent) peerClient() *peer.Client { return a.lnk().Client() }
 
