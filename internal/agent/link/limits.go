@@ -2,6 +2,7 @@ package link
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"sort"
@@ -64,6 +65,9 @@ const (
 // agent: joins, verification runs, package fetches; and the peer
 // generations already refused and said. It owns its state.
 type limits struct {
+	log   *slog.Logger
+	event func(kind, node, msg string, fields map[string]string)
+
 	join   joinGuard
 	verify workLimiter
 	deb    debLimiter
@@ -72,8 +76,8 @@ type limits struct {
 	genSaid map[uint64]bool // peer generations refused and said
 }
 
-func newLimits() *limits {
-	return &limits{
+func newLimits(log *slog.Logger, event func(kind, node, msg string, fields map[string]string)) *limits {
+	return &limits{log: log, event: event,
 		join: joinGuard{every: joinSummaryEvery,
 			joins: sourceLimiter{burst: JoinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute},
 			anon:  sourceLimiter{burst: JoinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute}},
@@ -380,13 +384,13 @@ func topCounts(m map[string]int, n int) (list string, more int) {
 
 // recordJoinSummary logs a summary and, when it holds refused joins,
 // records it as one join-refused event. It takes no agent lock.
-func (l *Link) recordJoinSummary(s joinSummary) {
+func (l *limits) recordJoinSummary(s joinSummary) {
 	addrs, more := topCounts(s.addrs, joinSummaryAddrs)
 	if more > 0 {
 		addrs += fmt.Sprintf(" and %d more addresses", more)
 	}
 	reasons, _ := topCounts(s.reasons, 8)
-	l.d.Log.Warn("refused unauthenticated requests", "joins", s.joins, "without_certificate", s.others,
+	l.log.Warn("refused unauthenticated requests", "joins", s.joins, "without_certificate", s.others,
 		"from", addrs, "reasons", reasons, "since", s.since.UTC().Format(time.RFC3339))
 	if s.joins == 0 {
 		return
@@ -395,13 +399,13 @@ func (l *Link) recordJoinSummary(s joinSummary) {
 	if s.joins+s.others > 1 {
 		msg = fmt.Sprintf("%d joins refused from %s since %s: %s", s.joins, addrs, s.since.UTC().Format(time.RFC3339), reasons)
 	}
-	l.d.Event("join-refused", "", msg, map[string]string{"joins": fmt.Sprint(s.joins), "addresses": addrs, "reasons": reasons})
+	l.event("join-refused", "", msg, map[string]string{"joins": fmt.Sprint(s.joins), "addresses": addrs, "reasons": reasons})
 }
 
 // noteUnauthenticated counts a refused unauthenticated request and records
 // a summary when one is due.
-func (l *Link) noteUnauthenticated(remote, reason string, join bool) {
-	if s, due := l.lim.join.note(remote, reason, join, time.Now(), l.recordJoinSummary); due {
+func (l *limits) noteUnauthenticated(remote, reason string, join bool) {
+	if s, due := l.join.note(remote, reason, join, time.Now(), l.recordJoinSummary); due {
 		l.recordJoinSummary(s)
 	}
 }
@@ -424,10 +428,10 @@ func (l *limits) sayGenerationOnce(gen uint64) bool {
 	return true
 }
 
-// checkPeerGeneration checks the generation in the peer's status against
+// CheckPeerGeneration checks the generation in the peer's status against
 // the newest this node knows (its stamp: its own and the peer's last
 // seen). A refusal is logged and recorded once per value.
-func (l *Link) checkPeerGeneration(h *peer.NodeStatus) error {
+func (l *Link) CheckPeerGeneration(h *peer.NodeStatus) error {
 	var known uint64
 	if st := l.d.Identity().Stamp; st != nil {
 		known = max(st.Generation, st.OtherGeneration)
@@ -449,13 +453,9 @@ func (l *Link) checkPeerGeneration(h *peer.NodeStatus) error {
 // counted so far (the timer does it at the end of each period).
 func (l *Link) FlushRefusals() {
 	if s, ok := l.lim.join.flushNow(); ok {
-		l.recordJoinSummary(s)
+		l.lim.recordJoinSummary(s)
 	}
 }
-
-// CheckPeerGeneration checks a generation the peer claims (see
-// checkPeerGeneration): a refusal is said once per value.
-func (l *Link) CheckPeerGeneration(h *peer.NodeStatus) error { return l.checkPeerGeneration(h) }
 
 // HoldDebs makes the peer's package requests wait as if one were being
 // served, until release: they are refused, not queued.

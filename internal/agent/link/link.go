@@ -132,24 +132,23 @@ type Link struct {
 
 // New makes the link; it serves nothing until Start.
 func New(d Deps, opts ...Option) *Link {
-	l := &Link{d: d, lim: newLimits()}
+	l := &Link{d: d, lim: newLimits(d.Log, d.Event)}
 	for _, o := range opts {
 		o(l)
 	}
-	l.client = peer.NewClient(l.target, l.nodeName, l.codec)
+	target := func() (peer.Target, error) {
+		id := d.Identity()
+		if id.Cluster == nil || id.Cluster.PeerAddress == "" || id.Node == nil {
+			return peer.Target{}, ErrNoPeer
+		}
+		return peer.Target{Addr: id.Cluster.PeerAddress, Name: id.Cluster.PeerName, Node: id.Node}, nil
+	}
+	l.client = peer.NewClient(target, l.nodeName, l.codec)
 	return l
 }
 
 // ErrNoPeer: there is no peer to call yet.
 var ErrNoPeer = errors.New("this node has no peer yet (sentry init / sentry join)")
-
-func (l *Link) target() (peer.Target, error) {
-	id := l.d.Identity()
-	if id.Cluster == nil || id.Cluster.PeerAddress == "" || id.Node == nil {
-		return peer.Target{}, ErrNoPeer
-	}
-	return peer.Target{Addr: id.Cluster.PeerAddress, Name: id.Cluster.PeerName, Node: id.Node}, nil
-}
 
 func (l *Link) nodeName() string { return l.d.Conf().Node.Name }
 
@@ -243,7 +242,17 @@ func (l *Link) Start() error {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		l.runHelloLoop(ctx)
+		// A hello every peer.interval (with jitter).
+		for {
+			l.HelloNow(ctx)
+			iv := l.d.Conf().Peer.Interval.Duration
+			jitter := time.Duration(rand.Int64N(int64(iv/10) + 1))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(iv + jitter):
+			}
+		}
 	}()
 	l.d.Log.Info("peer api listening", "address", ln.Addr().String(), "cluster", node.Cluster, "node", node.Name)
 	return nil
@@ -279,25 +288,9 @@ func (l *Link) Running() bool {
 	return l.loop != nil
 }
 
-// runHelloLoop says hello to the peer every peer.interval (with jitter).
-func (l *Link) runHelloLoop(ctx context.Context) {
-	for {
-		l.helloOnce(ctx)
-		iv := l.d.Conf().Peer.Interval.Duration
-		jitter := time.Duration(rand.Int64N(int64(iv/10) + 1))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(iv + jitter):
-		}
-	}
-}
-
 // HelloNow says hello to the peer now, outside the loop's rhythm (a
 // change the peer should know of at once).
-func (l *Link) HelloNow(ctx context.Context) { l.helloOnce(ctx) }
-
-func (l *Link) helloOnce(ctx context.Context) {
+func (l *Link) HelloNow(ctx context.Context) {
 	id := l.d.Identity()
 	if id.Cluster == nil || id.Cluster.PeerAddress == "" {
 		return
@@ -321,25 +314,23 @@ func (l *Link) helloOnce(ctx context.Context) {
 		}
 		return
 	}
+	why := ""
 	if h.Name != name {
-		l.unreachable(fmt.Sprintf("peer answered as %q", h.Name))
-		return
+		why = fmt.Sprintf("peer answered as %q", h.Name)
+	} else if err := l.CheckPeerGeneration(h); err != nil {
+		why = err.Error()
 	}
-	if err := l.checkPeerGeneration(h); err != nil {
-		l.unreachable(err.Error())
+	if why != "" {
+		l.mu.Lock()
+		l.state.Reachable, l.state.LastError = false, why
+		l.mu.Unlock()
 		return
 	}
 	l.recordContact(h, addr)
 }
 
-func (l *Link) unreachable(why string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.state.Reachable, l.state.LastError = false, why
-}
-
 // recordContact notes a successful exchange with the peer, whose status
-// was checked (peer.NodeStatus.Validate, checkPeerGeneration), admitted
+// was checked (peer.NodeStatus.Validate, CheckPeerGeneration), admitted
 // (Deps.AdmitPeerStatus), and then handed to the components.
 func (l *Link) recordContact(h *peer.NodeStatus, addr string) {
 	now := time.Now().UTC()

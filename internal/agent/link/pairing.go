@@ -89,7 +89,7 @@ func (l *Link) Init(name string, ttl time.Duration) (*InitResult, error) {
 	}
 	l.d.Event("init", nodeName, fmt.Sprintf("cluster %q created; this disk set is the primary, generation 1", name),
 		map[string]string{"cluster_id": clusterID, "hardware": hw, "disk_set": st.DiskSet})
-	tok, err := l.newToken(ttl)
+	tok, err := l.NewToken(ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +105,6 @@ func (l *Link) NewToken(ttl time.Duration) (Token, error) {
 	if n := l.d.Identity().Node; n == nil || n.CAKey == nil {
 		return Token{}, errors.New("join tokens are made on the primary that ran `sentry init`")
 	}
-	return l.newToken(ttl)
-}
-
-func (l *Link) newToken(ttl time.Duration) (Token, error) {
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
 	}
@@ -261,7 +257,7 @@ var ErrClusterKey = errors.New("cluster key")
 func (l *Link) handleJoin(w http.ResponseWriter, r *http.Request) {
 	g := &l.lim.join
 	if ok, wait, which := g.joins.allow(r.RemoteAddr, time.Now()); !ok {
-		l.noteUnauthenticated(r.RemoteAddr, "too many join attempts", true)
+		l.lim.noteUnauthenticated(r.RemoteAddr, "too many join attempts", true)
 		w.Header().Set("Retry-After", strconv.Itoa(roundUp(wait)))
 		WriteEnvelope(w, http.StatusTooManyRequests, peer.TypeError, l.nodeName(),
 			peer.ErrorBody{Message: fmt.Sprintf("too many join attempts %s: try again in %ds", which, roundUp(wait))})
@@ -269,7 +265,7 @@ func (l *Link) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	refuse := func(code int, reason string, err error) {
 		l.d.Log.Warn("refused join", "peer", r.RemoteAddr, "reason", reason, "err", err)
-		l.noteUnauthenticated(r.RemoteAddr, reason, true)
+		l.lim.noteUnauthenticated(r.RemoteAddr, reason, true)
 		WriteEnvelope(w, code, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: reason})
 	}
 	env, err := l.codec.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))

@@ -103,7 +103,7 @@ func (l *Link) refuseUnauthenticated(w http.ResponseWriter, r *http.Request, cod
 	if ok, _, _ := l.lim.join.anon.allow(r.RemoteAddr, time.Now()); ok {
 		l.d.Log.Warn("refused peer request", "peer", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
 	} else {
-		l.noteUnauthenticated(r.RemoteAddr, "no peer certificate", false)
+		l.lim.noteUnauthenticated(r.RemoteAddr, "no peer certificate", false)
 	}
 	WriteEnvelope(w, code, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: err.Error()})
 }
@@ -206,8 +206,8 @@ func (l *Link) handleHello(w http.ResponseWriter, r *http.Request) {
 		l.RefusePeer(w, r, http.StatusForbidden, fmt.Errorf("hello for cluster %s, this is %s", h.ClusterID, cluster))
 		return
 	}
-	// Said once per value (checkPeerGeneration), not per hello.
-	if err := l.checkPeerGeneration(h); err != nil {
+	// Said once per value (CheckPeerGeneration), not per hello.
+	if err := l.CheckPeerGeneration(h); err != nil {
 		WriteEnvelope(w, http.StatusConflict, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: err.Error()})
 		return
 	}
