@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,7 +79,8 @@ func statusNodes(t *testing.T, set string) map[string]peerView {
 // TestModules: the built-in modules drive the lab's probes; version 1.1.0
 // of a module installed and selected on P runs on both nodes, and a
 // rollback brings 1.0.0 back on both; then a pair of mixed versions (S
-// built to speak peer protocol 1) exchanges status and results.
+// running the previous release, peer protocol 2) exchanges status,
+// results, inventories and the configuration.
 func TestModules(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
@@ -153,30 +153,27 @@ func TestModules(t *testing.T) {
 		t.Fatalf("S after the rollback:\n%s", sl)
 	}
 
-	// A mixed pair: S runs a build that speaks peer protocol 1 only.
-	old := filepath.Join(filepath.Dir(sentryBin), "sentry-proto1")
-	build := exec.Command("go", "build", "-o", old, "-ldflags",
-		"-X github.com/sentryha/sentry/internal/peer.protocolOverride=1 -X main.version=0.9.0-proto1", "../sentry")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the protocol-1 agent: %v\n%s", err, b)
-	}
+	// A mixed pair: S runs the previous release (peer protocol 2), built
+	// from its commit.
+	old := previousReleaseBin(t)
 	installAgent(t, "S", old)
 	checkMixedPair(t, "S", "first mixed pair")
 
 	// The other way round: the secondary updated first (the current
-	// build), the primary still on the protocol-1 one. The newer S must
-	// not make the older P malfunction.
+	// build), the primary still on the previous release. The newer S
+	// must not make the older P malfunction.
 	installAgent(t, "S", sentryBin)
 	installAgent(t, "P", old)
 	checkMixedPair(t, "P", "older primary")
 }
 
-// checkMixedPair restarts both agents, set older running the protocol-1
-// build, and checks that the pair works: each sees the other (the older by
-// its version), fresh results cross both ways, the newer one's drift says
-// why it has no inventory of the older (protocol 2 is needed) rather than
-// failing, the configuration still flows from P to S, both stay green and
-// no module set is refused. marker is written into a synced file.
+// checkMixedPair restarts both agents, set older running the previous
+// release, and checks that the pair works: each sees the other (the older
+// by its version), fresh results cross both ways, the newer one has the
+// older's inventory (protocol 2 has it), the configuration still flows
+// from P to S (the fetch in protocol 2's form when P is the older), both
+// stay green and no module set is refused. marker is written into a
+// synced file.
 func checkMixedPair(t *testing.T, older, marker string) {
 	t.Helper()
 	newer := map[string]string{"P": "S", "S": "P"}[older]
@@ -185,25 +182,31 @@ func checkMixedPair(t *testing.T, older, marker string) {
 		sentry(t, "lab", "exec", set, "--", "systemctl", "restart", "sentry-agent")
 	}
 	since := time.Now()
-	waitUntil(t, "the protocol-1 "+older+" and the current "+newer+" see each other", 60*time.Second, func() bool {
+	waitUntil(t, "the previous release on "+older+" and the current "+newer+" see each other", 60*time.Second, func() bool {
 		o := statusNodes(t, newer)[node[older]]
 		n := statusNodes(t, older)[node[newer]]
-		return o.Reachable && n.Reachable && o.Error == "" && strings.HasPrefix(o.AgentVersion, "0.9.0-proto1") && !strings.HasPrefix(n.AgentVersion, "0.9.0")
+		return o.Reachable && n.Reachable && o.Error == "" && o.AgentVersion == previousVersion && n.AgentVersion != previousVersion
 	})
 	for _, set := range []string{"P", "S"} {
 		other := node[map[string]string{"P": "S", "S": "P"}[set]]
-		waitUntil(t, fmt.Sprintf("fresh results of %s on %s (protocol 1 on %s)", other, set, older), 60*time.Second, func() bool {
+		waitUntil(t, fmt.Sprintf("fresh results of %s on %s (the previous release on %s)", other, set, older), 60*time.Second, func() bool {
 			r := nodeResults(t, set, other)["mail"]
 			return r.OK && r.Start.After(since)
 		})
 	}
-	waitUntil(t, newer+"'s drift names the peer's protocol", 60*time.Second, func() bool {
-		out, _ := sentryErr("lab", "exec", newer, "--", "sentry", "drift")
-		return strings.Contains(out, "speaks peer protocol 1")
+	waitUntil(t, newer+" has the inventory of the previous release", 60*time.Second, func() bool {
+		// Both inventories at hand: the drift is known (in step or not),
+		// and no line says why the peer's is missing.
+		js, _ := sentryErr("lab", "exec", newer, "--", "sentry", "drift", "--json")
+		var d struct {
+			State string `json:"state"`
+		}
+		text, _ := sentryErr("lab", "exec", newer, "--", "sentry", "drift")
+		return json.Unmarshal([]byte(js), &d) == nil && d.State != "unknown" && d.State != "" && !strings.Contains("\n"+text, "\npeer: ")
 	})
 	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "echo '# "+marker+"' > /etc/nginx/conf.d/sentry-mixed.conf")
 	waitFileOn(t, "S", "/etc/nginx/conf.d/sentry-mixed.conf", "# "+marker, 30*time.Second)
-	waitUntil(t, "both green in the mixed pair (protocol 1 on "+older+")", 60*time.Second, func() bool {
+	waitUntil(t, "both green in the mixed pair (the previous release on "+older+")", 60*time.Second, func() bool {
 		st := statusNodes(t, "P")
 		return strings.HasPrefix(st["node-p"].Verify, "15/15 green") && strings.HasPrefix(st["node-s"].Verify, "15/15 green")
 	})

@@ -24,12 +24,12 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/apttrust"
-	"github.com/sentryha/sentry/internal/atomicfile"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/logging"
@@ -70,24 +70,12 @@ type Agent struct {
 	modsetOnce sync.Once
 	modsSet    *modset.Set // the selected modules: mods()
 	secrets    *synchronizer.Secrets
-	peerSrv    *http.Server
-	peerLn     net.Listener
-	peerLoop   context.CancelFunc
-	link       linkState
-	lim        *limits // what the peer (or anyone on the peer port) may cost: limits()
-	limOnce    sync.Once
+	link       *link.Link // the peer link: lnk()
+	linkOnce   sync.Once
 	syncerOnce sync.Once
 	syncer     *cfgsync.Sync  // the configuration sync: cfgsync()
 	parity     *parity.Parity // built by New
 	wg         sync.WaitGroup
-}
-
-// linkState is what this agent knows of the peer link.
-type linkState struct {
-	Reachable   bool
-	LastContact time.Time
-	LastError   string
-	Peer        *peer.NodeStatus
 }
 
 // Option adjusts where an agent finds the system's files: for tests, which
@@ -110,6 +98,8 @@ type paths struct {
 	parity parity.Options
 
 	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
+	// codec: the peer protocol spoken (the zero value: this build's).
+	codec peer.Codec
 }
 
 // WithAptTrust reads apt's sources, keys and indexes from o's folders.
@@ -256,16 +246,6 @@ func (a *Agent) SetLogger(l *slog.Logger) {
 	a.newComponents()
 }
 
-// PeerAddr is the peer API's listening address, once it listens.
-func (a *Agent) PeerAddr() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.peerLn == nil {
-		return ""
-	}
-	return a.peerLn.Addr().String()
-}
-
 // loadConfig reads the configuration; a missing file means defaults.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
@@ -339,13 +319,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.mu.Lock()
 	initialized := a.node != nil
+	a.mu.Unlock()
 	if initialized {
-		if err := a.startPeerLocked(); err != nil {
-			a.mu.Unlock()
+		if err := a.lnk().Start(); err != nil {
 			return err
 		}
 	}
-	a.mu.Unlock()
 
 	vctx, vcancel := context.WithCancel(context.Background())
 	defer vcancel()
@@ -398,9 +377,7 @@ loop:
 	mcancel()
 	sctx, cancel := context.WithTimeout(context.Background(), a.conf().Agent.ShutdownTimeout.Duration)
 	defer cancel()
-	a.mu.Lock()
-	a.stopPeerLocked(sctx)
-	a.mu.Unlock()
+	a.lnk().Stop(sctx)
 	if err := localSrv.Shutdown(sctx); err != nil {
 		a.log.Warn("local api did not drain in time", "err", err)
 	}
@@ -483,20 +460,6 @@ func (a *Agent) loadClusterKey() (*synchronizer.Secrets, error) {
 	return s, nil
 }
 
-// saveClusterKey writes the cluster key (0600) and loads it.
-func (a *Agent) saveClusterKeyLocked(key string) error {
-	p := filepath.Join(a.statePath("pki"), pki.ClusterKeyFile)
-	if err := atomicfile.Write(p, []byte(key+"\n"), 0o600); err != nil {
-		return err
-	}
-	s, err := synchronizer.NewSecrets(key)
-	if err != nil {
-		return err
-	}
-	a.secrets = s
-	return nil
-}
-
 // reload re-reads the configuration (SIGHUP). The log level applies at
 // once; listener addresses need a restart and are said so.
 func (a *Agent) reload() {
@@ -520,62 +483,6 @@ func (a *Agent) reload() {
 	}
 	a.cfg.Store(cfg)
 	a.log.Info("configuration reloaded", "file", a.cfgPath, "log_level", cfg.Log.Level)
-}
-
-// startPeerLocked starts the peer API and the peer loop. a.mu is held.
-func (a *Agent) startPeerLocked() error {
-	if a.peerSrv != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", a.conf().Agent.Listen)
-	if err != nil {
-		return fmt.Errorf("peer api: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           a.peerHandler(),
-		TLSConfig:         a.node.ServerTLS(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          log.New(&slogWriter{a.log, "peer api"}, "", 0),
-	}
-	a.peerSrv, a.peerLn = srv, ln
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("peer api stopped", "err", err)
-		}
-	}()
-	if why := a.safeModeLocked(); why != "" {
-		a.log.Warn("safe mode: no configuration sync", "reason", why)
-	} else if err := a.startSyncLocked(); err != nil {
-		return fmt.Errorf("config sync: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.peerLoop = cancel
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.runPeerLoop(ctx)
-	}()
-	a.log.Info("peer api listening", "address", ln.Addr().String(), "cluster", a.node.Cluster, "node", a.node.Name)
-	return nil
-}
-
-func (a *Agent) stopPeerLocked(ctx context.Context) {
-	a.stopSyncLocked()
-	if a.peerLoop != nil {
-		a.peerLoop()
-		a.peerLoop = nil
-	}
-	if a.peerSrv != nil {
-		if err := a.peerSrv.Shutdown(ctx); err != nil {
-			a.log.Warn("peer api did not drain in time", "err", err)
-		}
-		a.peerSrv = nil
-	}
 }
 
 // listenLocal opens the local API socket: mode 0600 in a 0700 folder, and

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
@@ -307,8 +308,8 @@ func TestPeerVerifyRunsLimited(t *testing.T) {
 			msg = err.Error()
 		}
 	}
-	if refused == 0 || refused > 20-verifyRunsPerMinute {
-		t.Fatalf("%d of 20 verification runs asked at once refused, want %d", refused, 20-verifyRunsPerMinute)
+	if refused == 0 || refused > 20-link.VerifyRunsPerMinute {
+		t.Fatalf("%d of 20 verification runs asked at once refused, want %d", refused, 20-link.VerifyRunsPerMinute)
 	}
 	t.Log(msg)
 }
@@ -320,7 +321,7 @@ func TestPeerDebFetchesLimited(t *testing.T) {
 	p := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
 	s := applyAgent(t, "node-s", stamp.RoleSecondary, "node-p", machineB)
 	linkPeers(t, p, s)
-	const asks = debFetchesPerHour + 5
+	const asks = link.DebFetchesPerHour + 5
 	codes := map[int]int{}
 	var last string
 	for i := 0; i < asks; i++ {
@@ -336,8 +337,8 @@ func TestPeerDebFetchesLimited(t *testing.T) {
 			last = string(b)
 		}
 	}
-	if runs := len(f.runs()); runs > debFetchesPerHour {
-		t.Errorf("%d apt-get runs for %d requests of the peer, want at most %d (answers %v)", runs, asks, debFetchesPerHour, codes)
+	if runs := len(f.runs()); runs > link.DebFetchesPerHour {
+		t.Errorf("%d apt-get runs for %d requests of the peer, want at most %d (answers %v)", runs, asks, link.DebFetchesPerHour, codes)
 	}
 	if codes[http.StatusTooManyRequests] != 5 || !strings.Contains(last, "package") {
 		t.Errorf("answers %v, want 5 refused with 429; last refusal %s", codes, last)

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
 )
@@ -37,11 +37,7 @@ func TestJoinRefusalsSummedUp(t *testing.T) {
 		t.Fatalf("events after 50 refused joins: %+v, want the first one alone", evs)
 	}
 	// The rest, at the end of the period (here: now).
-	s, ok := p.a.limits().join.flushNow()
-	if !ok {
-		t.Fatal("nothing to sum up")
-	}
-	p.a.recordJoinSummary(s)
+	p.a.lnk().FlushRefusals()
 	evs = eventsOfKind(t, p.a, "join-refused")
 	if len(evs) != 2 {
 		t.Fatalf("%d events", len(evs))
@@ -62,60 +58,6 @@ func TestJoinRefusalsSummedUp(t *testing.T) {
 	}
 }
 
-// The summary's timer: refusals within a period become one summary at its
-// end, the first of a quiet time at once.
-func TestJoinGuardTimer(t *testing.T) {
-	g := joinGuard{every: 100 * time.Millisecond}
-	var mu sync.Mutex
-	var got []joinSummary
-	flush := func(s joinSummary) { mu.Lock(); got = append(got, s); mu.Unlock() }
-	now := time.Now()
-	if s, due := g.note("192.0.2.7:4000", "join token unknown", true, now, flush); !due || s.joins != 1 {
-		t.Fatalf("the first refusal: %+v %v, want it said at once", s, due)
-	}
-	for i := 0; i < 5; i++ {
-		if _, due := g.note("192.0.2.8:4000", "too many join attempts", true, now, flush); due {
-			t.Fatal("a refusal within the period said at once")
-		}
-	}
-	g.note("192.0.2.9:4000", "no peer certificate", false, now, flush)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0].joins != 5 || got[0].others != 1 || got[0].addrs["192.0.2.8"] != 5 {
-		t.Fatalf("summaries %+v", got)
-	}
-}
-
-func TestSourceLimiter(t *testing.T) {
-	l := sourceLimiter{burst: 2, per: time.Minute, globalBurst: 3, globalPer: time.Minute}
-	now := time.Now()
-	for i, want := range []bool{true, true, false} {
-		if ok, _, which := l.allow("192.0.2.1:1000", now); ok != want || (!ok && which != "from this address") {
-			t.Fatalf("request %d of one source: %v %s", i, ok, which)
-		}
-	}
-	if ok, _, _ := l.allow("192.0.2.2:1000", now); !ok {
-		t.Fatal("another source refused")
-	}
-	if ok, wait, which := l.allow("192.0.2.3:1000", now); ok || wait <= 0 || which != "from all addresses together" {
-		t.Fatalf("past the global limit: %v %v %s", ok, wait, which)
-	}
-	// Refilled with time.
-	if ok, _, _ := l.allow("192.0.2.1:1000", now.Add(31*time.Second)); !ok {
-		t.Fatal("not refilled after half a minute")
-	}
-}
-
 // Requests without the peer's certificate (a node whose certificate is
 // refused says hello every few seconds) do not use up the joins of their
 // address: the operator's join from there still passes.
@@ -127,7 +69,7 @@ func TestRefusedHellosLeaveJoinsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: insecureTransport()}
-	for i := 0; i < 3*joinBurst; i++ {
+	for i := 0; i < 3*link.JoinBurst; i++ {
 		resp, err := cl.Post("https://"+p.listen+"/v1/hello", "application/json", strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
@@ -137,41 +79,12 @@ func TestRefusedHellosLeaveJoinsAlone(t *testing.T) {
 			t.Fatalf("a hello without certificate: %s", resp.Status)
 		}
 	}
-	if n := strings.Count(p.logs.String(), "refused peer request"); n != joinBurst {
-		t.Errorf("%d refusals logged of %d, want %d (the rest counted)", n, 3*joinBurst, joinBurst)
+	if n := strings.Count(p.logs.String(), "refused peer request"); n != link.JoinBurst {
+		t.Errorf("%d refusals logged of %d, want %d (the rest counted)", n, 3*link.JoinBurst, link.JoinBurst)
 	}
 	s := startNode(t, "node-s")
 	if _, err := s.c.Join(ctx, res.Token, p.listen); err != nil {
 		t.Fatalf("join after refused hellos from its address: %v", err)
-	}
-}
-
-func TestWorkLimiter(t *testing.T) {
-	l := workLimiter{what: "verification runs", concurrent: 1, burst: 2, per: time.Minute}
-	now := time.Now()
-	release, err := l.begin(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.begin(now); err == nil || !strings.Contains(err.Error(), "1 at a time, and one is running") {
-		t.Fatalf("a second at once: %v", err)
-	}
-	release()
-	release() // twice is once
-	r2, err := l.begin(now)
-	if err != nil {
-		t.Fatalf("after the first: %v", err)
-	}
-	r2()
-	_, err = l.begin(now)
-	var le *limitError
-	if !errors.As(err, &le) || !strings.Contains(err.Error(), "at most 2 a minute; the next in 30s") || le.retryAfter != 30*time.Second {
-		t.Fatalf("the third in a minute: %v", err)
-	}
-	if r, err := l.begin(now.Add(30 * time.Second)); err != nil {
-		t.Fatalf("after the refill: %v", err)
-	} else {
-		r()
 	}
 }
 
@@ -180,11 +93,10 @@ func TestPeerDebsOneAtATime(t *testing.T) {
 	p := applyAgent(t, "node-p", stamp.RoleSecondary, "node-s", machineA)
 	s := applyAgent(t, "node-s", stamp.RolePrimary, "node-p", machineB)
 	linkPeers(t, p, s)
-	lim := &p.limits().deb
-	lim.serve.Lock()
+	release := p.lnk().HoldDebs()
 	body, _ := json.Marshal(DebRequest{Name: "hello", Arch: "all", Version: "1.0"})
 	resp, err := s.peerPost(context.Background(), "/v1/parity/deb", "application/json", body)
-	lim.serve.Unlock()
+	release()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +112,7 @@ func TestCheckPeerGeneration(t *testing.T) {
 	a := applyAgent(t, "node-p", stamp.RolePrimary, "node-s", machineA)
 	a.stamp = &stamp.Stamp{ClusterID: "c1", DiskSet: "d1", Role: stamp.RolePrimary, Generation: 3, OtherGeneration: 5, HomeHardware: machineA}
 	for gen, ok := range map[uint64]bool{0: true, 1: true, 5: true, 21: true, 22: false, stamp.MaxGeneration + 1: false} {
-		a.mu.Lock()
-		err := a.checkPeerGenerationLocked(&peer.NodeStatus{Name: "node-s", Generation: gen})
-		a.mu.Unlock()
+		err := a.lnk().CheckPeerGeneration(&peer.NodeStatus{Name: "node-s", Generation: gen})
 		if (err == nil) != ok || (err != nil && !errors.Is(err, peer.ErrGeneration)) {
 			t.Errorf("generation %d: %v, want ok %v", gen, err, ok)
 		}

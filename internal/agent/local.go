@@ -50,8 +50,8 @@ func (a *Agent) status() Status {
 		st.Hint = "no secondary has joined yet: run `sentry token` here and `sentry join` on the secondary"
 		return st
 	}
-	pv := NodeView{Name: a.cluster.PeerName, Address: a.cluster.PeerAddress, Reachable: a.link.Reachable, Error: a.link.LastError}
-	p := a.link.Peer
+	pv := NodeView{Name: a.cluster.PeerName, Address: a.cluster.PeerAddress, Reachable: a.lnk().State().Reachable, Error: a.lnk().State().LastError}
+	p := a.lnk().Peer()
 	if p == nil {
 		// Not heard from since this agent started: the store remembers.
 		if rec, ok, err := a.store.Peer(a.cluster.PeerName); err == nil && ok {
@@ -63,7 +63,7 @@ func (a *Agent) status() Status {
 			pv.LastContact = &lc
 		}
 	} else {
-		lc := a.link.LastContact
+		lc := a.lnk().State().LastContact
 		pv.LastContact = &lc
 	}
 	if p != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/peer"
 )
@@ -70,13 +71,17 @@ func (a *Agent) notePeerStatus(h *peer.NodeStatus) {
 type parityPeer struct{ a *Agent }
 
 func (p parityPeer) Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error) {
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.a.peerPost(ctx, path, contentType, b)
-	if errors.Is(err, errNoPeer) {
+	resp, err := p.a.peerClient().Post(ctx, path, contentType, body)
+	if errors.Is(err, link.ErrNoPeer) {
 		return nil, parity.ErrNoPeer
 	}
 	return resp, err
+}
+
+func (p parityPeer) FetchDeb(ctx context.Context, d parity.DebRequest) (*peer.Deb, io.ReadCloser, error) {
+	deb, f, err := p.a.peerClient().FetchDeb(ctx, peer.DebRequest(d), p.a.peerProtocol())
+	if errors.Is(err, link.ErrNoPeer) {
+		return nil, nil, parity.ErrNoPeer
+	}
+	return deb, f, err
 }

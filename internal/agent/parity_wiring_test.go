@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -101,7 +102,7 @@ func linkPeers(t *testing.T, p, s *Agent) {
 		return n
 	}
 	p.node, s.node = node(p.cluster.NodeName), node(s.cluster.NodeName)
-	srv := httptest.NewUnstartedServer(p.peerHandler())
+	srv := httptest.NewUnstartedServer(p.lnk().Handler())
 	srv.TLS = p.node.ServerTLS()
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -179,4 +180,10 @@ func TestParityOverPeerLink(t *testing.T) {
 	if !strings.Contains(rep.Peer.Error, "the peer's agent speaks peer protocol 1") || rep.Peer.Packages == 0 {
 		t.Errorf("after a hello of protocol 1: %+v", rep.Peer)
 	}
+}
+
+// peerPost posts body to the peer's API through the link's client, as the
+// components do.
+func (a *Agent) peerPost(ctx context.Context, path, contentType string, body []byte) (*http.Response, error) {
+	return a.peerClient().Post(ctx, path, contentType, bytes.NewReader(body))
 }

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"io"
-	"net/http"
 
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 )
@@ -23,7 +22,7 @@ func (a *Agent) cfgsync() *cfgsync.Sync {
 				defer a.mu.Unlock()
 				// Not when the agent is stopping (the peer side is down by
 				// then), in safe mode, or when another restart won.
-				if a.peerLoop == nil || a.safeModeLocked() != "" || a.syncer.Running() {
+				if !a.lnk().Running() || a.safeModeLocked() != "" || a.syncer.Running() {
 					return false, nil
 				}
 				return true, a.startSyncLocked()
@@ -54,21 +53,10 @@ func (a *Agent) stopSyncLocked() { a.cfgsync().Stop() }
 // restartSyncIfPolicyChanged: see cfgsync.RestartIfPolicyChanged.
 func (a *Agent) restartSyncIfPolicyChanged() { a.cfgsync().RestartIfPolicyChanged() }
 
-// peerPoster carries the secondary's fetch to the primary, over mutual
-// TLS with the cluster's certificates.
+// peerPoster carries the secondary's fetch to the primary through the
+// peer link's one client, in the form the primary reads.
 type peerPoster struct{ a *Agent }
 
-func (p peerPoster) Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error) {
-	a := p.a
-	a.mu.Lock()
-	addr, name := a.cluster.PeerAddress, a.cluster.PeerName
-	tlsCfg := a.node.ClientTLS(name)
-	a.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", contentType)
-	tr := &http.Transport{TLSClientConfig: tlsCfg}
-	return (&http.Client{Transport: tr}).Do(req)
+func (p peerPoster) FetchConfig(ctx context.Context, have string) (string, io.ReadCloser, error) {
+	return p.a.peerClient().FetchConfig(ctx, have, p.a.peerProtocol())
 }

@@ -95,17 +95,5 @@ func (r reloadsOf) WaitIdle(ctx context.Context, bound time.Duration) error {
 type verifyPeer struct{ a *Agent }
 
 func (p verifyPeer) VerifyRun(ctx context.Context, req peer.VerifyRequest) (*peer.VerifyResults, error) {
-	a := p.a
-	body, err := peer.Encode(peer.TypeVerifyRequest, a.nodeName(), req)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	addr, tlsCfg := a.cluster.PeerAddress, a.node.ClientTLS(a.cluster.PeerName)
-	a.mu.Unlock()
-	env, err := peer.Call(ctx, tlsCfg, addr, "/v1/verify/run", body)
-	if err != nil {
-		return nil, err
-	}
-	return env.VerifyResults()
+	return p.a.peerClient().Verify(ctx, req)
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/sentryha/sentry/internal/hwid"
@@ -20,30 +19,41 @@ import (
 
 // ProtocolVersion is the newest version this agent speaks;
 // MinProtocolVersion the oldest it still understands. Version 2 added the
-// inventory messages and the verification run on request. Fields added to a message are optional and ignored by
-// older agents, so they need no new version; a new message type does.
-//
-// ProtocolVersion is a variable so that a build can speak an older
-// version, to test mixed pairs:
-//
-//	go build -ldflags "-X github.com/sentryha/sentry/internal/peer.protocolOverride=1"
-var ProtocolVersion = 2
+// inventory messages and the verification run on request; version 3 put
+// the configuration fetch and the package fetch under the envelope
+// (config-fetch, deb-request; their answers lead with a message). Fields
+// added to a message are optional and ignored by older agents, so they
+// need no new version; a new message type does.
+const ProtocolVersion = 3
 
 // MinProtocolVersion is the oldest version this agent reads.
 const MinProtocolVersion = 1
 
-var protocolOverride string
+// Codec encodes and decodes messages, speaking protocol versions
+// MinProtocolVersion to its own newest. The zero Codec speaks
+// ProtocolVersion; Speaking makes one that speaks an older version (a
+// test of a mixed pair, in one process).
+type Codec struct{ max int }
 
-func init() {
-	if v, err := strconv.Atoi(protocolOverride); err == nil && v >= MinProtocolVersion && v < ProtocolVersion {
-		ProtocolVersion = v
+// Speaking is a Codec whose newest version is v (bounded to the versions
+// this build knows).
+func Speaking(v int) Codec {
+	return Codec{max: min(max(v, MinProtocolVersion), ProtocolVersion)}
+}
+
+// Version is the newest protocol version c speaks.
+func (c Codec) Version() int {
+	if c.max == 0 {
+		return ProtocolVersion
 	}
+	return c.max
 }
 
 // typeVersion is the version that introduced a message type. Every message
 // is sent at that version, so an older peer reads each message it knows,
 // and refuses (by version) only the types it cannot know.
-var typeVersion = map[string]int{TypeInventoryRequest: 2, TypeInventory: 2, TypeVerifyRequest: 2, TypeVerifyResults: 2}
+var typeVersion = map[string]int{TypeInventoryRequest: 2, TypeInventory: 2, TypeVerifyRequest: 2, TypeVerifyResults: 2,
+	TypeConfigFetch: 3, TypeConfigPack: 3, TypeDebRequest: 3, TypeDeb: 3}
 
 // VersionOf is the protocol version a message of type typ is sent at.
 func VersionOf(typ string) int {
@@ -144,15 +154,26 @@ type ErrorBody struct {
 	Message string `json:"message"`
 }
 
+// Encode makes a message of type typ from node from, at this build's
+// protocol.
+func Encode(typ, from string, body any) ([]byte, error) { return Codec{}.Encode(typ, from, body) }
+
+// Read decodes one message from r at this build's protocol.
+func Read(r io.Reader) (*Envelope, error) { return Codec{}.Read(r) }
+
+// Decode checks and decodes one message at this build's protocol.
+func Decode(b []byte) (*Envelope, error) { return Codec{}.Decode(b) }
+
 // Encode makes a message of type typ from node from.
-func Encode(typ, from string, body any) ([]byte, error) {
+func (c Codec) Encode(typ, from string, body any) ([]byte, error) {
+	newest := c.Version()
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	v := VersionOf(typ)
-	if v > ProtocolVersion {
-		return nil, fmt.Errorf("%w: a %s message needs protocol %d, this agent speaks up to %d", ErrVersion, typ, v, ProtocolVersion)
+	if v > newest {
+		return nil, fmt.Errorf("%w: a %s message needs protocol %d, this agent speaks up to %d", ErrVersion, typ, v, newest)
 	}
 	env := Envelope{Version: v, Type: typ, From: from, Sent: time.Now().UTC(), Body: b}
 	out, err := json.Marshal(env)
@@ -166,18 +187,19 @@ func Encode(typ, from string, body any) ([]byte, error) {
 }
 
 // Read decodes one message from r, reading at most MaxMessageSize bytes.
-func Read(r io.Reader) (*Envelope, error) {
+func (c Codec) Read(r io.Reader) (*Envelope, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxMessageSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return Decode(b)
+	return c.Decode(b)
 }
 
 var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Decode checks and decodes one message.
-func Decode(b []byte) (*Envelope, error) {
+func (c Codec) Decode(b []byte) (*Envelope, error) {
+	newest := c.Version()
 	if len(b) > MaxMessageSize {
 		return nil, ErrTooLarge
 	}
@@ -189,14 +211,15 @@ func Decode(b []byte) (*Envelope, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%w: data after the message", ErrMalformed)
 	}
-	if env.Version < MinProtocolVersion || env.Version > ProtocolVersion {
-		return nil, fmt.Errorf("%w: peer speaks %d, this agent %d to %d", ErrVersion, env.Version, MinProtocolVersion, ProtocolVersion)
+	if env.Version < MinProtocolVersion || env.Version > newest {
+		return nil, fmt.Errorf("%w: peer speaks %d, this agent %d to %d", ErrVersion, env.Version, MinProtocolVersion, newest)
 	}
-	if v, ok := typeVersion[env.Type]; ok && (v > ProtocolVersion || env.Version < v) {
-		return nil, fmt.Errorf("%w: a %s message is protocol %d, this agent speaks %d to %d", ErrVersion, env.Type, v, MinProtocolVersion, ProtocolVersion)
+	if v, ok := typeVersion[env.Type]; ok && (v > newest || env.Version < v) {
+		return nil, fmt.Errorf("%w: a %s message is protocol %d, this agent speaks %d to %d", ErrVersion, env.Type, v, MinProtocolVersion, newest)
 	}
 	switch env.Type {
-	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory, TypeVerifyRequest, TypeVerifyResults:
+	case TypeHello, TypeJoinRequest, TypeJoinResponse, TypeError, TypeInventoryRequest, TypeInventory, TypeVerifyRequest, TypeVerifyResults,
+		TypeConfigFetch, TypeConfigPack, TypeDebRequest, TypeDeb:
 	default:
 		return nil, fmt.Errorf("%w: unknown type %.40q", ErrMalformed, env.Type)
 	}
@@ -225,6 +248,14 @@ func Decode(b []byte) (*Envelope, error) {
 		_, err = env.VerifyRequest()
 	case TypeVerifyResults:
 		_, err = env.VerifyResults()
+	case TypeConfigFetch:
+		_, err = env.ConfigFetch()
+	case TypeConfigPack:
+		_, err = env.ConfigPack()
+	case TypeDebRequest:
+		_, err = env.DebRequest()
+	case TypeDeb:
+		_, err = env.Deb()
 	}
 	if err != nil {
 		return nil, err

@@ -30,17 +30,31 @@ func TestVersionByType(t *testing.T) {
 			t.Errorf("%s sent at version %d, want %d", env.Type, env.Version, c.want)
 		}
 	}
-	// An agent built to speak protocol 1 (an older release).
-	old := ProtocolVersion
-	ProtocolVersion = 1
-	defer func() { ProtocolVersion = old }()
-	if _, err := Decode(hello); err != nil {
+	// An agent that speaks protocol 1 (an older release).
+	old := Speaking(1)
+	if _, err := old.Decode(hello); err != nil {
 		t.Fatalf("a protocol-1 agent refuses a newer agent's hello: %v", err)
 	}
-	if _, err := Decode(inv); !errors.Is(err, ErrVersion) {
+	if _, err := old.Decode(inv); !errors.Is(err, ErrVersion) {
 		t.Fatalf("a protocol-1 agent took an inventory request: %v", err)
 	}
-	if _, err := Encode(TypeInventory, "node-s", InventoryReply{Error: "x"}); !errors.Is(err, ErrVersion) {
+	if _, err := old.Encode(TypeInventory, "node-s", InventoryReply{Error: "x"}); !errors.Is(err, ErrVersion) {
 		t.Fatalf("a protocol-1 agent sent an inventory: %v", err)
+	}
+	// Protocol 2 (release aa90d47) reads inventories, not the messages of
+	// the configuration and package fetches.
+	v2 := Speaking(2)
+	if _, err := v2.Decode(inv); err != nil {
+		t.Fatalf("a protocol-2 agent refuses an inventory request: %v", err)
+	}
+	fetch, err := Encode(TypeConfigFetch, "node-s", ConfigFetch{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v2.Decode(fetch); !errors.Is(err, ErrVersion) {
+		t.Fatalf("a protocol-2 agent took a config-fetch message: %v", err)
+	}
+	if got := Speaking(9).Version(); got != ProtocolVersion {
+		t.Errorf("Speaking(9) speaks %d, want %d", got, ProtocolVersion)
 	}
 }

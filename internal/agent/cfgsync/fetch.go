@@ -10,7 +10,6 @@ import (
 	"net/http"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/synchronizer"
 )
 
@@ -71,36 +70,21 @@ func (s *Sync) fetcher() synchronizer.Fetcher {
 		if !have.IsZero() {
 			haveStr = have.String()
 		}
-		body, _ := json.Marshal(map[string]string{"have": haveStr})
-		resp, err := s.d.Peer.Post(ctx, FetchPath, "application/json", bytes.NewReader(body))
+		headStr, pack, err := s.d.Peer.FetchConfig(ctx, haveStr)
 		if err != nil {
 			return plumbing.ZeroHash, nil, err
 		}
-		head := plumbing.NewHash(resp.Header.Get("X-Sentry-Config-Head"))
-		switch resp.StatusCode {
-		case http.StatusNoContent:
-			resp.Body.Close()
+		head := plumbing.NewHash(headStr)
+		if pack == nil {
 			return head, nil, nil
-		case http.StatusOK:
-			if resp.Header.Get("X-Sentry-Pack-Encoding") != "gzip" {
-				resp.Body.Close()
-				return plumbing.ZeroHash, nil, fmt.Errorf("primary sent a pack in an unknown encoding")
-			}
-			cr := &synchronizer.CountingReader{R: io.LimitReader(resp.Body, 1<<30)}
-			zr, err := gzip.NewReader(cr)
-			if err != nil {
-				resp.Body.Close()
-				return plumbing.ZeroHash, nil, fmt.Errorf("pack from the primary: %w", err)
-			}
-			return head, &gzipPack{Reader: zr, body: resp.Body, cr: cr}, nil
 		}
-		defer resp.Body.Close()
-		env, err := peer.Read(resp.Body)
-		if err == nil && env.Type == peer.TypeError {
-			eb, _ := env.Error()
-			return plumbing.ZeroHash, nil, fmt.Errorf("primary refused: %s", eb.Message)
+		cr := &synchronizer.CountingReader{R: io.LimitReader(pack, 1<<30)}
+		zr, err := gzip.NewReader(cr)
+		if err != nil {
+			pack.Close()
+			return plumbing.ZeroHash, nil, fmt.Errorf("pack from the primary: %w", err)
 		}
-		return plumbing.ZeroHash, nil, fmt.Errorf("primary answered %s", resp.Status)
+		return head, &gzipPack{Reader: zr, body: pack, cr: cr}, nil
 	}
 }
 

@@ -28,7 +28,9 @@ import (
 // fetch from the primary (POST /v1/config/fetch). The wiring adapts the
 // peer client to it.
 type Peer interface {
-	Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error)
+	// FetchConfig asks the primary for its head and a gzip-compressed
+	// pack of what have lacks (nil when have is its head).
+	FetchConfig(ctx context.Context, have string) (head string, pack io.ReadCloser, err error)
 }
 
 // Deps is what the sync needs from the agent. The funcs are called without

@@ -1,8 +1,11 @@
 package cfgsync
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,13 +49,33 @@ func (e *events) find(kind string) string {
 // httpPeer posts to a test server: the peer link, without its TLS.
 type httpPeer struct{ url string }
 
-func (p httpPeer) Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+path, body)
+// FetchConfig asks in protocol 2's form (the agent's peer.Client speaks
+// both; this is the server's side under test).
+func (p httpPeer) FetchConfig(ctx context.Context, have string) (string, io.ReadCloser, error) {
+	body, _ := json.Marshal(map[string]string{"have": have})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+FetchPath, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	req.Header.Set("Content-Type", contentType)
-	return http.DefaultClient.Do(req)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", nil, err
+	}
+	head := resp.Header.Get(peer.HeaderConfigHead)
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		resp.Body.Close()
+		return head, nil, nil
+	case http.StatusOK:
+		return head, resp.Body, nil
+	}
+	defer resp.Body.Close()
+	if env, err := peer.Read(resp.Body); err == nil && env.Type == peer.TypeError {
+		eb, _ := env.Error()
+		return "", nil, fmt.Errorf("primary refused: %s", eb.Message)
+	}
+	return "", nil, fmt.Errorf("primary answered %s", resp.Status)
 }
 
 type testNode struct {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/apttrust"
-	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
@@ -91,13 +90,12 @@ func (p *Parity) HandleDeb(w http.ResponseWriter, r *http.Request) {
 	p.deps.Log.Info("parity: sent a package to the peer", "package", d.String(), "file", path, "bytes", n, "err", err)
 }
 
-// DebWouldFetch says whether HandleDeb would run apt-get download for the
-// request body b: a valid request, on the primary, for a file in no apt
-// cache or local repository here. The peer server counts those against
-// its limit of fetches.
-func (p *Parity) DebWouldFetch(b []byte) bool {
-	var d DebRequest
-	if json.Unmarshal(b, &d) != nil || !d.valid() || p.deps.Self().Role != stamp.RolePrimary {
+// DebNeedsFetch says whether HandleDeb would run apt-get download for d:
+// a valid request, on the primary, for a file in no apt cache or local
+// repository here. The peer link counts those against its limit of
+// fetches.
+func (p *Parity) DebNeedsFetch(d DebRequest) bool {
+	if !d.valid() || p.deps.Self().Role != stamp.RolePrimary {
 		return false
 	}
 	_, err := p.apt.locate(d)
@@ -158,29 +156,23 @@ func (p *Parity) getDeb(ctx context.Context, d DebRequest, dir string, peerFirst
 
 // peerDeb receives the .deb of d from the peer (POST /v1/parity/deb).
 func (p *Parity) peerDeb(ctx context.Context, d DebRequest, dir string) (path, source string, err error) {
-	body, _ := json.Marshal(d)
+	if p.deps.Peer == nil {
+		return "", "", ErrNoPeer
+	}
 	ctx, cancel := context.WithTimeout(ctx, debTimeout)
 	defer cancel()
-	resp, err := p.post(ctx, "/v1/parity/deb", body)
+	deb, file, err := p.deps.Peer.FetchDeb(ctx, d)
 	if err != nil {
 		return "", "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		env, rerr := peer.Read(resp.Body)
-		if rerr == nil && env.Type == peer.TypeError {
-			eb, _ := env.Error()
-			return "", "", fmt.Errorf("the peer has no file for it: %s", eb.Message)
-		}
-		return "", "", fmt.Errorf("the peer answered %s", resp.Status)
-	}
-	name := filepath.Base(resp.Header.Get("X-Sentry-Deb-Filename"))
-	want := strings.ToLower(resp.Header.Get("X-Sentry-Deb-SHA256"))
+	defer file.Close()
+	name := filepath.Base(deb.Filename)
+	want := strings.ToLower(deb.SHA256)
 	if !strings.HasSuffix(name, ".deb") || strings.HasPrefix(name, ".") || len(want) != 64 {
 		return "", "", fmt.Errorf("the peer sent no file name or SHA-256 (%q, %q)", name, want)
 	}
-	if resp.ContentLength > MaxDebSize {
-		return "", "", fmt.Errorf("the peer's file is %d bytes, more than the limit of %d", resp.ContentLength, MaxDebSize)
+	if deb.Size > MaxDebSize {
+		return "", "", fmt.Errorf("the peer's file is %d bytes, more than the limit of %d", deb.Size, MaxDebSize)
 	}
 	path = filepath.Join(dir, name)
 	os.Remove(path)
@@ -189,7 +181,7 @@ func (p *Parity) peerDeb(ctx context.Context, d DebRequest, dir string) (path, s
 		return "", "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, MaxDebSize+1))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(file, MaxDebSize+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -198,8 +190,8 @@ func (p *Parity) peerDeb(ctx context.Context, d DebRequest, dir string) (path, s
 		return "", "", fmt.Errorf("receiving %s: %w", name, err)
 	case n > MaxDebSize:
 		return "", "", fmt.Errorf("%s is larger than the limit of %d bytes", name, MaxDebSize)
-	case resp.ContentLength >= 0 && n != resp.ContentLength:
-		return "", "", fmt.Errorf("%s truncated: %d of %d bytes", name, n, resp.ContentLength)
+	case deb.Size >= 0 && n != deb.Size:
+		return "", "", fmt.Errorf("%s truncated: %d of %d bytes", name, n, deb.Size)
 	case hex.EncodeToString(h.Sum(nil)) != want:
 		return "", "", fmt.Errorf("%s: SHA-256 %x is not the %s the peer announced", name, h.Sum(nil), want)
 	}

@@ -3,6 +3,8 @@ package parity
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
 
@@ -133,6 +136,26 @@ func (h httpPeer) Post(ctx context.Context, path, contentType string, body io.Re
 	}
 	req.Header.Set("Content-Type", contentType)
 	return http.DefaultClient.Do(req)
+}
+
+// FetchDeb asks in protocol 2's form (headers), which the handler under
+// test answers to a peer that sent a bare request.
+func (h httpPeer) FetchDeb(ctx context.Context, d DebRequest) (*peer.Deb, io.ReadCloser, error) {
+	body, _ := json.Marshal(d)
+	resp, err := h.Post(ctx, "/v1/parity/deb", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		env, rerr := peer.Read(resp.Body)
+		if rerr == nil && env.Type == peer.TypeError {
+			eb, _ := env.Error()
+			return nil, nil, fmt.Errorf("the peer has no file for it: %s", eb.Message)
+		}
+		return nil, nil, fmt.Errorf("the peer answered %s", resp.Status)
+	}
+	return &peer.Deb{Filename: resp.Header.Get(peer.HeaderDebFilename), SHA256: resp.Header.Get(peer.HeaderDebSHA256), Size: resp.ContentLength}, resp.Body, nil
 }
 
 // linkPeers serves p's peer handlers, and points s at them, as a paired

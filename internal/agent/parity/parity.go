@@ -109,7 +109,11 @@ type Identity struct {
 // Peer is the peer link as parity uses it: a POST to the peer's API over
 // mutual TLS. Without a peer it returns an error wrapping ErrNoPeer.
 type Peer interface {
+	// Post carries the inventory fetch.
 	Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error)
+	// FetchDeb asks the peer for a .deb: what it says of the file (Size
+	// -1: not said) and the file, which the caller closes and checks.
+	FetchDeb(ctx context.Context, d DebRequest) (*peer.Deb, io.ReadCloser, error)
 }
 
 // Deps are what parity takes from the rest of the agent.

@@ -1,7 +1,8 @@
-package agent
+package link
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"sort"
@@ -24,18 +25,19 @@ import (
 //     Refused joins are counted in memory and recorded as one event at
 //     most every joinSummaryEvery: the first at once, the rest summed up.
 //   - verification runs the peer asks for: one at a time, and
-//     verifyRunsPerMinute.
+//     VerifyRunsPerMinute.
 //   - .deb files the peer asks for: one at a time; those this node must
-//     fetch with apt-get download, debFetchesPerHour.
+//     fetch with apt-get download, DebFetchesPerHour.
 //   - the peer's generation: within peer.GenerationWindow of the newest
 //     known; a refused value is said once (log and event) per value.
-//   - the peer's probes: peer.MaxProbes distinct names kept of the peer.
+//   - the peer's probes: peer.MaxProbes distinct names kept of the peer
+//     (the wiring admits them: Deps.AdmitPeerStatus).
 const (
-	// joinBurst joins from one address at once, refilled at that many a
+	// JoinBurst joins from one address at once, refilled at that many a
 	// minute (and as many logged refusals of other requests without the
 	// peer's certificate). A join is one request; an operator's retries and
 	// typos stay far below.
-	joinBurst = 10
+	JoinBurst = 10
 	// joinGlobalBurst a minute from all addresses together, past which
 	// every join is refused (429).
 	joinGlobalBurst = 60
@@ -47,22 +49,25 @@ const (
 	// joinSummaryAddrs: the addresses a summary names (the busiest).
 	joinSummaryAddrs = 8
 
-	// verifyRunsPerMinute verification runs the peer may ask for, one at a
+	// VerifyRunsPerMinute verification runs the peer may ask for, one at a
 	// time (`sentry verify --node` on the peer: one per command).
-	verifyRunsPerMinute = 6
-	// debFetchesPerHour packages the peer may make this node fetch with
+	VerifyRunsPerMinute = 6
+	// DebFetchesPerHour packages the peer may make this node fetch with
 	// apt-get download (each up to MaxDebSize). A parity apply on S gets
 	// every file of its plan before it installs any, so a plan needing
 	// more fetches than this within an hour stops at the refusal, which
 	// names this limit; files in the primary's apt cache or a local
 	// repository do not count.
-	debFetchesPerHour = 240
+	DebFetchesPerHour = 240
 )
 
 // limits is what the peer, or anyone on the peer port, may cost this
 // agent: joins, verification runs, package fetches; and the peer
 // generations already refused and said. It owns its state.
 type limits struct {
+	log   *slog.Logger
+	event func(kind, node, msg string, fields map[string]string)
+
 	join   joinGuard
 	verify workLimiter
 	deb    debLimiter
@@ -71,24 +76,13 @@ type limits struct {
 	genSaid map[uint64]bool // peer generations refused and said
 }
 
-// limits are this agent's limiters, made once (agents that tests build by
-// hand get theirs at first use).
-func (a *Agent) limits() *limits {
-	a.limOnce.Do(func() {
-		if a.lim == nil {
-			a.lim = newLimits()
-		}
-	})
-	return a.lim
-}
-
-func newLimits() *limits {
-	return &limits{
+func newLimits(log *slog.Logger, event func(kind, node, msg string, fields map[string]string)) *limits {
+	return &limits{log: log, event: event,
 		join: joinGuard{every: joinSummaryEvery,
-			joins: sourceLimiter{burst: joinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute},
-			anon:  sourceLimiter{burst: joinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute}},
-		verify: workLimiter{what: "verification runs", concurrent: 1, burst: verifyRunsPerMinute, per: time.Minute},
-		deb:    debLimiter{fetch: workLimiter{what: "package fetches", concurrent: 1, burst: debFetchesPerHour, per: time.Hour}},
+			joins: sourceLimiter{burst: JoinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute},
+			anon:  sourceLimiter{burst: JoinBurst, per: time.Minute, globalBurst: joinGlobalBurst, globalPer: time.Minute}},
+		verify: workLimiter{what: "verification runs", concurrent: 1, burst: VerifyRunsPerMinute, per: time.Minute},
+		deb:    debLimiter{fetch: workLimiter{what: "package fetches", concurrent: 1, burst: DebFetchesPerHour, per: time.Hour}},
 	}
 }
 
@@ -390,29 +384,29 @@ func topCounts(m map[string]int, n int) (list string, more int) {
 
 // recordJoinSummary logs a summary and, when it holds refused joins,
 // records it as one join-refused event. It takes no agent lock.
-func (a *Agent) recordJoinSummary(s joinSummary) {
+func (l *limits) recordJoinSummary(s joinSummary) {
 	addrs, more := topCounts(s.addrs, joinSummaryAddrs)
 	if more > 0 {
 		addrs += fmt.Sprintf(" and %d more addresses", more)
 	}
 	reasons, _ := topCounts(s.reasons, 8)
-	a.log.Warn("refused unauthenticated requests", "joins", s.joins, "without_certificate", s.others,
+	l.log.Warn("refused unauthenticated requests", "joins", s.joins, "without_certificate", s.others,
 		"from", addrs, "reasons", reasons, "since", s.since.UTC().Format(time.RFC3339))
-	if s.joins == 0 || a.store == nil {
+	if s.joins == 0 {
 		return
 	}
 	msg := s.first
 	if s.joins+s.others > 1 {
 		msg = fmt.Sprintf("%d joins refused from %s since %s: %s", s.joins, addrs, s.since.UTC().Format(time.RFC3339), reasons)
 	}
-	a.event("join-refused", "", msg, map[string]string{"joins": fmt.Sprint(s.joins), "addresses": addrs, "reasons": reasons})
+	l.event("join-refused", "", msg, map[string]string{"joins": fmt.Sprint(s.joins), "addresses": addrs, "reasons": reasons})
 }
 
 // noteUnauthenticated counts a refused unauthenticated request and records
 // a summary when one is due.
-func (a *Agent) noteUnauthenticated(remote, reason string, join bool) {
-	if s, due := a.limits().join.note(remote, reason, join, time.Now(), a.recordJoinSummary); due {
-		a.recordJoinSummary(s)
+func (l *limits) noteUnauthenticated(remote, reason string, join bool) {
+	if s, due := l.join.note(remote, reason, join, time.Now(), l.recordJoinSummary); due {
+		l.recordJoinSummary(s)
 	}
 }
 
@@ -434,26 +428,38 @@ func (l *limits) sayGenerationOnce(gen uint64) bool {
 	return true
 }
 
-// checkPeerGenerationLocked checks the generation in the peer's status
-// against the newest this node knows (its stamp: its own and the peer's
-// last seen). A refusal is logged and recorded once per value. a.mu is
-// held.
-func (a *Agent) checkPeerGenerationLocked(h *peer.NodeStatus) error {
+// CheckPeerGeneration checks the generation in the peer's status against
+// the newest this node knows (its stamp: its own and the peer's last
+// seen). A refusal is logged and recorded once per value.
+func (l *Link) CheckPeerGeneration(h *peer.NodeStatus) error {
 	var known uint64
-	if a.stamp != nil {
-		known = max(a.stamp.Generation, a.stamp.OtherGeneration)
+	if st := l.d.Identity().Stamp; st != nil {
+		known = max(st.Generation, st.OtherGeneration)
 	}
 	err := peer.CheckGeneration(h.Generation, known)
 	if err == nil {
 		return nil
 	}
 	err = fmt.Errorf("%s says %w; not believed or stored (if this disk set is the stale one, re-install it as the secondary)", h.Name, err)
-	if a.limits().sayGenerationOnce(h.Generation) {
-		a.log.Warn("refused the peer's generation", "node", h.Name, "generation", h.Generation, "known", known, "err", err)
-		if a.store != nil {
-			a.event("peer-generation-refused", h.Name, err.Error(),
-				map[string]string{"generation": fmt.Sprint(h.Generation), "known": fmt.Sprint(known)})
-		}
+	if l.lim.sayGenerationOnce(h.Generation) {
+		l.d.Log.Warn("refused the peer's generation", "node", h.Name, "generation", h.Generation, "known", known, "err", err)
+		l.d.Event("peer-generation-refused", h.Name, err.Error(),
+			map[string]string{"generation": fmt.Sprint(h.Generation), "known": fmt.Sprint(known)})
 	}
 	return err
+}
+
+// FlushRefusals sums up at once the refused unauthenticated requests
+// counted so far (the timer does it at the end of each period).
+func (l *Link) FlushRefusals() {
+	if s, ok := l.lim.join.flushNow(); ok {
+		l.lim.recordJoinSummary(s)
+	}
+}
+
+// HoldDebs makes the peer's package requests wait as if one were being
+// served, until release: they are refused, not queued.
+func (l *Link) HoldDebs() (release func()) {
+	l.lim.deb.serve.Lock()
+	return l.lim.deb.serve.Unlock
 }

@@ -1,4 +1,4 @@
-package agent
+package link
 
 import (
 	"bytes"
@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
@@ -28,6 +25,11 @@ const DefaultTokenTTL = time.Hour
 // ErrInitialized is returned by init and join on a disk set that already
 // belongs to a cluster.
 var ErrInitialized = errors.New("this disk set already belongs to a cluster")
+
+// Initialized is the error of init or join on a disk set of cluster st.
+func Initialized(st *stamp.Stamp) error {
+	return fmt.Errorf("%w %q (%s)", ErrInitialized, st.ClusterName, st.ClusterID)
+}
 
 func randomID() string {
 	b := make([]byte, 16)
@@ -47,15 +49,17 @@ type InitResult struct {
 	TokenExpires  time.Time `json:"token_expires"`
 }
 
-// Init makes this disk set the primary of a new cluster.
-func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stamp != nil {
-		return nil, fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
+// Init makes this disk set the primary of a new cluster, and starts the
+// link.
+func (l *Link) Init(name string, ttl time.Duration) (*InitResult, error) {
+	l.joinMu.Lock()
+	defer l.joinMu.Unlock()
+	if st := l.d.Identity().Stamp; st != nil {
+		return nil, Initialized(st)
 	}
-	if a.hwErr != nil {
-		return nil, fmt.Errorf("cannot identify this machine: %w", a.hwErr)
+	hw, err := l.d.Hardware()
+	if err != nil {
+		return nil, fmt.Errorf("cannot identify this machine: %w", err)
 	}
 	now := time.Now().UTC()
 	clusterID := randomID()
@@ -67,57 +71,40 @@ func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeName := a.conf().Node.Name
+	nodeName := l.nodeName()
 	certPEM, err := ca.SignKey(key, nodeName, now)
 	if err != nil {
-		return nil, err
-	}
-	if err := pki.Save(a.statePath("pki"), ca.Cert, ca.Key, certPEM, key); err != nil {
 		return nil, err
 	}
 	ck, err := synchronizer.NewClusterKey()
 	if err != nil {
 		return nil, err
 	}
-	if err := a.saveClusterKeyLocked(ck); err != nil {
-		return nil, err
-	}
 	st := &stamp.Stamp{ClusterID: clusterID, ClusterName: name, DiskSet: randomID(), Role: stamp.RolePrimary,
-		Generation: 1, HomeHardware: a.hw.ID, Written: now}
+		Generation: 1, HomeHardware: hw, Written: now}
 	cl := &stamp.Cluster{ClusterID: clusterID, ClusterName: name, NodeName: nodeName}
-	if err := a.commitIdentityLocked(cl, st); err != nil {
+	if err := l.d.Commit(Commit{Fresh: true, CACert: ca.Cert, CAKey: ca.Key, CertPEM: certPEM, Key: key,
+		ClusterKey: ck, Cluster: cl, Stamp: st}); err != nil {
 		return nil, err
 	}
-	a.event("init", nodeName, fmt.Sprintf("cluster %q created; this disk set is the primary, generation 1", name),
-		map[string]string{"cluster_id": clusterID, "hardware": a.hw.ID, "disk_set": st.DiskSet})
-	tok, err := a.newTokenLocked(ttl)
+	l.d.Event("init", nodeName, fmt.Sprintf("cluster %q created; this disk set is the primary, generation 1", name),
+		map[string]string{"cluster_id": clusterID, "hardware": hw, "disk_set": st.DiskSet})
+	tok, err := l.NewToken(ttl)
 	if err != nil {
 		return nil, err
 	}
-	// The machine profiles are written without a.mu (the machines
-	// component asks for the identity); the stamp is taken, so no other
-	// init or join runs meanwhile.
-	a.mu.Unlock()
-	a.machines.Update()
-	a.mu.Lock()
-	if err := a.startPeerLocked(); err != nil {
+	if err := l.Start(); err != nil {
 		return nil, err
 	}
 	return &InitResult{ClusterID: clusterID, ClusterName: name, Node: nodeName, DiskSet: st.DiskSet,
-		Hardware: a.hw.ID, CAFingerprint: pki.Fingerprint(ca.Cert), Token: tok.String(), TokenExpires: tok.ExpiresAt()}, nil
+		Hardware: hw, CAFingerprint: pki.Fingerprint(ca.Cert), Token: tok.String(), TokenExpires: tok.ExpiresAt()}, nil
 }
 
 // NewToken makes another one-time join token (primary only).
-func (a *Agent) NewToken(ttl time.Duration) (Token, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.node == nil || a.node.CAKey == nil {
+func (l *Link) NewToken(ttl time.Duration) (Token, error) {
+	if n := l.d.Identity().Node; n == nil || n.CAKey == nil {
 		return Token{}, errors.New("join tokens are made on the primary that ran `sentry init`")
 	}
-	return a.newTokenLocked(ttl)
-}
-
-func (a *Agent) newTokenLocked(ttl time.Duration) (Token, error) {
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
 	}
@@ -125,13 +112,14 @@ func (a *Agent) newTokenLocked(ttl time.Duration) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	id := l.d.Identity()
 	now := time.Now().UTC()
-	t := Token{ClusterID: a.stamp.ClusterID, Primary: a.cluster.NodeName, CAFingerprint: pki.Fingerprint(a.node.CA),
+	t := Token{ClusterID: id.Stamp.ClusterID, Primary: id.Cluster.NodeName, CAFingerprint: pki.Fingerprint(id.Node.CA),
 		Secret: secret, Expires: now.Add(ttl).Unix()}
-	if err := a.store.PutToken(store.Token{Hash: store.HashSecret([]byte(secret)), Created: now, Expires: t.ExpiresAt()}); err != nil {
+	if err := l.d.Store().PutToken(store.Token{Hash: store.HashSecret([]byte(secret)), Created: now, Expires: t.ExpiresAt()}); err != nil {
 		return Token{}, err
 	}
-	a.event("token", a.cluster.NodeName, "join token made", map[string]string{"expires": t.ExpiresAt().Format(time.RFC3339)})
+	l.d.Event("token", id.Cluster.NodeName, "join token made", map[string]string{"expires": t.ExpiresAt().Format(time.RFC3339)})
 	return t, nil
 }
 
@@ -145,8 +133,10 @@ type JoinResult struct {
 	Hardware    string `json:"hardware"`
 }
 
-// Join pairs this disk set, as the secondary, with the primary at addr.
-func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, error) {
+// Join pairs this disk set, as the secondary, with the primary at addr,
+// and starts the link. No lock of the agent is held across the call to
+// the primary (status answers meanwhile).
+func (l *Link) Join(ctx context.Context, tokenText, addr string) (*JoinResult, error) {
 	tok, err := ParseToken(tokenText)
 	if err != nil {
 		return nil, err
@@ -154,18 +144,12 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("primary address %q is not host:port", addr)
 	}
-	// One join at a time; the agent's lock is held only to check and to
-	// commit, never across the call to the primary (status answers meanwhile).
-	a.joinMu.Lock()
-	defer a.joinMu.Unlock()
-	a.mu.Lock()
-	if a.stamp != nil {
-		err := fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
-		a.mu.Unlock()
-		return nil, err
+	l.joinMu.Lock()
+	defer l.joinMu.Unlock()
+	if st := l.d.Identity().Stamp; st != nil {
+		return nil, Initialized(st)
 	}
-	hw, hwErr := a.hw, a.hwErr
-	a.mu.Unlock()
+	hw, hwErr := l.d.Hardware()
 	if hwErr != nil {
 		return nil, fmt.Errorf("cannot identify this machine: %w", hwErr)
 	}
@@ -176,22 +160,25 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err != nil {
 		return nil, err
 	}
-	name := a.conf().Node.Name
+	cfg := l.d.Conf()
+	name := cfg.Node.Name
 	csr, err := pki.NewCSR(key, name)
 	if err != nil {
 		return nil, err
 	}
-	_, portStr, _ := net.SplitHostPort(a.conf().Agent.Listen)
+	_, portStr, _ := net.SplitHostPort(cfg.Agent.Listen)
 	port, _ := strconv.Atoi(portStr)
 	diskSet := randomID()
 	req := peer.JoinRequest{Secret: tok.Secret, CSR: string(csr), ListenPort: port,
-		Node: peer.NodeStatus{Name: name, Role: stamp.RoleSecondary, DiskSet: diskSet, Hardware: hw.ID,
-			AgentVersion: a.version, Protocol: peer.ProtocolVersion, Time: time.Now().UTC()}}
-	body, err := peer.Encode(peer.TypeJoinRequest, name, req)
+		Node: peer.NodeStatus{Name: name, Role: stamp.RoleSecondary, DiskSet: diskSet, Hardware: hw,
+			AgentVersion: l.d.Version, Protocol: l.codec.Version(), Time: time.Now().UTC()}}
+	body, err := l.codec.Encode(peer.TypeJoinRequest, name, req)
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: a.conf().Peer.Timeout.Duration * 2,
+	// The one call made before this node has a certificate: its own
+	// transport, trusting the CA the token names.
+	client := &http.Client{Timeout: cfg.Peer.Timeout.Duration * 2,
 		Transport: &http.Transport{TLSClientConfig: pki.JoinTLS(tok.CAFingerprint), ForceAttemptHTTP2: false}}
 	defer client.CloseIdleConnections()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+"/v1/join", bytes.NewReader(body))
@@ -203,7 +190,7 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 		return nil, fmt.Errorf("join %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
-	env, err := peer.Read(resp.Body)
+	env, err := l.codec.Read(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("join %s: answer: %w", addr, err)
 	}
@@ -234,36 +221,33 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 	if err := peer.CheckGeneration(jr.Primary.Generation, 0); err != nil {
 		return nil, fmt.Errorf("join %s: the primary says %w", addr, err)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stamp != nil {
-		return nil, fmt.Errorf("%w %q (%s)", ErrInitialized, a.stamp.ClusterName, a.stamp.ClusterID)
-	}
-	if err := pki.Save(a.statePath("pki"), ca, nil, []byte(jr.Cert), key); err != nil {
-		return nil, err
-	}
-	if jr.ClusterKey != "" {
-		if err := a.saveClusterKeyLocked(jr.ClusterKey); err != nil {
-			return nil, fmt.Errorf("join %s: cluster key: %w", addr, err)
-		}
-	}
 	now := time.Now().UTC()
 	cl := &stamp.Cluster{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, NodeName: name, PeerName: jr.Primary.Name, PeerAddress: addr}
 	st := &stamp.Stamp{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, DiskSet: diskSet, Role: stamp.RoleSecondary,
-		Generation: 1, HomeHardware: hw.ID, OtherGeneration: jr.Primary.Generation, Written: now}
-	if err := a.commitIdentityLocked(cl, st); err != nil {
+		Generation: 1, HomeHardware: hw, OtherGeneration: jr.Primary.Generation, Written: now}
+	if err := l.d.Commit(Commit{Fresh: true, CACert: ca, CertPEM: []byte(jr.Cert), Key: key,
+		ClusterKey: jr.ClusterKey, Cluster: cl, Stamp: st}); err != nil {
+		if errors.Is(err, ErrClusterKey) {
+			return nil, fmt.Errorf("join %s: %w", addr, err)
+		}
 		return nil, err
 	}
-	a.link = linkState{Reachable: true, LastContact: now, Peer: &jr.Primary}
-	a.notePeerStatus(&jr.Primary)
-	a.event("join", name, fmt.Sprintf("joined cluster %q as the secondary of %s (%s)", jr.ClusterName, jr.Primary.Name, addr),
-		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": hw.ID, "disk_set": diskSet})
-	if err := a.startPeerLocked(); err != nil {
+	l.SetPeer(&jr.Primary)
+	if l.d.OnPeerStatus != nil { // the components know the peer from the join on, not from the first hello
+		l.d.OnPeerStatus(&jr.Primary, nil)
+	}
+	l.d.Event("join", name, fmt.Sprintf("joined cluster %q as the secondary of %s (%s)", jr.ClusterName, jr.Primary.Name, addr),
+		map[string]string{"cluster_id": jr.ClusterID, "primary": jr.Primary.Name, "hardware": hw, "disk_set": diskSet})
+	if err := l.Start(); err != nil {
 		return nil, err
 	}
 	return &JoinResult{ClusterID: jr.ClusterID, ClusterName: jr.ClusterName, Node: name, Primary: jr.Primary.Name,
-		DiskSet: diskSet, Hardware: hw.ID}, nil
+		DiskSet: diskSet, Hardware: hw}, nil
 }
+
+// ErrClusterKey is wrapped by a Commit that could not write or load its
+// cluster key.
+var ErrClusterKey = errors.New("cluster key")
 
 // handleJoin is the primary's side of a join (POST /v1/join on the peer
 // port; the caller has no certificate yet). An unauthenticated request
@@ -272,23 +256,22 @@ func (a *Agent) Join(ctx context.Context, tokenText, addr string) (*JoinResult, 
 // and the counts become one join-refused event at most every
 // joinSummaryEvery (noteUnauthenticated). The token is checked read-only
 // first, then everything else in the request (the certificate request is
-// signed), and only then spent; the agent's lock is not held across any of
-// it.
-func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
-	g := &a.limits().join
+// signed), and only then spent; no lock is held across any of it.
+func (l *Link) handleJoin(w http.ResponseWriter, r *http.Request) {
+	g := &l.lim.join
 	if ok, wait, which := g.joins.allow(r.RemoteAddr, time.Now()); !ok {
-		a.noteUnauthenticated(r.RemoteAddr, "too many join attempts", true)
+		l.lim.noteUnauthenticated(r.RemoteAddr, "too many join attempts", true)
 		w.Header().Set("Retry-After", strconv.Itoa(roundUp(wait)))
-		writeEnvelope(w, http.StatusTooManyRequests, peer.TypeError, a.nodeName(),
+		WriteEnvelope(w, http.StatusTooManyRequests, peer.TypeError, l.nodeName(),
 			peer.ErrorBody{Message: fmt.Sprintf("too many join attempts %s: try again in %ds", which, roundUp(wait))})
 		return
 	}
 	refuse := func(code int, reason string, err error) {
-		a.log.Warn("refused join", "peer", r.RemoteAddr, "reason", reason, "err", err)
-		a.noteUnauthenticated(r.RemoteAddr, reason, true)
-		writeEnvelope(w, code, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: reason})
+		l.d.Log.Warn("refused join", "peer", r.RemoteAddr, "reason", reason, "err", err)
+		l.lim.noteUnauthenticated(r.RemoteAddr, reason, true)
+		WriteEnvelope(w, code, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: reason})
 	}
-	env, err := peer.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
+	env, err := l.codec.Read(http.MaxBytesReader(w, r.Body, peer.MaxMessageSize))
 	if err != nil {
 		refuse(http.StatusBadRequest, "bad message: "+err.Error(), err)
 		return
@@ -298,21 +281,20 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "bad join request: "+err.Error(), err)
 		return
 	}
-	// One join at a time past the limits (not under a.mu: the status and
-	// the peer link go on meanwhile).
+	// One join at a time past the limits (the status and the peer link go
+	// on meanwhile).
 	g.serve.Lock()
 	defer g.serve.Unlock()
-	a.mu.Lock()
+	id := l.d.Identity()
 	var signer *pki.CA
 	var own string
 	var known uint64
-	if a.node != nil && a.cluster != nil && a.stamp != nil {
-		signer, err = a.node.Signer()
-		own, known = a.cluster.NodeName, max(a.stamp.Generation, a.stamp.OtherGeneration)
+	if id.Node != nil && id.Cluster != nil && id.Stamp != nil {
+		signer, err = id.Node.Signer()
+		own, known = id.Cluster.NodeName, max(id.Stamp.Generation, id.Stamp.OtherGeneration)
 	} else {
 		err = errors.New("not initialized")
 	}
-	a.mu.Unlock()
 	if err != nil {
 		refuse(http.StatusForbidden, "this node is not the cluster's primary", err)
 		return
@@ -338,7 +320,8 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		refuse(http.StatusForbidden, reason, err)
 	}
-	if _, err := a.store.CheckToken(hash, now); err != nil { // read-only
+	st := l.d.Store()
+	if _, err := st.CheckToken(hash, now); err != nil { // read-only
 		tokenRefused(err)
 		return
 	}
@@ -349,78 +332,30 @@ func (a *Agent) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	// Everything checked: spend the token (atomically: a second join with
 	// it, even at the same time, is refused here).
-	if _, err := a.store.UseToken(hash, now, req.Node.Name+"@"+r.RemoteAddr); err != nil {
+	if _, err := st.UseToken(hash, now, req.Node.Name+"@"+r.RemoteAddr); err != nil {
 		tokenRefused(err)
 		return
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cl := *a.cluster
+	cl := *l.d.Identity().Cluster
 	if cl.PeerName != "" && cl.PeerName != req.Node.Name {
-		a.log.Warn("join replaces the earlier secondary", "old", cl.PeerName, "new", req.Node.Name)
+		l.d.Log.Warn("join replaces the earlier secondary", "old", cl.PeerName, "new", req.Node.Name)
 	}
 	cl.PeerName, cl.PeerAddress = req.Node.Name, net.JoinHostPort(host, strconv.Itoa(req.ListenPort))
-	if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), &cl); err != nil {
-		a.log.Error("join: cluster state", "err", err)
-		writeEnvelope(w, http.StatusInternalServerError, peer.TypeError, a.nodeName(), peer.ErrorBody{Message: "primary could not record the join"})
+	if err := l.d.Commit(Commit{Cluster: &cl}); err != nil {
+		l.d.Log.Error("join: cluster state", "err", err)
+		WriteEnvelope(w, http.StatusInternalServerError, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: "primary could not record the join"})
 		return
 	}
-	a.cluster = &cl
-	a.link = linkState{Reachable: true, LastContact: time.Now().UTC(), Peer: &req.Node}
-	a.notePeerStatus(&req.Node)
-	a.event("join", req.Node.Name, fmt.Sprintf("node %s joined from %s as the secondary", req.Node.Name, r.RemoteAddr),
+	l.SetPeer(&req.Node)
+	if l.d.OnPeerStatus != nil {
+		l.d.OnPeerStatus(&req.Node, nil)
+	}
+	l.d.Event("join", req.Node.Name, fmt.Sprintf("node %s joined from %s as the secondary", req.Node.Name, r.RemoteAddr),
 		map[string]string{"peer": r.RemoteAddr, "hardware": req.Node.Hardware, "disk_set": req.Node.DiskSet})
-	a.log.Info("node joined", "node", req.Node.Name, "peer", r.RemoteAddr)
-	writeEnvelope(w, http.StatusOK, peer.TypeJoinResponse, a.nodeName(), peer.JoinResponse{
-		Cert: string(certPEM), CA: string(pki.CertPEM(a.node.CA)), ClusterID: a.stamp.ClusterID,
-		ClusterName: a.stamp.ClusterName, Primary: a.selfStatusLocked(), ClusterKey: a.clusterKeyLocked()})
-}
-
-func (a *Agent) nodeName() string { return a.conf().Node.Name }
-
-// commitIdentityLocked writes the cluster state, then the disk stamp, and
-// takes both with the certificates saved before. The stamp is last: a
-// crash in between leaves no stamp, so the disk set still reads as new.
-func (a *Agent) commitIdentityLocked(cl *stamp.Cluster, st *stamp.Stamp) error {
-	if err := stamp.WriteCluster(a.statePath(stamp.ClusterFile), cl); err != nil {
-		return err
-	}
-	if err := stamp.WriteStamp(a.statePath(stamp.StampFile), st); err != nil {
-		return err
-	}
-	node, err := pki.Load(a.statePath("pki"))
-	if err != nil {
-		return err
-	}
-	a.stamp, a.cluster, a.node = st, cl, node
-	return nil
-}
-
-// clusterKeyLocked is the cluster key as text, for the joining node.
-func (a *Agent) clusterKeyLocked() string {
-	b, err := os.ReadFile(filepath.Join(a.statePath("pki"), pki.ClusterKeyFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func (a *Agent) event(kind, node, msg string, fields map[string]string) {
-	// Stored, then passed to the event stream's subscribers (events.go).
-	e := store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}
-	if err := a.events.record(e, a.store.AppendEvent); err != nil {
-		a.log.Error("store event", "kind", kind, "err", err)
-	}
-}
-
-func writeEnvelope(w http.ResponseWriter, code int, typ, from string, body any) {
-	b, err := peer.Encode(typ, from, body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
+	l.d.Log.Info("node joined", "node", req.Node.Name, "peer", r.RemoteAddr)
+	id = l.d.Identity()
+	WriteEnvelope(w, http.StatusOK, peer.TypeJoinResponse, l.nodeName(), peer.JoinResponse{
+		Cert: string(certPEM), CA: string(pki.CertPEM(id.Node.CA)), ClusterID: id.Stamp.ClusterID,
+		ClusterName: id.Stamp.ClusterName, Primary: l.d.SelfStatus(), ClusterKey: l.d.ClusterKey()})
 }
