@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sentryha/sentry/lab"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // exitCodesHelp is the table every command follows; each command's help
@@ -52,8 +54,19 @@ func (f *labFlags) lab(cmd *cobra.Command) (*lab.Lab, error) {
 	}
 	return lab.New(lab.Options{
 		Name: f.name, CacheDir: f.cacheDir, StateDir: f.stateDir, Mirror: f.mirror,
-		Binary: bin, Log: cmd.ErrOrStderr(), BootTimeout: f.bootTimeout,
+		Binary: bin, Log: cmd.ErrOrStderr(), Terminal: isTerminal(cmd.ErrOrStderr()), BootTimeout: f.bootTimeout,
 	}), nil
+}
+
+// isTerminal says whether w is a terminal (the lab's progress is then one
+// line rewritten in place).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // installer is the lab of a command that boots a disk set, after checking
