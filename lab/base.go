@@ -162,6 +162,10 @@ func (b *baseCache) debootstrap(ctx context.Context, dir, mirror, logPath string
 		"--include="+strings.Join(b.packages, ","), Suite, dir, mirror)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	// Its output goes through a pipe now: when debootstrap is stopped
+	// (Ctrl-C), a child of it that still holds the pipe must not keep
+	// Run waiting.
+	cmd.WaitDelay = 10 * time.Second
 	task := b.prog.task("base")
 	parsed := make(chan *debootstrapProgress, 1)
 	go func() {
