@@ -103,25 +103,32 @@ func (d pciDevice) modalias() string {
 		strings.ToUpper(d.SubVendor), strings.ToUpper(d.SubDevice), strings.ToUpper(d.Class[0:2]), strings.ToUpper(d.Class[2:4]), strings.ToUpper(d.Class[4:6]))
 }
 
-func (l *Lab) aptDir() string      { return filepath.Join(l.opt.CacheDir, "apt") }
-func (l *Lab) AptRepoDir() string  { return filepath.Join(l.aptDir(), "repo") }
-func (l *Lab) hardwareDir() string { return filepath.Join(l.root, "hardware") }
-
-// aptReady tells whether CacheDir/apt holds this recipe's build.
-func (l *Lab) aptReady() bool {
-	return readStamp(filepath.Join(l.aptDir(), "stamp")) == aptVersion
+// aptCache is CacheDir/apt: the lab's signed apt repository, the kernel
+// module tree and kmod, built once and shared by every lab.
+type aptCache struct {
+	cacheDir string
+	log      logFunc
+	prog     *progress
 }
 
-// EnsureApt builds the lab's apt repository and kernel tree once. A lock
+func (a *aptCache) dir() string     { return filepath.Join(a.cacheDir, "apt") }
+func (a *aptCache) repoDir() string { return filepath.Join(a.dir(), "repo") }
+
+// ready tells whether CacheDir/apt holds this recipe's build.
+func (a *aptCache) ready() bool {
+	return readStamp(filepath.Join(a.dir(), "stamp")) == aptVersion
+}
+
+// ensure builds the lab's apt repository and kernel tree once. A lock
 // file keeps two labs (each with its own name) from building it together.
-func (l *Lab) EnsureApt(ctx context.Context) error {
-	if l.aptReady() {
+func (a *aptCache) ensure(ctx context.Context) error {
+	if a.ready() {
 		return nil
 	}
-	if err := os.MkdirAll(l.opt.CacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(a.cacheDir, 0o755); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(filepath.Join(l.opt.CacheDir, "apt.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lf, err := os.OpenFile(filepath.Join(a.cacheDir, "apt.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
@@ -130,32 +137,36 @@ func (l *Lab) EnsureApt(ctx context.Context) error {
 		return err
 	}
 	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
-	if l.aptReady() {
+	if a.ready() {
 		return nil
 	}
 	start := time.Now()
-	l.logf("building the lab's signed apt repository and kernel tree (once; cached in %s)", l.aptDir())
-	tmp := l.aptDir() + ".tmp"
+	a.log("building the lab's signed apt repository and kernel tree (once; cached in %s)", a.dir())
+	tmp := a.dir() + ".tmp"
 	os.RemoveAll(tmp)
-	if err := buildApt(ctx, tmp); err != nil {
+	task := a.prog.task("apt")
+	err = buildApt(ctx, tmp, task.step)
+	task.done()
+	if err != nil {
 		return fmt.Errorf("lab apt repository: %w", err)
 	}
-	os.RemoveAll(l.aptDir())
-	if err := os.Rename(tmp, l.aptDir()); err != nil {
+	os.RemoveAll(a.dir())
+	if err := os.Rename(tmp, a.dir()); err != nil {
 		return err
 	}
-	l.logf("apt repository and kernel tree built in %s", time.Since(start).Round(100*time.Millisecond))
+	a.log("apt repository and kernel tree built in %s", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
-// buildApt makes everything under dir.
-func buildApt(ctx context.Context, dir string) error {
+// buildApt makes everything under dir, telling step what it is doing.
+func buildApt(ctx context.Context, dir string, step func(name, detail string)) error {
 	for _, d := range []string{"download", "repo", "kernel", "build"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
 	}
 	// The kernel package the host's mirror has for linux-image-amd64.
+	step("finding the kernel package", "")
 	dep, err := output(ctx, AptCache, "depends", "linux-image-amd64")
 	if err != nil {
 		return err
@@ -171,6 +182,7 @@ func buildApt(ctx context.Context, dir string) error {
 		return fmt.Errorf("apt-cache depends linux-image-amd64 names no kernel package:\n%s", dep)
 	}
 	release := strings.TrimPrefix(kpkg, "linux-image-")
+	step("downloading "+kpkg+" and kmod", "")
 	cmd := exec.CommandContext(ctx, AptGetCmd, "download", kpkg, "kmod")
 	cmd.Dir = filepath.Join(dir, "download")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -187,6 +199,7 @@ func buildApt(ctx context.Context, dir string) error {
 
 	// The module tree: modules.builtin* and the drivers' files, indexed by
 	// depmod as the kernel package's postinst would.
+	step("extracting the NIC drivers", "")
 	ktree := filepath.Join(dir, "kernel")
 	mdir := "./lib/modules/" + release + "/"
 	members := []string{mdir + "modules.builtin", mdir + "modules.builtin.modinfo", mdir + "modules.order"}
@@ -209,6 +222,7 @@ func buildApt(ctx context.Context, dir string) error {
 	os.Remove(filepath.Join(dir, "download", filepath.Base(debs[0]))) // 70 MB, no longer needed
 
 	// The packages.
+	step("building and signing the lab's packages", "")
 	repo := filepath.Join(dir, "repo")
 	hello := map[string]string{"usr/share/doc/" + HelloPackage + "/README": "sentry lab: a package for the package-parity test.\n"}
 	if err := buildDeb(ctx, filepath.Join(dir, "build"), repo, debSpec{Name: HelloPackage, Version: "1.0", Arch: "all",
@@ -354,12 +368,12 @@ func signRepo(ctx context.Context, dir string) error {
 // installLabSoftware gives a new disk set what its installer would: the
 // kernel module tree, kmod, the lab's apt source and key; disk set S also
 // the driver package of its machine's NIC.
-func (l *Lab) installLabSoftware(ctx context.Context, id string) error {
-	if err := l.EnsureApt(ctx); err != nil {
+func (d *diskSets) installLabSoftware(ctx context.Context, id string) error {
+	if err := d.apt.ensure(ctx); err != nil {
 		return err
 	}
-	root := l.setRoot(id)
-	if err := run(ctx, "cp", "-a", filepath.Join(l.aptDir(), "kernel", "lib", "modules"), filepath.Join(root, "lib")); err != nil {
+	root := d.root(id)
+	if err := run(ctx, "cp", "-a", filepath.Join(d.apt.dir(), "kernel", "lib", "modules"), filepath.Join(root, "lib")); err != nil {
 		return err
 	}
 	files := map[string]string{
@@ -370,24 +384,24 @@ func (l *Lab) installLabSoftware(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	key, err := os.ReadFile(filepath.Join(l.aptDir(), "sentry-lab.gpg"))
+	key, err := os.ReadFile(filepath.Join(d.apt.dir(), "sentry-lab.gpg"))
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(root, AptKeyring), key, 0o644); err != nil {
 		return err
 	}
-	debs := []string{filepath.Join(l.aptDir(), "kmod.deb")}
+	debs := []string{filepath.Join(d.apt.dir(), "kmod.deb")}
 	if id == "S" {
-		d, _ := filepath.Glob(filepath.Join(l.AptRepoDir(), LabDriverPackage+"_*.deb"))
-		debs = append(debs, d...)
+		drv, _ := filepath.Glob(filepath.Join(d.apt.repoDir(), LabDriverPackage+"_*.deb"))
+		debs = append(debs, drv...)
 	}
-	for _, d := range debs {
-		tmp := filepath.Join(root, "tmp", filepath.Base(d))
-		if err := copyFile(d, tmp); err != nil {
+	for _, deb := range debs {
+		tmp := filepath.Join(root, "tmp", filepath.Base(deb))
+		if err := copyFile(deb, tmp); err != nil {
 			return err
 		}
-		err := run(ctx, ChrootCmd, root, "dpkg", "-i", "/tmp/"+filepath.Base(d))
+		err := run(ctx, ChrootCmd, root, "dpkg", "-i", "/tmp/"+filepath.Base(deb))
 		os.Remove(tmp)
 		if err != nil {
 			return err
@@ -416,15 +430,15 @@ func copyFile(src, dst string) error {
 // nodeBinds writes machine hw's PCI list (a sysfs-shaped tree) and the
 // agent's drop-in that points its inventory there, and returns the
 // nspawn options that show the node the apt repository and that list.
-func (l *Lab) nodeBinds(id, hw string) ([]string, error) {
-	if !l.aptReady() {
+func (d *diskSets) nodeBinds(id, hw string) ([]string, error) {
+	if !d.apt.ready() {
 		return nil, nil // a disk set installed before the lab had a repository
 	}
-	sys := filepath.Join(l.hardwareDir(), hw, "sys")
+	sys := filepath.Join(d.hardwareDir(), hw, "sys")
 	if err := writePCIList(sys, hw); err != nil {
 		return nil, err
 	}
-	dropIn := filepath.Join(l.setRoot(id), hardwareDropIn)
+	dropIn := filepath.Join(d.root(id), hardwareDropIn)
 	if err := os.MkdirAll(filepath.Dir(dropIn), 0o755); err != nil {
 		return nil, err
 	}
@@ -433,14 +447,14 @@ func (l *Lab) nodeBinds(id, hw string) ([]string, error) {
 		return nil, err
 	}
 	// The bootcheck checks this machine's drivers on the disks: same list.
-	bcDropIn := filepath.Join(l.setRoot(id), bootcheckHardwareDropIn)
+	bcDropIn := filepath.Join(d.root(id), bootcheckHardwareDropIn)
 	if err := os.MkdirAll(filepath.Dir(bcDropIn), 0o755); err != nil {
 		return nil, err
 	}
 	if err := atomicfile.Write(bcDropIn, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	return []string{"--bind-ro=" + l.AptRepoDir() + ":" + AptRepoMount, "--bind-ro=" + filepath.Dir(sys) + ":" + HardwareMount}, nil
+	return []string{"--bind-ro=" + d.apt.repoDir() + ":" + AptRepoMount, "--bind-ro=" + filepath.Dir(sys) + ":" + HardwareMount}, nil
 }
 
 // writePCIList writes machine hw's devices as /sys does: bus/pci/devices

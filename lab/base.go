@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,31 +19,47 @@ import (
 // Suite is the Debian release of the lab's nodes.
 const Suite = "bookworm"
 
-// BasePackages is what debootstrap installs on top of minbase: the real
-// services a small office server runs.
-var BasePackages = []string{
-	"systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates",
-	"nginx-light", "postfix", "dovecot-imapd", "postgresql", "mariadb-server",
-	"samba", "openssh-server",
+// DefaultBasePackages is what debootstrap installs on top of minbase: the
+// real services a small office server runs.
+func DefaultBasePackages() []string {
+	return []string{
+		"systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates",
+		"nginx-light", "postfix", "dovecot-imapd", "postgresql", "mariadb-server",
+		"samba", "openssh-server",
+	}
 }
 
 // baseTweaksVersion names the set of changes tweakBase makes. Raising it
 // re-applies them to a cached base without running debootstrap again.
 const baseTweaksVersion = "4"
 
-// HostSources lists where the host's Debian mirror is read from.
-var HostSources = []string{"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"}
+// DefaultHostSources lists where the host's Debian mirror is read from.
+func DefaultHostSources() []string {
+	return []string{"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"}
+}
 
-func (l *Lab) baseDir() string { return filepath.Join(l.opt.CacheDir, "base") }
+// baseCache is the base root filesystem every disk set is an overlay on:
+// built once with debootstrap under cacheDir, and stamped with what it
+// was built from.
+type baseCache struct {
+	cacheDir string
+	mirror   string   // "" reads the host's sources
+	packages []string // installed on top of minbase
+	sources  []string // the host's apt sources
+	log      logFunc
+	prog     *progress
+}
 
-func baseFingerprint() string {
+func (b *baseCache) dir() string { return filepath.Join(b.cacheDir, "base") }
+
+func baseFingerprint(packages []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "suite=%s\nvariant=minbase\npackages=%s\n", Suite, strings.Join(BasePackages, ","))
+	fmt.Fprintf(h, "suite=%s\nvariant=minbase\npackages=%s\n", Suite, strings.Join(packages, ","))
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func (l *Lab) stampPath() string  { return filepath.Join(l.opt.CacheDir, "base.stamp") }
-func (l *Lab) tweaksPath() string { return filepath.Join(l.opt.CacheDir, "base.tweaks") }
+func (b *baseCache) stampPath() string  { return filepath.Join(b.cacheDir, "base.stamp") }
+func (b *baseCache) tweaksPath() string { return filepath.Join(b.cacheDir, "base.tweaks") }
 
 func readStamp(p string) string {
 	b, _ := os.ReadFile(p)
@@ -51,99 +68,138 @@ func readStamp(p string) string {
 
 // debootstrapped tells whether the cached base holds what debootstrap
 // would make with this binary's package list.
-func (l *Lab) debootstrapped() bool {
-	if _, err := os.Stat(filepath.Join(l.baseDir(), "usr/sbin/nginx")); err != nil {
+func (b *baseCache) debootstrapped() bool {
+	if _, err := os.Stat(filepath.Join(b.dir(), "usr/sbin/nginx")); err != nil {
 		return false
 	}
-	return readStamp(l.stampPath()) == baseFingerprint()
+	return readStamp(b.stampPath()) == baseFingerprint(b.packages)
 }
 
-// BaseReady tells whether the cached base matches what this binary wants.
-func (l *Lab) BaseReady() bool {
-	return l.debootstrapped() && readStamp(l.tweaksPath()) == baseTweaksVersion
+// ready tells whether the cached base matches what this binary wants.
+func (b *baseCache) ready() bool {
+	return b.debootstrapped() && readStamp(b.tweaksPath()) == baseTweaksVersion
 }
 
-// EnsureBase builds the base root filesystem once; later calls return at once.
-func (l *Lab) EnsureBase(ctx context.Context) error {
-	if l.BaseReady() {
+// ensure builds the base root filesystem once; later calls return at once.
+func (b *baseCache) ensure(ctx context.Context) error {
+	if b.ready() {
 		return nil
 	}
-	if l.debootstrapped() {
-		if l.inUse() {
-			return fmt.Errorf("the cached base %s needs an update but a lab still uses it: run 'sentry-lab down' first", l.baseDir())
+	if b.debootstrapped() {
+		if b.inUse() {
+			return fmt.Errorf("the cached base %s needs an update but a lab still uses it: run 'sentry-lab down' first", b.dir())
 		}
-		l.logf("updating the cached base (tweaks %s -> %s)", readStamp(l.tweaksPath()), baseTweaksVersion)
-		if err := tweakBase(l.baseDir()); err != nil {
+		b.log("updating the cached base (tweaks %s -> %s)", readStamp(b.tweaksPath()), baseTweaksVersion)
+		if err := tweakBase(b.dir()); err != nil {
 			return fmt.Errorf("prepare base: %w", err)
 		}
-		return atomicfile.Write(l.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644)
+		return atomicfile.Write(b.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644)
 	}
 	if _, err := exec.LookPath(DebootstrapC); err != nil {
 		return fmt.Errorf("building the lab base needs debootstrap: apt-get install -y debootstrap systemd-container iproute2")
 	}
-	mirror := l.opt.Mirror
+	mirror := b.mirror
 	if mirror == "" {
 		var err error
-		if mirror, err = hostMirror(); err != nil {
+		if mirror, err = hostMirror(b.sources); err != nil {
 			return err
 		}
 	}
-	if err := os.MkdirAll(l.opt.CacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cacheDir, 0o755); err != nil {
 		return err
 	}
-	if l.inUse() {
-		return fmt.Errorf("the cached base %s is out of date but a lab still uses it: run 'sentry-lab down' first", l.baseDir())
+	if b.inUse() {
+		return fmt.Errorf("the cached base %s is out of date but a lab still uses it: run 'sentry-lab down' first", b.dir())
 	}
-	tmp := filepath.Join(l.opt.CacheDir, "base.tmp")
+	tmp := filepath.Join(b.cacheDir, "base.tmp")
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("remove leftover %s: %w", tmp, err)
 	}
 	start := time.Now()
-	l.logf("building the base root filesystem (Debian %s, once; cached in %s) from %s", Suite, l.opt.CacheDir, mirror)
-	logPath := filepath.Join(l.opt.CacheDir, "debootstrap.log")
+	b.log("building the base root filesystem (Debian %s, once, a few minutes; cached in %s) from %s", Suite, b.cacheDir, mirror)
+	logPath := filepath.Join(b.cacheDir, "debootstrap.log")
+	if err := b.debootstrap(ctx, tmp, mirror, logPath); err != nil {
+		return err
+	}
+	task := b.prog.task("base")
+	task.step("preparing the base for the lab", "")
+	err := tweakBase(tmp)
+	task.done()
+	if err != nil {
+		return fmt.Errorf("prepare base: %w", err)
+	}
+	old := filepath.Join(b.cacheDir, "base.old")
+	os.RemoveAll(old)
+	if _, err := os.Stat(b.dir()); err == nil {
+		if err := os.Rename(b.dir(), old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, b.dir()); err != nil {
+		return err
+	}
+	os.RemoveAll(old)
+	if err := atomicfile.Write(b.stampPath(), []byte(baseFingerprint(b.packages)+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(b.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644); err != nil {
+		return err
+	}
+	b.log("base built in %s", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// debootstrap runs debootstrap into dir, its output kept in logPath and
+// shown as progress (the step, packages done of the total, the time).
+func (b *baseCache) debootstrap(ctx context.Context, dir, mirror, logPath string) error {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
+	pr, pw := io.Pipe()
 	cmd := exec.CommandContext(ctx, DebootstrapC, "--variant=minbase",
-		"--include="+strings.Join(BasePackages, ","), Suite, tmp, mirror)
-	cmd.Stdout, cmd.Stderr = logf, logf
+		"--include="+strings.Join(b.packages, ","), Suite, dir, mirror)
+	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := cmd.Run(); err != nil {
+	// Its output goes through a pipe now: when debootstrap is stopped
+	// (Ctrl-C), a child of it that still holds the pipe must not keep
+	// Run waiting.
+	cmd.WaitDelay = 10 * time.Second
+	task := b.prog.task("base")
+	parsed := make(chan *debootstrapProgress, 1)
+	go func() {
+		dp := newDebootstrapProgress()
+		sc := bufio.NewScanner(io.TeeReader(pr, logf))
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			if dp.Line(sc.Text()) {
+				task.step(dp.Step(), dp.Detail())
+			}
+		}
+		io.Copy(logf, pr) // a line too long for the scanner: keep the log whole
+		parsed <- dp
+	}()
+	err = cmd.Run()
+	pw.Close()
+	dp := <-parsed
+	task.done()
+	if err != nil {
+		if msg := dp.Error(); msg != "" {
+			return fmt.Errorf("debootstrap failed (%v): %s; see %s", err, msg, logPath)
+		}
 		return fmt.Errorf("debootstrap failed (%v): see %s", err, logPath)
 	}
-	if err := tweakBase(tmp); err != nil {
-		return fmt.Errorf("prepare base: %w", err)
-	}
-	old := filepath.Join(l.opt.CacheDir, "base.old")
-	os.RemoveAll(old)
-	if _, err := os.Stat(l.baseDir()); err == nil {
-		if err := os.Rename(l.baseDir(), old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, l.baseDir()); err != nil {
-		return err
-	}
-	os.RemoveAll(old)
-	if err := atomicfile.Write(l.stampPath(), []byte(baseFingerprint()+"\n"), 0o644); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(l.tweaksPath(), []byte(baseTweaksVersion+"\n"), 0o644); err != nil {
-		return err
-	}
-	l.logf("base built in %s", time.Since(start).Round(time.Second))
 	return nil
 }
 
 // inUse tells whether any disk set of any lab is mounted on the base.
-func (l *Lab) inUse() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+func (b *baseCache) inUse() bool {
+	m, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return false
 	}
-	return strings.Contains(string(b), "lowerdir="+l.baseDir()+",") || strings.Contains(string(b), "lowerdir="+l.baseDir()+" ")
+	return strings.Contains(string(m), "lowerdir="+b.dir()+",") || strings.Contains(string(m), "lowerdir="+b.dir()+" ")
 }
 
 // tweakBase makes the Debian defaults fit a lab node. Each change is what an
@@ -209,8 +265,8 @@ func tweakBase(root string) error {
 }
 
 // hostMirror reads the Debian mirror the host's apt uses.
-func hostMirror() (string, error) {
-	for _, p := range HostSources {
+func hostMirror(sources []string) (string, error) {
+	for _, p := range sources {
 		f, err := os.Open(p)
 		if err != nil {
 			continue
@@ -239,5 +295,5 @@ func hostMirror() (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("no Debian mirror found in %s: give one with --mirror", strings.Join(HostSources, " or "))
+	return "", fmt.Errorf("no Debian mirror found in %s: give one with --mirror", strings.Join(sources, " or "))
 }

@@ -8,6 +8,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,12 @@ type Options struct {
 	StateDir string
 	// Mirror is the Debian mirror for the base; "" reads the host's apt sources.
 	Mirror string
+	// HostSources lists the host's apt source files the mirror is read
+	// from when Mirror is ""; nil means DefaultHostSources.
+	HostSources []string
+	// BasePackages is what debootstrap installs on top of minbase; nil
+	// means DefaultBasePackages.
+	BasePackages []string
 	// Binary is the sentry binary installed as /usr/local/bin/sentry into
 	// both disk sets, with the agent's unit it prints (sentry agent unit);
 	// the nodes are then ready when sentry-agent is active too. "" installs
@@ -84,15 +91,30 @@ type Options struct {
 	Binary string
 	// Log receives progress lines.
 	Log io.Writer
+	// Terminal says Log is a terminal: the progress of a long step is then
+	// one line rewritten in place, instead of one line per step.
+	Terminal bool
 	// BootTimeout bounds the wait for a node's services.
 	BootTimeout time.Duration
 }
 
-// Lab is a handle on the two-node lab; it is cheap to make.
+// Lab is a handle on the two-node lab; it is cheap to make. It only
+// sequences the lab's operations (Up, Down, Swap, Move, ...); each part of
+// the lab is a type of its own with its own state.
 type Lab struct {
-	opt  Options
-	root string // state folder of this lab
+	opt   Options
+	log   logFunc
+	prog  *progress
+	net   *netns      // the network namespaces
+	state *stateFile  // what runs, and the lab's lock
+	base  *baseCache  // the debootstrapped base
+	apt   *aptCache   // the lab's apt repository and kernel tree
+	sets  *diskSets   // the disk sets: overlays, installs, mounts
+	nodes *nodeRunner // a node's lifecycle: boot, wait, command, stop
 }
+
+// logFunc prints one progress line.
+type logFunc func(format string, args ...any)
 
 // New returns a Lab with defaults filled in.
 func New(opt Options) *Lab {
@@ -108,36 +130,48 @@ func New(opt Options) *Lab {
 	if opt.BootTimeout == 0 {
 		opt.BootTimeout = 3 * time.Minute
 	}
+	if opt.BasePackages == nil {
+		opt.BasePackages = DefaultBasePackages()
+	}
+	if opt.HostSources == nil {
+		opt.HostSources = DefaultHostSources()
+	}
 	name := opt.Name
 	if name == "" {
 		name = "default"
 	}
-	return &Lab{opt: opt, root: filepath.Join(opt.StateDir, name)}
-}
-
-func (l *Lab) logf(format string, args ...any) {
-	fmt.Fprintf(l.opt.Log, "lab: "+format+"\n", args...)
+	root := filepath.Join(opt.StateDir, name)
+	prog := newProgress(opt.Log, opt.Terminal)
+	log := prog.logf
+	l := &Lab{opt: opt, log: log, prog: prog}
+	l.net = &netns{prefix: opt.Name}
+	l.state = &stateFile{dir: root}
+	l.base = &baseCache{cacheDir: opt.CacheDir, mirror: opt.Mirror, packages: opt.BasePackages,
+		sources: opt.HostSources, log: log, prog: prog}
+	l.apt = &aptCache{cacheDir: opt.CacheDir, log: log, prog: prog}
+	l.sets = &diskSets{dir: root, base: l.base, apt: l.apt, binary: opt.Binary, log: log, prog: prog}
+	l.nodes = &nodeRunner{name: opt.Name, net: l.net, sets: l.sets, state: l.state,
+		binary: opt.Binary, bootTimeout: opt.BootTimeout, log: log, prog: prog}
+	return l
 }
 
 // NS returns the namespace name of hardware id ("a", "b") or "office".
-func (l *Lab) NS(id string) string {
-	n := "hw-" + id
-	if id == "office" {
-		n = "office"
-	}
-	if l.opt.Name != "" {
-		n = l.opt.Name + "-" + n
-	}
-	return n
-}
-
-func (l *Lab) setDir(id string) string { return filepath.Join(l.root, "sets", id) }
+func (l *Lab) NS(id string) string { return l.net.name(id) }
 
 // SetRoot is where disk set id is mounted on the host while it runs.
-func (l *Lab) SetRoot(id string) string { return l.setRoot(id) }
-func (l *Lab) setRoot(id string) string { return filepath.Join(l.setDir(id), "root") }
-func (l *Lab) logFile(id string) string { return filepath.Join(l.root, "logs", id+".console.log") }
-func (l *Lab) statePath() string        { return filepath.Join(l.root, "state.json") }
+func (l *Lab) SetRoot(id string) string { return l.sets.root(id) }
+
+// AptRepoDir is the lab's apt repository on the host.
+func (l *Lab) AptRepoDir() string { return l.apt.repoDir() }
+
+// BaseReady tells whether the cached base matches what this binary wants.
+func (l *Lab) BaseReady() bool { return l.base.ready() }
+
+// EnsureBase builds the base root filesystem once; later calls return at once.
+func (l *Lab) EnsureBase(ctx context.Context) error { return l.base.ensure(ctx) }
+
+// EnsureApt builds the lab's apt repository and kernel tree once.
+func (l *Lab) EnsureApt(ctx context.Context) error { return l.apt.ensure(ctx) }
 
 func machine(id string) (Hardware, bool) {
 	for _, m := range Machines {
@@ -159,12 +193,12 @@ func diskSet(id string) (DiskSet, bool) {
 
 // resolveNode turns what the user typed (P, S, node-p, hw-a, a, ...) into the
 // running node it means.
-func (st *State) resolveNode(l *Lab, name string) (*NodeState, error) {
+func (st *State) resolveNode(net *netns, name string) (*NodeState, error) {
 	n := strings.TrimSpace(name)
 	for i := range st.Nodes {
 		nd := &st.Nodes[i]
 		ds, _ := diskSet(nd.Set)
-		for _, alias := range []string{nd.Set, strings.ToLower(nd.Set), ds.Hostname, nd.Hardware, "hw-" + nd.Hardware, l.NS(nd.Hardware)} {
+		for _, alias := range []string{nd.Set, strings.ToLower(nd.Set), ds.Hostname, nd.Hardware, "hw-" + nd.Hardware, net.name(nd.Hardware)} {
 			if n == alias {
 				return nd, nil
 			}
@@ -173,7 +207,7 @@ func (st *State) resolveNode(l *Lab, name string) (*NodeState, error) {
 	return nil, fmt.Errorf("no running node %q (use P, S, node-p, node-s, hw-a, hw-b or hw-c)", name)
 }
 
-// NeedRoot is returned by commands that must run as root.
+// ErrNeedRoot is returned by commands that must run as root.
 var ErrNeedRoot = errors.New("the lab needs root (namespaces, mounts, systemd-nspawn)")
 
 func needRoot() error {

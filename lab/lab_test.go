@@ -3,6 +3,8 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,24 +30,45 @@ Suites: bookworm bookworm-updates
 		{[]string{deb822, oneLine}, "http://mirror.example/debian"},
 		{[]string{filepath.Join(dir, "missing"), oneLine}, "http://other.example/debian"},
 	} {
-		HostSources = tc.files
-		got, err := hostMirror()
+		got, err := hostMirror(tc.files)
 		if err != nil || got != tc.want {
 			t.Errorf("hostMirror(%v) = %q, %v; want %q", tc.files, got, err, tc.want)
 		}
 	}
-	HostSources = []string{filepath.Join(dir, "missing")}
-	if _, err := hostMirror(); err == nil || !strings.Contains(err.Error(), "--mirror") {
+	if _, err := hostMirror([]string{filepath.Join(dir, "missing")}); err == nil || !strings.Contains(err.Error(), "--mirror") {
 		t.Errorf("no sources: err %v, want a hint at --mirror", err)
 	}
 }
 
 func TestFingerprintFollowsPackages(t *testing.T) {
-	a := baseFingerprint()
-	BasePackages = append(BasePackages, "extra")
-	defer func() { BasePackages = BasePackages[:len(BasePackages)-1] }()
-	if baseFingerprint() == a {
+	a := baseFingerprint(DefaultBasePackages())
+	if baseFingerprint(append(DefaultBasePackages(), "extra")) == a {
 		t.Error("adding a package does not change the base fingerprint: a stale cache would be reused")
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	l := New(Options{})
+	if !reflect.DeepEqual(l.base.packages, DefaultBasePackages()) || !slices.Contains(l.base.packages, "nginx-light") {
+		t.Errorf("base packages %v, want the defaults", l.base.packages)
+	}
+	if !reflect.DeepEqual(l.base.sources, DefaultHostSources()) {
+		t.Errorf("host sources %v, want the defaults", l.base.sources)
+	}
+	if l.base.dir() != filepath.Join(DefaultCacheDir, "base") || l.state.path() != filepath.Join(DefaultStateDir, "default", "state.json") {
+		t.Errorf("folders: base %s, state %s", l.base.dir(), l.state.path())
+	}
+	// The defaults are copies: changing one lab's list changes no other's.
+	l.base.packages[0] = "changed"
+	if DefaultBasePackages()[0] == "changed" {
+		t.Error("DefaultBasePackages returns a shared slice")
+	}
+	own := New(Options{BasePackages: []string{"a"}, HostSources: []string{"/x"}, Name: "e2e"})
+	if !reflect.DeepEqual(own.base.packages, []string{"a"}) || !reflect.DeepEqual(own.base.sources, []string{"/x"}) {
+		t.Errorf("options not used: %v %v", own.base.packages, own.base.sources)
+	}
+	if own.sets.root("P") != filepath.Join(DefaultStateDir, "e2e", "sets", "P", "root") {
+		t.Errorf("set root %s", own.sets.root("P"))
 	}
 }
 
@@ -62,12 +85,12 @@ func TestResolveNode(t *testing.T) {
 	l := New(Options{Name: "x"})
 	st := &State{Nodes: []NodeState{{Set: "P", Hardware: "b"}, {Set: "S", Hardware: "a"}}}
 	for in, want := range map[string]string{"P": "P", "p": "P", "node-p": "P", "hw-b": "P", "x-hw-b": "P", "b": "P", "S": "S", "hw-a": "S", "node-s": "S"} {
-		n, err := st.resolveNode(l, in)
+		n, err := st.resolveNode(l.net, in)
 		if err != nil || n.Set != want {
 			t.Errorf("resolveNode(%q) = %v, %v; want %s", in, n, err, want)
 		}
 	}
-	if _, err := st.resolveNode(l, "Q"); err == nil || !strings.Contains(err.Error(), `no running node "Q"`) {
+	if _, err := st.resolveNode(l.net, "Q"); err == nil || !strings.Contains(err.Error(), `no running node "Q"`) {
 		t.Errorf("unknown node: %v", err)
 	}
 }

@@ -36,6 +36,24 @@ func output(ctx context.Context, name string, args ...string) (string, error) {
 	return string(b), nil
 }
 
+// netns is the lab's network namespaces: office with its bridge, and one
+// per machine with the machine's NIC cabled to the bridge.
+type netns struct {
+	prefix string // the lab's name; "" for the default lab
+}
+
+// name returns the namespace name of hardware id ("a", "b") or "office".
+func (n *netns) name(id string) string {
+	s := "hw-" + id
+	if id == "office" {
+		s = "office"
+	}
+	if n.prefix != "" {
+		s = n.prefix + "-" + s
+	}
+	return s
+}
+
 func nsExists(name string) bool {
 	_, err := os.Stat("/run/netns/" + name)
 	return err == nil
@@ -43,8 +61,8 @@ func nsExists(name string) bool {
 
 // setupNetwork creates office (with a bridge) and the two hardware
 // namespaces, each NIC cabled to the office bridge. No default route anywhere.
-func (l *Lab) setupNetwork(ctx context.Context) error {
-	office := l.NS("office")
+func (n *netns) setup(ctx context.Context) error {
+	office := n.name("office")
 	steps := [][]string{
 		{"netns", "add", office},
 		{"-n", office, "link", "set", "lo", "up"},
@@ -53,7 +71,7 @@ func (l *Lab) setupNetwork(ctx context.Context) error {
 		{"-n", office, "link", "set", "br0", "up"},
 	}
 	for _, m := range Machines {
-		ns := l.NS(m.ID)
+		ns := n.name(m.ID)
 		port := "port-" + m.ID
 		steps = append(steps,
 			[]string{"netns", "add", ns},
@@ -76,19 +94,19 @@ func (l *Lab) setupNetwork(ctx context.Context) error {
 // flushNIC drops every address of a machine's NIC: a real NIC forgets its
 // configuration at power-off, and a stale address would let a boot test
 // pass for the wrong reason.
-func (l *Lab) flushNIC(ctx context.Context, hw string) error {
+func (n *netns) flushNIC(ctx context.Context, hw string) error {
 	m, _ := machine(hw)
-	if !nsExists(l.NS(hw)) {
+	if !nsExists(n.name(hw)) {
 		return nil
 	}
-	return run(ctx, IPCmd, "-n", l.NS(hw), "addr", "flush", "dev", m.NIC)
+	return run(ctx, IPCmd, "-n", n.name(hw), "addr", "flush", "dev", m.NIC)
 }
 
-// labNamespaces lists the names this lab may have created.
-func (l *Lab) labNamespaces() []string {
-	out := []string{l.NS("office")}
+// all lists the names this lab may have created.
+func (n *netns) all() []string {
+	out := []string{n.name("office")}
 	for _, m := range Machines {
-		out = append(out, l.NS(m.ID))
+		out = append(out, n.name(m.ID))
 	}
 	return out
 }
@@ -137,7 +155,7 @@ type NICInfo struct {
 }
 
 // nics reads the interfaces of a namespace (lo left out).
-func (l *Lab) nics(ctx context.Context, ns string) ([]NICInfo, error) {
+func nics(ctx context.Context, ns string) ([]NICInfo, error) {
 	out, err := output(ctx, IPCmd, "-n", ns, "-j", "addr", "show")
 	if err != nil {
 		return nil, err

@@ -23,15 +23,33 @@ var Services = []string{
 	"postgresql@15-main", "mariadb", "smbd",
 }
 
-// mountSet mounts disk set id as an overlay on the base. fresh wipes what
+// diskSets is the lab's disk sets: each an overlay on the base, installed
+// as an installer would, mounted while it runs.
+type diskSets struct {
+	dir    string // the lab's state folder
+	base   *baseCache
+	apt    *aptCache
+	binary string // the sentry binary installed into each set; "" none
+	log    logFunc
+	prog   *progress
+}
+
+func (d *diskSets) setDir(id string) string { return filepath.Join(d.dir, "sets", id) }
+
+// root is where disk set id is mounted on the host while it runs.
+func (d *diskSets) root(id string) string    { return filepath.Join(d.setDir(id), "root") }
+func (d *diskSets) logFile(id string) string { return filepath.Join(d.dir, "logs", id+".console.log") }
+func (d *diskSets) hardwareDir() string      { return filepath.Join(d.dir, "hardware") }
+
+// mount mounts disk set id as an overlay on the base. fresh wipes what
 // the set had written before (a new install).
-func (l *Lab) mountSet(ctx context.Context, id string, fresh bool) error {
-	dir := l.setDir(id)
+func (d *diskSets) mount(ctx context.Context, id string, fresh bool) error {
+	dir := d.setDir(id)
 	if fresh {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("wipe disk set %s: %w", id, err)
 		}
-		os.Remove(l.logFile(id)) // new disks, new console log
+		os.Remove(d.logFile(id)) // new disks, new console log
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "upper"))
 	isNew := errors.Is(statErr, os.ErrNotExist)
@@ -40,25 +58,29 @@ func (l *Lab) mountSet(ctx context.Context, id string, fresh bool) error {
 			return err
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", l.baseDir(), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
-	if err := syscall.Mount("overlay", l.setRoot(id), "overlay", 0, opts); err != nil {
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", d.base.dir(), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
+	if err := syscall.Mount("overlay", d.root(id), "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount disk set %s: %w", id, err)
 	}
 	if isNew {
-		if err := l.installSet(ctx, id); err != nil {
+		task := d.prog.task("disk set " + id)
+		task.step("installing (hostname, network, kernel modules, lab packages, ssh keys)", "")
+		err := d.install(ctx, id)
+		task.done()
+		if err != nil {
 			return fmt.Errorf("install disk set %s: %w", id, err)
 		}
 	}
 	return nil
 }
 
-// installSet gives a new disk set what an installer would: its hostname,
+// install gives a new disk set what an installer would: its hostname,
 // its own machine-id and ssh host keys, and a network configuration for the
 // NIC of the machine it was installed on.
-func (l *Lab) installSet(ctx context.Context, id string) error {
+func (d *diskSets) install(ctx context.Context, id string) error {
 	ds, _ := diskSet(id)
 	home, _ := machine(ds.Home)
-	root := l.setRoot(id)
+	root := d.root(id)
 	mid := make([]byte, 16)
 	if _, err := rand.Read(mid); err != nil {
 		return err
@@ -82,7 +104,7 @@ func (l *Lab) installSet(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if err := l.installLabSoftware(ctx, id); err != nil {
+	if err := d.installLabSoftware(ctx, id); err != nil {
 		return err
 	}
 	return run(ctx, ChrootCmd, root, "ssh-keygen", "-A")
@@ -104,8 +126,8 @@ timeout = "10s"
 `
 
 // services lists the units that must be active on a lab node.
-func (l *Lab) services() []string {
-	if l.opt.Binary != "" {
+func (r *nodeRunner) services() []string {
+	if r.binary != "" {
 		return append(append([]string{}, Services...), "sentry-agent")
 	}
 	return Services
@@ -114,14 +136,14 @@ func (l *Lab) services() []string {
 // installBinary puts the sentry binary into a disk set, with the agent's
 // unit (enabled, as the binary prints it: sentry agent unit) and, once, a
 // sentry.toml fit for the lab.
-func (l *Lab) installBinary(id string) error {
-	if l.opt.Binary == "" {
+func (d *diskSets) installBinary(id string) error {
+	if d.binary == "" {
 		return nil
 	}
-	if err := l.copyBinary(id); err != nil {
+	if err := d.copyBinary(id); err != nil {
 		return err
 	}
-	root := l.setRoot(id)
+	root := d.root(id)
 	unit, err := output(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "agent", "unit")
 	if err != nil {
 		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
@@ -148,13 +170,13 @@ func (l *Lab) installBinary(id string) error {
 	return run(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "bootcheck", "install")
 }
 
-func (l *Lab) copyBinary(id string) error {
-	src, err := os.Open(l.opt.Binary)
+func (d *diskSets) copyBinary(id string) error {
+	src, err := os.Open(d.binary)
 	if err != nil {
 		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
 	}
 	defer src.Close()
-	dst := filepath.Join(l.setRoot(id), "usr/local/bin/sentry")
+	dst := filepath.Join(d.root(id), "usr/local/bin/sentry")
 	tmp := dst + ".new"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
 	if err != nil {
@@ -170,33 +192,47 @@ func (l *Lab) copyBinary(id string) error {
 	return os.Rename(tmp, dst)
 }
 
+// nodeRunner is a node's lifecycle: boot a disk set on a machine, wait
+// until it is ready, run commands in it, power it off.
+type nodeRunner struct {
+	name        string // the lab's name; "" for the default lab
+	net         *netns
+	sets        *diskSets
+	state       *stateFile
+	binary      string // the sentry binary installed; "" none
+	bootTimeout time.Duration
+	log         logFunc
+	prog        *progress
+}
+
 // boot starts disk set id on hardware hw and records it.
-func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, error) {
-	if err := l.installBinary(id); err != nil {
+func (r *nodeRunner) boot(ctx context.Context, st *State, id, hw string) (*NodeState, error) {
+	if err := r.sets.installBinary(id); err != nil {
 		return nil, err
 	}
-	if err := l.flushNIC(ctx, hw); err != nil {
+	if err := r.net.flushNIC(ctx, hw); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(l.logFile(id)), 0o755); err != nil {
+	logFile := r.sets.logFile(id)
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o755); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(l.logFile(id), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
 	ds, _ := diskSet(id)
-	fmt.Fprintf(logf, "\n==== sentry lab: booting disk set %s on hardware %s at %s ====\n", id, l.NS(hw), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(logf, "\n==== sentry lab: booting disk set %s on hardware %s at %s ====\n", id, r.net.name(hw), time.Now().UTC().Format(time.RFC3339))
 	machineName := ds.Hostname
-	if l.opt.Name != "" {
-		machineName = l.opt.Name + "-" + ds.Hostname
+	if r.name != "" {
+		machineName = r.name + "-" + ds.Hostname
 	}
-	binds, err := l.nodeBinds(id, hw)
+	binds, err := r.sets.nodeBinds(id, hw)
 	if err != nil {
 		return nil, err
 	}
-	cgs, err := l.makeCgroups(id)
+	cgs, err := r.makeCgroups(id)
 	if err != nil {
 		return nil, err
 	}
@@ -207,10 +243,10 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	cmd := exec.Command("/bin/sh", append([]string{"-c",
 		`for f in $SENTRY_LAB_CGROUPS; do echo $$ > "$f/cgroup.procs" || exit 97; done; exec "$@"`,
 		"sh", NspawnCmd,
-		"-D", l.setRoot(id), "-M", machineName, "-b",
+		"-D", r.sets.root(id), "-M", machineName, "-b",
 		"--register=no", "--keep-unit",
 		"--capability=CAP_NET_ADMIN",
-		"--network-namespace-path=/run/netns/" + l.NS(hw),
+		"--network-namespace-path=/run/netns/" + r.net.name(hw),
 		"--console=passive"}, binds...)...)
 	cmd.Env = append(os.Environ(), "SENTRY_LAB_CGROUPS="+strings.Join(cgs, " "))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -220,10 +256,10 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 	}
 	start, ok := procStartTime(cmd.Process.Pid)
 	if !ok {
-		return nil, fmt.Errorf("boot disk set %s: systemd-nspawn exited at once; see %s", id, l.logFile(id))
+		return nil, fmt.Errorf("boot disk set %s: systemd-nspawn exited at once; see %s", id, logFile)
 	}
 	n := NodeState{Set: id, Hardware: hw, NspawnPID: cmd.Process.Pid, StartTime: start,
-		Root: l.setRoot(id), BootedAt: time.Now().UTC().Format(time.RFC3339)}
+		Root: r.sets.root(id), BootedAt: time.Now().UTC().Format(time.RFC3339)}
 	// nspawn forks an intermediate child first; the node's PID 1 is the
 	// child that lives in a PID namespace of its own.
 	ownPidNS, _ := os.Readlink("/proc/self/ns/pid")
@@ -241,14 +277,14 @@ func (l *Lab) boot(ctx context.Context, st *State, id, hw string) (*NodeState, e
 		}
 	}
 	if n.PID1 == 0 {
-		l.logf("disk set %s: could not record the node's PID 1 (a crash of nspawn would leave it for the namespace sweep)", id)
+		r.log("disk set %s: could not record the node's PID 1 (a crash of nspawn would leave it for the namespace sweep)", id)
 	}
 	st.Nodes = append(st.Nodes, n)
-	if err := l.saveState(st); err != nil {
+	if err := r.state.save(st); err != nil {
 		return nil, err
 	}
 	cmd.Process.Release()
-	l.logf("booting disk set %s on %s (systemd-nspawn PID %d)", id, l.NS(hw), n.NspawnPID)
+	r.log("booting disk set %s on %s (systemd-nspawn PID %d)", id, r.net.name(hw), n.NspawnPID)
 	return &st.Nodes[len(st.Nodes)-1], nil
 }
 
@@ -273,19 +309,19 @@ func cgroupHierarchies() []string {
 	return hs
 }
 
-func (l *Lab) cgroupName(id string) string {
+func (r *nodeRunner) cgroupName(id string) string {
 	name := "default"
-	if l.opt.Name != "" {
-		name = l.opt.Name
+	if r.name != "" {
+		name = r.name
 	}
 	return filepath.Join("sentry-lab", name+"-"+id)
 }
 
 // makeCgroups creates disk set id's own cgroup in each hierarchy.
-func (l *Lab) makeCgroups(id string) ([]string, error) {
+func (r *nodeRunner) makeCgroups(id string) ([]string, error) {
 	var res []string
 	for _, h := range cgroupHierarchies() {
-		d := filepath.Join(h, l.cgroupName(id))
+		d := filepath.Join(h, r.cgroupName(id))
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("cgroup for disk set %s: %w", id, err)
 		}
@@ -296,9 +332,9 @@ func (l *Lab) makeCgroups(id string) ([]string, error) {
 
 // removeCgroups removes disk set id's cgroups (deepest first); they are
 // empty once the node is off.
-func (l *Lab) removeCgroups(id string) {
+func (r *nodeRunner) removeCgroups(id string) {
 	for _, h := range cgroupHierarchies() {
-		top := filepath.Join(h, l.cgroupName(id))
+		top := filepath.Join(h, r.cgroupName(id))
 		var dirs []string
 		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
@@ -323,8 +359,8 @@ func (l *Lab) removeCgroups(id string) {
 	}
 }
 
-// nodeCmd runs a command inside a node, output captured.
-func (l *Lab) nodeCmd(ctx context.Context, n *NodeState, args ...string) (string, error) {
+// cmd runs a command inside a node, output captured.
+func (r *nodeRunner) cmd(ctx context.Context, n *NodeState, args ...string) (string, error) {
 	pid, err := n.pid1()
 	if err != nil {
 		return "", err
@@ -335,9 +371,9 @@ func (l *Lab) nodeCmd(ctx context.Context, n *NodeState, args ...string) (string
 }
 
 // serviceStates asks the node's systemd for each lab service's state.
-func (l *Lab) serviceStates(ctx context.Context, n *NodeState) (map[string]string, error) {
-	svcs := l.services()
-	out, _ := l.nodeCmd(ctx, n, append([]string{"systemctl", "is-active"}, svcs...)...)
+func (r *nodeRunner) serviceStates(ctx context.Context, n *NodeState) (map[string]string, error) {
+	svcs := r.services()
+	out, _ := r.cmd(ctx, n, append([]string{"systemctl", "is-active"}, svcs...)...)
 	lines := strings.Fields(out)
 	if len(lines) != len(svcs) {
 		return nil, fmt.Errorf("systemctl is-active in disk set %s answered %q", n.Set, out)
@@ -350,41 +386,51 @@ func (l *Lab) serviceStates(ctx context.Context, n *NodeState) (map[string]strin
 }
 
 // waitReady waits until the node's systemd has finished starting up and
-// every lab service is active.
-func (l *Lab) waitReady(ctx context.Context, n *NodeState) error {
-	deadline := time.Now().Add(l.opt.BootTimeout)
+// every lab service is active, showing how far the boot is.
+func (r *nodeRunner) waitReady(ctx context.Context, n *NodeState) error {
+	task := r.prog.task("node " + n.Set)
+	defer task.done()
+	step := "booting on " + r.net.name(n.Hardware)
+	task.step(step, "")
+	deadline := time.Now().Add(r.bootTimeout)
 	var last string
 	for time.Now().Before(deadline) {
 		if !n.alive() {
-			return fmt.Errorf("disk set %s: systemd-nspawn exited during boot; see %s", n.Set, l.logFile(n.Set))
+			return fmt.Errorf("disk set %s: systemd-nspawn exited during boot; see %s", n.Set, r.sets.logFile(n.Set))
 		}
-		sys, _ := l.nodeCmd(ctx, n, "systemctl", "is-system-running")
+		sys, _ := r.cmd(ctx, n, "systemctl", "is-system-running")
 		sys = strings.TrimSpace(sys)
-		if why, safe := l.safeMode(ctx, n); safe && sys == "running" {
+		if why, safe := r.safeMode(ctx, n); safe && sys == "running" {
 			// Bootcheck held the role's services: ready means ssh and
 			// the agent run, and nothing else is asked of the node.
-			states, err := l.serviceStates(ctx, n)
-			if err == nil && states["ssh"] == "active" && (l.opt.Binary == "" || states["sentry-agent"] == "active") {
-				l.logf("disk set %s is in SAFE MODE: %s", n.Set, why)
+			states, err := r.serviceStates(ctx, n)
+			if err == nil && states["ssh"] == "active" && (r.binary == "" || states["sentry-agent"] == "active") {
+				task.step(step, "up, in safe mode")
+				r.log("disk set %s is in SAFE MODE: %s", n.Set, why)
 				return nil
 			}
 		}
-		states, err := l.serviceStates(ctx, n)
+		states, err := r.serviceStates(ctx, n)
 		if err == nil {
 			var notActive []string
-			for _, s := range l.services() {
+			svcs := r.services()
+			for _, s := range svcs {
 				if states[s] != "active" {
 					notActive = append(notActive, s+"="+states[s])
 				}
 			}
+			task.step(step, bootDetail(sys, len(svcs)-len(notActive), len(svcs)))
 			if len(notActive) == 0 && sys == "running" {
 				return nil
 			}
 			if sys == "degraded" {
-				return l.degradedError(ctx, n)
+				return r.degradedError(ctx, n)
 			}
 			last = fmt.Sprintf("system %s; not active: %s", sys, strings.Join(notActive, " "))
 		} else {
+			if sys != "" {
+				task.step(step, "system "+sys)
+			}
 			last = err.Error()
 		}
 		select {
@@ -393,12 +439,28 @@ func (l *Lab) waitReady(ctx context.Context, n *NodeState) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("disk set %s not ready after %s (%s); see %s", n.Set, l.opt.BootTimeout, last, l.logFile(n.Set))
+	return fmt.Errorf("disk set %s not ready after %s (%s); see %s", n.Set, r.bootTimeout, last, r.sets.logFile(n.Set))
+}
+
+// bootDetail says how far a boot is: systemd's state (is-system-running)
+// and how many of the lab's services are active.
+func bootDetail(sys string, active, total int) string {
+	switch sys {
+	case "running":
+		sys = "multi-user reached"
+	case "starting", "initializing":
+		sys = "system " + sys
+	case "":
+		sys = "system not answering yet"
+	default:
+		sys = "system " + sys
+	}
+	return fmt.Sprintf("%s, %d/%d services active", sys, active, total)
 }
 
 // safeMode says whether bootcheck put the node in safe mode, and why.
-func (l *Lab) safeMode(ctx context.Context, n *NodeState) (string, bool) {
-	out, err := l.nodeCmd(ctx, n, "cat", "/run/sentry/safe-mode")
+func (r *nodeRunner) safeMode(ctx context.Context, n *NodeState) (string, bool) {
+	out, err := r.cmd(ctx, n, "cat", "/run/sentry/safe-mode")
 	if err != nil {
 		return "", false
 	}
@@ -406,8 +468,8 @@ func (l *Lab) safeMode(ctx context.Context, n *NodeState) (string, bool) {
 }
 
 // degradedError names the failed units of a node, with their journal.
-func (l *Lab) degradedError(ctx context.Context, n *NodeState) error {
-	failed, _ := l.nodeCmd(ctx, n, "systemctl", "--failed", "--no-legend", "--plain")
+func (r *nodeRunner) degradedError(ctx context.Context, n *NodeState) error {
+	failed, _ := r.cmd(ctx, n, "systemctl", "--failed", "--no-legend", "--plain")
 	var b strings.Builder
 	fmt.Fprintf(&b, "disk set %s booted degraded; failed units:\n%s", n.Set, strings.TrimSpace(failed))
 	for _, line := range strings.Split(strings.TrimSpace(failed), "\n") {
@@ -415,19 +477,19 @@ func (l *Lab) degradedError(ctx context.Context, n *NodeState) error {
 		if len(f) == 0 {
 			continue
 		}
-		j, _ := l.nodeCmd(ctx, n, "journalctl", "-b", "--no-pager", "-n", "25", "-u", f[0])
+		j, _ := r.cmd(ctx, n, "journalctl", "-b", "--no-pager", "-n", "25", "-u", f[0])
 		fmt.Fprintf(&b, "\n--- journal of %s:\n%s", f[0], strings.TrimSpace(j))
 	}
 	return errors.New(b.String())
 }
 
-// stopNode powers a node off cleanly (SIGTERM to nspawn: systemd inside
+// stop powers a node off cleanly (SIGTERM to nspawn: systemd inside
 // halts), or pulls the plug if it does not halt in time. Only the recorded
 // process is signalled.
-func (l *Lab) stopNode(ctx context.Context, n *NodeState, grace time.Duration) error {
+func (r *nodeRunner) stop(ctx context.Context, n *NodeState, grace time.Duration) error {
 	if !n.alive() && n.pid1Alive() {
 		// nspawn is gone but the node runs on, orphaned: pull its plug.
-		l.logf("disk set %s runs on without its systemd-nspawn: killing its PID 1 (%d)", n.Set, n.PID1)
+		r.log("disk set %s runs on without its systemd-nspawn: killing its PID 1 (%d)", n.Set, n.PID1)
 		syscall.Kill(n.PID1, syscall.SIGKILL)
 		for deadline := time.Now().Add(10 * time.Second); n.pid1Alive() && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Millisecond)
@@ -441,7 +503,7 @@ func (l *Lab) stopNode(ctx context.Context, n *NodeState, grace time.Duration) e
 			time.Sleep(100 * time.Millisecond)
 		}
 		if n.alive() {
-			l.logf("disk set %s did not halt within %s: killing its PID 1 (%d)", n.Set, grace, pid1)
+			r.log("disk set %s did not halt within %s: killing its PID 1 (%d)", n.Set, grace, pid1)
 			if pid1 > 0 {
 				syscall.Kill(pid1, syscall.SIGKILL)
 			}
@@ -454,38 +516,16 @@ func (l *Lab) stopNode(ctx context.Context, n *NodeState, grace time.Duration) e
 			}
 		}
 	}
-	if err := l.flushNIC(ctx, n.Hardware); err != nil {
+	if err := r.net.flushNIC(ctx, n.Hardware); err != nil {
 		return err
 	}
-	l.removeCgroups(n.Set)
-	return l.unmountSet(n.Set)
+	r.removeCgroups(n.Set)
+	return r.sets.unmount(n.Set)
 }
 
-// PowerLoss kills a node at once, as pulling its power cord would.
-func (l *Lab) PowerLoss(ctx context.Context, node string) error {
-	unlock, err := l.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := l.loadState()
-	if err != nil {
-		return err
-	}
-	n, err := st.resolveNode(l, node)
-	if err != nil {
-		return err
-	}
-	pid1, err := n.pid1()
-	if err != nil {
-		return err
-	}
-	syscall.Kill(pid1, syscall.SIGKILL)
-	return l.stopNode(ctx, n, 10*time.Second)
-}
-
-func (l *Lab) unmountSet(id string) error {
-	root := l.setRoot(id)
+// unmount unmounts disk set id and everything mounted below it.
+func (d *diskSets) unmount(id string) error {
+	root := d.root(id)
 	for _, mp := range mountsUnder(root) {
 		if err := syscall.Unmount(mp, 0); err != nil {
 			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {

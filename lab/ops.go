@@ -45,7 +45,7 @@ func (l *Lab) Up(ctx context.Context, opt UpOptions) error {
 	if err := checkTools(); err != nil {
 		return err
 	}
-	unlock, err := l.lock()
+	unlock, err := l.state.lock()
 	if err != nil {
 		return err
 	}
@@ -57,18 +57,18 @@ func (l *Lab) Up(ctx context.Context, opt UpOptions) error {
 		return err
 	}
 	start := time.Now()
-	if err := l.setupNetwork(ctx); err != nil {
+	if err := l.net.setup(ctx); err != nil {
 		return err
 	}
 	st := &State{}
 	for _, s := range Sets {
-		if err := l.mountSet(ctx, s.ID, !opt.KeepDisks); err != nil {
+		if err := l.sets.mount(ctx, s.ID, !opt.KeepDisks); err != nil {
 			return err
 		}
 	}
 	var nodes []*NodeState
 	for _, s := range Sets {
-		n, err := l.boot(ctx, st, s.ID, s.Home)
+		n, err := l.nodes.boot(ctx, st, s.ID, s.Home)
 		if err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func (l *Lab) Up(ctx context.Context, opt UpOptions) error {
 	if err := l.waitAll(ctx, st); err != nil {
 		return err
 	}
-	l.logf("all services running on both nodes, %s after the network was made", time.Since(start).Round(100*time.Millisecond))
+	l.log("all services running on both nodes, %s after the network was made", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -88,7 +88,7 @@ func (l *Lab) waitAll(ctx context.Context, st *State) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = l.waitReady(ctx, &st.Nodes[i])
+			errs[i] = l.nodes.waitReady(ctx, &st.Nodes[i])
 		}(i)
 	}
 	wg.Wait()
@@ -101,7 +101,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
-	unlock, err := l.lock()
+	unlock, err := l.state.lock()
 	if err != nil {
 		return err
 	}
@@ -110,9 +110,9 @@ func (l *Lab) Down(ctx context.Context) error {
 }
 
 func (l *Lab) down(ctx context.Context) error {
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
-		l.logf("ignoring unreadable state: %v", err)
+		l.log("ignoring unreadable state: %v", err)
 		st = &State{}
 	}
 	var wg sync.WaitGroup
@@ -125,8 +125,8 @@ func (l *Lab) down(ctx context.Context) error {
 			if !n.alive() && !n.pid1Alive() {
 				return
 			}
-			l.logf("powering off disk set %s on %s", n.Set, l.NS(n.Hardware))
-			errs[i] = l.stopNode(ctx, n, 60*time.Second)
+			l.log("powering off disk set %s on %s", n.Set, l.NS(n.Hardware))
+			errs[i] = l.nodes.stop(ctx, n, 60*time.Second)
 		}(i)
 	}
 	wg.Wait()
@@ -137,10 +137,10 @@ func (l *Lab) down(ctx context.Context) error {
 	// written): its processes run in one of the lab's own network
 	// namespaces and in a PID namespace of their own. Clients such as tests
 	// or `ip netns exec` share the host's PID namespace and are left alone.
-	for _, ns := range l.labNamespaces() {
+	for _, ns := range l.net.all() {
 		pids := nodePIDs(ctx, ns)
 		for _, p := range pids {
-			l.logf("killing process %d of an unrecorded node in lab namespace %s", p, ns)
+			l.log("killing process %d of an unrecorded node in lab namespace %s", p, ns)
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		deadline := time.Now().Add(10 * time.Second)
@@ -149,19 +149,19 @@ func (l *Lab) down(ctx context.Context) error {
 		}
 	}
 	for _, s := range Sets {
-		l.removeCgroups(s.ID)
-		if err := l.unmountSet(s.ID); err != nil {
+		l.nodes.removeCgroups(s.ID)
+		if err := l.sets.unmount(s.ID); err != nil {
 			return err
 		}
 	}
-	for _, ns := range l.labNamespaces() {
+	for _, ns := range l.net.all() {
 		if nsExists(ns) {
 			if err := run(ctx, IPCmd, "netns", "del", ns); err != nil {
 				return err
 			}
 		}
 	}
-	if err := os.Remove(l.statePath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(l.state.path()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return l.checkClean(ctx)
@@ -171,7 +171,7 @@ func (l *Lab) down(ctx context.Context) error {
 // mounts and processes. Empty after a clean Down.
 func (l *Lab) Leftovers(ctx context.Context) []string {
 	var left []string
-	for _, ns := range l.labNamespaces() {
+	for _, ns := range l.net.all() {
 		if nsExists(ns) {
 			left = append(left, "namespace "+ns)
 		}
@@ -180,12 +180,12 @@ func (l *Lab) Leftovers(ctx context.Context) []string {
 		}
 	}
 	for _, s := range Sets {
-		for _, m := range mountsUnder(l.setRoot(s.ID)) {
+		for _, m := range mountsUnder(l.sets.root(s.ID)) {
 			left = append(left, "mount "+m)
 		}
 		for _, h := range cgroupHierarchies() {
-			if _, err := os.Stat(filepath.Join(h, l.cgroupName(s.ID))); err == nil {
-				left = append(left, "cgroup "+filepath.Join(h, l.cgroupName(s.ID)))
+			if _, err := os.Stat(filepath.Join(h, l.nodes.cgroupName(s.ID))); err == nil {
+				left = append(left, "cgroup "+filepath.Join(h, l.nodes.cgroupName(s.ID)))
 			}
 		}
 	}
@@ -205,12 +205,12 @@ func (l *Lab) Swap(ctx context.Context) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
-	unlock, err := l.lock()
+	unlock, err := l.state.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
 		return err
 	}
@@ -226,27 +226,50 @@ func (l *Lab) Swap(ctx context.Context) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = l.stopNode(ctx, &st.Nodes[i], 60*time.Second)
+			errs[i] = l.nodes.stop(ctx, &st.Nodes[i], 60*time.Second)
 		}(i)
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	l.logf("both nodes powered off; moving the disk sets")
+	l.log("both nodes powered off; moving the disk sets")
 	st.Nodes = nil
-	if err := l.saveState(st); err != nil {
+	if err := l.state.save(st); err != nil {
 		return err
 	}
 	for _, s := range Sets {
-		if err := l.mountSet(ctx, s.ID, false); err != nil {
+		if err := l.sets.mount(ctx, s.ID, false); err != nil {
 			return err
 		}
-		if _, err := l.boot(ctx, st, s.ID, placement[s.ID]); err != nil {
+		if _, err := l.nodes.boot(ctx, st, s.ID, placement[s.ID]); err != nil {
 			return err
 		}
 	}
 	return l.waitAll(ctx, st)
+}
+
+// PowerLoss kills a node at once, as pulling its power cord would.
+func (l *Lab) PowerLoss(ctx context.Context, node string) error {
+	unlock, err := l.state.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.state.load()
+	if err != nil {
+		return err
+	}
+	n, err := st.resolveNode(l.net, node)
+	if err != nil {
+		return err
+	}
+	pid1, err := n.pid1()
+	if err != nil {
+		return err
+	}
+	syscall.Kill(pid1, syscall.SIGKILL)
+	return l.nodes.stop(ctx, n, 10*time.Second)
 }
 
 func other(hw string) string {
@@ -284,11 +307,11 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 	if err := needRoot(); err != nil {
 		return nil, err
 	}
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
 		return nil, err
 	}
-	res := &Status{Name: l.opt.Name, BaseReady: l.BaseReady(), Base: l.baseDir(), Office: l.NS("office")}
+	res := &Status{Name: l.opt.Name, BaseReady: l.BaseReady(), Base: l.base.dir(), Office: l.NS("office")}
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		ds, _ := diskSet(n.Set)
@@ -296,14 +319,14 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 		if n.alive() {
 			ns.Running = true
 			ns.NspawnPID = n.NspawnPID
-			sys, _ := l.nodeCmd(ctx, n, "systemctl", "is-system-running")
+			sys, _ := l.nodes.cmd(ctx, n, "systemctl", "is-system-running")
 			ns.SystemState = strings.TrimSpace(sys)
-			if ss, err := l.serviceStates(ctx, n); err == nil {
+			if ss, err := l.nodes.serviceStates(ctx, n); err == nil {
 				ns.Services = ss
 			} else {
 				ns.Error = err.Error()
 			}
-			if nics, err := l.nics(ctx, l.NS(n.Hardware)); err == nil {
+			if nics, err := nics(ctx, l.NS(n.Hardware)); err == nil {
 				ns.NICs = nics
 			}
 		}
@@ -322,11 +345,11 @@ func (l *Lab) Exec(ctx context.Context, node string, args []string, stdin io.Rea
 	if len(args) == 0 {
 		return 0, errors.New("no command given")
 	}
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
 		return 0, err
 	}
-	n, err := st.resolveNode(l, node)
+	n, err := st.resolveNode(l.net, node)
 	if err != nil {
 		return 0, err
 	}
@@ -360,17 +383,17 @@ func (l *Lab) Logs(ctx context.Context, node string, w io.Writer) error {
 	}
 	if id == "" {
 		// A hardware name: whichever set runs there now.
-		st, err := l.loadState()
+		st, err := l.state.load()
 		if err != nil {
 			return err
 		}
-		n, err := st.resolveNode(l, node)
+		n, err := st.resolveNode(l.net, node)
 		if err != nil {
 			return err
 		}
 		id = n.Set
 	}
-	f, err := os.Open(l.logFile(id))
+	f, err := os.Open(l.sets.logFile(id))
 	if err != nil {
 		return fmt.Errorf("no console log for disk set %s yet: %w", id, err)
 	}
@@ -378,7 +401,7 @@ func (l *Lab) Logs(ctx context.Context, node string, w io.Writer) error {
 	if _, err := io.Copy(w, f); err != nil {
 		return err
 	}
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
 		return err
 	}
@@ -387,7 +410,7 @@ func (l *Lab) Logs(ctx context.Context, node string, w io.Writer) error {
 		if n.Set != id || !n.alive() {
 			continue
 		}
-		j, err := l.nodeCmd(ctx, n, "journalctl", "-b", "--no-pager", "-o", "short-iso")
+		j, err := l.nodes.cmd(ctx, n, "journalctl", "-b", "--no-pager", "-o", "short-iso")
 		if err != nil {
 			return err
 		}
@@ -404,12 +427,12 @@ func (l *Lab) Move(ctx context.Context, set, hw string) error {
 	if err := needRoot(); err != nil {
 		return err
 	}
-	unlock, err := l.lock()
+	unlock, err := l.state.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.loadState()
+	st, err := l.state.load()
 	if err != nil {
 		return err
 	}
@@ -434,10 +457,10 @@ func (l *Lab) Move(ctx context.Context, set, hw string) error {
 		n := &st.Nodes[i]
 		switch {
 		case n.Set == id:
-			if err := l.stopNode(ctx, n, 60*time.Second); err != nil {
+			if err := l.nodes.stop(ctx, n, 60*time.Second); err != nil {
 				return err
 			}
-			l.logf("disk set %s powered off (was on %s)", id, l.NS(n.Hardware))
+			l.log("disk set %s powered off (was on %s)", id, l.NS(n.Hardware))
 		case n.Hardware == hw && n.alive():
 			return fmt.Errorf("machine %s runs disk set %s: power it off first (sentry-lab move %s off)", l.NS(hw), n.Set, n.Set)
 		default:
@@ -445,18 +468,18 @@ func (l *Lab) Move(ctx context.Context, set, hw string) error {
 		}
 	}
 	st.Nodes = keep
-	if err := l.saveState(st); err != nil {
+	if err := l.state.save(st); err != nil {
 		return err
 	}
 	if hw == "off" {
 		return nil
 	}
-	if err := l.mountSet(ctx, id, false); err != nil {
+	if err := l.sets.mount(ctx, id, false); err != nil {
 		return err
 	}
-	n, err := l.boot(ctx, st, id, hw)
+	n, err := l.nodes.boot(ctx, st, id, hw)
 	if err != nil {
 		return err
 	}
-	return l.waitReady(ctx, n)
+	return l.nodes.waitReady(ctx, n)
 }

@@ -37,8 +37,16 @@ type NodeState struct {
 	BootedAt      string `json:"booted_at"`
 }
 
-func (l *Lab) loadState() (*State, error) {
-	b, err := os.ReadFile(l.statePath())
+// stateFile is the lab's state folder: the state file, and the lock that
+// keeps two lab commands from interleaving.
+type stateFile struct {
+	dir string // the state folder of this lab
+}
+
+func (s *stateFile) path() string { return filepath.Join(s.dir, "state.json") }
+
+func (s *stateFile) load() (*State, error) {
+	b, err := os.ReadFile(s.path())
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{Version: stateVersion}, nil
 	}
@@ -47,16 +55,16 @@ func (l *Lab) loadState() (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w (remove it after checking that no lab process runs)", l.statePath(), err)
+		return nil, fmt.Errorf("%s: %w (remove it after checking that no lab process runs)", s.path(), err)
 	}
 	if st.Version != stateVersion {
-		return nil, fmt.Errorf("%s: state version %d, this sentry knows %d", l.statePath(), st.Version, stateVersion)
+		return nil, fmt.Errorf("%s: state version %d, this sentry knows %d", s.path(), st.Version, stateVersion)
 	}
 	return &st, nil
 }
 
-func (l *Lab) saveState(st *State) error {
-	if err := os.MkdirAll(l.root, 0o755); err != nil {
+func (s *stateFile) save(st *State) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
 	st.Version = stateVersion
@@ -64,16 +72,16 @@ func (l *Lab) saveState(st *State) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(l.statePath(), append(b, '\n'), 0o644)
+	return atomicfile.Write(s.path(), append(b, '\n'), 0o644)
 }
 
 // lock takes an exclusive lock on the lab, so that two lab commands never
 // interleave. The returned func releases it.
-func (l *Lab) lock() (func(), error) {
-	if err := os.MkdirAll(l.root, 0o755); err != nil {
+func (s *stateFile) lock() (func(), error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(l.root, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -8,24 +8,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/cli"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/modules"
 	"github.com/spf13/cobra"
 )
 
 // Exit codes, documented in `sentry --help`, in each command's help and in
-// docs/operations.md.
+// docs/operations.md. The table is shared with sentry-lab (internal/cli).
 const (
-	exitOK        = 0
-	exitFailure   = 1 // the command failed (drift, compat: not in step; verify: a probe failed)
-	exitUsage     = 2 // bad flags or arguments; a confirmation that cannot be asked
-	exitConfig    = 3 // the configuration file (or a module manifest) is invalid
-	exitNeedsRoot = 4 // the command must run as root
+	exitOK        = cli.ExitOK
+	exitFailure   = cli.ExitFailure   // the command failed (drift, compat: not in step; verify: a probe failed)
+	exitUsage     = cli.ExitUsage     // bad flags or arguments; a confirmation that cannot be asked
+	exitConfig    = cli.ExitConfig    // the configuration file (or a module manifest) is invalid
+	exitNeedsRoot = cli.ExitNeedsRoot // the command must run as root
 )
 
 func main() { os.Exit(run()) }
@@ -41,43 +40,13 @@ func run() int {
 // help on a second line), or with --json to stdout as
 // {"error": "...", "exit_code": N}.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand()
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return exitOK
-	}
-	var ee exitError
-	if errors.As(err, &ee) {
-		// Already explained: the result says so.
-		return ee.code
-	}
-	code := exitCode(err)
-	if wantsJSON(cmd, args) {
-		printJSON(stdout, jsonError{Error: err.Error(), ExitCode: code})
-		return code
-	}
-	fmt.Fprintln(stderr, "sentry:", err)
-	if ctx := errorContext(err); ctx != "" {
-		fmt.Fprintln(stderr, ctx)
-	}
-	if code == exitUsage {
-		path := root.CommandPath()
-		if cmd != nil {
-			path = cmd.CommandPath()
-		}
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
-	}
-	return code
+	p := cli.Program{ExitCode: exitCode, Context: errorContext}
+	return p.Execute(ctx, newRootCommand(), args, stdin, stdout, stderr)
 }
 
 func exitCode(err error) int {
-	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case cli.IsUsage(err):
 		return exitUsage
 	case errors.Is(err, config.ErrInvalid):
 		return exitConfig
@@ -88,34 +57,10 @@ func exitCode(err error) int {
 }
 
 // jsonError is how an error is printed with --json.
-type jsonError struct {
-	Error    string `json:"error"`
-	ExitCode int    `json:"exit_code"`
-}
+type jsonError = cli.JSONError
 
-// wantsJSON says whether the command line asked for --json: the flag as
-// parsed, or, when parsing stopped early (an unknown command or flag), as
-// written before any "--".
-func wantsJSON(cmd *cobra.Command, args []string) bool {
-	if cmd != nil {
-		if f := cmd.Flags().Lookup("json"); f != nil && f.Changed {
-			return f.Value.String() == "true"
-		}
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "--json" {
-			return true
-		}
-		if v, ok := strings.CutPrefix(a, "--json="); ok {
-			b, err := strconv.ParseBool(v)
-			return err == nil && b
-		}
-	}
-	return false
-}
+// wantsJSON says whether the command line asked for --json (cli.WantsJSON).
+func wantsJSON(cmd *cobra.Command, args []string) bool { return cli.WantsJSON(cmd, args) }
 
 // errorContext is the lines around a syntax error in a configuration file
 // or a module manifest, when known.
@@ -139,8 +84,14 @@ type usageError struct{ error }
 
 func (u usageError) Unwrap() error { return u.error }
 
+// BadUsage makes it a usage error for internal/cli (exit code 2).
+func (usageError) BadUsage() {}
+
 // exitError carries an exit code that was already explained (by the
 // result printed).
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// ExplainedExit is the exit code, for internal/cli.
+func (e exitError) ExplainedExit() int { return e.code }

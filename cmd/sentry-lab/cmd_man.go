@@ -1,66 +1,16 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-
-	mcobra "github.com/muesli/mango-cobra"
-	"github.com/muesli/roff"
+	"github.com/sentryha/sentry/internal/cli"
 	"github.com/spf13/cobra"
 )
 
 func newManCommand(root *cobra.Command) *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:    "man",
-		Short:  "Write man pages for sentry-lab and every subcommand",
-		Args:   noArgs,
-		Hidden: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := writeManPages(root, dir)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d man pages to %s\n", n, dir)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&dir, "dir", "docs/man", "folder for the pages")
-	return exitCodes{fail: "a page could not be written"}.set(cmd)
+	return cli.NewManCommand(root, "Write man pages for sentry-lab and every subcommand")
 }
 
 // writeManPages writes one section-1 page per command (sentry-lab.1,
 // sentry-lab-up.1, ...), as sentry's man command does for sentry's.
 func writeManPages(root *cobra.Command, dir string) (int, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, err
-	}
-	n := 0
-	var walk func(c *cobra.Command) error
-	walk = func(c *cobra.Command) error {
-		if !c.IsAvailableCommand() && c != root {
-			return nil
-		}
-		page, err := mcobra.NewManPage(1, c)
-		if err != nil {
-			return fmt.Errorf("man page for %q: %w", c.CommandPath(), err)
-		}
-		name := strings.ReplaceAll(c.CommandPath(), " ", "-")
-		page.Root.Name = name
-		page = page.WithSection("Exit codes", c.Annotations[exitCodesKey])
-		name += ".1"
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(page.Build(roff.NewDocument())), 0o644); err != nil {
-			return err
-		}
-		n++
-		for _, sub := range c.Commands() {
-			if err := walk(sub); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return n, walk(root)
+	return cli.WriteManPages(root, dir)
 }

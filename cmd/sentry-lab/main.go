@@ -6,27 +6,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/sentryha/sentry/internal/cli"
 	"github.com/sentryha/sentry/lab"
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, the same as sentry's (sentry-lab reads no configuration
-// file, so it has no 3), documented in each command's help.
+// Exit codes, the same as sentry's (internal/cli; sentry-lab reads no
+// configuration file, so it has no 3), documented in each command's help.
 const (
-	exitOK        = 0
-	exitFailure   = 1 // the command failed
-	exitUsage     = 2 // bad flags or arguments
-	exitNeedsRoot = 4 // the lab needs root
+	exitOK        = cli.ExitOK
+	exitFailure   = cli.ExitFailure   // the command failed
+	exitUsage     = cli.ExitUsage     // bad flags or arguments
+	exitNeedsRoot = cli.ExitNeedsRoot // the lab needs root
 )
 
 func main() { os.Exit(run()) }
@@ -42,41 +40,12 @@ func run() int {
 // the help on a second line), or with --json to stdout as
 // {"error": "...", "exit_code": N}.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand()
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return exitOK
-	}
-	var ee exitError
-	if errors.As(err, &ee) {
-		// Already explained: the command run in a node printed its own
-		// output.
-		return ee.code
-	}
-	code := exitCode(err)
-	if wantsJSON(cmd, args) {
-		printJSON(stdout, jsonError{Error: err.Error(), ExitCode: code})
-		return code
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), err)
-	if code == exitUsage {
-		path := root.CommandPath()
-		if cmd != nil {
-			path = cmd.CommandPath()
-		}
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
-	}
-	return code
+	return cli.Program{ExitCode: exitCode}.Execute(ctx, newRootCommand(), args, stdin, stdout, stderr)
 }
 
 func exitCode(err error) int {
-	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case cli.IsUsage(err):
 		return exitUsage
 	case errors.Is(err, lab.ErrNeedRoot):
 		return exitNeedsRoot
@@ -85,48 +54,26 @@ func exitCode(err error) int {
 }
 
 // jsonError is how an error is printed with --json.
-type jsonError struct {
-	Error    string `json:"error"`
-	ExitCode int    `json:"exit_code"`
-}
+type jsonError = cli.JSONError
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func printJSON(w io.Writer, v any) error { return cli.PrintJSON(w, v) }
 
-// wantsJSON says whether the command line asked for --json: the flag as
-// parsed, or, when parsing stopped early (an unknown command or flag), as
-// written before any "--".
-func wantsJSON(cmd *cobra.Command, args []string) bool {
-	if cmd != nil {
-		if f := cmd.Flags().Lookup("json"); f != nil && f.Changed {
-			return f.Value.String() == "true"
-		}
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "--json" {
-			return true
-		}
-		if v, ok := strings.CutPrefix(a, "--json="); ok {
-			b, err := strconv.ParseBool(v)
-			return err == nil && b
-		}
-	}
-	return false
-}
+// wantsJSON says whether the command line asked for --json (cli.WantsJSON).
+func wantsJSON(cmd *cobra.Command, args []string) bool { return cli.WantsJSON(cmd, args) }
 
 // usageError marks an error as the caller's (bad flag or argument).
 type usageError struct{ error }
 
 func (u usageError) Unwrap() error { return u.error }
 
+// BadUsage makes it a usage error for internal/cli (exit code 2).
+func (usageError) BadUsage() {}
+
 // exitError carries an exit code that was already explained (by a command
 // run inside a lab node).
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// ExplainedExit is the exit code, for internal/cli.
+func (e exitError) ExplainedExit() int { return e.code }
