@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"log/slog"
 	"net"
@@ -178,7 +179,7 @@ nic_kinds = ["device", "veth", "bridge", "dummy", "ifb"]
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	c := agent.NewClient(socket)
+	c := agentclient.New(socket)
 	for i := 0; ; i++ {
 		st, err := c.Status(context.Background())
 		if err == nil && st.SafeMode != "" {

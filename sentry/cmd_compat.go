@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/spf13/cobra"
@@ -43,7 +43,7 @@ type compatJSON struct {
 	Fixes []inventory.DiskSetFix  `json:"fixes"`
 }
 
-func runCompat(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+func runCompat(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {
 	r, err := c.Parity(ctx)
 	if err != nil {
 		return err

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"strings"
 
 	"github.com/BurntSushi/toml"
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/synchronizer"
@@ -82,7 +82,7 @@ func newConfigLogCommand() *cobra.Command {
 
 // runConfigLog prints the history the agent reads from this node's
 // configuration repository.
-func runConfigLog(ctx context.Context, c *agent.Client, w io.Writer, n int, asJSON bool) error {
+func runConfigLog(ctx context.Context, c *agentclient.Client, w io.Writer, n int, asJSON bool) error {
 	out, err := c.ConfigLog(ctx, "", n)
 	if err != nil {
 		return err
@@ -129,7 +129,7 @@ node gets it, and the overlay files that replace PATH are named on stderr.`,
 
 // runConfigShow prints a tracked file; what the overlay files say about it
 // goes to stderr, so that stdout is the file's content alone.
-func runConfigShow(ctx context.Context, c *agent.Client, stdout, stderr io.Writer, rev, p, node string, asJSON bool) error {
+func runConfigShow(ctx context.Context, c *agentclient.Client, stdout, stderr io.Writer, rev, p, node string, asJSON bool) error {
 	res, err := c.ConfigShow(ctx, rev, p, node)
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func newConfigDiffCommand() *cobra.Command {
 	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runConfigDiff(ctx context.Context, c *agent.Client, w io.Writer, rev string, byNode, asJSON bool) error {
+func runConfigDiff(ctx context.Context, c *agentclient.Client, w io.Writer, rev string, byNode, asJSON bool) error {
 	if byNode {
 		res, err := c.ConfigNodeDiffs(ctx, rev)
 		if err != nil {
@@ -263,7 +263,7 @@ func runConfigRollback(cmd *cobra.Command, rev string, yes, asJSON bool) error {
 
 // describeRev names rev for a question: its commit and subject when this
 // node's repository has it, else rev as given.
-func describeRev(ctx context.Context, c *agent.Client, rev string) string {
+func describeRev(ctx context.Context, c *agentclient.Client, rev string) string {
 	log, err := c.ConfigLog(ctx, rev, 1)
 	if err != nil || len(log) == 0 {
 		return rev
@@ -295,7 +295,7 @@ It exits 1 when there is drift, like diff.`,
 	return exitCodes{fail: "drift: a tracked path was edited locally; or the command failed", invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runConfigDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+func runConfigDrift(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {
 	items, err := c.Drift(ctx)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -64,7 +64,7 @@ func TestConfigHistoryCommands(t *testing.T) {
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	defer srv.Close()
-	c := agent.NewClient(sock)
+	c := agentclient.New(sock)
 	ctx := context.Background()
 
 	var out, errOut bytes.Buffer

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/spf13/cobra"
@@ -37,7 +37,7 @@ It exits 0 only when the state is in-step, like diff.`,
 		invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runDrift(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+func runDrift(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {
 	r, err := c.Parity(ctx)
 	if err != nil {
 		return err

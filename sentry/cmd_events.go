@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"strings"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -44,7 +44,7 @@ func newEventsCommand() *cobra.Command {
 
 // runEvents prints the newest events and, with opts.follow, the new ones
 // as they come until ctx ends.
-func runEvents(ctx context.Context, c *agent.Client, opts eventsOptions, out, errOut io.Writer) error {
+func runEvents(ctx context.Context, c *agentclient.Client, opts eventsOptions, out, errOut io.Writer) error {
 	// With --kind, the newest n of those kinds: ask for more and keep the
 	// matching ones (the store keeps a bounded history).
 	ask := opts.n

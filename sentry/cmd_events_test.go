@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"net"
 	"net/http"
@@ -15,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/store"
 )
 
 // fakeEvents serves GET /v1/events (stored) and a stream that gives more,
 // then ends (as when the agent stops) or, with hold, stays open.
-func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agent.Client, func() string) {
+func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agentclient.Client, func() string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	ln, err := net.Listen("unix", sock)
@@ -51,7 +51,7 @@ func fakeEvents(t *testing.T, stored, more []store.Event, hold bool) (*agent.Cli
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return agent.NewClient(sock), func() string { mu.Lock(); defer mu.Unlock(); return lastID }
+	return agentclient.New(sock), func() string { mu.Lock(); defer mu.Unlock(); return lastID }
 }
 
 // lockedBuffer is an output written by one goroutine and read by another.
@@ -80,7 +80,7 @@ func TestEventsFollow(t *testing.T) {
 	c, lastID := fakeEvents(t, stored, more, false)
 	var out, errOut bytes.Buffer
 	err := runEvents(context.Background(), c, eventsOptions{n: 50, follow: true}, &out, &errOut)
-	if !errors.Is(err, agent.ErrStreamClosed) || lastID() != "2" {
+	if !errors.Is(err, agentclient.ErrStreamClosed) || lastID() != "2" {
 		t.Errorf("follow: %v, Last-Event-ID %q", err, lastID())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"strings"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/spf13/cobra"
 )
@@ -63,7 +63,7 @@ taking them; --yes does not ask (and is needed without a terminal).`,
 	return cmd
 }
 
-func runParityPlan(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+func runParityPlan(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {
 	r, err := c.Parity(ctx)
 	if err != nil {
 		return err

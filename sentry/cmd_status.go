@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"os"
 	"text/tabwriter"
 	"time"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -27,12 +27,12 @@ func cliConfig(cmd *cobra.Command) (*config.Config, error) {
 }
 
 // agentClient returns a client for the local agent named by --config.
-func agentClient(cmd *cobra.Command) (*agent.Client, error) {
+func agentClient(cmd *cobra.Command) (*agentclient.Client, error) {
 	cfg, err := cliConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
-	return agent.NewClient(cfg.Agent.Socket), nil
+	return agentclient.New(cfg.Agent.Socket), nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -59,7 +59,7 @@ func newStatusCommand() *cobra.Command {
 	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runStatus(ctx context.Context, c *agent.Client, w io.Writer, asJSON bool) error {
+func runStatus(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err

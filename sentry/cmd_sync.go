@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"strings"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +35,7 @@ apply exits 1, with --json too (the result says which and why).`,
 	return exitCodes{fail: "a commit failed to apply (and was rolled back), or the command failed", invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
-func runSync(ctx context.Context, c *agent.Client, w io.Writer, force, asJSON bool) error {
+func runSync(ctx context.Context, c *agentclient.Client, w io.Writer, force, asJSON bool) error {
 	res, err := c.Sync(ctx, force)
 	if err != nil {
 		return err

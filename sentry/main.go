@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/cli"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/modules"
@@ -50,7 +50,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, config.ErrInvalid):
 		return exitConfig
-	case errors.Is(err, errNeedRoot), errors.Is(err, agent.ErrNeedRoot):
+	case errors.Is(err, errNeedRoot), errors.Is(err, agentclient.ErrNeedRoot):
 		return exitNeedsRoot
 	}
 	return exitFailure

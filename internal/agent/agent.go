@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sentryha/sentry/bootcheck"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/events"
 	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
@@ -63,7 +64,7 @@ type Agent struct {
 	cluster  *stamp.Cluster     // nil until init or join
 	stamp    *stamp.Stamp       // nil until init or join
 	machines *machines.Machines // boot result, safe mode, machines.toml, promote, adopt
-	events   *eventHub          // every stored event, to the local API's subscribers
+	events   *events.Hub        // every stored event, to the local API's subscribers
 	sched    *schedule.Schedule // set by Run once the store is open
 
 	joinMu     sync.Mutex // one join at a time, without holding mu across it
@@ -160,7 +161,7 @@ func New(cfgPath, version string, opts ...Option) (*Agent, error) {
 // newComponents makes the agent's components (again, after SetLogger).
 func (a *Agent) newComponents() {
 	if a.events == nil {
-		a.events = newEventHub()
+		a.events = events.NewHub()
 	}
 	a.machines = machines.New(a.machinesDeps(), machines.WithMachinesFile(a.machinesFile()),
 		machines.WithNetworkDir(a.paths.boot.Resolved().NetworkDir),
@@ -309,7 +310,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(&slogWriter{a.log, "local api"}, "", 0)}
-	localSrv.RegisterOnShutdown(a.events.close) // the event streams end, so the server drains
+	localSrv.RegisterOnShutdown(a.events.Close) // the event streams end, so the server drains
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

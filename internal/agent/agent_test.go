@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,7 +33,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 type testNode struct {
 	a      *Agent
-	c      *Client
+	c      *agentclient.Client
 	logs   *syncBuf
 	dir    string
 	listen string
@@ -91,7 +92,7 @@ paths = [%q]
 	logs := &syncBuf{}
 	a.SetLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &testNode{a: a, c: NewClient(filepath.Join(dir, "run", "agent.sock")), logs: logs, dir: dir, listen: listen, cancel: cancel, done: make(chan error, 1)}
+	n := &testNode{a: a, c: agentclient.New(filepath.Join(dir, "run", "agent.sock")), logs: logs, dir: dir, listen: listen, cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- a.Run(ctx) }()
 	t.Cleanup(n.stop)
 	for i := 0; i < 100; i++ {

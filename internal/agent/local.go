@@ -96,7 +96,7 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/bootcheck/adopt", func(w http.ResponseWriter, r *http.Request) {
-		var req AdoptRequest
+		var req api.AdoptRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -104,7 +104,7 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) {
-		var req InitRequest
+		var req api.InitRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -112,15 +112,15 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/token", func(w http.ResponseWriter, r *http.Request) {
-		var req TokenRequest
+		var req api.TokenRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
 		t, err := a.NewToken(time.Duration(req.TTLSeconds) * time.Second)
-		reply(w, TokenResult{Token: t.String(), Expires: t.ExpiresAt()}, err)
+		reply(w, api.TokenResult{Token: t.String(), Expires: t.ExpiresAt()}, err)
 	})
 	mux.HandleFunc("POST /v1/join", func(w http.ResponseWriter, r *http.Request) {
-		var req JoinRequest
+		var req api.JoinRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -128,7 +128,7 @@ func (a *Agent) localHandler() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		var req SyncRequest
+		var req api.SyncRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -147,7 +147,7 @@ func (a *Agent) localHandler() http.Handler {
 	// config log/show/diff read this node's repository (cfgsync.History).
 	(&cfgsync.History{Dir: a.statePath("config.git")}).Routes(mux, reply)
 	mux.HandleFunc("POST /v1/config/rollback", func(w http.ResponseWriter, r *http.Request) {
-		var req RollbackRequest
+		var req api.RollbackRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -170,7 +170,7 @@ func (a *Agent) localHandler() http.Handler {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
 	})
-	mux.HandleFunc("GET /v1/events/stream", a.events.streamEvents(a.store))
+	mux.HandleFunc("GET /v1/events/stream", a.events.Stream(a.store))
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		if n <= 0 {
@@ -186,38 +186,12 @@ func (a *Agent) localHandler() http.Handler {
 }
 
 // Requests of the local API.
-type (
-	InitRequest struct {
-		ClusterName     string `json:"cluster_name"`
-		TokenTTLSeconds int64  `json:"token_ttl_seconds"`
-	}
-	TokenRequest struct {
-		TTLSeconds int64 `json:"ttl_seconds"`
-	}
-	TokenResult struct {
-		Token   string    `json:"token"`
-		Expires time.Time `json:"expires"`
-	}
-	SyncRequest struct {
-		Force bool `json:"force"`
-	}
-	RollbackRequest struct {
-		Rev string `json:"rev"`
-	}
-	JoinRequest struct {
-		Token   string `json:"token"`
-		Primary string `json:"primary"`
-	}
-	apiError struct {
-		Error string `json:"error"`
-	}
-)
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf("bad request: %v", err)})
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("bad request: %v", err)})
 		return false
 	}
 	return true
@@ -229,7 +203,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		if errors.Is(err, ErrInitialized) || errors.Is(err, ErrBadToken) {
 			code = http.StatusConflict
 		}
-		writeJSON(w, code, apiError{err.Error()})
+		writeJSON(w, code, api.Error{Error: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, v)

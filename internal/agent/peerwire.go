@@ -130,7 +130,7 @@ func (a *Agent) event(kind, node, msg string, fields map[string]string) {
 		return
 	}
 	e := store.Event{Time: time.Now().UTC(), Kind: kind, Node: node, Message: msg, Fields: fields}
-	if err := a.events.record(e, a.store.AppendEvent); err != nil {
+	if err := a.events.Record(e, a.store.AppendEvent); err != nil {
 		a.log.Error("store event", "kind", kind, "err", err)
 	}
 }

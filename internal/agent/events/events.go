@@ -1,9 +1,13 @@
-package agent
+// Package events is the agent's event stream: every event the agent
+// records passes through a Hub after it is stored, to the local API's
+// subscribers (GET /v1/events/stream).
+package events
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agent/api"
 	"net/http"
 	"strconv"
 	"sync"
@@ -13,7 +17,7 @@ import (
 )
 
 // The event stream of the local API (GET /v1/events/stream): every event
-// the agent records passes through an eventHub after it is stored, and
+// the agent records passes through an Hub after it is stored, and
 // each subscriber gets it as a server-sent event:
 //
 //	id: <the event's store sequence>
@@ -40,32 +44,32 @@ const (
 // errHubClosed: the agent is stopping.
 var errHubClosed = errors.New("the agent is stopping")
 
-// eventHub passes each stored event to the subscribers.
-type eventHub struct {
+// Hub passes each stored event to the subscribers.
+type Hub struct {
 	appendMu sync.Mutex // one append and publish at a time: subscribers get events in store order
 
 	mu     sync.Mutex
-	subs   map[*eventSub]struct{}
+	subs   map[*sub]struct{}
 	closed bool
 	// keepalive and buffer: eventKeepalive and eventBuffer (tests shorten them).
 	keepalive time.Duration
 	buffer    int
 }
 
-// eventSub is one subscriber.
-type eventSub struct {
+// sub is one subscriber.
+type sub struct {
 	ch      chan store.Event
 	dropped chan struct{} // closed when it fell behind
 	done    chan struct{} // closed when the hub closes
 }
 
-func newEventHub() *eventHub {
-	return &eventHub{subs: map[*eventSub]struct{}{}, keepalive: eventKeepalive, buffer: eventBuffer}
+func NewHub() *Hub {
+	return &Hub{subs: map[*sub]struct{}{}, keepalive: eventKeepalive, buffer: eventBuffer}
 }
 
 // record stores e with appendFn and, when stored, passes it on with its
 // sequence number.
-func (h *eventHub) record(e store.Event, appendFn func(store.Event) (uint64, error)) error {
+func (h *Hub) Record(e store.Event, appendFn func(store.Event) (uint64, error)) error {
 	h.appendMu.Lock()
 	defer h.appendMu.Unlock()
 	seq, err := appendFn(e)
@@ -78,7 +82,7 @@ func (h *eventHub) record(e store.Event, appendFn func(store.Event) (uint64, err
 }
 
 // publish gives e to every subscriber that has room, and drops the others.
-func (h *eventHub) publish(e store.Event) {
+func (h *Hub) publish(e store.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -91,25 +95,25 @@ func (h *eventHub) publish(e store.Event) {
 	}
 }
 
-func (h *eventHub) subscribe() (*eventSub, error) {
+func (h *Hub) subscribe() (*sub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, errHubClosed
 	}
-	s := &eventSub{ch: make(chan store.Event, h.buffer), dropped: make(chan struct{}), done: make(chan struct{})}
+	s := &sub{ch: make(chan store.Event, h.buffer), dropped: make(chan struct{}), done: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	return s, nil
 }
 
-func (h *eventHub) unsubscribe(s *eventSub) {
+func (h *Hub) unsubscribe(s *sub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, s)
 }
 
 // close ends every stream (the agent stops) and refuses new ones.
-func (h *eventHub) close() {
+func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -130,17 +134,17 @@ type overflowBody struct {
 }
 
 // streamEvents serves GET /v1/events/stream.
-func (h *eventHub) streamEvents(st *store.Store) http.HandlerFunc {
+func (h *Hub) Stream(st *store.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		since, replay, err := streamSince(r)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error()})
 			return
 		}
 		// Subscribe before reading the store: nothing falls between.
 		sub, err := h.subscribe()
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: err.Error()})
 			return
 		}
 		defer h.unsubscribe(sub)
@@ -162,7 +166,7 @@ func (h *eventHub) streamEvents(st *store.Store) http.HandlerFunc {
 		for replay {
 			evs, err := st.Events(last, eventReplayPage)
 			if err != nil {
-				write(func() error { return writeSSE(w, "", "error", apiError{err.Error()}) })
+				write(func() error { return writeSSE(w, "", "error", api.Error{Error: err.Error()}) })
 				return
 			}
 			for _, e := range evs {
@@ -253,4 +257,10 @@ func writeSSE(w http.ResponseWriter, id, kind string, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, b)
 	return err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
 }

@@ -1,4 +1,6 @@
-package agent
+// Package agentclient is the CLI's client of the local agent: HTTP over
+// its root-only unix socket (docs/design.md, the local API).
+package agentclient
 
 import (
 	"bufio"
@@ -19,7 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/link"
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
@@ -43,7 +47,7 @@ type Client struct {
 }
 
 // NewClient returns a client for the agent at socket.
-func NewClient(socket string) *Client {
+func New(socket string) *Client {
 	return &Client{Socket: socket, hc: &http.Client{
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -74,7 +78,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var ae apiError
+		var ae api.Error
 		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
 			return errors.New(ae.Error)
 		}
@@ -106,28 +110,28 @@ func (c *Client) connError(err error, connected bool) error {
 	return err
 }
 
-// Status asks for both nodes' status.
-func (c *Client) Status(ctx context.Context) (*Status, error) {
-	var s Status
+// api.State asks for both nodes' status.
+func (c *Client) Status(ctx context.Context) (*api.State, error) {
+	var s api.State
 	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 }
 
 // Init makes this disk set the primary of a new cluster.
-func (c *Client) Init(ctx context.Context, name string, ttl time.Duration) (*InitResult, error) {
-	var r InitResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/init", InitRequest{ClusterName: name, TokenTTLSeconds: int64(ttl / time.Second)}, &r)
+func (c *Client) Init(ctx context.Context, name string, ttl time.Duration) (*link.InitResult, error) {
+	var r link.InitResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/init", api.InitRequest{ClusterName: name, TokenTTLSeconds: int64(ttl / time.Second)}, &r)
 }
 
 // Token makes another join token.
-func (c *Client) Token(ctx context.Context, ttl time.Duration) (*TokenResult, error) {
-	var r TokenResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/token", TokenRequest{TTLSeconds: int64(ttl / time.Second)}, &r)
+func (c *Client) Token(ctx context.Context, ttl time.Duration) (*api.TokenResult, error) {
+	var r api.TokenResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/token", api.TokenRequest{TTLSeconds: int64(ttl / time.Second)}, &r)
 }
 
 // Join pairs this disk set with the primary at addr.
-func (c *Client) Join(ctx context.Context, token, addr string) (*JoinResult, error) {
-	var r JoinResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/join", JoinRequest{Token: token, Primary: addr}, &r)
+func (c *Client) Join(ctx context.Context, token, addr string) (*link.JoinResult, error) {
+	var r link.JoinResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/join", api.JoinRequest{Token: token, Primary: addr}, &r)
 }
 
 // Reload makes the agent re-read its configuration.
@@ -146,7 +150,7 @@ func (c *Client) Events(ctx context.Context, n int) ([]store.Event, error) {
 // failed before, and overwrite local edits).
 func (c *Client) Sync(ctx context.Context, force bool) (*synchronizer.SyncResult, error) {
 	var r synchronizer.SyncResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/sync", SyncRequest{Force: force}, &r)
+	return &r, c.do(ctx, http.MethodPost, "/v1/sync", api.SyncRequest{Force: force}, &r)
 }
 
 // ConfigLog lists at most n commits of this node's configuration
@@ -187,20 +191,13 @@ func (c *Client) ConfigNodeDiffs(ctx context.Context, rev string) (*cfgsync.Node
 // Rollback restores the configuration of rev on the primary, as a new commit.
 func (c *Client) Rollback(ctx context.Context, rev string) (*cfgsync.RollbackResult, error) {
 	var r cfgsync.RollbackResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", RollbackRequest{Rev: rev}, &r)
+	return &r, c.do(ctx, http.MethodPost, "/v1/config/rollback", api.RollbackRequest{Rev: rev}, &r)
 }
 
 // Drift lists the secondary's local edits under the tracked paths.
 func (c *Client) Drift(ctx context.Context) ([]synchronizer.DriftItem, error) {
 	var items []synchronizer.DriftItem
 	return items, c.do(ctx, http.MethodGet, "/v1/config/drift", nil, &items)
-}
-
-// AdoptRequest is the body of POST /v1/bootcheck/adopt.
-type AdoptRequest struct {
-	Replaces string `json:"replaces,omitempty"`
-	// Force adopts though the peer was last seen on the machine replaced.
-	Force bool `json:"force,omitempty"`
 }
 
 // ApproveModules widens this secondary's boundary to what the selected
@@ -221,7 +218,7 @@ func (c *Client) Promote(ctx context.Context) (*machines.PromoteResult, error) {
 // Adopt accepts this (unknown) machine in place of machine replaces.
 func (c *Client) Adopt(ctx context.Context, replaces string, force bool) (*machines.AdoptResult, error) {
 	var res machines.AdoptResult
-	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", AdoptRequest{Replaces: replaces, Force: force}, &res)
+	err := c.do(ctx, http.MethodPost, "/v1/bootcheck/adopt", api.AdoptRequest{Replaces: replaces, Force: force}, &res)
 	return &res, err
 }
 
@@ -325,7 +322,7 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yie
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var ae apiError
+		var ae api.Error
 		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
 			return errors.New(ae.Error)
 		}
@@ -348,7 +345,7 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yie
 			case "overflow":
 				return errOverflow
 			case "error":
-				var ae apiError
+				var ae api.Error
 				if json.Unmarshal(d, &ae) == nil && ae.Error != "" {
 					return errors.New(ae.Error)
 				}

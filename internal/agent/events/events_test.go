@@ -1,10 +1,11 @@
-package agent
+package events
 
 import (
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -19,14 +20,14 @@ import (
 // eventServer serves a hub's stream, with a real store, on a unix socket
 // in a temp folder, as the agent's local API does.
 type eventServer struct {
-	hub   *eventHub
+	hub   *Hub
 	store *store.Store
 	srv   *http.Server
-	c     *Client
+	c     *agentclient.Client
 	sock  string
 }
 
-func newEventServer(t *testing.T, hub *eventHub) *eventServer {
+func newEventServer(t *testing.T, hub *Hub) *eventServer {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "state.db"), store.Options{})
@@ -40,17 +41,17 @@ func newEventServer(t *testing.T, hub *eventHub) *eventServer {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/events/stream", hub.streamEvents(st))
+	mux.HandleFunc("GET /v1/events/stream", hub.Stream(st))
 	srv := &http.Server{Handler: mux}
-	srv.RegisterOnShutdown(hub.close)
+	srv.RegisterOnShutdown(hub.Close)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &eventServer{hub: hub, store: st, srv: srv, c: NewClient(sock), sock: sock}
+	return &eventServer{hub: hub, store: st, srv: srv, c: agentclient.New(sock), sock: sock}
 }
 
 func (s *eventServer) record(t *testing.T, kind, msg string) {
 	t.Helper()
-	if err := s.hub.record(store.Event{Time: time.Now().UTC(), Kind: kind, Node: "node-p", Message: msg}, s.store.AppendEvent); err != nil {
+	if err := s.hub.Record(store.Event{Time: time.Now().UTC(), Kind: kind, Node: "node-p", Message: msg}, s.store.AppendEvent); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -76,7 +77,7 @@ func collect(t *testing.T, evs <-chan store.Event, n int) []store.Event {
 
 // subscribe runs c.Subscribe into a channel; the error that ends it goes
 // to errc.
-func subscribe(ctx context.Context, c *Client, since uint64) (<-chan store.Event, <-chan error) {
+func subscribe(ctx context.Context, c *agentclient.Client, since uint64) (<-chan store.Event, <-chan error) {
 	out, errc := make(chan store.Event, 1000), make(chan error, 1)
 	go func() {
 		defer close(out)
@@ -91,6 +92,13 @@ func subscribe(ctx context.Context, c *Client, since uint64) (<-chan store.Event
 	return out, errc
 }
 
+// raw is a plain HTTP client of the server's socket.
+func (s *eventServer) raw() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", s.sock)
+	}}}
+}
+
 // rawStream opens the stream with the Last-Event-ID header lastID ("":
 // none) and returns its lines.
 func rawStream(t *testing.T, s *eventServer, lastID string) (*bufio.Scanner, func()) {
@@ -99,7 +107,7 @@ func rawStream(t *testing.T, s *eventServer, lastID string) (*bufio.Scanner, fun
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := (&http.Client{Transport: s.c.hc.Transport}).Do(req)
+	resp, err := s.raw().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +134,7 @@ func readUntil(t *testing.T, sc *bufio.Scanner, prefix string) []string {
 // Events written from several goroutines reach a subscriber once each, in
 // store order, and the wire format is id, event, data.
 func TestEventStreamOrder(t *testing.T) {
-	s := newEventServer(t, newEventHub())
+	s := newEventServer(t, NewHub())
 	sc, closeRaw := rawStream(t, s, "")
 	defer closeRaw()
 	readUntil(t, sc, ": sentry events") // subscribed
@@ -168,7 +176,7 @@ func TestEventStreamOrder(t *testing.T) {
 // A reconnecting client gets from the store what it missed (after
 // Last-Event-ID), then the new events, none twice.
 func TestEventStreamReplay(t *testing.T) {
-	s := newEventServer(t, newEventHub())
+	s := newEventServer(t, NewHub())
 	for i := 1; i <= 5; i++ {
 		s.record(t, "sync-applied", fmt.Sprintf("e%d", i))
 	}
@@ -191,7 +199,7 @@ func TestEventStreamReplay(t *testing.T) {
 		}
 	}
 	// A bad id is a bad request.
-	resp, err := (&http.Client{Transport: s.c.hc.Transport}).Get("http://agent/v1/events/stream?since=x")
+	resp, err := s.raw().Get("http://agent/v1/events/stream?since=x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +211,7 @@ func TestEventStreamReplay(t *testing.T) {
 
 // An idle stream gets a keepalive comment.
 func TestEventStreamKeepalive(t *testing.T) {
-	hub := newEventHub()
+	hub := NewHub()
 	hub.keepalive = 20 * time.Millisecond
 	s := newEventServer(t, hub)
 	sc, closeRaw := rawStream(t, s, "")
@@ -242,7 +250,7 @@ func (w *blockedWriter) Write(p []byte) (int, error) {
 // A subscriber that does not keep up is dropped with a final overflow
 // event; the agent does not wait for it.
 func TestEventStreamSlowSubscriberDropped(t *testing.T) {
-	hub := newEventHub()
+	hub := NewHub()
 	hub.buffer = 4
 	s := newEventServer(t, hub)
 	w := &blockedWriter{header: http.Header{}, release: make(chan struct{}), started: make(chan struct{}), greeted: make(chan struct{})}
@@ -250,7 +258,7 @@ func TestEventStreamSlowSubscriberDropped(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		hub.streamEvents(s.store)(w, req)
+		hub.Stream(s.store)(w, req)
 	}()
 	<-w.greeted
 	s.record(t, "first", "e1")
@@ -315,14 +323,14 @@ func TestSubscribeResumesAfterOverflow(t *testing.T) {
 	defer srv.Close()
 	var got []string
 	var end error
-	for e, err := range NewClient(sock).Subscribe(context.Background(), 7) {
+	for e, err := range agentclient.New(sock).Subscribe(context.Background(), 7) {
 		if err != nil {
 			end = err
 			break
 		}
 		got = append(got, e.Message)
 	}
-	if strings.Join(got, ",") != "m8,m9" || !errors.Is(end, ErrStreamClosed) || strings.Join(asked, ",") != "7,8" {
+	if strings.Join(got, ",") != "m8,m9" || !errors.Is(end, agentclient.ErrStreamClosed) || strings.Join(asked, ",") != "7,8" {
 		t.Errorf("events %v, end %v, Last-Event-IDs %v", got, end, asked)
 	}
 }
@@ -330,7 +338,7 @@ func TestSubscribeResumesAfterOverflow(t *testing.T) {
 // The agent's shutdown ends the streams (the server drains at once), the
 // client says so, and no new stream starts.
 func TestEventStreamShutdown(t *testing.T) {
-	s := newEventServer(t, newEventHub())
+	s := newEventServer(t, NewHub())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	evs, errc := subscribe(ctx, s.c, 0)
@@ -344,7 +352,7 @@ func TestEventStreamShutdown(t *testing.T) {
 	}
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ErrStreamClosed) {
+		if !errors.Is(err, agentclient.ErrStreamClosed) {
 			t.Errorf("the stream ended with %v", err)
 		}
 	case <-time.After(5 * time.Second):
