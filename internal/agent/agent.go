@@ -130,10 +130,10 @@ func WithApplyRoot(dir string) Option { return func(p *paths) { p.applyRoot = di
 func WithModules(opts modules.Options) Option { return func(p *paths) { p.modules = opts } }
 
 // machinesFile is where the machines' profiles are kept.
-func (a *Agent) machinesFile() string { return filepath.Join(a.paths.clusterDir, "machines.toml") }
+func (p *paths) machinesFile() string { return filepath.Join(p.clusterDir, "machines.toml") }
 
 // hardwareDir holds the machines' hardware profiles, one file a machine.
-func (a *Agent) hardwareDir() string { return filepath.Join(a.paths.clusterDir, "hardware") }
+func (p *paths) hardwareDir() string { return filepath.Join(p.clusterDir, "hardware") }
 
 // New makes an agent from the configuration file at cfgPath.
 func New(cfgPath, version string, opts ...Option) (*Agent, error) {
@@ -163,18 +163,18 @@ func (a *Agent) newComponents() {
 	if a.events == nil {
 		a.events = events.NewHub()
 	}
-	a.machines = machines.New(a.machinesDeps(), machines.WithMachinesFile(a.machinesFile()),
+	a.machines = machines.New(machinesDeps(a), machines.WithMachinesFile(a.paths.machinesFile()),
 		machines.WithNetworkDir(a.paths.boot.Resolved().NetworkDir),
 		machines.WithBootResult(a.paths.boot.Last),
 		machines.WithBootcheck(func(ctx context.Context, o bootcheck.Options) (*bootcheck.Result, error) {
 			o.Paths = a.paths.boot
 			return bootcheck.Run(ctx, o)
 		}))
-	a.parity = a.newParity()
+	a.parity = newParity(a)
 }
 
 // machinesDeps is what the machines component takes from the agent.
-func (a *Agent) machinesDeps() machines.Deps {
+func machinesDeps(a *Agent) machines.Deps {
 	return machines.Deps{
 		Log:   a.log.With("component", "machines"),
 		Event: a.event,
@@ -289,7 +289,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.machines.SetIdentityError(err)
 	}
 	a.machines.LoadBoot()
-	sched, err := a.newSchedule()
+	sched, err := newSchedule(a)
 	if err != nil {
 		return err
 	}

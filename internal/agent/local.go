@@ -88,7 +88,7 @@ func (a *Agent) localHandler() http.Handler {
 		writeJSON(w, http.StatusOK, a.state())
 	})
 	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.ApproveModules()
+		res, err := a.mods().Approve()
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/promote", func(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +108,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Init(req.ClusterName, time.Duration(req.TokenTTLSeconds)*time.Second)
+		res, err := a.lnk().Init(req.ClusterName, time.Duration(req.TokenTTLSeconds)*time.Second)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/token", func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +116,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		t, err := a.NewToken(time.Duration(req.TTLSeconds) * time.Second)
+		t, err := a.lnk().NewToken(time.Duration(req.TTLSeconds) * time.Second)
 		reply(w, api.TokenResult{Token: t.String(), Expires: t.ExpiresAt()}, err)
 	})
 	mux.HandleFunc("POST /v1/join", func(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +124,7 @@ func (a *Agent) localHandler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		res, err := a.Join(r.Context(), req.Token, req.Primary)
+		res, err := a.lnk().Join(r.Context(), req.Token, req.Primary)
 		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {

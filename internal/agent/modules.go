@@ -1,14 +1,9 @@
 package agent
 
 import (
-	"time"
-
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/stamp"
-	"github.com/sentryha/sentry/modules"
-	"github.com/sentryha/sentry/synchronizer"
-	"github.com/sentryha/sentry/verifier"
 )
 
 // mods is the module set (modset), made on first use.
@@ -29,26 +24,8 @@ func (a *Agent) mods() *modset.Set {
 			},
 			Modules:    a.paths.modules,
 			ClusterDir: a.paths.clusterDir,
-			OnApproved: a.restartSyncIfPolicyChanged,
+			OnApproved: func() { a.cfgsync().RestartIfPolicyChanged() },
 		})
 	})
 	return a.modsSet
 }
-
-// moduleSet is the selected modules (nil: the compiled-in defaults).
-func (a *Agent) moduleSet() *modules.Set { return a.mods().Modules() }
-
-// probeSpecs are this node's probes: the selected modules', else the
-// compiled-in set.
-func (a *Agent) probeSpecs(pw string, timeout time.Duration) []verifier.Spec {
-	return a.mods().ProbeSpecs(pw, timeout)
-}
-
-// policyUnits is the sync policy and the reload order (modset.PolicyUnits).
-func (a *Agent) policyUnits() (*synchronizer.Policy, []synchronizer.RootUnit) {
-	return a.mods().PolicyUnits()
-}
-
-// ApproveModules widens this secondary's boundary to what the selected
-// modules ask for now, and restarts the sync with it.
-func (a *Agent) ApproveModules() (*modset.ApproveResult, error) { return a.mods().Approve() }

@@ -15,21 +15,21 @@ import (
 // hardware profiles, compat, plan and apply) from the agent's paths and
 // configuration. Its state folder is the agent's (state_dir changes only
 // on restart).
-func (a *Agent) newParity() *parity.Parity {
+func newParity(a *Agent) *parity.Parity {
 	opts := a.paths.parity
 	opts.StateDir = a.conf().Node.StateDir
-	opts.HardwareDir = a.hardwareDir()
+	opts.HardwareDir = a.paths.hardwareDir()
 	return parity.New(parity.Deps{
 		Log:            a.log,
 		Event:          a.event,
-		Self:           a.parityIdentity,
+		Self:           func() parity.Identity { return parityIdentity(a) },
 		Peer:           parityPeer{a},
-		ModulePackages: a.modulePackages,
+		ModulePackages: func() map[string][]string { return modulePackages(a) },
 	}, opts)
 }
 
 // parityIdentity is this node as parity needs to know it.
-func (a *Agent) parityIdentity() parity.Identity {
+func parityIdentity(a *Agent) parity.Identity {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id := parity.Identity{Node: a.nodeName(), SafeMode: a.safeModeLocked() != ""}
@@ -47,8 +47,8 @@ func (a *Agent) parityIdentity() parity.Identity {
 
 // modulePackages are the packages of each selected module, by name (nil
 // when no module set loads).
-func (a *Agent) modulePackages() map[string][]string {
-	set := a.moduleSet()
+func modulePackages(a *Agent) map[string][]string {
+	set := a.mods().Modules()
 	if set == nil {
 		return nil
 	}
@@ -71,7 +71,7 @@ func (a *Agent) notePeerStatus(h *peer.NodeStatus) {
 type parityPeer struct{ a *Agent }
 
 func (p parityPeer) Post(ctx context.Context, path, contentType string, body io.Reader) (*http.Response, error) {
-	resp, err := p.a.peerClient().Post(ctx, path, contentType, body)
+	resp, err := p.a.lnk().Client().Post(ctx, path, contentType, body)
 	if errors.Is(err, link.ErrNoPeer) {
 		return nil, parity.ErrNoPeer
 	}
@@ -79,7 +79,7 @@ func (p parityPeer) Post(ctx context.Context, path, contentType string, body io.
 }
 
 func (p parityPeer) FetchDeb(ctx context.Context, d parity.DebRequest) (*peer.Deb, io.ReadCloser, error) {
-	deb, f, err := p.a.peerClient().FetchDeb(ctx, peer.DebRequest(d), p.a.peerProtocol())
+	deb, f, err := p.a.lnk().Client().FetchDeb(ctx, peer.DebRequest(d), p.a.lnk().PeerProtocol())
 	if errors.Is(err, link.ErrNoPeer) {
 		return nil, nil, parity.ErrNoPeer
 	}

@@ -185,5 +185,5 @@ func TestParityOverPeerLink(t *testing.T) {
 // peerPost posts body to the peer's API through the link's client, as the
 // components do.
 func (a *Agent) peerPost(ctx context.Context, path, contentType string, body []byte) (*http.Response, error) {
-	return a.peerClient().Post(ctx, path, contentType, bytes.NewReader(body))
+	return a.lnk().Client().Post(ctx, path, contentType, bytes.NewReader(body))
 }

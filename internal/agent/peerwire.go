@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -68,7 +67,7 @@ func (a *Agent) lnk() *link.Link {
 			AdmitPeerStatus: func(h *peer.NodeStatus) { a.sched.NotePeer(h) },
 			OnPeerStatus:    a.onPeerStatus,
 			Started:         a.peerStarted,
-			Stopped:         func() { a.mu.Lock(); defer a.mu.Unlock(); a.stopSyncLocked() },
+			Stopped:         func() { a.mu.Lock(); defer a.mu.Unlock(); a.cfgsync().Stop() },
 			// Handlers of the components, mounted by the link behind its
 			// checks (closures: the components are made after the link).
 			Handlers: link.Handlers{
@@ -83,39 +82,10 @@ func (a *Agent) lnk() *link.Link {
 	return a.link
 }
 
-// Init makes this disk set the primary of a new cluster.
-func (a *Agent) Init(name string, ttl time.Duration) (*InitResult, error) {
-	return a.lnk().Init(name, ttl)
-}
-
-// NewToken makes another one-time join token (primary only).
-func (a *Agent) NewToken(ttl time.Duration) (Token, error) { return a.lnk().NewToken(ttl) }
-
-// Join pairs this disk set, as the secondary, with the primary at addr.
-func (a *Agent) Join(ctx context.Context, token, addr string) (*JoinResult, error) {
-	return a.lnk().Join(ctx, token, addr)
-}
-
-// helloOnce says hello to the peer now (a change it should know of at
-// once).
-func (a *Agent) helloOnce(ctx context.Context) { a.lnk().HelloNow(ctx) }
-
 func randomID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// peerClient is the agent's one client of its peer.
-func (a *Agent) peerClient() *peer.Client { return a.lnk().Client() }
-
-// peerProtocol is the protocol the peer said in its last status (0: not
-// known yet).
-func (a *Agent) peerProtocol() int { return a.lnk().PeerProtocol() }
-
-// refusePeer refuses a peer request with err (logged).
-func (a *Agent) refusePeer(w http.ResponseWriter, r *http.Request, code int, err error) {
-	a.lnk().RefusePeer(w, r, code, err)
 }
 
 func writeEnvelope(w http.ResponseWriter, code int, typ, from string, body any) {

@@ -44,8 +44,8 @@ func TestMixedProtocolPair(t *testing.T) {
 				v := secondaryView(t, s)
 				return v.ConfigApplied != "" && v.ConfigApplied != first && v.ConfigError == ""
 			})
-			if want := map[string]int{"primary speaks 2": 2, "secondary speaks 2": 3, "current pair": 3}[c.name]; s.a.peerProtocol() != want {
-				t.Errorf("the secondary saw protocol %d of the primary, want %d", s.a.peerProtocol(), want)
+			if want := map[string]int{"primary speaks 2": 2, "secondary speaks 2": 3, "current pair": 3}[c.name]; s.a.lnk().PeerProtocol() != want {
+				t.Errorf("the secondary saw protocol %d of the primary, want %d", s.a.lnk().PeerProtocol(), want)
 			}
 		})
 	}

@@ -11,13 +11,13 @@ import (
 func (a *Agent) state() api.State {
 	st := a.status()
 	st.Summarize()
-	st.Parity = a.paritySummary()
-	st.Boot = a.bootSummary()
+	st.Parity = paritySummary(a)
+	st.Boot = bootSummary(a)
 	return st
 }
 
 // paritySummary sums up both inventories (nil before the first).
-func (a *Agent) paritySummary() *api.Parity {
+func paritySummary(a *Agent) *api.Parity {
 	self, peer, ok := a.parity.Summaries()
 	if !ok {
 		return nil
@@ -29,7 +29,7 @@ func (a *Agent) paritySummary() *api.Parity {
 }
 
 // bootSummary is this node's boot decision (nil without bootcheck).
-func (a *Agent) bootSummary() *api.Boot {
+func bootSummary(a *Agent) *api.Boot {
 	res, safe := a.machines.Boot(), a.machines.SafeMode()
 	if res == nil && safe == "" {
 		return nil

@@ -14,9 +14,9 @@ func (a *Agent) cfgsync() *cfgsync.Sync {
 			Conf:   a.conf,
 			Log:    a.log,
 			Event:  a.event,
-			Policy: a.policyUnits,
+			Policy: a.mods().PolicyUnits,
 			Peer:   peerPoster{a},
-			Hello:  func() { a.helloOnce(context.Background()) },
+			Hello:  func() { a.lnk().HelloNow(context.Background()) },
 			StartAgain: func() (bool, error) {
 				a.mu.Lock()
 				defer a.mu.Unlock()
@@ -30,13 +30,21 @@ func (a *Agent) cfgsync() *cfgsync.Sync {
 			Pending:      func() []string { return a.mods().Pending() },
 			Applying:     func() func([]string) { return a.mods().Applying() },
 			Committed:    func(paths []string) { a.mods().Touched(paths) },
-			Refuse:       a.refusePeer,
+			Refuse:       a.lnk().RefusePeer,
 			Reloader:     a.paths.reloader,
 			ApplyRoot:    a.paths.applyRoot,
 			RetryBackoff: a.paths.retryBackoff,
 		})
 	})
 	return a.syncer
+}
+
+// peerPoster carries the secondary's fetch to the primary through the
+// peer link's one client, in the form the primary reads.
+type peerPoster struct{ a *Agent }
+
+func (p peerPoster) FetchConfig(ctx context.Context, have string) (string, io.ReadCloser, error) {
+	return p.a.lnk().Client().FetchConfig(ctx, have, p.a.lnk().PeerProtocol())
 }
 
 // startSyncLocked starts the primary's watcher or the secondary's sync
@@ -46,17 +54,4 @@ func (a *Agent) startSyncLocked() error {
 		return nil
 	}
 	return a.cfgsync().Start(a.stamp.Role, a.secrets)
-}
-
-func (a *Agent) stopSyncLocked() { a.cfgsync().Stop() }
-
-// restartSyncIfPolicyChanged: see cfgsync.RestartIfPolicyChanged.
-func (a *Agent) restartSyncIfPolicyChanged() { a.cfgsync().RestartIfPolicyChanged() }
-
-// peerPoster carries the secondary's fetch to the primary through the
-// peer link's one client, in the form the primary reads.
-type peerPoster struct{ a *Agent }
-
-func (p peerPoster) FetchConfig(ctx context.Context, have string) (string, io.ReadCloser, error) {
-	return p.a.peerClient().FetchConfig(ctx, have, p.a.peerProtocol())
 }

@@ -14,29 +14,29 @@ import (
 )
 
 // newSchedule makes the verifier schedule (the store is open).
-func (a *Agent) newSchedule() (*schedule.Schedule, error) {
+func newSchedule(a *Agent) (*schedule.Schedule, error) {
 	return schedule.New(schedule.Deps{
 		Conf:     a.conf,
 		Store:    a.store,
 		Log:      a.log,
 		Event:    a.event,
 		Node:     a.nodeName,
-		PeerName: a.peerName,
+		PeerName: func() string { return peerName(a) },
 		SafeMode: func() string {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			return a.safeModeLocked()
 		},
-		Password: a.canaryPassword,
-		Specs:    a.probeSpecs,
+		Password: func() (string, bool) { return canaryPassword(a) },
+		Specs:    a.mods().ProbeSpecs,
 		ProbeUnits: func() map[string][]string {
-			if set := a.moduleSet(); set != nil {
+			if set := a.mods().Modules(); set != nil {
 				return set.ProbeUnits()
 			}
 			return nil
 		},
 		CanaryPages: func() []verifier.Page {
-			if set := a.moduleSet(); set != nil {
+			if set := a.mods().Modules(); set != nil {
 				return set.CanaryPages()
 			}
 			return nil
@@ -48,7 +48,7 @@ func (a *Agent) newSchedule() (*schedule.Schedule, error) {
 }
 
 // canaryPassword is derived from the cluster key (the same on both nodes).
-func (a *Agent) canaryPassword() (string, bool) {
+func canaryPassword(a *Agent) (string, bool) {
 	a.mu.Lock()
 	sec := a.secrets
 	a.mu.Unlock()
@@ -65,7 +65,7 @@ func (a *Agent) canaryPassword() (string, bool) {
 }
 
 // peerName is the paired peer's name ("" while unpaired).
-func (a *Agent) peerName() string {
+func peerName(a *Agent) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cluster == nil {
@@ -95,5 +95,5 @@ func (r reloadsOf) WaitIdle(ctx context.Context, bound time.Duration) error {
 type verifyPeer struct{ a *Agent }
 
 func (p verifyPeer) VerifyRun(ctx context.Context, req peer.VerifyRequest) (*peer.VerifyResults, error) {
-	return p.a.peerClient().Verify(ctx, req)
+	return p.a.lnk().Client().Verify(ctx, req)
 }
