@@ -208,10 +208,11 @@ func (a *Agent) onPeerStatus(h, prev *peer.NodeStatus) {
 
 // selfStatusLocked is what this agent tells about its node.
 func (a *Agent) selfStatusLocked() peer.NodeStatus {
-	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, AgentVersion: a.version,
+	s := peer.NodeStatus{Name: a.nodeName(), Hardware: a.hw.ID, HardwareNICs: a.hw.NICs, AgentVersion: a.version,
 		Protocol: a.paths.codec.Version(), Address: a.conf().Agent.Listen, Time: time.Now().UTC()}
 	if a.stamp != nil {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
+		s.HomeHardware = a.stamp.HomeHardware
 	}
 	a.cfgsync().FillStatus(&s)
 	a.machines.FillStatus(&s)
