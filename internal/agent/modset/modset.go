@@ -6,7 +6,9 @@
 package modset
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +46,7 @@ type Set struct {
 	loaded   bool
 	gen      uint64 // bumped by Reload: a load begun before it is not kept
 	follower bool   // the role the cached set was loaded for
+	print    string // the files' fingerprint when the cached set was read
 	set      *modules.Set
 	msgs     string // the last warnings and error, logged once
 	applying int    // syncs under way that may write the module files
@@ -79,8 +82,9 @@ func (s *Set) event(kind, msg string, fields map[string]string) {
 // secondary loads the primary's manifests as a follower).
 func (s *Set) Modules() *modules.Set {
 	follower := s.d.Secondary()
+	print := fingerprint(s.d.Modules)
 	s.mu.Lock()
-	if s.loaded && s.follower == follower && s.applying == 0 {
+	if s.loaded && s.follower == follower && s.applying == 0 && s.print == print {
 		set := s.set
 		s.mu.Unlock()
 		return set
@@ -113,9 +117,30 @@ func (s *Set) Modules() *modules.Set {
 		}
 	}
 	if gen == s.gen && keep {
-		s.loaded, s.follower, s.set = true, follower, set
+		s.loaded, s.follower, s.set, s.print = true, follower, set, print
 	}
 	return set
+}
+
+// fingerprint sums up the module files' names, sizes and times, so that a
+// change made outside the sync (`sentry modules install/select/rollback`
+// on a node not syncing, or an edit) is read at the next use: a few dozen
+// stats, no reads.
+func fingerprint(o modules.Options) string {
+	var b strings.Builder
+	stat := func(p string) {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	stat(o.SelectionFile)
+	for _, pat := range []string{filepath.Join(o.Dir, "*.toml"), filepath.Join(o.InstallDir, "*", "*.toml")} {
+		files, _ := filepath.Glob(pat)
+		for _, f := range files {
+			stat(f)
+		}
+	}
+	return b.String()
 }
 
 // Applying marks a sync that may write the module files as under way:

@@ -19,18 +19,11 @@ func TestModulesCachedUntilReloaded(t *testing.T) {
 	if s.Modules() != first {
 		t.Fatal("the set was read again without a reload")
 	}
-	// A broken selection file: not seen until reloaded.
+	// A broken selection file (written by hand, or by `sentry modules
+	// select` on a node that does not sync): its fingerprint changed, so
+	// the next use reads it.
 	if err := os.WriteFile(s.opts.SelectionFile, []byte("this is not toml ["), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if s.Modules() != first {
-		t.Fatal("the set was read again without a reload")
-	}
-	if s.Touched([]string{"/etc/nginx/nginx.conf", filepath.Join(filepath.Dir(s.opts.SelectionFile), "other.toml")}) {
-		t.Fatal("paths outside the module files reloaded the set")
-	}
-	if !s.Touched([]string{"/etc/nginx/nginx.conf", s.opts.SelectionFile}) {
-		t.Fatal("the selection file did not reload the set")
 	}
 	if s.Modules() != nil {
 		t.Fatal("a broken selection file was not read")
@@ -38,12 +31,18 @@ func TestModulesCachedUntilReloaded(t *testing.T) {
 	if n := len(s.events); n != 1 || s.events[0].kind != "modules-invalid" {
 		t.Fatalf("events: %+v", s.events)
 	}
+	if s.Touched([]string{"/etc/nginx/nginx.conf", filepath.Join(filepath.Dir(s.opts.SelectionFile), "other.toml")}) {
+		t.Fatal("paths outside the module files reloaded the set")
+	}
+	if !s.Touched([]string{"/etc/nginx/nginx.conf", s.opts.SelectionFile}) {
+		t.Fatal("the selection file did not reload the set")
+	}
 	s.Reload()
 	s.Modules()
 	if len(s.events) != 1 {
 		t.Fatalf("the same error was reported twice: %+v", s.events)
 	}
-	// Fixed, and a manifest under the installed folder named: read again.
+	// Fixed: read again at the next use.
 	os.Remove(s.opts.SelectionFile)
 	if !s.Touched([]string{filepath.Join(s.opts.InstallDir, "web-nginx", "9.0.0.toml")}) {
 		t.Fatal("an installed manifest did not reload the set")
@@ -51,6 +50,9 @@ func TestModulesCachedUntilReloaded(t *testing.T) {
 	set := s.Modules()
 	if set == nil {
 		t.Fatal("not read again after the fix")
+	}
+	if s.Modules() != set {
+		t.Fatal("read again with nothing changed")
 	}
 	// The role changes: read again as a follower.
 	s.secondary = true
@@ -68,6 +70,11 @@ func TestModulesCachedUntilReloaded(t *testing.T) {
 func TestModulesReadDuringApply(t *testing.T) {
 	s := newTestSet(t, false)
 	first := s.Modules()
+	orig, err := os.ReadFile(s.opts.SelectionFile)
+	fi, serr := os.Stat(s.opts.SelectionFile)
+	if err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
 	end := s.Applying()
 	if err := os.WriteFile(s.opts.SelectionFile, []byte("this is not toml ["), 0o644); err != nil {
 		t.Fatal(err)
@@ -75,7 +82,9 @@ func TestModulesReadDuringApply(t *testing.T) {
 	if s.Modules() != nil {
 		t.Fatal("the module files were not read during the apply")
 	}
-	os.Remove(s.opts.SelectionFile)
+	// Put back as it was (content and time): the files are as before.
+	os.WriteFile(s.opts.SelectionFile, orig, 0o644)
+	os.Chtimes(s.opts.SelectionFile, fi.ModTime(), fi.ModTime())
 	end([]string{"/etc/nginx/nginx.conf"})
 	if s.Modules() != first {
 		t.Fatal("an apply that did not touch the module files reloaded the set")
