@@ -8,14 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -309,7 +307,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: log.New(&slogWriter{a.log, "local api"}, "", 0)}
+		ErrorLog: logging.HTTPErrorLog(a.log, "local api")}
 	localSrv.RegisterOnShutdown(a.events.Close) // the event streams end, so the server drains
 	a.wg.Add(1)
 	go func() {
@@ -535,22 +533,4 @@ func (r *rootOnly) Accept() (net.Conn, error) {
 		}
 		return c, nil
 	}
-}
-
-// slogWriter turns net/http's error log lines into structured entries;
-// TLS handshake failures (a client of another CA, say) keep the address.
-type slogWriter struct {
-	log  *slog.Logger
-	what string
-}
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if rest, ok := strings.CutPrefix(msg, "http: TLS handshake error from "); ok {
-		addr, reason, _ := strings.Cut(rest, ": ")
-		w.log.Warn("refused peer connection: TLS handshake failed", "peer", addr, "reason", reason)
-		return len(p), nil
-	}
-	w.log.Warn(w.what+": "+msg, "component", w.what)
-	return len(p), nil
 }

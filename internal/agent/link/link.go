@@ -16,7 +16,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/logging"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
@@ -219,7 +219,7 @@ func (l *Link) Start() error {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      15 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          log.New(&slogWriter{l.d.Log, "peer api"}, "", 0),
+		ErrorLog:          logging.HTTPErrorLog(l.d.Log, "peer api"),
 	}
 	l.srv, l.ln = srv, ln
 	l.mu.Unlock()

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/internal/peer"
@@ -234,22 +232,4 @@ func putPeer(st *store.Store, h *peer.NodeStatus, addr string, now time.Time) er
 	}
 	raw, _ := json.Marshal(h)
 	return st.PutPeer(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw})
-}
-
-// slogWriter turns net/http's error log lines into structured entries;
-// TLS handshake failures (a client of another CA, say) keep the address.
-type slogWriter struct {
-	log  *slog.Logger
-	what string
-}
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if rest, ok := strings.CutPrefix(msg, "http: TLS handshake error from "); ok {
-		addr, reason, _ := strings.Cut(rest, ": ")
-		w.log.Warn("refused peer connection: TLS handshake failed", "peer", addr, "reason", reason)
-		return len(p), nil
-	}
-	w.log.Warn(w.what+": "+msg, "component", w.what)
-	return len(p), nil
 }
