@@ -136,3 +136,61 @@ func TestFetchConfigBothForms(t *testing.T) {
 		})
 	}
 }
+
+// A .deb is asked and read in both forms: protocol 2's bare request and
+// headers, protocol 3's message and lead (what the link serves through
+// AnswerDeb); a refusal reads the same in both.
+func TestFetchDebBothForms(t *testing.T) {
+	p, s := testNodes(t)
+	const sum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	var lastBody atomic.Value
+	legacy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		lastBody.Store(string(b))
+		if strings.Contains(string(b), `"name":"nosuch"`) {
+			w.WriteHeader(http.StatusNotFound)
+			b, _ := Encode(TypeError, "node-p", ErrorBody{Message: "no file for nosuch"})
+			w.Write(b)
+			return
+		}
+		w.Header().Set(HeaderDebFilename, "hello_1.0_all.deb")
+		w.Header().Set(HeaderDebSHA256, sum)
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "test")
+	})
+	for _, c := range []struct {
+		name     string
+		h        http.Handler
+		proto    int
+		envelope bool
+	}{
+		{"protocol 2", legacy, 2, false},
+		{"not known yet", legacy, 0, false},
+		{"protocol 3", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			legacy(Codec{}.AnswerDeb(w, "node-p"), r)
+		}), 3, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, _ := peerServer(t, p, c.h)
+			cl := NewClient(func() (Target, error) { return Target{Addr: addr, Name: "node-p", Node: s}, nil }, func() string { return "node-s" }, Codec{})
+			defer cl.Close()
+			deb, f, err := cl.FetchDeb(context.Background(), DebRequest{Name: "hello", Arch: "all", Version: "1.0"}, c.proto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if deb.Filename != "hello_1.0_all.deb" || deb.SHA256 != sum || deb.Size != 4 || string(b) != "test" {
+				t.Errorf("deb %+v, file %q", deb, b)
+			}
+			if sent := lastBody.Load().(string); IsEnvelope([]byte(sent)) != c.envelope || !strings.Contains(sent, `"name":"hello"`) {
+				t.Errorf("request %s, want a message: %v", sent, c.envelope)
+			}
+			_, _, err = cl.FetchDeb(context.Background(), DebRequest{Name: "nosuch", Arch: "all", Version: "1.0"}, c.proto)
+			if err == nil || err.Error() != "the peer has no file for it: no file for nosuch" {
+				t.Errorf("refusal: %v", err)
+			}
+		})
+	}
+}
