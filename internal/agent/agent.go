@@ -27,6 +27,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/ready"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/config"
@@ -74,6 +75,7 @@ type Agent struct {
 	syncerOnce sync.Once
 	syncer     *cfgsync.Sync  // the configuration sync: cfgsync()
 	parity     *parity.Parity // built by New
+	verdict    *ready.Ready   // the readiness verdict, built by New
 	wg         sync.WaitGroup
 }
 
@@ -95,6 +97,7 @@ type paths struct {
 	// parity: the files and commands of package parity (the state and
 	// hardware folders are set by newParity).
 	parity parity.Options
+	ready  ready.Options // the readiness component's files (the zero value: the machine's)
 
 	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
 	// codec: the peer protocol spoken (the zero value: this build's).
@@ -169,6 +172,7 @@ func (a *Agent) newComponents() {
 			return bootcheck.Run(ctx, o)
 		}))
 	a.parity = newParity(a)
+	a.verdict = newReady(a)
 }
 
 // machinesDeps is what the machines component takes from the agent.
@@ -336,6 +340,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.parity.Run(vctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.verdict.Run(vctx)
 	}()
 
 	sigs := make(chan os.Signal, 4)

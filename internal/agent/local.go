@@ -87,6 +87,13 @@ func (a *Agent) localHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.state())
 	})
+	mux.HandleFunc("GET /v1/ready", func(w http.ResponseWriter, r *http.Request) {
+		res, ok := a.verdict.Result()
+		if !ok || r.URL.Query().Get("now") != "" {
+			res = a.verdict.Evaluate()
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.mods().Approve()
 		reply(w, res, err)

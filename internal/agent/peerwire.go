@@ -191,6 +191,7 @@ func (a *Agent) onPeerStatus(h, prev *peer.NodeStatus) {
 	a.notePeerStatus(h)
 	a.cfgsync().NotePeer(h)
 	a.machines.NotePeer(h)
+	defer a.verdict.Kick() // after the stamp below too
 	a.mu.Lock()
 	var st *stamp.Stamp
 	if a.stamp != nil && h.Generation > a.stamp.OtherGeneration && h.Boot != "bootcheck" {
@@ -217,6 +218,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	a.cfgsync().FillStatus(&s)
 	a.machines.FillStatus(&s)
 	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)
+	s.Facts, s.Modules, _ = a.verdict.Local()
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
 		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))
 	}

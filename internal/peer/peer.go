@@ -127,6 +127,11 @@ type NodeStatus struct {
 	// Results are the newest result of each of this node's probes, with
 	// per-phase timings: the peer stores them, so either node shows both.
 	Results []store.StoredResult `json:"results,omitempty"`
+	// Readiness (issue 15): when the primary committed its head, the
+	// modules in use (name: version), and the node's local facts.
+	ConfigHeadAt time.Time         `json:"config_head_at,omitzero"`
+	Modules      map[string]string `json:"modules,omitempty"`
+	Facts        *Facts            `json:"facts,omitempty"`
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
@@ -327,6 +332,12 @@ func (s *NodeStatus) Validate() error {
 		}
 	}
 	if err := validResults(s.Results, s.Name); err != nil {
+		return err
+	}
+	if err := validModules(s.Modules); err != nil {
+		return err
+	}
+	if err := s.Facts.validate(); err != nil {
 		return err
 	}
 	switch s.Role {

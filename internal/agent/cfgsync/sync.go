@@ -96,6 +96,7 @@ type Sync struct {
 	done      chan struct{} // closed when the running sync's goroutine ends
 	policyKey string        // the policy the running sync was started with
 	head      string        // primary: repo head; secondary: fetched head
+	headAt    time.Time     // primary: when head was committed
 	applied   string
 	failed    string
 	err       string
@@ -193,9 +194,13 @@ func (s *Sync) Start(role string, secrets *synchronizer.Secrets) error {
 		pr := &synchronizer.Primary{Repo: repo, Log: s.d.Log, Debounce: s.d.Conf().Sync.Debounce.Duration,
 			Rescan: s.d.Conf().Sync.RescanInterval.Duration, OnCommit: s.onCommit}
 		head := repo.Head().String()
+		var headAt time.Time
+		if c, err := repo.Git().CommitObject(repo.Head()); err == nil {
+			headAt = c.Committer.When.UTC()
+		}
 		s.mu.Lock()
 		s.role, s.secrets, s.policyKey = role, secrets, policyKey(pol, units)
-		s.repo, s.primary, s.head = repo, pr, head
+		s.repo, s.primary, s.head, s.headAt = repo, pr, head, headAt
 		s.refused = map[string]string{}
 		s.cancel, s.done = cancel, done
 		s.mu.Unlock()
@@ -329,7 +334,7 @@ func (s *Sync) onCommit(c *synchronizer.CommitResult) {
 		evs.add(s, "config-repaired", s.node(), c.Repaired, map[string]string{"commit": c.Hash.String()})
 	}
 	if committed {
-		s.head = c.Hash.String()
+		s.head, s.headAt = c.Hash.String(), time.Now().UTC()
 		evs.add(s, "config-commit", s.node(), fmt.Sprintf("configuration commit %s: %d path(s) changed", c.Hash.String()[:12], len(paths)),
 			map[string]string{"commit": c.Hash.String(), "paths": strings.Join(paths, " ")})
 	}
@@ -583,6 +588,9 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 func (s *Sync) FillStatus(st *peer.NodeStatus) {
 	s.mu.Lock()
 	st.ConfigHead = s.head
+	if s.repo != nil {
+		st.ConfigHeadAt = s.headAt
+	}
 	secondary := s.secondary != nil
 	if secondary {
 		st.ConfigApplied, st.ConfigFailed, st.ConfigError = s.applied, s.failed, s.err

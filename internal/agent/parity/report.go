@@ -73,6 +73,9 @@ func (p *Parity) Report(ctx context.Context) (*Report, error) {
 	return p.report(), nil
 }
 
+// Current compares the inventories at hand, without fetching the peer's.
+func (p *Parity) Current() *Report { return p.report() }
+
 // report compares the inventories at hand. Without the peer's inventory
 // (the peer down, or not fetched yet after a swap), this node's disk set
 // is judged against the stored profile of the peer's machine.

@@ -89,6 +89,9 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 		s.dispatch.Notify(notices...)
 	}
 	s.saveAlertState()
+	if s.d.Rounded != nil {
+		s.d.Rounded()
+	}
 }
 
 func (s *Schedule) saveAlertState() {

@@ -78,6 +78,8 @@ type Deps struct {
 	ClusterDir string
 	Reloads    Reloads
 	Peer       Peer
+	// Rounded is called after each round, its results stored (nil: nothing).
+	Rounded func()
 }
 
 // Option adjusts a schedule (tests).

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/ready"
+	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/readiness"
+	"github.com/sentryha/sentry/synchronizer/inventory"
+)
+
+// The readiness verdict (package ready) and what the wiring gives it.
+
+// WithReadyOptions points the readiness component's reads at o's (tests).
+func WithReadyOptions(o ready.Options) Option { return func(p *paths) { p.ready = o } }
+
+func newReady(a *Agent) *ready.Ready {
+	return ready.New(ready.Deps{
+		Gather: func() *readiness.Input { return gatherReadiness(a) },
+		Event:  a.event,
+		Log:    a.log.With("component", "ready"),
+		Node:   a.nodeName,
+		PeerNICs: func() []hwid.NIC {
+			if p := a.lnk().Peer(); p != nil {
+				return p.HardwareNICs
+			}
+			return nil
+		},
+		Modules: func() map[string]string {
+			m := map[string]string{}
+			if set := a.mods().Modules(); set != nil {
+				for _, x := range set.Modules() {
+					m[x.Name] = x.Version
+				}
+			}
+			return m
+		},
+	}, a.paths.ready)
+}
+
+// gatherReadiness is both nodes as this one knows them: its own status, the
+// peer's last (from the link, else the store), the link's contact, the
+// parity report (drift, compat) and the probes the modules ask for.
+func gatherReadiness(a *Agent) *readiness.Input {
+	a.mu.Lock()
+	if a.stamp == nil || a.sched == nil {
+		a.mu.Unlock()
+		return nil
+	}
+	self := a.selfStatusLocked()
+	peerName := a.cluster.PeerName
+	a.mu.Unlock()
+	in := &readiness.Input{Now: time.Now().UTC(), Self: self.Name}
+	own := ready.NodeOf(&self, self.Time)
+	for _, s := range a.mods().ProbeSpecs("", 0) {
+		own.Expected = append(own.Expected, s.Name)
+	}
+	st := a.lnk().State()
+	in.PeerReachable, in.PeerContact, in.PeerError = st.Reachable, st.LastContact, st.LastError
+	p := st.Peer
+	if p != nil && st.Reachable {
+		off := p.Time.Sub(st.LastContact)
+		in.ClockOffset = &off
+	}
+	if p == nil && peerName != "" && a.store != nil { // not heard from since start: the store's
+		if rec, ok, err := a.store.Peer(peerName); err == nil && ok {
+			var ns peer.NodeStatus
+			if json.Unmarshal(rec.Status, &ns) == nil {
+				p = &ns
+			}
+			in.PeerContact = rec.LastContact
+		}
+	}
+	other := ready.NodeOf(p, in.PeerContact)
+	in.Primary, in.Secondary = own, other
+	if self.Role == "secondary" || (self.Role != "primary" && p != nil && p.Role == "primary") {
+		in.Primary, in.Secondary = other, own
+	}
+	if rep := a.parity.Current(); rep != nil {
+		parityFacts(in, rep, own, other)
+	}
+	return in
+}
+
+// parityFacts are the inventories' ages, the drift and the compat reports.
+func parityFacts(in *readiness.Input, rep *parity.Report, own, other *readiness.Node) {
+	own.InventoryAt, own.InventoryErr = rep.Self.Taken, rep.Self.Error
+	if other != nil {
+		other.InventoryAt, other.InventoryErr = rep.Peer.Taken, rep.Peer.Error
+	}
+	in.Packages.At = rep.Self.Taken
+	if rep.Peer.Taken.Before(rep.Self.Taken) {
+		in.Packages.At = rep.Peer.Taken
+	}
+	if rep.Drift.State == inventory.StateUnknown {
+		in.Packages.Err = "an inventory is missing or older than " + parity.InventoryStale.String()
+	}
+	for _, it := range rep.Drift.Drifted() {
+		kind := "package"
+		if strings.Contains(it.Kind, "kernel") || it.Kind == "apt-source" {
+			kind = it.Kind
+		}
+		in.Packages.Diffs = append(in.Packages.Diffs, readiness.PackageDiff{Kind: kind, Name: it.Name, Primary: it.P, Secondary: it.S})
+	}
+	for _, c := range []*inventory.CompatReport{rep.CompatPonB, rep.CompatSonA} {
+		if c != nil {
+			in.Compat = append(in.Compat, readiness.CompatFacts{DiskSet: c.DiskSet, Machine: c.Machine, Boots: c.Boots, Because: c.Because, At: in.Packages.At})
+		}
+	}
+}

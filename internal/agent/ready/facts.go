@@ -1,0 +1,248 @@
+package ready
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sentryha/sentry/bootcheck"
+	"github.com/sentryha/sentry/internal/bootfw"
+	"github.com/sentryha/sentry/internal/disks"
+	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/mdstat"
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/readiness"
+)
+
+// Options are where the local facts are read (a test's fixture tree) and
+// how often the component works.
+type Options struct {
+	Mdstat    string // /proc/mdstat; a missing file means no arrays
+	Root      string // where sys/ and dev/ are, for disks and loaders ("" is /)
+	MountInfo string // /proc/self/mountinfo: the ESPs already mounted
+	NetRoot   string // where etc/ is, for the network coverage ("" is /)
+	// Mounter makes an ESP readable (nil: an ESP already mounted is read
+	// where it is, another one is mounted read-only in a private temporary
+	// folder for the read).
+	Mounter       bootfw.Mounter
+	Interval      time.Duration // DefaultInterval
+	FactsInterval time.Duration // DefaultFactsInterval
+	Registry      *readiness.Registry
+}
+
+func (o Options) withDefaults() Options {
+	if o.Mdstat == "" {
+		o.Mdstat = "/proc/mdstat"
+	}
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.MountInfo == "" {
+		o.MountInfo = "/proc/self/mountinfo"
+	}
+	if o.NetRoot == "" {
+		o.NetRoot = "/"
+	}
+	if o.Mounter == nil {
+		o.Mounter = espMounter{root: o.Root, mountinfo: o.MountInfo}
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.FactsInterval <= 0 {
+		o.FactsInterval = DefaultFactsInterval
+	}
+	return o
+}
+
+// readFacts reads the node's local facts. SMART is not read yet: Disks
+// stays empty, which the verdict takes as "not applicable".
+func readFacts(o Options, other []hwid.NIC, now time.Time) *peer.Facts {
+	f := &peer.Facts{At: now}
+	arrays, err := mdstat.ReadFile(o.Mdstat)
+	if err != nil {
+		f.RAIDError = err.Error()
+	}
+	for _, a := range arrays {
+		x := peer.RAIDArray{Name: a.Name, Level: a.Level, Members: a.Members, Up: a.Up, Action: a.Action, Progress: a.Progress, Failed: a.Failed}
+		if x.Action == "recovery" {
+			x.Action = "recover" // readiness's name
+		}
+		if a.State != "active" {
+			x.Failed = append(x.Failed, "(array "+a.State+")")
+		}
+		f.RAID = append(f.RAID, x)
+	}
+	if err != nil {
+		f.RAID = nil
+	}
+	ds, err := disks.Scan(disks.Options{Root: o.Root})
+	ds = own(o.Root, ds)
+	if err == nil {
+		var rep *bootfw.Report
+		rep, err = bootfw.Inspect(bootfw.Options{Root: o.Root, Mounter: o.Mounter}, ds)
+		if err == nil {
+			l := &peer.Loader{Mode: rep.Mode, GRUB: rep.GRUB}
+			for _, e := range rep.ESPs {
+				l.ESPs = append(l.ESPs, peer.ESP{Device: e.Device, Fallback: e.Fallback, Digest: e.Digest, Err: e.Err})
+			}
+			f.Loader = l
+		}
+	}
+	if err != nil {
+		f.LoaderErr = err.Error()
+	}
+	cov, err := bootcheck.NetworkCoverage(o.NetRoot, other)
+	if err != nil {
+		f.NetErr = err.Error()
+	} else {
+		f.Network = &peer.Network{Method: cov.Method, Covered: cov.Covered, Detail: cov.Detail}
+	}
+	return f
+}
+
+// own keeps the disks whose device node is in root's dev/: a container
+// sees the host's disks in /sys, not in its own /dev, and has no disk set
+// of its own to boot.
+func own(root string, ds []disks.Disk) []disks.Disk {
+	var out []disks.Disk
+	for _, d := range ds {
+		if _, err := os.Stat(filepath.Join(root, "dev", d.Name)); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// NodeOf is a node's status as the checks read it, measured at at (nil:
+// nil).
+func NodeOf(s *peer.NodeStatus, at time.Time) *readiness.Node {
+	if s == nil {
+		return nil
+	}
+	n := &readiness.Node{Name: s.Name, Role: s.Role, Generation: s.Generation, SafeMode: s.SafeMode, StatusAt: at,
+		ConfigHead: s.ConfigHead, ConfigHeadAt: s.ConfigHeadAt, ConfigApplied: s.ConfigApplied, ConfigFailed: s.ConfigFailed,
+		ConfigError: s.ConfigError, ConfigRetry: s.ConfigRetry, ConfigDrift: s.ConfigDrift, ConfigAt: at,
+		Modules: s.Modules, ModulesAt: at, BoundaryPending: s.BoundaryPending}
+	for _, r := range s.Results {
+		n.Probes = append(n.Probes, readiness.Probe{Name: r.Probe, OK: r.OK, Message: r.Message, At: r.Start})
+	}
+	fillFacts(n, s.Facts)
+	return n
+}
+
+// fillFacts puts a node's facts (from its status) into the verdict's
+// node. A part not read stays nil: the check says unknown.
+func fillFacts(n *readiness.Node, f *peer.Facts) {
+	if f == nil {
+		return
+	}
+	if f.RAIDError == "" {
+		r := &readiness.RAIDFacts{At: f.At}
+		for _, a := range f.RAID {
+			r.Arrays = append(r.Arrays, readiness.Array{Name: a.Name, Level: a.Level, Members: a.Members, Up: a.Up,
+				Action: a.Action, Progress: a.Progress, Failed: a.Failed})
+		}
+		n.RAID = r
+	}
+	n.DisksAt = f.At
+	for _, d := range f.Disks {
+		n.Disks = append(n.Disks, readiness.DiskHealth{Device: d.Device, Serial: d.Serial, Passed: d.Passed, Detail: d.Detail})
+	}
+	if l := f.Loader; l != nil {
+		lf := &readiness.LoaderFacts{At: f.At, Mode: l.Mode, GRUBDisks: l.GRUB}
+		unread := false
+		for _, e := range l.ESPs {
+			unread = unread || e.Err != ""
+			lf.ESPs = append(lf.ESPs, readiness.ESP{Device: e.Device, Fallback: e.Fallback, Digest: e.Digest})
+		}
+		if !unread { // an ESP that could not be read: unknown, not "no fallback loader"
+			n.Loaders = lf
+		}
+	}
+	if nw := f.Network; nw != nil {
+		n.Network = &readiness.NetFacts{At: f.At, Method: nw.Method, Covered: nw.Covered, Detail: nw.Detail}
+	}
+}
+
+// espMounter reads an ESP where it is mounted already (mountinfo), else
+// mounts it read-only (no exec, no devices, no setuid) in a private
+// temporary folder and unmounts it after the read.
+type espMounter struct {
+	root      string
+	mountinfo string
+}
+
+func (m espMounter) Mount(dev string) (string, func(), error) {
+	if dir, ok := mountedAt(m.mountinfo, dev); ok {
+		return filepath.Join(m.root, dir), func() {}, nil
+	}
+	if m.root != "/" {
+		return "", nil, fmt.Errorf("%s is not mounted", dev)
+	}
+	dir, err := os.MkdirTemp("", "sentry-esp-")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	flags := uintptr(syscall.MS_RDONLY | syscall.MS_NOEXEC | syscall.MS_NODEV | syscall.MS_NOSUID)
+	if err := syscall.Mount(dev, dir, "vfat", flags, ""); err != nil {
+		os.Remove(dir)
+		return "", nil, fmt.Errorf("mounting %s read-only: %w", dev, err)
+	}
+	return dir, func() {
+		syscall.Unmount(dir, 0)
+		os.Remove(dir)
+	}, nil
+}
+
+// mountedAt finds where dev is mounted, from a mountinfo file: fields
+// "id parent major:minor root mountpoint options ... - fstype source
+// superoptions"; a bind mount of a subfolder (root not /) does not count.
+func mountedAt(path, dev string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if len(a) < 5 || len(b) < 2 || a[3] != "/" || b[1] != dev {
+			continue
+		}
+		return unescape(a[4]), true
+	}
+	return "", false
+}
+
+// unescape undoes mountinfo's octal escapes (\040 is a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

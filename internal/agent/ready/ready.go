@@ -1,0 +1,204 @@
+// Package ready is the agent's readiness component: it judges the pair
+// (internal/readiness) on the facts the wiring gathers, after every event
+// that can change the verdict (Kick) and at least every Interval, keeps
+// the last verdict, and records each change as an event. It also reads
+// this node's slowly changing local facts (RAID, disks, boot loaders,
+// network coverage) on a slow timer, for this node's status and so for
+// the peer's verdict.
+package ready
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sentryha/sentry/internal/hwid"
+	"github.com/sentryha/sentry/internal/peer"
+	"github.com/sentryha/sentry/internal/readiness"
+)
+
+// Defaults of Options.
+const (
+	DefaultInterval      = 30 * time.Second
+	DefaultFactsInterval = 10 * time.Minute
+)
+
+// Deps is what the wiring gives the component.
+type Deps struct {
+	// Gather is a snapshot of both nodes (nil: nothing to judge yet). It
+	// is called without the component's lock.
+	Gather func() *readiness.Input
+	Event  func(kind, node, msg string, fields map[string]string)
+	Log    *slog.Logger
+	Node   func() string
+	// PeerNICs are the other machine's NICs (the peer's status), for the
+	// network coverage.
+	PeerNICs func() []hwid.NIC
+	// Modules are this node's modules in use, name: version (read on each
+	// evaluation, without locks held).
+	Modules func() map[string]string
+}
+
+// Ready is the component.
+type Ready struct {
+	d    Deps
+	o    Options
+	reg  *readiness.Registry
+	kick chan struct{}
+
+	evalMu sync.Mutex // one evaluation at a time, so events follow the order of results
+
+	mu        sync.Mutex
+	last      *readiness.Result
+	key       string
+	facts     *peer.Facts
+	modules   map[string]string
+	modulesAt time.Time
+}
+
+// New makes the component; Run runs it.
+func New(d Deps, o Options) *Ready {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Event == nil {
+		d.Event = func(string, string, string, map[string]string) {}
+	}
+	if d.Node == nil {
+		d.Node = func() string { return "" }
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = readiness.Default()
+	}
+	return &Ready{d: d, o: o.withDefaults(), reg: reg, kick: make(chan struct{}, 1)}
+}
+
+// Kick asks for an evaluation soon (non-blocking; nil-safe).
+func (r *Ready) Kick() {
+	if r == nil {
+		return
+	}
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads the local facts at once and then every FactsInterval, and
+// judges after each Kick and at least every Interval, until ctx ends.
+func (r *Ready) Run(ctx context.Context) {
+	r.RefreshFacts()
+	tick := time.NewTicker(r.o.Interval)
+	defer tick.Stop()
+	slow := time.NewTicker(r.o.FactsInterval)
+	defer slow.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-slow.C:
+			r.RefreshFacts()
+			r.Evaluate()
+		case <-tick.C:
+			r.Evaluate()
+		case <-r.kick:
+			r.Evaluate()
+		}
+	}
+}
+
+// Evaluate judges now on what Gather gives, keeps the result and records
+// a change of verdict or cause as a "ready-changed" event.
+func (r *Ready) Evaluate() readiness.Result {
+	r.evalMu.Lock()
+	defer r.evalMu.Unlock()
+	if r.d.Modules != nil {
+		m := r.d.Modules()
+		r.mu.Lock()
+		r.modules, r.modulesAt = m, time.Now().UTC()
+		r.mu.Unlock()
+	}
+	var in *readiness.Input
+	if r.d.Gather != nil {
+		in = r.d.Gather()
+	}
+	if in == nil {
+		in = &readiness.Input{Self: r.d.Node()}
+	}
+	res := r.reg.Evaluate(in)
+	key := res.Key()
+	r.mu.Lock()
+	changed := key != r.key
+	r.last, r.key = &res, key
+	r.mu.Unlock()
+	if changed {
+		msg := Message(res)
+		r.d.Log.Info("readiness changed", "verdict", string(res.Verdict), "reasons", strings.Join(res.Reasons(), "; "))
+		r.d.Event("ready-changed", r.d.Node(), msg, map[string]string{"verdict": string(res.Verdict), "key": key})
+	}
+	return res
+}
+
+// Message is a verdict in one line: "READY", or the verdict with its first
+// blocking reason ("NOT READY: sync.failed: node-s could not apply ...")
+// and how many more there are.
+func Message(res readiness.Result) string {
+	reasons := res.Reasons()
+	if len(reasons) == 0 {
+		return string(res.Verdict)
+	}
+	msg := string(res.Verdict) + ": " + reasons[0]
+	if len(msg) > 1024 {
+		msg = msg[:1021] + "..."
+	}
+	if n := len(reasons) - 1; n > 0 {
+		msg += " (and " + strconv.Itoa(n) + " more)"
+	}
+	return msg
+}
+
+// Result is the last verdict (false: none yet).
+func (r *Ready) Result() (readiness.Result, bool) {
+	if r == nil {
+		return readiness.Result{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		return readiness.Result{}, false
+	}
+	return *r.last, true
+}
+
+// Local is this node's local facts and modules as last read, for its
+// status (nil facts: not read yet). It takes only the component's lock.
+func (r *Ready) Local() (facts *peer.Facts, modules map[string]string, modulesAt time.Time) {
+	if r == nil {
+		return nil, nil, time.Time{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.facts, r.modules, r.modulesAt
+}
+
+// RefreshFacts reads the local facts now (disk and /proc reads, without
+// the lock) and keeps them.
+func (r *Ready) RefreshFacts() {
+	var nics []hwid.NIC
+	if r.d.PeerNICs != nil {
+		nics = r.d.PeerNICs()
+	}
+	f := readFacts(r.o, nics, time.Now().UTC())
+	for what, e := range map[string]string{"raid": f.RAIDError, "loader": f.LoaderErr, "network": f.NetErr} {
+		if e != "" {
+			r.d.Log.Warn("readiness: local facts", "what", what, "err", e)
+		}
+	}
+	r.mu.Lock()
+	r.facts = f
+	r.mu.Unlock()
+}
