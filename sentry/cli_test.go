@@ -333,6 +333,10 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"bootcheck", "install", "extra"}, 2, `sentry: unknown command "extra" for "sentry bootcheck install"`, false},
 		{[]string{"bootcheck", "install", "--root", "$DIR/file"}, 1, "sentry: mkdir $DIR/file: not a directory", false},
 		{[]string{"bootcheck", "install", "--root", "$DIR/file", "--json"}, 1, "mkdir $DIR/file: not a directory", false},
+		{[]string{"ready", "extra"}, 2, `sentry: unknown command "extra" for "sentry ready"`, false},
+		{[]string{"ready"}, 1, notRunning, false},
+		{[]string{"ready", "--json"}, 1, notRunningJSON, false},
+		{[]string{"ready", "--config", "$BAD"}, 3, badKey, false},
 		{[]string{"promote", "extra"}, 2, `sentry: unknown command "extra" for "sentry promote"`, false},
 		{[]string{"promote"}, 2, "sentry: promote asks for confirmation, and there is no terminal to ask on: pass --yes", false},
 		{[]string{"promote", "--json"}, 2, "promote asks for confirmation, and there is no terminal to ask on: pass --yes", false},
@@ -461,6 +465,7 @@ func TestCLIHelp(t *testing.T) {
 	}
 	for args, want := range map[string]string{
 		"drift --help":        "  1  not in step: drifted, or unknown",
+		"ready --help":        "  5  UNKNOWN: nothing fails",
 		"parity apply --help": "  2  bad flags or arguments; no terminal to ask for confirmation on, and no --yes",
 		"status --help":       "  4  not root: the agent's local API (agent.socket) is root's only",
 		"config --help":       "  2  a missing or unknown subcommand",

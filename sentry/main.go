@@ -25,6 +25,7 @@ const (
 	exitUsage     = cli.ExitUsage     // bad flags or arguments; a confirmation that cannot be asked
 	exitConfig    = cli.ExitConfig    // the configuration file (or a module manifest) is invalid
 	exitNeedsRoot = cli.ExitNeedsRoot // the command must run as root
+	exitUnknown   = cli.ExitUnknown   // sentry ready: the verdict is UNKNOWN
 )
 
 func main() { os.Exit(run()) }

@@ -11,7 +11,8 @@ const exitCodesHelp = `  0  success
   1  the command failed (drift, compat, config drift: not in step; verify: a probe failed)
   2  bad flags or arguments; a confirmation that cannot be asked (no terminal, no --yes)
   3  the configuration file is invalid (the message names file, line, column and key)
-  4  the command must run as root`
+  4  the command must run as root
+  5  ready: the verdict is UNKNOWN (evidence missing or too old)`
 
 // Command groups of `sentry --help`.
 const (
@@ -70,6 +71,7 @@ without a terminal they need it.`,
 		{groupPackages, newCompatCommand()},
 		{groupPackages, newParityCommand()},
 		{groupBoot, newBootcheckCommand()},
+		{groupBoot, newReadyCommand()},
 		{groupBoot, newPromoteCommand()},
 		{groupModules, newModulesCommand()},
 		{groupOther, newVersionCommand()},

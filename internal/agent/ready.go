@@ -52,7 +52,10 @@ func gatherReadiness(a *Agent) *readiness.Input {
 		return nil
 	}
 	self := a.selfStatusLocked()
-	peerName := a.cluster.PeerName
+	var peerName string
+	if a.cluster != nil {
+		peerName = a.cluster.PeerName
+	}
 	a.mu.Unlock()
 	in := &readiness.Input{Now: time.Now().UTC(), Self: self.Name}
 	own := ready.NodeOf(&self, self.Time)

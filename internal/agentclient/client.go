@@ -28,6 +28,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
+	"github.com/sentryha/sentry/internal/readiness"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -234,6 +235,13 @@ func (c *Client) Results(ctx context.Context, node, probe string, n int) ([]stor
 func (c *Client) Debug(ctx context.Context, probe string) (*schedule.ProbeDebug, error) {
 	var d schedule.ProbeDebug
 	return &d, c.do(ctx, http.MethodGet, "/v1/verify/debug?"+url.Values{"probe": {probe}}.Encode(), nil, &d)
+}
+
+// Ready is the readiness verdict: READY, NOT READY or UNKNOWN, with
+// every check's finding, blocking ones first.
+func (c *Client) Ready(ctx context.Context) (*readiness.Result, error) {
+	var r readiness.Result
+	return &r, c.do(ctx, http.MethodGet, "/v1/ready", nil, &r)
 }
 
 // Parity compares this node's inventory with the peer's: drift, both

@@ -26,6 +26,7 @@ const (
 	ExitUsage     = 2 // bad flags or arguments
 	ExitConfig    = 3 // the configuration file (or a module manifest) is invalid
 	ExitNeedsRoot = 4 // the command must run as root
+	ExitUnknown   = 5 // sentry ready: the verdict is UNKNOWN (evidence missing or too old)
 )
 
 // UsageError marks an error as the caller's (bad flag or argument): exit
