@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/sentryha/sentry/internal/agent/ready"
 	"github.com/sentryha/sentry/internal/agentclient"
 	"log/slog"
 	"net"
@@ -55,7 +56,10 @@ func freePort(t *testing.T) string {
 // dir/etc/nginx (its configuration says so), applies under dir/root as a
 // secondary, and keeps the cluster's folder in the test run's own.
 func nodeOptions(dir string) []Option {
-	return []Option{WithClusterDir(testClusterDir), WithApplyRoot(filepath.Join(dir, "root")), WithModules(modules.OptionsAt(filepath.Join(dir, "root"))), WithAptTrust(testAptTrust)}
+	return []Option{WithClusterDir(testClusterDir), WithApplyRoot(filepath.Join(dir, "root")), WithModules(modules.OptionsAt(filepath.Join(dir, "root"))), WithAptTrust(testAptTrust),
+		// The readiness facts from the test's folder: no arrays, no disks.
+		WithReadyOptions(ready.Options{Mdstat: filepath.Join(dir, "mdstat"), Root: filepath.Join(dir, "root"),
+			MountInfo: filepath.Join(dir, "mountinfo"), NetRoot: filepath.Join(dir, "root")})}
 }
 
 // startNode runs a real agent with its own state folder, socket and port.
