@@ -57,7 +57,8 @@ func gatherReadiness(a *Agent) *readiness.Input {
 		peerName = a.cluster.PeerName
 	}
 	a.mu.Unlock()
-	in := &readiness.Input{Now: time.Now().UTC(), Self: self.Name}
+	v := a.conf().Verifier
+	in := &readiness.Input{Now: time.Now().UTC(), Self: self.Name, Freshness: ready.Freshness(v.Interval.Duration, v.Jitter.Duration, v.Timeout.Duration)}
 	own := ready.NodeOf(&self, self.Time)
 	for _, s := range a.mods().ProbeSpecs("", 0) {
 		own.Expected = append(own.Expected, s.Name)

@@ -97,9 +97,14 @@ func readFacts(o Options, other []hwid.NIC, now time.Time) *peer.Facts {
 		f.LoaderErr = err.Error()
 	}
 	cov, err := bootcheck.NetworkCoverage(o.NetRoot, other)
-	if err != nil {
+	switch {
+	case err != nil:
 		f.NetErr = err.Error()
-	} else {
+	case !cov.Covered && len(other) == 0:
+		// Names that need the other machine's NICs: unknown until its
+		// status brings them, not a fault.
+		f.NetErr = "the other machine's NICs are not known yet: " + cov.Detail
+	default:
 		f.Network = &peer.Network{Method: cov.Method, Covered: cov.Covered, Detail: cov.Detail}
 	}
 	return f

@@ -57,6 +57,7 @@ type Ready struct {
 	facts     *peer.Facts
 	modules   map[string]string
 	modulesAt time.Time
+	nicsKey   string // the other machine's NICs the facts were read with
 }
 
 // New makes the component; Run runs it.
@@ -75,6 +76,14 @@ func New(d Deps, o Options) *Ready {
 		reg = readiness.Default()
 	}
 	return &Ready{d: d, o: o.withDefaults(), reg: reg, kick: make(chan struct{}, 1)}
+}
+
+// Freshness is the window of the evidence measured every verifier round:
+// two intervals, the jitter and a round's timeout, and at least
+// readiness.DefaultFreshness (which the default schedule gives), so that a
+// slower schedule does not make every probe stale.
+func Freshness(interval, jitter, timeout time.Duration) time.Duration {
+	return max(readiness.DefaultFreshness, 2*interval+jitter+timeout)
 }
 
 // Kick asks for an evaluation soon (non-blocking; nil-safe).
@@ -106,6 +115,9 @@ func (r *Ready) Run(ctx context.Context) {
 		case <-tick.C:
 			r.Evaluate()
 		case <-r.kick:
+			if r.nicsChanged() { // the network coverage depends on them
+				r.RefreshFacts()
+			}
 			r.Evaluate()
 		}
 	}
@@ -185,13 +197,32 @@ func (r *Ready) Local() (facts *peer.Facts, modules map[string]string, modulesAt
 	return r.facts, r.modules, r.modulesAt
 }
 
+// peerNICs are the other machine's NICs and a key of them.
+func (r *Ready) peerNICs() ([]hwid.NIC, string) {
+	if r.d.PeerNICs == nil {
+		return nil, ""
+	}
+	nics := r.d.PeerNICs()
+	var b strings.Builder
+	for _, n := range nics {
+		b.WriteString(n.Name + "=" + n.MAC + ";")
+	}
+	return nics, b.String()
+}
+
+// nicsChanged says whether the other machine's NICs differ from those the
+// facts were read with.
+func (r *Ready) nicsChanged() bool {
+	_, key := r.peerNICs()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return key != r.nicsKey
+}
+
 // RefreshFacts reads the local facts now (disk and /proc reads, without
 // the lock) and keeps them.
 func (r *Ready) RefreshFacts() {
-	var nics []hwid.NIC
-	if r.d.PeerNICs != nil {
-		nics = r.d.PeerNICs()
-	}
+	nics, key := r.peerNICs()
 	f := readFacts(r.o, nics, time.Now().UTC())
 	for what, e := range map[string]string{"raid": f.RAIDError, "loader": f.LoaderErr, "network": f.NetErr} {
 		if e != "" {
@@ -199,6 +230,6 @@ func (r *Ready) RefreshFacts() {
 		}
 	}
 	r.mu.Lock()
-	r.facts = f
+	r.facts, r.nicsKey = f, key
 	r.mu.Unlock()
 }

@@ -260,3 +260,52 @@ func TestMountedESP(t *testing.T) {
 		t.Error("an unmounted ESP under a fixture root was mounted")
 	}
 }
+
+func TestFreshness(t *testing.T) {
+	if f := Freshness(time.Minute, 10*time.Second, 30*time.Second); f != readiness.DefaultFreshness {
+		t.Errorf("default schedule: %s", f)
+	}
+	if f := Freshness(5*time.Minute, 0, 30*time.Second); f != 10*time.Minute+30*time.Second {
+		t.Errorf("a 5-minute round: %s", f)
+	}
+}
+
+// TestNetworkWaitsForPeerNICs: ifupdown names a NIC; until the peer's
+// NICs are known the coverage is unknown (not a fault), and a Kick after
+// they arrive reads it again.
+func TestNetworkWaitsForPeerNICs(t *testing.T) {
+	net := t.TempDir()
+	os.MkdirAll(filepath.Join(net, "etc/network"), 0o755)
+	os.WriteFile(filepath.Join(net, "etc/network/interfaces"), []byte("auto eno1\niface eno1 inet dhcp\n"), 0o644)
+	o := emptyOpts(t)
+	o.NetRoot, o.Interval = net, time.Hour
+	var mu sync.Mutex
+	var nics []hwid.NIC
+	r := New(Deps{PeerNICs: func() []hwid.NIC { mu.Lock(); defer mu.Unlock(); return nics }}, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string, ok func(*peer.Facts) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if f, _, _ := r.Local(); f != nil && ok(f) {
+				return
+			}
+			if time.Now().After(deadline) {
+				f, _, _ := r.Local()
+				t.Fatalf("%s: %+v", what, f)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait("unknown without the peer's NICs", func(f *peer.Facts) bool {
+		return f.Network == nil && strings.Contains(f.NetErr, "NICs are not known yet")
+	})
+	mu.Lock()
+	nics = []hwid.NIC{{Name: "eno1", MAC: "52:54:00:00:00:02"}}
+	mu.Unlock()
+	r.Kick()
+	wait("covered once they are known", func(f *peer.Facts) bool { return f.Network != nil && f.Network.Covered })
+}
