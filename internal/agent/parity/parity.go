@@ -150,6 +150,7 @@ type Parity struct {
 	modaliases []string         // the peer's devices the last take read firmware for
 	wanted     []string         // the peer's devices, as its inventory or its request says
 	driftKey   string           // the drift last recorded as an event
+	current    currentReport    // Current's last report
 
 	profileAliases []string // the devices of the other machines' stored profiles
 	profileErr     string   // the profile errors last logged

@@ -73,8 +73,40 @@ func (p *Parity) Report(ctx context.Context) (*Report, error) {
 	return p.report(), nil
 }
 
+// currentMaxAge is how long Current answers with the same report while
+// the inventories at hand stay the same.
+const currentMaxAge = time.Minute
+
+// currentReport is the report Current made last, and of what.
+type currentReport struct {
+	self, peer *inventory.Inventory
+	errs       string
+	at         time.Time
+	r          *Report
+}
+
 // Current compares the inventories at hand, without fetching the peer's.
-func (p *Parity) Current() *Report { return p.report() }
+// Comparing is not cheap (every PCI device against the kernel's module
+// aliases, both ways): the readiness verdict asks at each hello, so the
+// report is made again only when an inventory changed or after a minute.
+// The caller must not change it.
+func (p *Parity) Current() *Report {
+	p.mu.Lock()
+	c := p.current
+	same := c.r != nil && c.self == p.self && c.peer == p.peer && c.errs == p.selfErr+"\x00"+p.peerErr && time.Since(c.at) < currentMaxAge
+	p.mu.Unlock()
+	if same {
+		return c.r
+	}
+	p.mu.Lock()
+	self, peerInv, errs := p.self, p.peer, p.selfErr+"\x00"+p.peerErr
+	p.mu.Unlock()
+	r := p.report()
+	p.mu.Lock()
+	p.current = currentReport{self: self, peer: peerInv, errs: errs, at: time.Now(), r: r}
+	p.mu.Unlock()
+	return r
+}
 
 // report compares the inventories at hand. Without the peer's inventory
 // (the peer down, or not fetched yet after a swap), this node's disk set
