@@ -102,7 +102,7 @@ func printReady(w io.Writer, r *readiness.Result) {
 		}
 		fmt.Fprintf(w, "\n%s:\n", title)
 		for _, f := range fs {
-			fmt.Fprintf(w, "  %-16s %-7s %s\n", f.Check, f.State, f.Reason)
+			fmt.Fprintf(w, "  %-16s %-8s%s\n", f.Check, f.State, f.Reason)
 			for _, e := range f.Evidence {
 				fmt.Fprintf(w, "  %-16s         %s\n", "", evidence(e))
 			}
