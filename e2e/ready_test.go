@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/internal/readiness"
+)
+
+// readyOn is set's verdict (sentry ready --json) and the exit code.
+func readyOn(t *testing.T, set string) (readiness.Result, int) {
+	t.Helper()
+	out, err := sentryErr("lab", "exec", set, "--", "sentry", "ready", "--json")
+	code := 0
+	if err != nil {
+		switch {
+		case strings.Contains(err.Error(), "exit status 1\n"):
+			code = 1
+		case strings.Contains(err.Error(), "exit status 5\n"):
+			code = 5
+		default:
+			t.Fatalf("sentry ready on %s: %v", set, err)
+		}
+	}
+	var r readiness.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("sentry ready --json on %s: %v\n%s", set, err, out)
+	}
+	return r, code
+}
+
+func blocking(r readiness.Result) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Blocking() {
+			out = append(out, f.Check)
+		}
+	}
+	return out
+}
+
+// waitVerdict waits until set's verdict is want with exactly the blocking
+// checks named (none for READY), and returns how long it took.
+func waitVerdict(t *testing.T, set string, want readiness.Verdict, checks []string, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last readiness.Result
+	for time.Since(start) < limit {
+		r, code := readyOn(t, set)
+		last = r
+		wantCode := map[readiness.Verdict]int{readiness.Ready: 0, readiness.NotReady: 1, readiness.Unknown: 5}[want]
+		if r.Verdict == want && code == wantCode && strings.Join(blocking(r), ",") == strings.Join(checks, ",") {
+			return time.Since(start)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	var lines []string
+	for _, f := range last.Findings {
+		if f.State != readiness.Pass && f.State != readiness.NA {
+			lines = append(lines, fmt.Sprintf("%s %s blocks=%v: %s", f.Check, f.State, f.Blocking(), f.Reason))
+		}
+	}
+	t.Fatalf("%s's verdict is %s (blocking %v) after %s, want %s blocking %v:\n%s", set, last.Verdict, blocking(last), limit, want, checks, strings.Join(lines, "\n"))
+	return 0
+}
+
+// TestReadiness: a paired, set-up lab is READY on both nodes (the checks of
+// what the lab has not, RAID, SMART, boot loaders, backups, are n/a); a
+// service stopped on S makes both nodes NOT READY with the verifier's check
+// blocking, within two rounds, and READY again after it starts; S's agent
+// stopped makes P NOT READY with the peer check, and READY after.
+func TestReadiness(t *testing.T) {
+	requireLab(t)
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
+	waitUntil(t, "both nodes green in P's store", 90*time.Second, func() bool { return allGreen(t, "P", "node-p") && allGreen(t, "P", "node-s") })
+	for _, set := range []string{"P", "S"} {
+		d := waitVerdict(t, set, readiness.Ready, nil, 3*time.Minute)
+		figure(t, "%s READY %.0f s after both nodes were green", set, d.Seconds())
+	}
+	r, _ := readyOn(t, "P")
+	for _, name := range []string{"raid", "disks", "boot.loader", "backup"} {
+		for _, f := range r.Findings {
+			if f.Check == name && f.State != readiness.NA {
+				t.Errorf("%s in the lab: %s (%s), want n/a", name, f.State, f.Reason)
+			}
+		}
+	}
+
+	// A service stopped on S: both nodes see it (two rounds of 15 s, and
+	// the jitter).
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "nginx")
+	for _, set := range []string{"P", "S"} {
+		d := waitVerdict(t, set, readiness.NotReady, []string{"verify.green"}, 40*time.Second)
+		figure(t, "nginx stopped on S: %s NOT READY after %.0f s", set, d.Seconds())
+	}
+	if !hasEvent(t, "P", "ready-changed", "NOT READY: verify.green") {
+		t.Error("no ready-changed event on P for the stopped nginx")
+	}
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "nginx")
+	d := waitVerdict(t, "P", readiness.Ready, nil, 40*time.Second)
+	figure(t, "nginx started on S: P READY after %.0f s", d.Seconds())
+
+	// S's agent stopped: P has its last word, then the peer check fails.
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "sentry-agent")
+	d = waitVerdict(t, "P", readiness.NotReady, []string{"peer"}, 3*time.Minute)
+	figure(t, "S's agent stopped: P NOT READY (peer) after %.0f s", d.Seconds())
+	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "sentry-agent")
+	d = waitVerdict(t, "P", readiness.Ready, nil, 2*time.Minute)
+	figure(t, "S's agent started: P READY after %.0f s", d.Seconds())
+}
