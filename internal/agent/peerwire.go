@@ -215,6 +215,9 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 		s.Role, s.ClusterID, s.DiskSet, s.Generation = a.stamp.Role, a.stamp.ClusterID, a.stamp.DiskSet, a.stamp.Generation
 		s.HomeHardware = a.stamp.HomeHardware
 	}
+	if own, _, ok := a.parity.Summaries(); ok {
+		s.InventoryTaken = own.Taken
+	}
 	a.cfgsync().FillStatus(&s)
 	a.machines.FillStatus(&s)
 	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)

@@ -113,6 +113,9 @@ type NodeStatus struct {
 	// write or run beyond what was approved there (sentry modules approve).
 	BoundaryPending []string `json:"boundary_pending,omitempty"`
 	ConfigDrift     int      `json:"config_drift,omitempty"` // tracked paths edited locally on the secondary
+	// InventoryTaken is when the node's newest inventory was taken: the
+	// peer fetches it when it holds an older one.
+	InventoryTaken time.Time `json:"inventory_taken,omitzero"`
 	// The verifier: "15/15 green, ..." and the red probes with why.
 	Verify    string   `json:"verify,omitempty"`
 	VerifyRed []string `json:"verify_red,omitempty"`

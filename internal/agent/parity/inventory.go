@@ -76,6 +76,10 @@ func (p *Parity) Run(ctx context.Context) error {
 			p.round(ctx, "dpkg run")
 		case <-tick.C:
 			p.round(ctx, "schedule")
+		case <-p.refetch:
+			if p.fetchPeerInventory(ctx) == nil {
+				p.noteDrift()
+			}
 		case <-retry.C:
 			p.mu.Lock()
 			missing := p.peer == nil || p.peerErr != ""

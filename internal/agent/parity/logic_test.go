@@ -3,6 +3,9 @@ package parity
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sentryha/sentry/internal/peer"
 
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
@@ -56,5 +59,33 @@ dpkg: error processing package baz:amd64 (--install):
 	got := failedPackages(out)
 	if !got["foo"] || !got["baz"] || len(got) != 2 {
 		t.Fatalf("failedPackages = %v, want foo and baz", got)
+	}
+}
+
+// A hello that announces a newer inventory than the one held asks the
+// loop to fetch it (once, however many hellos say so); an older or the
+// same one does not.
+func TestNewerPeerInventoryRefetched(t *testing.T) {
+	p := New(Deps{}, Options{})
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	p.peer = &inventory.Inventory{Node: "node-p", Taken: t0}
+	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0})
+	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0.Add(-time.Minute)})
+	select {
+	case <-p.refetch:
+		t.Fatal("an inventory no newer than the one held was fetched")
+	default:
+	}
+	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0.Add(time.Minute)})
+	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0.Add(2 * time.Minute)})
+	select {
+	case <-p.refetch:
+	default:
+		t.Fatal("a newer inventory of the peer was not fetched")
+	}
+	select {
+	case <-p.refetch:
+		t.Fatal("two fetches asked for one change")
+	default:
 	}
 }

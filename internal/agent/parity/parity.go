@@ -151,6 +151,7 @@ type Parity struct {
 	wanted     []string         // the peer's devices, as its inventory or its request says
 	driftKey   string           // the drift last recorded as an event
 	current    currentReport    // Current's last report
+	refetch    chan struct{}    // the peer announced a newer inventory than the one held
 
 	profileAliases []string // the devices of the other machines' stored profiles
 	profileErr     string   // the profile errors last logged
@@ -167,7 +168,7 @@ func New(deps Deps, opts Options) *Parity {
 	if deps.Self == nil {
 		deps.Self = func() Identity { return Identity{} }
 	}
-	p := &Parity{deps: deps, opts: opts}
+	p := &Parity{deps: deps, opts: opts, refetch: make(chan struct{}, 1)}
 	p.apt = &aptTool{opts: &p.opts, log: deps.Log}
 	return p
 }
@@ -181,5 +182,15 @@ func (p *Parity) NotePeer(h *peer.NodeStatus) {
 	c := *h
 	p.mu.Lock()
 	p.peerStatus = &c
+	// The peer took a newer inventory (a dpkg run there, its schedule)
+	// than the one held: fetch it now rather than at the next schedule,
+	// so that drift and compat (and the verdict) follow within a hello.
+	newer := p.peer != nil && h.InventoryTaken.After(p.peer.Taken)
 	p.mu.Unlock()
+	if newer {
+		select {
+		case p.refetch <- struct{}{}:
+		default:
+		}
+	}
 }
