@@ -62,12 +62,24 @@ dpkg: error processing package baz:amd64 (--install):
 	}
 }
 
-// A hello that announces a newer inventory than the one held asks the
-// loop to fetch it (once, however many hellos say so); an older or the
-// same one does not.
+// A hello that announces a newer inventory than the one held (or any,
+// when none is held) asks the loop to fetch it (once, however many hellos
+// say so); an older or the same one does not, nor a hello that says none.
 func TestNewerPeerInventoryRefetched(t *testing.T) {
 	p := New(Deps{}, Options{})
 	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	p.NotePeer(&peer.NodeStatus{Name: "node-p"})
+	select {
+	case <-p.refetch:
+		t.Fatal("a hello without an inventory asked for one")
+	default:
+	}
+	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0})
+	select {
+	case <-p.refetch:
+	default:
+		t.Fatal("the peer's first inventory was not fetched")
+	}
 	p.peer = &inventory.Inventory{Node: "node-p", Taken: t0}
 	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0})
 	p.NotePeer(&peer.NodeStatus{Name: "node-p", InventoryTaken: t0.Add(-time.Minute)})

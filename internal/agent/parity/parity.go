@@ -183,9 +183,14 @@ func (p *Parity) NotePeer(h *peer.NodeStatus) {
 	p.mu.Lock()
 	p.peerStatus = &c
 	// The peer took a newer inventory (a dpkg run there, its schedule)
-	// than the one held: fetch it now rather than at the next schedule,
-	// so that drift and compat (and the verdict) follow within a hello.
-	newer := p.peer != nil && h.InventoryTaken.After(p.peer.Taken)
+	// than the one held, or this node holds none (just paired): fetch it
+	// now rather than at the next schedule or retry, so that drift and
+	// compat (and the verdict) follow within a hello.
+	var held time.Time
+	if p.peer != nil {
+		held = p.peer.Taken
+	}
+	newer := h.InventoryTaken.After(held)
 	p.mu.Unlock()
 	if newer {
 		select {
