@@ -96,6 +96,15 @@ func TestReadiness(t *testing.T) {
 		figure(t, "%s READY %.0f s after the parity apply", set, d.Seconds())
 	}
 	r, _ := readyOn(t, "P")
+	if r.Peer == nil || r.Peer.Node != "node-s" {
+		t.Errorf("P's verdict does not carry S's own: %+v", r.Peer)
+	}
+	// The lab came up NOT READY for two rounds and more: the verdict went
+	// through the alert path (fired), and resolves once READY.
+	if !hasEvent(t, "P", "alert-firing", "node-p readiness: NOT READY: ") {
+		t.Error("no readiness alert fired on P while the lab was NOT READY")
+	}
+	waitUntil(t, "P's readiness alert resolved", 90*time.Second, func() bool { return hasEvent(t, "P", "alert-resolved", "node-p readiness: READY again") })
 	for _, name := range []string{"raid", "disks", "boot.loader", "backup"} {
 		for _, f := range r.Findings {
 			if f.Check == name && f.State != readiness.NA {
@@ -114,6 +123,12 @@ func TestReadiness(t *testing.T) {
 	if !hasEvent(t, "P", "ready-changed", "NOT READY: verify.green") {
 		t.Error("no ready-changed event on P for the stopped nginx")
 	}
+	// The alert follows the hysteresis: two rounds NOT READY.
+	start := time.Now()
+	waitUntil(t, "a readiness alert on P for the stopped nginx", 90*time.Second, func() bool {
+		return hasEvent(t, "P", "alert-firing", "node-p readiness: NOT READY: verify.green")
+	})
+	figure(t, "nginx stopped on S: P's readiness alert fired %.0f s after P's verdict flipped", time.Since(start).Seconds())
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "nginx")
 	d := waitVerdict(t, "P", readiness.Ready, nil, 40*time.Second)
 	figure(t, "nginx started on S: P READY after %.0f s", d.Seconds())
@@ -122,6 +137,9 @@ func TestReadiness(t *testing.T) {
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "sentry-agent")
 	d = waitVerdict(t, "P", readiness.NotReady, []string{"peer"}, 3*time.Minute)
 	figure(t, "S's agent stopped: P NOT READY (peer) after %.0f s", d.Seconds())
+	if r, _ := readyOn(t, "P"); r.Peer == nil || r.Peer.Verdict != readiness.Ready || time.Since(r.Peer.Heard) < 30*time.Second {
+		t.Errorf("with S gone, P does not show S's last verdict with its age: %+v", r.Peer)
+	}
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "sentry-agent")
 	d = waitVerdict(t, "P", readiness.Ready, nil, 2*time.Minute)
 	figure(t, "S's agent started: P READY after %.0f s", d.Seconds())

@@ -114,6 +114,16 @@ func printReady(w io.Writer, r *readiness.Result) {
 	section("Blocking", block)
 	section("Warnings", warn)
 	fmt.Fprintf(w, "\n%d passed, %d not applicable (sentry ready --json shows every check)\n", rest[readiness.Pass], rest[readiness.NA])
+	if p := r.Peer; p != nil {
+		fmt.Fprintf(w, "\n%s's own verdict: %s (judged %s ago", p.Node, p.Verdict, readiness.Human(time.Since(p.At)))
+		if !p.Heard.IsZero() {
+			fmt.Fprintf(w, ", heard %s ago", readiness.Human(time.Since(p.Heard)))
+		}
+		fmt.Fprintln(w, ")")
+		for _, x := range p.Reasons {
+			fmt.Fprintf(w, "  %s\n", x)
+		}
+	}
 }
 
 func evidence(e readiness.Evidence) string {

@@ -44,7 +44,7 @@ func newSchedule(a *Agent) (*schedule.Schedule, error) {
 		ClusterDir: a.paths.clusterDir,
 		Reloads:    reloadsOf{a},
 		Peer:       verifyPeer{a},
-		Rounded:    a.verdict.Kick,
+		Rounded:    a.verdict.Rounded,
 	})
 }
 

@@ -94,6 +94,12 @@ type Notice struct {
 // or, for a resolved alert, "node-s mail: works again".
 func (n Notice) Text() string {
 	where := n.Node + " " + n.Probe + ": "
+	if n.Probe == ReadinessProbe { // "node-p readiness: NOT READY: peer.reachable: ..."
+		if n.Kind == Resolved {
+			return where + "READY again"
+		}
+		return where + n.Phase + ": " + n.Message
+	}
 	if n.Kind == Resolved {
 		return where + "works again"
 	}
@@ -102,6 +108,10 @@ func (n Notice) Text() string {
 	}
 	return where + n.Message
 }
+
+// ReadinessProbe is the name under which the readiness verdict goes
+// through a Tracker (its phase is the verdict: NOT READY or UNKNOWN).
+const ReadinessProbe = "readiness"
 
 // probeState is the state of one node and probe. Its fields are exported
 // for JSON only.

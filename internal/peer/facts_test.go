@@ -12,7 +12,8 @@ import (
 func TestStatusFactsBounded(t *testing.T) {
 	ok := NodeStatus{Name: "node-p", ConfigHeadAt: time.Now(), Modules: map[string]string{"web-nginx": "1.0.0"},
 		Facts: &Facts{At: time.Now(), RAID: []RAIDArray{{Name: "md0", Level: "raid1", Members: 2, Up: 2}},
-			Loader: &Loader{Mode: "uefi", ESPs: []ESP{{Device: "/dev/sda1", Fallback: true}}}, Network: &Network{Method: "ifupdown"}}}
+			Loader: &Loader{Mode: "uefi", ESPs: []ESP{{Device: "/dev/sda1", Fallback: true}}}, Network: &Network{Method: "ifupdown"}},
+		Verdict: &Verdict{Verdict: "NOT READY", At: time.Now(), Reasons: []string{"peer.reachable: no contact for 2 min"}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +28,9 @@ func TestStatusFactsBounded(t *testing.T) {
 		"long array name":   {Name: "node-p", Facts: &Facts{RAID: []RAIDArray{{Name: strings.Repeat("m", 600)}}}},
 		"too many ESPs":     {Name: "node-p", Facts: &Facts{Loader: &Loader{ESPs: make([]ESP, 65)}}},
 		"long network text": {Name: "node-p", Facts: &Facts{Network: &Network{Detail: strings.Repeat("d", 5000)}}},
+		"unknown verdict":   {Name: "node-p", Verdict: &Verdict{Verdict: "MAYBE"}},
+		"too many reasons":  {Name: "node-p", Verdict: &Verdict{Verdict: "NOT READY", Reasons: make([]string, MaxVerdictReasons+1)}},
+		"long reason":       {Name: "node-p", Verdict: &Verdict{Verdict: "NOT READY", Reasons: []string{strings.Repeat("r", 4097)}}},
 	} {
 		if err := s.Validate(); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v", name, err)

@@ -135,6 +135,40 @@ type NodeStatus struct {
 	ConfigHeadAt time.Time         `json:"config_head_at,omitzero"`
 	Modules      map[string]string `json:"modules,omitempty"`
 	Facts        *Facts            `json:"facts,omitempty"`
+	// Verdict is the node's own readiness verdict, as it last judged it:
+	// either node shows both, and the last one heard with its age when
+	// the peer is gone.
+	Verdict *Verdict `json:"verdict,omitempty"`
+}
+
+// Verdict is a readiness verdict in brief.
+type Verdict struct {
+	Verdict string    `json:"verdict"` // READY, NOT READY, UNKNOWN
+	At      time.Time `json:"at"`      // when it was judged
+	Reasons []string  `json:"reasons,omitempty"`
+}
+
+// MaxVerdictReasons bounds a verdict's reasons on the wire.
+const MaxVerdictReasons = 64
+
+func (v *Verdict) validate() error {
+	if v == nil {
+		return nil
+	}
+	switch v.Verdict {
+	case "READY", "NOT READY", "UNKNOWN":
+	default:
+		return fmt.Errorf("%w: verdict %.40q", ErrMalformed, v.Verdict)
+	}
+	if len(v.Reasons) > MaxVerdictReasons {
+		return fmt.Errorf("%w: %d verdict reasons (at most %d)", ErrMalformed, len(v.Reasons), MaxVerdictReasons)
+	}
+	for _, r := range v.Reasons {
+		if len(r) > 4096 {
+			return fmt.Errorf("%w: verdict reason longer than 4096 bytes", ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // JoinRequest is sent by a node that pairs with a primary.
@@ -341,6 +375,9 @@ func (s *NodeStatus) Validate() error {
 		return err
 	}
 	if err := s.Facts.validate(); err != nil {
+		return err
+	}
+	if err := s.Verdict.validate(); err != nil {
 		return err
 	}
 	switch s.Role {

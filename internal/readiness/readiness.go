@@ -88,6 +88,19 @@ type Result struct {
 	Verdict  Verdict   `json:"verdict"`
 	At       time.Time `json:"at"`
 	Findings []Finding `json:"findings"`
+	// Peer is the peer's own verdict as it last told it (the agent sets
+	// it; nil when never heard): with the peer gone, its last word and
+	// how old that is.
+	Peer *PeerVerdict `json:"peer,omitempty"`
+}
+
+// PeerVerdict is the verdict the peer judged, as it said it in its hello.
+type PeerVerdict struct {
+	Node    string    `json:"node"`
+	Verdict Verdict   `json:"verdict"`
+	At      time.Time `json:"at"`             // when the peer judged it
+	Heard   time.Time `json:"heard,omitzero"` // when this node heard it
+	Reasons []string  `json:"reasons,omitempty"`
 }
 
 // Reasons are the blocking findings' reasons, in order.

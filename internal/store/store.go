@@ -3,7 +3,8 @@
 // It keeps these records in one bbolt file: an append-only log of events,
 // join tokens (only the hash of each secret, never the secret), the last
 // known record of each peer node, the recent results of each probe on each
-// node, and the state of the alerts. Every write is one bbolt
+// node, the state of the alerts, the last readiness verdict, and the
+// failover plans and records. Every write is one bbolt
 // transaction, fsynced on commit, so a write that has returned survives the
 // process being killed. Only one process can have the file open at a time:
 // bbolt holds an exclusive file lock for as long as the store is open.
@@ -48,17 +49,20 @@ var (
 
 // Bucket and key names inside the bbolt file.
 var (
-	bucketMeta    = []byte("meta")
-	bucketEvents  = []byte("events")
-	bucketTokens  = []byte("tokens")
-	bucketPeers   = []byte("peers")
-	bucketResults = []byte("results") // node -> probe -> resultKey -> StoredResult
-	bucketAlert   = []byte("alert")
+	bucketMeta     = []byte("meta")
+	bucketEvents   = []byte("events")
+	bucketTokens   = []byte("tokens")
+	bucketPeers    = []byte("peers")
+	bucketResults  = []byte("results") // node -> probe -> resultKey -> StoredResult
+	bucketAlert    = []byte("alert")
+	bucketVerdict  = []byte("verdict")  // "last" -> the last readiness verdict
+	bucketFailover = []byte("failover") // "plan" | "record" -> id -> document
 
-	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers, bucketResults, bucketAlert}
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers, bucketResults, bucketAlert, bucketVerdict, bucketFailover}
 
 	keySchema     = []byte("schema_version")
 	keyAlertState = []byte("state")
+	keyVerdict    = []byte("last")
 )
 
 // defaultLockTimeout is how long Open waits for the file lock when
@@ -930,6 +934,85 @@ func (s *Store) AlertState() ([]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store %s: read alert state: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------- verdict
+
+// PutVerdict stores the last readiness verdict (the readiness component's
+// JSON), replacing the previous one, so that a restarted agent shows it
+// with its age until it has judged again.
+func (s *Store) PutVerdict(b []byte) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVerdict).Put(keyVerdict, b)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put verdict: %w", s.path, err)
+	}
+	return nil
+}
+
+// Verdict returns the stored verdict, or nil if none was stored.
+func (s *Store) Verdict() ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketVerdict).Get(keyVerdict); v != nil {
+			out = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read verdict: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------- failover
+
+// validFailoverKind says whether kind is one the store keeps.
+func validFailoverKind(kind string) bool { return kind == "plan" || kind == "record" }
+
+// PutFailoverDoc stores one failover document (a plan or a record, as
+// JSON) under its id, replacing one of the same id. Ids sort by time
+// (they start with a UTC timestamp), so the newest is the last.
+func (s *Store) PutFailoverDoc(kind, id string, b []byte) error {
+	if !validFailoverKind(kind) || id == "" {
+		return fmt.Errorf("store %s: put failover %q %q: invalid kind or empty id", s.path, kind, id)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		k, err := tx.Bucket(bucketFailover).CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		return k.Put([]byte(id), b)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put failover %s %s: %w", s.path, kind, id, err)
+	}
+	return nil
+}
+
+// FailoverDocs returns up to limit documents of kind, newest first (limit
+// below 1: all).
+func (s *Store) FailoverDocs(kind string, limit int) ([][]byte, error) {
+	if !validFailoverKind(kind) {
+		return nil, fmt.Errorf("store %s: failover documents %q: invalid kind", s.path, kind)
+	}
+	var out [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k := tx.Bucket(bucketFailover).Bucket([]byte(kind))
+		if k == nil {
+			return nil
+		}
+		c := k.Cursor()
+		for key, v := c.Last(); key != nil && (limit < 1 || len(out) < limit); key, v = c.Prev() {
+			out = append(out, bytes.Clone(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: read failover %s: %w", s.path, kind, err)
 	}
 	return out, nil
 }

@@ -758,3 +758,44 @@ func BenchmarkAppendEvent(b *testing.B) {
 		}
 	}
 }
+
+func TestVerdictAndFailoverDocs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Verdict(); err != nil || b != nil {
+		t.Fatalf("empty store: verdict %q, %v", b, err)
+	}
+	if err := s.PutVerdict([]byte(`{"verdict":"READY"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"20261203T010000Z", "20261203T030000Z", "20261203T020000Z"} {
+		if err := s.PutFailoverDoc("record", id, []byte(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutFailoverDoc("bogus", "x", nil); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("bogus kind: %v", err)
+	}
+	s.Close()
+	s, err = Open(path, Options{}) // survives a reopen
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if b, _ := s.Verdict(); string(b) != `{"verdict":"READY"}` {
+		t.Fatalf("verdict after reopen: %q", b)
+	}
+	docs, err := s.FailoverDocs("record", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 || string(docs[0]) != "20261203T030000Z" || string(docs[1]) != "20261203T020000Z" {
+		t.Fatalf("newest two records: %q", docs)
+	}
+	if docs, _ := s.FailoverDocs("plan", 0); len(docs) != 0 {
+		t.Fatalf("plans: %q", docs)
+	}
+}

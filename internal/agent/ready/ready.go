@@ -1,7 +1,11 @@
 // Package ready is the agent's readiness component: it judges the pair
 // (internal/readiness) on the facts the wiring gathers, after every event
 // that can change the verdict (Kick) and at least every Interval, keeps
-// the last verdict, and records each change as an event. It also reads
+// the last verdict (in memory and in the store, so that a restarted agent
+// neither forgets it nor records the same verdict as a change again),
+// records each change as an event, and feeds the verdict once per verifier
+// round into the alert path (hysteresis and mail, as a probe named
+// "readiness"). It also reads
 // this node's slowly changing local facts (RAID, disks, boot loaders,
 // network coverage) on a slow timer, for this node's status and so for
 // the peer's verdict.
@@ -9,12 +13,14 @@ package ready
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/readiness"
@@ -40,7 +46,17 @@ type Deps struct {
 	// Modules are this node's modules in use, name: version (read on each
 	// evaluation, without locks held).
 	Modules func() map[string]string
+	// Save and Load keep the last verdict (JSON) across restarts (nil:
+	// not kept).
+	Save func([]byte) error
+	Load func() ([]byte, error)
+	// Alert observes the verdict once per verifier round (nil: no alerts):
+	// ok is READY; phase is the verdict otherwise, msg its reasons.
+	Alert func(ok bool, phase, msg string, at time.Time)
 }
+
+// AlertName is the name the verdict's alerts carry in place of a probe's.
+const AlertName = alert.ReadinessProbe
 
 // Ready is the component.
 type Ready struct {
@@ -54,6 +70,9 @@ type Ready struct {
 	mu        sync.Mutex
 	last      *readiness.Result
 	key       string
+	stored    bool // last is the stored verdict, not yet judged again since the start
+	savedAt   time.Time
+	rounds    int // verifier rounds not yet observed by the alert path
 	facts     *peer.Facts
 	modules   map[string]string
 	modulesAt time.Time
@@ -78,6 +97,50 @@ func New(d Deps, o Options) *Ready {
 	return &Ready{d: d, o: o.withDefaults(), reg: reg, kick: make(chan struct{}, 1)}
 }
 
+// load takes the stored verdict as the last one, unless one was judged
+// already: the first judgement after a restart is a change only if it
+// differs from it.
+func (r *Ready) load() {
+	if r.d.Load == nil {
+		return
+	}
+	r.mu.Lock()
+	judged := r.last != nil
+	r.mu.Unlock()
+	if judged {
+		return
+	}
+	b, err := r.d.Load()
+	if err != nil || len(b) == 0 {
+		if err != nil {
+			r.d.Log.Warn("readiness: stored verdict", "err", err)
+		}
+		return
+	}
+	var res readiness.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		r.d.Log.Warn("readiness: stored verdict unreadable; judging afresh", "err", err)
+		return
+	}
+	r.mu.Lock()
+	if r.last == nil {
+		r.last, r.key, r.stored = &res, res.Key(), true
+	}
+	r.mu.Unlock()
+}
+
+// Rounded tells the component that a verifier round ended: the next
+// evaluation (at once) is observed by the alert path. Nil-safe.
+func (r *Ready) Rounded() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.rounds++
+	r.mu.Unlock()
+	r.Kick()
+}
+
 // Freshness is the window of the evidence measured every verifier round:
 // two intervals, the jitter and a round's timeout, and at least
 // readiness.DefaultFreshness (which the default schedule gives), so that a
@@ -97,9 +160,10 @@ func (r *Ready) Kick() {
 	}
 }
 
-// Run reads the local facts at once and then every FactsInterval, and
+// Run takes the stored verdict as the last one, reads the local facts at once and then every FactsInterval, and
 // judges after each Kick and at least every Interval, until ctx ends.
 func (r *Ready) Run(ctx context.Context) {
+	r.load()
 	r.RefreshFacts()
 	tick := time.NewTicker(r.o.Interval)
 	defer tick.Stop()
@@ -145,14 +209,58 @@ func (r *Ready) Evaluate() readiness.Result {
 	key := res.Key()
 	r.mu.Lock()
 	changed := key != r.key
-	r.last, r.key = &res, key
+	r.last, r.key, r.stored = &res, key, false
+	save := r.d.Save != nil && (changed || time.Since(r.savedAt) >= time.Minute)
+	if save {
+		r.savedAt = time.Now()
+	}
+	rounds := r.rounds
+	r.rounds = 0
 	r.mu.Unlock()
 	if changed {
 		msg := Message(res)
 		r.d.Log.Info("readiness changed", "verdict", string(res.Verdict), "reasons", strings.Join(res.Reasons(), "; "))
 		r.d.Event("ready-changed", r.d.Node(), msg, map[string]string{"verdict": string(res.Verdict), "key": key})
 	}
+	if save {
+		b, err := json.Marshal(res)
+		if err == nil {
+			err = r.d.Save(b)
+		}
+		if err != nil {
+			r.d.Log.Error("readiness: store the verdict", "err", err)
+		}
+	}
+	if rounds > 0 && r.d.Alert != nil {
+		ok := res.Verdict == readiness.Ready
+		msg := ""
+		if !ok {
+			msg = strings.TrimPrefix(Message(res), string(res.Verdict)+": ")
+			if msg == string(res.Verdict) {
+				msg = "no blocking reason recorded"
+			}
+		}
+		r.d.Alert(ok, string(res.Verdict), msg, res.At)
+	}
 	return res
+}
+
+// Summary is the last verdict in brief, for the hello (nil: none yet).
+func (r *Ready) Summary() *peer.Verdict {
+	res, ok := r.Result()
+	if !ok {
+		return nil
+	}
+	reasons := res.Reasons()
+	if len(reasons) > peer.MaxVerdictReasons {
+		reasons = reasons[:peer.MaxVerdictReasons]
+	}
+	for i, x := range reasons {
+		if len(x) > 1024 {
+			reasons[i] = x[:1021] + "..."
+		}
+	}
+	return &peer.Verdict{Verdict: string(res.Verdict), At: res.At, Reasons: reasons}
 }
 
 // Message is a verdict in one line: "READY", or the verdict with its first
@@ -173,7 +281,8 @@ func Message(res readiness.Result) string {
 	return msg
 }
 
-// Result is the last verdict (false: none yet).
+// Result is the last verdict (false: none yet); after a restart, until
+// the first judgement, the stored one (Judged says which).
 func (r *Ready) Result() (readiness.Result, bool) {
 	if r == nil {
 		return readiness.Result{}, false
@@ -184,6 +293,17 @@ func (r *Ready) Result() (readiness.Result, bool) {
 		return readiness.Result{}, false
 	}
 	return *r.last, true
+}
+
+// Judged says whether the last verdict was judged by this run of the
+// agent (false: it is the stored one, or there is none).
+func (r *Ready) Judged() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last != nil && !r.stored
 }
 
 // Local is this node's local facts and modules as last read, for its

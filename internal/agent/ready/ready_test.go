@@ -309,3 +309,69 @@ func TestNetworkWaitsForPeerNICs(t *testing.T) {
 	r.Kick()
 	wait("covered once they are known", func(f *peer.Facts) bool { return f.Network != nil && f.Network.Covered })
 }
+
+// TestStoredVerdictAndAlerts: the verdict is saved on a change; a new
+// component loaded from the save shows it (not judged), and judging the
+// same verdict again is no change (no event); the alert path sees one
+// observation per verifier round (Rounded), none between rounds, with the
+// verdict as the phase and the reasons as the message; the verdict travels
+// in brief for the hello.
+func TestStoredVerdictAndAlerts(t *testing.T) {
+	var saved []byte
+	saves := 0
+	type obs struct {
+		ok         bool
+		phase, msg string
+	}
+	var alerts []obs
+	state := readiness.Fail
+	o := emptyOpts(t)
+	o.Registry = oneCheck(&state)
+	deps := func(rec *recorder) Deps {
+		return Deps{Gather: func() *readiness.Input { return &readiness.Input{Now: time.Now()} },
+			Event: rec.event, Node: func() string { return "node-p" },
+			Save:  func(b []byte) error { saved = append([]byte(nil), b...); saves++; return nil },
+			Load:  func() ([]byte, error) { return saved, nil },
+			Alert: func(ok bool, phase, msg string, at time.Time) { alerts = append(alerts, obs{ok, phase, msg}) }}
+	}
+	rec := &recorder{}
+	r := New(deps(rec), o)
+	r.Evaluate()
+	r.Evaluate() // same verdict: saved once, no alert (no round)
+	if saves != 1 || len(alerts) != 0 || len(rec.list()) != 1 {
+		t.Fatalf("after two judgements: %d saves, alerts %v, events %q", saves, alerts, rec.list())
+	}
+	r.Rounded() // kicks; the next evaluation is observed
+	r.Evaluate()
+	r.Evaluate()
+	if len(alerts) != 1 || alerts[0].ok || alerts[0].phase != "NOT READY" || alerts[0].msg != "peer: the peer has not answered for 3m" {
+		t.Fatalf("alerts after one round: %+v", alerts)
+	}
+	if s := r.Summary(); s == nil || s.Verdict != "NOT READY" || len(s.Reasons) != 1 || s.At.IsZero() {
+		t.Fatalf("summary: %+v", s)
+	}
+
+	// A restart: the stored verdict is the last one until judged again.
+	rec2 := &recorder{}
+	r2 := New(deps(rec2), o)
+	r2.load()
+	if res, ok := r2.Result(); !ok || res.Verdict != readiness.NotReady || r2.Judged() {
+		t.Fatalf("after a restart: %v %v judged=%v", res.Verdict, ok, r2.Judged())
+	}
+	r2.Evaluate()
+	if len(rec2.list()) != 0 || !r2.Judged() {
+		t.Fatalf("the same verdict after a restart is recorded as a change: %q", rec2.list())
+	}
+	state = readiness.Pass
+	r2.Rounded()
+	r2.Evaluate()
+	if ev := rec2.list(); len(ev) != 1 || !strings.Contains(ev[0], "READY") {
+		t.Fatalf("events after the repair: %q", ev)
+	}
+	if last := alerts[len(alerts)-1]; !last.ok || last.msg != "" {
+		t.Fatalf("alert after the repair: %+v", last)
+	}
+	if !strings.Contains(string(saved), `"READY"`) {
+		t.Fatalf("saved after the repair: %s", saved)
+	}
+}

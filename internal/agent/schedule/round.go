@@ -373,3 +373,19 @@ func boundValues(vals map[string]string) map[string]string {
 	}
 	return out
 }
+
+// Observe feeds one observation of something that is not a probe (the
+// readiness verdict, as probe "readiness") through the alert path the
+// probes use: the same hysteresis, the same events and senders, the same
+// stored state. The caller observes once per verifier round, so that the
+// hysteresis counts rounds.
+func (s *Schedule) Observe(node, name string, ok bool, phase, msg string, at time.Time) {
+	ns := s.alerts.ObservePhase(node, name, ok, phase, msg, at)
+	for _, n := range ns {
+		s.d.Event("alert-"+string(n.Kind), n.Node, n.Text(), map[string]string{"probe": n.Probe, "phase": n.Phase, "failures": fmt.Sprint(n.Failures)})
+	}
+	if len(ns) > 0 {
+		s.dispatch.Notify(ns...)
+	}
+	s.saveAlertState()
+}
