@@ -88,7 +88,7 @@ func (a *Agent) localHandler() http.Handler {
 		writeJSON(w, http.StatusOK, a.state())
 	})
 	mux.HandleFunc("GET /v1/ready", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, verdictNow(a)) // judged now: a change is recorded as between rounds
+		writeJSON(w, http.StatusOK, a.verdict.Evaluate()) // judged now: a change is recorded as between rounds
 	})
 	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.mods().Approve()

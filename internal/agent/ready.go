@@ -39,27 +39,11 @@ func newReady(a *Agent) *ready.Ready {
 			}
 			return m
 		},
-		// The store is opened by Run, before the component runs.
-		Save: func(b []byte) error {
-			if a.store == nil {
-				return nil
-			}
-			return a.store.PutVerdict(b)
-		},
-		Load: func() ([]byte, error) {
-			if a.store == nil {
-				return nil, nil
-			}
-			return a.store.Verdict()
-		},
+		Save: func(b []byte) error { return a.store.PutVerdict(b) }, // the store opens before the component runs
+		Load: func() ([]byte, error) { return a.store.Verdict() },
 		Alert: func(ok bool, phase, msg string, at time.Time) {
-			a.mu.Lock()
-			sched := a.sched
-			a.mu.Unlock()
-			if sched != nil {
-				sched.Observe(a.nodeName(), ready.AlertName, ok, phase, msg, at)
-			}
-		},
+			a.sched.Observe(a.nodeName(), ready.AlertName, ok, phase, msg, at)
+		}, // after a round: set
 	}, a.paths.ready)
 }
 
@@ -100,6 +84,9 @@ func gatherReadiness(a *Agent) *readiness.Input {
 			in.PeerContact = rec.LastContact
 		}
 	}
+	if p != nil && p.Verdict != nil {
+		in.PeerVerdict = &readiness.PeerVerdict{Node: p.Name, Verdict: readiness.Verdict(p.Verdict.Verdict), At: p.Verdict.At, Heard: in.PeerContact, Reasons: p.Verdict.Reasons}
+	}
 	other := ready.NodeOf(p, in.PeerContact)
 	in.Primary, in.Secondary = own, other
 	if self.Role == "secondary" || (self.Role != "primary" && p != nil && p.Role == "primary") {
@@ -136,32 +123,4 @@ func parityFacts(in *readiness.Input, rep *parity.Report, own, other *readiness.
 			in.Compat = append(in.Compat, readiness.CompatFacts{DiskSet: c.DiskSet, Machine: c.Machine, Boots: c.Boots, Because: c.Because, At: in.Packages.At})
 		}
 	}
-}
-
-// verdictNow is the verdict judged now, with the peer's own as last heard
-// (from the link, else from the store's record of the peer).
-func verdictNow(a *Agent) readiness.Result {
-	res := a.verdict.Evaluate()
-	st := a.lnk().State()
-	p, heard := st.Peer, st.LastContact
-	if p == nil && a.store != nil {
-		a.mu.Lock()
-		var name string
-		if a.cluster != nil {
-			name = a.cluster.PeerName
-		}
-		a.mu.Unlock()
-		if name != "" {
-			if rec, ok, err := a.store.Peer(name); err == nil && ok {
-				var ns peer.NodeStatus
-				if json.Unmarshal(rec.Status, &ns) == nil {
-					p, heard = &ns, rec.LastContact
-				}
-			}
-		}
-	}
-	if p != nil && p.Verdict != nil {
-		res.Peer = &readiness.PeerVerdict{Node: p.Name, Verdict: readiness.Verdict(p.Verdict.Verdict), At: p.Verdict.At, Heard: heard, Reasons: p.Verdict.Reasons}
-	}
-	return res
 }

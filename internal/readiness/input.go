@@ -33,6 +33,10 @@ type Input struct {
 	// Compat: each disk set on the other machine.
 	Compat []CompatFacts
 	// Boot network adaptation and loaders, per node: in Node.
+
+	// PeerVerdict is the peer's own verdict as last heard (not judged
+	// here: carried into the Result, so that either node shows both).
+	PeerVerdict *PeerVerdict
 }
 
 // Node is one node's facts.

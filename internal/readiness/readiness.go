@@ -208,7 +208,7 @@ func (r *Registry) Evaluate(in *Input) Result {
 	if fresh <= 0 {
 		fresh = DefaultFreshness
 	}
-	res := Result{At: in.Now}
+	res := Result{At: in.Now, Peer: in.PeerVerdict}
 	for _, c := range r.checks {
 		w := c.Window
 		if w <= 0 {
