@@ -3,11 +3,15 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sentryha/sentry/internal/agent/swaps"
+	"github.com/sentryha/sentry/internal/failover"
 	"github.com/sentryha/sentry/internal/readiness"
+	"github.com/sentryha/sentry/lab"
 )
 
 // readyOn is set's verdict (sentry ready --json) and the exit code.
@@ -144,4 +148,127 @@ func TestReadiness(t *testing.T) {
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "sentry-agent")
 	d = waitVerdict(t, "P", readiness.Ready, nil, 2*time.Minute)
 	figure(t, "S's agent started: P READY after %.0f s", d.Seconds())
+
+	guidedFailover(t)
+}
+
+// failoverStatus is `sentry failover status --json` on set.
+func failoverStatus(t *testing.T, set string) swaps.Status {
+	t.Helper()
+	out, _ := sentryErr("lab", "exec", set, "--", "sentry", "failover", "status", "--json") // exit 1 while incomplete
+	var st swaps.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("sentry failover status --json on %s: %v\n%s", set, err, out)
+	}
+	return st
+}
+
+// neighbourWatch polls the office's neighbour entry for ip until stop is
+// closed, and returns when its MAC first became want (zero: never).
+func neighbourWatch(ns, ip, want string, stop <-chan struct{}) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			b, _ := exec.Command("ip", "-n", ns, "neigh", "show", ip).Output()
+			if strings.Contains(string(b), "lladdr "+want) {
+				out <- time.Now()
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// guidedFailover: `failover plan` on P (READY: made, with the lab's note
+// instead of disks), the lab's swap, and P's record completing with every
+// phase timed and consistent; the office's neighbour entry for P's address
+// shows machine b's MAC within 2 s of the address coming up (announced by
+// gratuitous ARP); then `failover plan --planned` (the barrier holds), the
+// swap back, and a second record of kind planned.
+func guidedFailover(t *testing.T) {
+	var plan failover.Plan
+	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan", "--json")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Verdict != "READY" || !strings.Contains(plan.DisksNote, "container") || len(plan.Steps) < 4 {
+		t.Fatalf("plan on a READY lab: verdict %s, note %q, %d steps", plan.Verdict, plan.DisksNote, len(plan.Steps))
+	}
+	text := sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan")
+	for _, want := range []string{"container", "FAILOVER", "sentry failover status"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the plan's text lacks %q:\n%s", want, text)
+		}
+	}
+	l := lab.New(lab.Options{Name: labName})
+	office, pIP := l.NS("office"), "192.0.2.10"
+	if out, err := exec.Command("ip", "netns", "exec", office, "ping", "-c", "1", "-W", "2", pIP).CombinedOutput(); err != nil {
+		t.Fatalf("office ping %s: %v\n%s", pIP, err, out)
+	}
+	stop := make(chan struct{})
+	changed := neighbourWatch(office, pIP, "02:00:00:00:0b:01", stop)
+	start := time.Now()
+	sentry(t, "lab", "swap")
+	figure(t, "failover: lab swap took %.1f s", time.Since(start).Seconds())
+	var st swaps.Status
+	waitUntil(t, "P's failover record complete", 4*time.Minute, func() bool {
+		st = failoverStatus(t, "P")
+		return st.Record != nil && st.Record.Complete
+	})
+	close(stop)
+	rec := st.Record
+	if rec.Kind != "failover" || rec.PlanID != plan.ID || rec.ToMachine == rec.FromMachine || st.Check != "" {
+		t.Errorf("record: kind %s plan %s (want %s), %s -> %s, check %q", rec.Kind, rec.PlanID, plan.ID, rec.FromMachine, rec.ToMachine, st.Check)
+	}
+	for _, ph := range st.Phases {
+		if ph.Missing {
+			t.Errorf("phase %s missing", ph.Name)
+		}
+		figure(t, "failover phase %-28s %6.1f s", ph.Name, ph.Duration.Seconds())
+	}
+	figure(t, "failover downtime %.1f s (last contact to every service green), verdict after: %s", st.Downtime/1000, rec.VerdictAfter)
+	at, ok := <-changed
+	switch {
+	case !ok || at.IsZero():
+		t.Error("the office's neighbour entry for P's address never showed machine b's MAC")
+	case rec.AddressUp.IsZero() || rec.Announced.IsZero():
+		t.Errorf("address up %s, announced %s", rec.AddressUp, rec.Announced)
+	default:
+		lag := at.Sub(rec.AddressUp)
+		figure(t, "office neighbour entry on machine b's MAC %.2f s after P's address came up (announced %.2f s after)", lag.Seconds(), rec.Announced.Sub(rec.AddressUp).Seconds())
+		if lag > 2*time.Second {
+			t.Errorf("the office saw the new MAC %s after the address came up, want within 2 s", lag)
+		}
+	}
+
+	// Planned maintenance: swap back.
+	waitVerdict(t, "P", readiness.Ready, nil, 3*time.Minute)
+	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan", "--planned", "--json")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Barrier == nil || !plan.Barrier.OK() {
+		t.Fatalf("planned: barrier %+v", plan.Barrier)
+	}
+	sentry(t, "lab", "swap")
+	waitUntil(t, "P's second record complete", 4*time.Minute, func() bool {
+		st = failoverStatus(t, "P")
+		return st.Record != nil && st.Record.Complete && st.Record.ID != rec.ID
+	})
+	if st.Record.Kind != "planned" || st.Record.PlanID != plan.ID || st.Record.PlannedAt == nil || st.Check != "" {
+		t.Errorf("second record: kind %s plan %s (want %s) check %q", st.Record.Kind, st.Record.PlanID, plan.ID, st.Check)
+	}
+	d, _ := st.Record.Downtime()
+	figure(t, "planned swap back: downtime %.1f s", d.Seconds())
+	var hist []failover.Record
+	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "history", "--json")), &hist); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].ID != st.Record.ID || hist[1].ID != rec.ID {
+		t.Errorf("history: %d records", len(hist))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sentryha/sentry/internal/agent"
+	"github.com/sentryha/sentry/internal/agent/unitfile"
 	"github.com/spf13/cobra"
 )
 
@@ -31,7 +32,7 @@ SIGTERM drains within agent.shutdown_timeout.`,
 		Short: "Print the systemd unit sentry-agent.service",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprint(cmd.OutOrStdout(), agent.Unit)
+			_, err := fmt.Fprint(cmd.OutOrStdout(), unitfile.Unit)
 			return err
 		},
 	}

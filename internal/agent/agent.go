@@ -29,6 +29,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/ready"
 	"github.com/sentryha/sentry/internal/agent/schedule"
+	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/apttrust"
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
@@ -76,6 +77,7 @@ type Agent struct {
 	syncer     *cfgsync.Sync  // the configuration sync: cfgsync()
 	parity     *parity.Parity // built by New
 	verdict    *ready.Ready   // the readiness verdict, built by New
+	swaps      *swaps.Swaps   // failover plans and records, set by Run
 	wg         sync.WaitGroup
 }
 
@@ -98,6 +100,7 @@ type paths struct {
 	// hardware folders are set by newParity).
 	parity parity.Options
 	ready  ready.Options // the readiness component's files (the zero value: the machine's)
+	swaps  []swaps.Option
 
 	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
 	// codec: the peer protocol spoken (the zero value: this build's).
@@ -298,6 +301,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.sched = sched
 	a.mu.Unlock()
+	a.swaps = newSwaps(a) // before the link starts
+	a.swaps.Begin()
 	mctx, mcancel := context.WithCancel(context.Background())
 	defer mcancel()
 	a.machines.Update()
@@ -345,6 +350,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.verdict.Run(vctx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.swaps.Run(vctx)
 	}()
 
 	sigs := make(chan os.Signal, 4)

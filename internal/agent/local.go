@@ -90,6 +90,7 @@ func (a *Agent) localHandler() http.Handler {
 	mux.HandleFunc("GET /v1/ready", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.verdict.Evaluate()) // judged now: a change is recorded as between rounds
 	})
+	a.swaps.Routes(mux)
 	mux.HandleFunc("POST /v1/modules/approve", func(w http.ResponseWriter, r *http.Request) {
 		res, err := a.mods().Approve()
 		reply(w, res, err)

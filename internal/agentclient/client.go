@@ -28,6 +28,8 @@ import (
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
+	"github.com/sentryha/sentry/internal/agent/swaps"
+	"github.com/sentryha/sentry/internal/failover"
 	"github.com/sentryha/sentry/internal/readiness"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
@@ -382,4 +384,26 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yie
 		return err
 	}
 	return ErrStreamClosed
+}
+
+// FailoverPlan makes and records the plan of a disk swap (planned: the
+// final-sync barrier is measured; force: made even when not READY, and
+// the record says so).
+func (c *Client) FailoverPlan(ctx context.Context, planned, force bool) (*failover.Plan, error) {
+	var p failover.Plan
+	in := map[string]bool{"planned": planned, "force": force}
+	return &p, c.do(ctx, http.MethodPost, "/v1/failover/plan", in, &p)
+}
+
+// FailoverStatus is this boot's failover record (or the newest stored),
+// with what it still waits for.
+func (c *Client) FailoverStatus(ctx context.Context) (*swaps.Status, error) {
+	var s swaps.Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/failover/status", nil, &s)
+}
+
+// FailoverHistory is every stored failover record, newest first.
+func (c *Client) FailoverHistory(ctx context.Context) ([]failover.Record, error) {
+	var h []failover.Record
+	return h, c.do(ctx, http.MethodGet, "/v1/failover/history", nil, &h)
 }

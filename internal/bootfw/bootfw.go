@@ -63,8 +63,9 @@ func (o Options) root() string {
 }
 
 // Inspect reports how the node's disks boot. ds are the node's disks
-// (disks.Scan). The disk set is every disk in an md array, or every disk
-// when there are no arrays.
+// (disks.Scan). The disk set is every disk in an md array, or every
+// non-removable disk when there are no arrays (disks.Find's rule): a USB
+// stick is not part of it.
 func Inspect(o Options, ds []disks.Disk) (*Report, error) {
 	members := setMembers(ds)
 	if len(members) == 0 {
@@ -100,8 +101,13 @@ func setMembers(ds []disks.Disk) []disks.Disk {
 			in = append(in, d)
 		}
 	}
-	if len(in) == 0 {
-		return ds
+	if len(in) > 0 {
+		return in
+	}
+	for _, d := range ds {
+		if !d.Removable {
+			in = append(in, d)
+		}
 	}
 	return in
 }

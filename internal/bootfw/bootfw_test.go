@@ -114,6 +114,25 @@ func TestBIOS(t *testing.T) {
 	}
 }
 
+// Without md arrays every non-removable disk is the disk set: not a USB
+// stick.
+func TestBIOSNoArrays(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "dev/sda", string(mbr(true)))
+	write(t, root, "dev/sdb", string(mbr(false)))
+	r, err := Inspect(Options{Root: root}, []disks.Disk{{Name: "sda"}, {Name: "sdb", Removable: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != "bios" || len(r.GRUB) != 1 || !r.GRUB["/dev/sda"] {
+		t.Fatalf("%+v", r)
+	}
+	r, err = Inspect(Options{Root: root}, []disks.Disk{{Name: "sdb", Removable: true}})
+	if err != nil || r.Mode != "none" {
+		t.Fatalf("only a USB stick: %+v %v", r, err)
+	}
+}
+
 func TestContainerHasNoLoader(t *testing.T) {
 	r, err := Inspect(Options{Root: t.TempDir()}, nil)
 	if err != nil || r.Mode != "none" {

@@ -911,29 +911,39 @@ func (s *Store) Probes(node string) ([]string, error) {
 // PutAlertState stores the alert state (alert.Tracker's Marshal output),
 // replacing the previous one. An empty b deletes the stored state.
 func (s *Store) PutAlertState(b []byte) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if len(b) == 0 {
-			return tx.Bucket(bucketAlert).Delete(keyAlertState)
-		}
-		return tx.Bucket(bucketAlert).Put(keyAlertState, b)
-	})
-	if err != nil {
-		return fmt.Errorf("store %s: put alert state: %w", s.path, err)
-	}
-	return nil
+	return s.putOne(bucketAlert, keyAlertState, b, "alert state")
 }
 
 // AlertState returns the stored alert state, or nil if none was stored.
 func (s *Store) AlertState() ([]byte, error) {
+	return s.getOne(bucketAlert, keyAlertState, "alert state")
+}
+
+// putOne puts (or with an empty b deletes) one key's value.
+func (s *Store) putOne(bucket, key, b []byte, what string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if len(b) == 0 {
+			return tx.Bucket(bucket).Delete(key)
+		}
+		return tx.Bucket(bucket).Put(key, b)
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: put %s: %w", s.path, what, err)
+	}
+	return nil
+}
+
+// getOne is one key's value, nil when none is stored.
+func (s *Store) getOne(bucket, key []byte, what string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketAlert).Get(keyAlertState); v != nil {
+		if v := tx.Bucket(bucket).Get(key); v != nil {
 			out = bytes.Clone(v)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store %s: read alert state: %w", s.path, err)
+		return nil, fmt.Errorf("store %s: read %s: %w", s.path, what, err)
 	}
 	return out, nil
 }
@@ -943,30 +953,10 @@ func (s *Store) AlertState() ([]byte, error) {
 // PutVerdict stores the last readiness verdict (the readiness component's
 // JSON), replacing the previous one, so that a restarted agent shows it
 // with its age until it has judged again.
-func (s *Store) PutVerdict(b []byte) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketVerdict).Put(keyVerdict, b)
-	})
-	if err != nil {
-		return fmt.Errorf("store %s: put verdict: %w", s.path, err)
-	}
-	return nil
-}
+func (s *Store) PutVerdict(b []byte) error { return s.putOne(bucketVerdict, keyVerdict, b, "verdict") }
 
 // Verdict returns the stored verdict, or nil if none was stored.
-func (s *Store) Verdict() ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketVerdict).Get(keyVerdict); v != nil {
-			out = bytes.Clone(v)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store %s: read verdict: %w", s.path, err)
-	}
-	return out, nil
-}
+func (s *Store) Verdict() ([]byte, error) { return s.getOne(bucketVerdict, keyVerdict, "verdict") }
 
 // ---------------------------------------------------------------- failover
 

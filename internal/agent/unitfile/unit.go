@@ -1,4 +1,5 @@
-package agent
+// Package unitfile is the agent's systemd unit, as `sentry agent unit` prints it.
+package unitfile
 
 // Unit is sentry-agent.service. The lab installs it into both disk sets;
 // docs/operations.md shows it.
