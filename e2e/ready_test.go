@@ -206,8 +206,15 @@ func guidedFailover(t *testing.T) {
 	}
 	l := lab.New(lab.Options{Name: labName})
 	office, pIP := l.NS("office"), "192.0.2.10"
-	if out, err := exec.Command("ip", "netns", "exec", office, "ping", "-c", "1", "-W", "2", pIP).CombinedOutput(); err != nil {
-		t.Fatalf("office ping %s: %v\n%s", pIP, err, out)
+	// An office host that talked to P (ssh): its neighbour entry holds
+	// machine a's MAC.
+	c, err := lab.DialFrom(office, "tcp", pIP+":22", 5*time.Second)
+	if err != nil {
+		t.Fatalf("office to %s:22: %v", pIP, err)
+	}
+	c.Close()
+	if b, _ := exec.Command("ip", "-n", office, "neigh", "show", pIP).Output(); !strings.Contains(string(b), "lladdr 02:00:00:00:0a:01") {
+		t.Fatalf("the office's neighbour entry for %s before the swap: %q", pIP, b)
 	}
 	stop := make(chan struct{})
 	changed := neighbourWatch(office, pIP, "02:00:00:00:0b:01", stop)

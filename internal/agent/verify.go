@@ -45,6 +45,12 @@ func newSchedule(a *Agent) (*schedule.Schedule, error) {
 		Reloads:    reloadsOf{a},
 		Peer:       verifyPeer{a},
 		Rounded:    a.verdict.Rounded,
+		Quiet: func() string { // a planned swap under way, here or announced by the peer
+			if st := a.lnk().State(); st.Peer != nil {
+				return a.swaps.Quiet(st.Peer.Name, st.Peer.Maintenance)
+			}
+			return a.swaps.Quiet("", nil)
+		},
 	})
 }
 

@@ -139,6 +139,17 @@ type NodeStatus struct {
 	// either node shows both, and the last one heard with its age when
 	// the peer is gone.
 	Verdict *Verdict `json:"verdict,omitempty"`
+	// Maintenance announces a planned swap (sentry failover plan
+	// --planned): its expected faults do not alert on either node until
+	// Until, or until the swap's record completes.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+}
+
+// Maintenance is a planned swap under way.
+type Maintenance struct {
+	Plan  string    `json:"plan"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
 }
 
 // Verdict is a readiness verdict in brief.
@@ -379,6 +390,9 @@ func (s *NodeStatus) Validate() error {
 	}
 	if err := s.Verdict.validate(); err != nil {
 		return err
+	}
+	if m := s.Maintenance; m != nil && (len(m.Plan) > 128 || hasControl(m.Plan)) {
+		return fmt.Errorf("%w: maintenance plan id %.40q", ErrMalformed, m.Plan)
 	}
 	switch s.Role {
 	case "", "primary", "secondary", "safe-mode":

@@ -40,6 +40,7 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 	}
 	var evs []event
 	var notices []alert.Notice
+	quiet := s.quiet()
 	s.mu.Lock()
 	s.logs = logs
 	s.round, s.roundMS = start, time.Since(start).Milliseconds()
@@ -73,6 +74,9 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 				s.d.Log.Error("probe red", "probe", r.Name, "failures", s.fails[r.Name], "err", r.Message)
 				evs = append(evs, event{"probe-red", node, fmt.Sprintf("%s on %s fails: %s", r.Name, node, r.Message), map[string]string{"probe": r.Name}})
 			}
+		}
+		if quiet != "" {
+			continue
 		}
 		ns := s.alerts.ObserveResult(node, r)
 		for _, n := range ns {
@@ -380,6 +384,9 @@ func boundValues(vals map[string]string) map[string]string {
 // stored state. The caller observes once per verifier round, so that the
 // hysteresis counts rounds.
 func (s *Schedule) Observe(node, name string, ok bool, phase, msg string, at time.Time) {
+	if s.quiet() != "" {
+		return
+	}
 	ns := s.alerts.ObservePhase(node, name, ok, phase, msg, at)
 	for _, n := range ns {
 		s.d.Event("alert-"+string(n.Kind), n.Node, n.Text(), map[string]string{"probe": n.Probe, "phase": n.Phase, "failures": fmt.Sprint(n.Failures)})
@@ -388,4 +395,24 @@ func (s *Schedule) Observe(node, name string, ok bool, phase, msg string, at tim
 		s.dispatch.Notify(ns...)
 	}
 	s.saveAlertState()
+}
+
+// quiet says why alerts are held now ("": they are not), and records the
+// start and the end of each hold as an event.
+func (s *Schedule) quiet() string {
+	var why string
+	if s.d.Quiet != nil {
+		why = s.d.Quiet()
+	}
+	s.mu.Lock()
+	was := s.held
+	s.held = why
+	s.mu.Unlock()
+	switch {
+	case why != "" && was == "":
+		s.d.Event("alerts-held", s.node(), "alerts held: "+why, nil)
+	case why == "" && was != "":
+		s.d.Event("alerts-resumed", s.node(), "alerts resumed (were held: "+was+")", nil)
+	}
+	return why
 }

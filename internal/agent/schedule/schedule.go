@@ -80,6 +80,11 @@ type Deps struct {
 	Peer       Peer
 	// Rounded is called after each round, its results stored (nil: nothing).
 	Rounded func()
+	// Quiet says why alerts are held now ("": they are not): a planned
+	// swap announced its faults. While held, results and the verdict do
+	// not feed the alert path at all, so that a fault that outlasts the
+	// swap fires after fail_after observations from then on.
+	Quiet func() string
 }
 
 // Option adjusts a schedule (tests).
@@ -130,6 +135,7 @@ type Schedule struct {
 	peerSeen  map[string]time.Time // newest peer result stored, by probe
 	peerProto int                  // the peer's protocol, from its last status
 	dropSaid  time.Time            // when dropped peer results were last logged
+	held      string               // why alerts are held ("": they are not)
 }
 
 // New makes the schedule: its alert tracker (the state restored from the

@@ -27,6 +27,7 @@ type testBed struct {
 	ran    []verifier.Spec
 	events []string // kind: message
 	pw     string
+	quiet  string // why alerts are held
 }
 
 func newTestBed(t *testing.T, node, peerName string, probes ...string) *testBed {
@@ -73,6 +74,7 @@ func newTestBed(t *testing.T, node, peerName string, probes ...string) *testBed 
 			b.mu.Unlock()
 		},
 		Node:     func() string { return node },
+		Quiet:    func() string { b.mu.Lock(); defer b.mu.Unlock(); return b.quiet },
 		PeerName: func() string { return peerName },
 		SafeMode: func() string { return "" },
 		Password: func() (string, bool) { return b.pw, b.pw != "" },
@@ -146,6 +148,36 @@ func TestRoundEvents(t *testing.T) {
 	st, err := b.st.AlertState()
 	if err != nil || len(st) == 0 {
 		t.Errorf("alert state not saved: %q %v", st, err)
+	}
+}
+
+// TestAlertsHeldDuringPlannedSwap: while Quiet says a planned swap is
+// under way, failing rounds and a NOT READY verdict raise no alert (the
+// status and the red/green events still follow each result); after it,
+// the hysteresis counts afresh: two more failing rounds fire.
+func TestAlertsHeldDuringPlannedSwap(t *testing.T) {
+	b := newTestBed(t, "node-s", "node-p", "mail")
+	ctx := context.Background()
+	b.quiet = "planned swap plan-1 announced by node-p"
+	b.ok["mail"] = false
+	for i := 0; i < 3; i++ {
+		b.s.runRound(ctx, "pw", time.Second)
+		b.s.Observe("node-s", "readiness", false, "NOT READY", "peer: no contact", time.Now())
+	}
+	got := strings.Join(b.events, "\n")
+	if strings.Contains(got, "alert-firing") || !strings.Contains(got, "alerts-held: alerts held: planned swap plan-1") || !strings.Contains(got, "probe-red") {
+		t.Fatalf("events while held:\n%s", got)
+	}
+	b.mu.Lock()
+	b.quiet = ""
+	b.mu.Unlock()
+	b.s.runRound(ctx, "pw", time.Second)
+	if got := strings.Join(b.events, "\n"); strings.Contains(got, "alert-firing") || !strings.Contains(got, "alerts-resumed") {
+		t.Fatalf("one failing round after the hold fired (or no resume):\n%s", got)
+	}
+	b.s.runRound(ctx, "pw", time.Second)
+	if got := strings.Join(b.events, "\n"); !strings.Contains(got, "alert-firing: node-s mail") {
+		t.Fatalf("two failing rounds after the hold did not fire:\n%s", got)
 	}
 }
 

@@ -93,9 +93,12 @@ const (
 	VerdictWait = 10 * time.Minute
 	// PlanWindow: a plan made this long before the boot at most is the
 	// boot's plan.
-	PlanWindow    = 24 * time.Hour
-	announceCount = 3
-	announceGap   = time.Second
+	PlanWindow = 24 * time.Hour
+	// MaintenanceWindow is how long a planned plan holds the alerts at
+	// most (its swap's record completing ends it sooner).
+	MaintenanceWindow = time.Hour
+	announceCount     = 3
+	announceGap       = time.Second
 )
 
 // Swaps is the component.
@@ -114,6 +117,7 @@ type Swaps struct {
 	announced map[string]bool // interface/prefix announced in this run
 	firstUp   time.Time       // the first address seen up in this run
 	sentAt    time.Time
+	maint     *peer.Maintenance // the planned swap under way (nil: none)
 }
 
 // New makes the component; Begin reads the boot, Run follows it.
@@ -143,8 +147,14 @@ func New(d Deps, opts ...Option) *Swaps {
 
 // Begin starts this boot's record when the boot moved the primary's disk
 // set to another machine (or takes up the stored one, after a restart of
-// the agent). Call it once, before Run.
+// the agent), and takes up a planned swap under way. Call it once, before
+// Run.
 func (s *Swaps) Begin() {
+	s.begin()
+	s.refreshMaintenance(time.Now().UTC())
+}
+
+func (s *Swaps) begin() {
 	res := s.d.Boot()
 	if res == nil || res.Outcome != bootcheck.Primary || res.PreviousHardware == "" || res.PreviousHardware == res.Hardware {
 		return
@@ -365,6 +375,7 @@ func (s *Swaps) update(now time.Time) {
 	done := rec.Complete
 	s.mu.Unlock()
 	if s.save() && done {
+		s.refreshMaintenance(now)
 		d, _ := rec.Downtime()
 		msg := fmt.Sprintf("failover record %s complete: %s of disk set %s from machine %s to %s, downtime %s, verdict after: %s",
 			rec.ID, rec.Kind, rec.DiskSet, rec.FromMachine, rec.ToMachine, d.Round(100*time.Millisecond), rec.VerdictAfter)
@@ -486,7 +497,59 @@ func (s *Swaps) Plan(ctx context.Context, planned, force bool) (*failover.Plan, 
 		msg += ", forced"
 	}
 	s.d.Event("failover-plan", self.Name, msg, map[string]string{"id": plan.ID, "planned": fmt.Sprint(planned), "forced": fmt.Sprint(force)})
+	s.refreshMaintenance(now)
 	return plan, nil
+}
+
+// refreshMaintenance finds the planned swap under way: the newest plan, if
+// it is planned, younger than MaintenanceWindow, and no complete record
+// names it.
+func (s *Swaps) refreshMaintenance(now time.Time) {
+	var m *peer.Maintenance
+	if docs, err := s.d.Store.FailoverDocs("plan", 1); err == nil && len(docs) == 1 {
+		var p failover.Plan
+		if json.Unmarshal(docs[0], &p) == nil && p.Planned && now.Sub(p.At) < MaintenanceWindow {
+			m = &peer.Maintenance{Plan: p.ID, Since: p.At, Until: p.At.Add(MaintenanceWindow)}
+			for _, r := range s.History(5) {
+				if r.PlanID == p.ID && r.Complete {
+					m = nil
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	s.maint = m
+	s.mu.Unlock()
+}
+
+// Maintenance is the planned swap under way that this node announces (nil:
+// none). It takes only the component's lock.
+func (s *Swaps) Maintenance() *peer.Maintenance {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maint == nil || !time.Now().Before(s.maint.Until) {
+		return nil
+	}
+	m := *s.maint
+	return &m
+}
+
+// Quiet says why alerts are held now: a planned swap under way, announced
+// by this node or by the peer (its last status) ("": none).
+func (s *Swaps) Quiet(peerName string, peerM *peer.Maintenance) string {
+	if s == nil {
+		return ""
+	}
+	if m := s.Maintenance(); m != nil {
+		return fmt.Sprintf("planned swap %s under way (until %s, or its record completes)", m.Plan, m.Until.Format(time.TimeOnly))
+	}
+	if peerM != nil && time.Now().Before(peerM.Until) {
+		return fmt.Sprintf("planned swap %s announced by %s (until %s)", peerM.Plan, peerName, peerM.Until.Format(time.TimeOnly))
+	}
+	return ""
 }
 
 // barrier is the planned swap's final-sync barrier: the secondary applied

@@ -272,3 +272,59 @@ func TestBootTimeFrom(t *testing.T) {
 		t.Fatalf("no btime: %v", err)
 	}
 }
+
+// TestMaintenanceAnnounced: a planned plan makes this node announce a
+// planned swap (for the hello) and hold its alerts; the peer's
+// announcement holds them too; the swap's record completing ends it.
+func TestMaintenanceAnnounced(t *testing.T) {
+	f := newFixture(t)
+	f.boot = &bootcheck.Result{Outcome: bootcheck.Primary, Hardware: "a", PreviousHardware: "a", HomeHardware: "a"}
+	now := time.Now()
+	f.self.ConfigHead, f.self.InventoryTaken = "aaaa", now
+	f.peer = &peer.NodeStatus{Name: "node-s", Role: "secondary", Hardware: "b", ConfigApplied: "aaaa", InventoryTaken: now}
+	s := f.swaps(now, now)
+	s.Begin()
+	if s.Maintenance() != nil || s.Quiet("node-s", nil) != "" {
+		t.Fatal("maintenance without a plan")
+	}
+	if _, err := s.Plan(context.Background(), false, false); err != nil {
+		t.Fatal(err)
+	}
+	if s.Maintenance() != nil {
+		t.Fatal("an unplanned plan announced maintenance")
+	}
+	p, err := s.Plan(context.Background(), true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Maintenance()
+	if m == nil || m.Plan != p.ID || !strings.Contains(s.Quiet("node-s", nil), p.ID) {
+		t.Fatalf("planned: %+v, quiet %q", m, s.Quiet("node-s", nil))
+	}
+	// A restart before the swap takes it up again.
+	s2 := f.swaps(now, now)
+	s2.Begin()
+	if m := s2.Maintenance(); m == nil || m.Plan != p.ID {
+		t.Fatalf("after a restart: %+v", m)
+	}
+	// The peer's announcement holds the alerts of a node without a plan
+	// of its own; an expired one does not.
+	fresh := newFixture(t)
+	fresh.boot = f.boot
+	lone := fresh.swaps(now, now)
+	if q := lone.Quiet("node-p", &peer.Maintenance{Plan: "plan-x", Until: time.Now().Add(time.Minute)}); !strings.Contains(q, "plan-x announced by node-p") {
+		t.Fatalf("peer's maintenance: %q", q)
+	}
+	if q := lone.Quiet("node-p", &peer.Maintenance{Plan: "plan-x", Until: time.Now().Add(-time.Minute)}); q != "" {
+		t.Fatalf("an expired announcement holds alerts: %q", q)
+	}
+	// The swap's record, complete, ends it.
+	b, _ := json.Marshal(failover.Record{ID: "failover-x", Kind: failover.KindPlanned, PlanID: p.ID, Complete: true})
+	if err := f.st.PutFailoverDoc("record", "failover-x", b); err != nil {
+		t.Fatal(err)
+	}
+	s2.refreshMaintenance(time.Now())
+	if m := s2.Maintenance(); m != nil {
+		t.Fatalf("after the record completed: %+v", m)
+	}
+}
