@@ -36,10 +36,17 @@ import (
 
 // Paths inside a node.
 const (
-	AptRepoMount   = "/srv/sentry-lab-apt"
-	AptListFile    = "/etc/apt/sources.list.d/sentry-lab.list"
-	AptKeyring     = "/etc/apt/trusted.gpg.d/sentry-lab.gpg"
-	HardwareMount  = "/run/sentry-lab/hardware"
+	AptRepoMount  = "/srv/sentry-lab-apt"
+	AptListFile   = "/etc/apt/sources.list.d/sentry-lab.list"
+	AptKeyring    = "/etc/apt/trusted.gpg.d/sentry-lab.gpg"
+	HardwareMount = "/run/sentry-lab/hardware"
+	// MachineMdstat and MachineClockOffset are files of each machine's
+	// hardware folder (MachineFile) that its node's agent reads as
+	// /proc/mdstat and as an offset added to the peer's clock.
+	MachineMdstat      = "mdstat"
+	MachineClockOffset = "clock-offset"
+	// NoArrays is /proc/mdstat without md arrays.
+	NoArrays       = "Personalities : \nunused devices: <none>\n"
 	hardwareDropIn = "/etc/systemd/system/sentry-agent.service.d/50-lab-hardware.conf"
 	// bootcheckHardwareDropIn points the bootcheck's driver check there too.
 	bootcheckHardwareDropIn = "/etc/systemd/system/sentry-bootcheck.service.d/50-lab-hardware.conf"
@@ -443,7 +450,17 @@ func (d *diskSets) nodeBinds(id, hw string) ([]string, error) {
 		return nil, err
 	}
 	conf := "# sentry lab only: the lab's machines share the host's /sys; each has its\n# own PCI list, which the inventory reads instead.\n[Service]\nEnvironment=SENTRY_INVENTORY_SYS=" + HardwareMount + "/sys\n"
-	if err := atomicfile.Write(dropIn, []byte(conf), 0o644); err != nil {
+	// The agent's readiness facts: the machine's own /proc/mdstat (none of
+	// the host's arrays) and a clock offset to simulate (the nodes share
+	// the host's clock). Tests write them on the host to inject faults.
+	for name, content := range map[string]string{MachineMdstat: NoArrays, MachineClockOffset: ""} {
+		if err := atomicfile.Write(filepath.Join(filepath.Dir(sys), name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	agentConf := conf + "Environment=SENTRY_MDSTAT=" + HardwareMount + "/" + MachineMdstat + "\n" +
+		"Environment=SENTRY_LAB_CLOCK_OFFSET=" + HardwareMount + "/" + MachineClockOffset + "\n"
+	if err := atomicfile.Write(dropIn, []byte(agentConf), 0o644); err != nil {
 		return nil, err
 	}
 	// The bootcheck checks this machine's drivers on the disks: same list.

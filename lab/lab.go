@@ -158,6 +158,13 @@ func New(opt Options) *Lab {
 // NS returns the namespace name of hardware id ("a", "b") or "office".
 func (l *Lab) NS(id string) string { return l.net.name(id) }
 
+// MachineFile is the host's path of one of machine id's files that its
+// node sees under HardwareMount (MachineMdstat, MachineClockOffset): tests
+// write them to inject a fault.
+func (l *Lab) MachineFile(id, name string) string {
+	return filepath.Join(l.sets.hardwareDir(), id, name)
+}
+
 // SetRoot is where disk set id is mounted on the host while it runs.
 func (l *Lab) SetRoot(id string) string { return l.sets.root(id) }
 

@@ -374,9 +374,15 @@ func (s *Sync) kickLocked(primaryHead string) {
 	}
 }
 
+// DriftInterval is how often the secondary looks for tracked files edited
+// locally (a hash of each: a few hundred files).
+const DriftInterval = 15 * time.Second
+
 func (s *Sync) runSecondary(ctx context.Context, sec *synchronizer.Secondary, kick, rearm chan struct{}) {
-	tick := time.NewTicker(time.Minute)
+	tick := time.NewTicker(time.Minute) // a sync, in case a kick was missed
 	defer tick.Stop()
+	driftTick := time.NewTicker(DriftInterval)
+	defer driftTick.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -398,6 +404,9 @@ func (s *Sync) runSecondary(ctx context.Context, sec *synchronizer.Secondary, ki
 		case <-kick:
 		case <-tick.C:
 			s.CheckDrift()
+		case <-driftTick.C:
+			s.CheckDrift()
+			continue
 		case <-retry.C:
 			retrying = true
 		case <-rearm:

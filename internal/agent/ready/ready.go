@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,16 +68,18 @@ type Ready struct {
 
 	evalMu sync.Mutex // one evaluation at a time, so events follow the order of results
 
-	mu        sync.Mutex
-	last      *readiness.Result
-	key       string
-	stored    bool // last is the stored verdict, not yet judged again since the start
-	savedAt   time.Time
-	rounds    int // verifier rounds not yet observed by the alert path
-	facts     *peer.Facts
-	modules   map[string]string
-	modulesAt time.Time
-	nicsKey   string // the other machine's NICs the facts were read with
+	mu      sync.Mutex
+	last    *readiness.Result
+	key     string
+	stored  bool // last is the stored verdict, not yet judged again since the start
+	savedAt time.Time
+	rounds  int // verifier rounds not yet observed by the alert path
+
+	clockFault string // the lab's clock offset file (ClockFaultEnv)
+	facts      *peer.Facts
+	modules    map[string]string
+	modulesAt  time.Time
+	nicsKey    string // the other machine's NICs the facts were read with
 }
 
 // New makes the component; Run runs it.
@@ -94,7 +97,38 @@ func New(d Deps, o Options) *Ready {
 	if reg == nil {
 		reg = readiness.Default()
 	}
-	return &Ready{d: d, o: o.withDefaults(), reg: reg, kick: make(chan struct{}, 1)}
+	if o.Mdstat == "" {
+		o.Mdstat = os.Getenv(MdstatEnv)
+	}
+	return &Ready{d: d, o: o.withDefaults(), reg: reg, kick: make(chan struct{}, 1), clockFault: os.Getenv(ClockFaultEnv)}
+}
+
+// Environment variables only the lab sets (docs/lab.md): its nodes share
+// the host's /proc/mdstat and clock, so each machine gets an mdstat of its
+// own and a file holding an offset to add to the peer's measured clock.
+const (
+	MdstatEnv     = "SENTRY_MDSTAT"
+	ClockFaultEnv = "SENTRY_LAB_CLOCK_OFFSET"
+)
+
+// injectClockFault adds the lab's simulated clock offset (a Go duration in
+// the file ClockFaultEnv names; absent or empty: none) where the peer's
+// time is read.
+func (r *Ready) injectClockFault(in *readiness.Input) {
+	if r.clockFault == "" || in.ClockOffset == nil {
+		return
+	}
+	b, err := os.ReadFile(r.clockFault)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		r.d.Log.Warn("lab clock offset unreadable", "file", r.clockFault, "err", err)
+		return
+	}
+	off := *in.ClockOffset + d
+	in.ClockOffset = &off
 }
 
 // load takes the stored verdict as the last one, unless one was judged
@@ -205,6 +239,7 @@ func (r *Ready) Evaluate() readiness.Result {
 	if in == nil {
 		in = &readiness.Input{Self: r.d.Node()}
 	}
+	r.injectClockFault(in)
 	res := r.reg.Evaluate(in)
 	key := res.Key()
 	r.mu.Lock()

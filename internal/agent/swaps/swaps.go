@@ -156,7 +156,17 @@ func (s *Swaps) Begin() {
 
 func (s *Swaps) begin() {
 	res := s.d.Boot()
-	if res == nil || res.Outcome != bootcheck.Primary || res.PreviousHardware == "" || res.PreviousHardware == res.Hardware {
+	if res == nil || res.Outcome != bootcheck.Primary {
+		return
+	}
+	// Where the disk set ran before: the previous boot's decision, else
+	// (the first boot since pairing is the swap) its home when this boot
+	// is a failover.
+	prev := res.PreviousHardware
+	if prev == "" && res.Failover {
+		prev = res.HomeHardware
+	}
+	if prev == "" || prev == res.Hardware {
 		return
 	}
 	id := "failover-" + res.Time.UTC().Format("20060102T150405Z")
@@ -173,7 +183,7 @@ func (s *Swaps) begin() {
 	}
 	plan := s.planFor(boot)
 	rec := &failover.Record{ID: id, DiskSet: res.DiskSet, Node: s.d.Self().Name,
-		FromMachine: res.PreviousHardware, ToMachine: res.Hardware,
+		FromMachine: prev, ToMachine: res.Hardware,
 		LastPeerContact: s.d.LastContact, Boot: boot,
 		Decision: res.Time.Add(time.Duration(res.TookMS * float64(time.Millisecond))), DecisionOutcome: res.Outcome, DecisionReason: res.Reason,
 		Services: map[string]time.Time{}}
@@ -184,7 +194,7 @@ func (s *Swaps) begin() {
 		at := plan.At
 		rec.PlanID, rec.PlannedAt, rec.Forced = plan.ID, &at, plan.Forced
 	}
-	rec.Kind = failover.ClassifyKind(plan != nil && plan.Planned, res.PreviousHardware, res.Hardware, res.HomeHardware)
+	rec.Kind = failover.ClassifyKind(plan != nil && plan.Planned, prev, res.Hardware, res.HomeHardware)
 	s.mu.Lock()
 	s.rec = rec
 	s.mu.Unlock()

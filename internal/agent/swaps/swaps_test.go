@@ -200,6 +200,16 @@ func TestRecordOfAFailover(t *testing.T) {
 	if h := s.History(0); len(h) != 1 || !h[0].Complete {
 		t.Fatalf("history: %+v", h)
 	}
+	// The first boot since pairing (no previous decision) away from home
+	// is a failover from home too.
+	first := *f.boot
+	first.PreviousHardware, first.Failover, first.Time = "", true, first.Time.Add(time.Hour)
+	f.boot = &first
+	f2 := f.swaps(lastContact, boot)
+	f2.begin()
+	if r := f2.Current(); r == nil || r.FromMachine != "a" || r.ID == rec.ID || r.Kind != failover.KindFailover {
+		t.Fatalf("first boot since pairing: %+v", r)
+	}
 }
 
 // TestPlanRefusedUnlessReady: over the local API a NOT READY verdict
