@@ -2,15 +2,13 @@ package agent
 
 import (
 	"encoding/json"
-	"strings"
+	"path/filepath"
 	"time"
 
-	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/ready"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/readiness"
-	"github.com/sentryha/sentry/synchronizer/inventory"
 )
 
 // The readiness verdict (package ready) and what the wiring gives it.
@@ -93,34 +91,12 @@ func gatherReadiness(a *Agent) *readiness.Input {
 		in.Primary, in.Secondary = other, own
 	}
 	if rep := a.parity.Current(); rep != nil {
-		parityFacts(in, rep, own, other)
+		rep.ReadinessFacts(in, own, other)
+		as, err := readiness.LoadAllowances(filepath.Join(a.paths.clusterDir, readiness.AllowFile))
+		if err != nil && in.Packages.Err == "" { // not hiding "an inventory is missing"
+			in.Packages.Err = err.Error()
+		}
+		in.Packages.Allow(as)
 	}
 	return in
-}
-
-// parityFacts are the inventories' ages, the drift and the compat reports.
-func parityFacts(in *readiness.Input, rep *parity.Report, own, other *readiness.Node) {
-	own.InventoryAt, own.InventoryErr = rep.Self.Taken, rep.Self.Error
-	if other != nil {
-		other.InventoryAt, other.InventoryErr = rep.Peer.Taken, rep.Peer.Error
-	}
-	in.Packages.At = rep.Self.Taken
-	if rep.Peer.Taken.Before(rep.Self.Taken) {
-		in.Packages.At = rep.Peer.Taken
-	}
-	if rep.Drift.State == inventory.StateUnknown {
-		in.Packages.Err = "an inventory is missing or older than " + parity.InventoryStale.String()
-	}
-	for _, it := range rep.Drift.Drifted() {
-		kind := "package"
-		if strings.Contains(it.Kind, "kernel") || it.Kind == "apt-source" {
-			kind = it.Kind
-		}
-		in.Packages.Diffs = append(in.Packages.Diffs, readiness.PackageDiff{Kind: kind, Name: it.Name, Primary: it.P, Secondary: it.S})
-	}
-	for _, c := range []*inventory.CompatReport{rep.CompatPonB, rep.CompatSonA} {
-		if c != nil {
-			in.Compat = append(in.Compat, readiness.CompatFacts{DiskSet: c.DiskSet, Machine: c.Machine, Boots: c.Boots, Because: c.Because, At: in.Packages.At})
-		}
-	}
 }

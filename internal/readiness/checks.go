@@ -287,19 +287,26 @@ func checkPackages(c *Ctx) Finding {
 		return stale("the package comparison is "+c.age(pk.At), "sentry drift", ev)
 	}
 	var bad []string
+	evs := []Evidence{ev}
 	allowed := 0
 	for _, d := range pk.Diffs {
+		what := strings.TrimSpace(d.Kind + " " + d.Name)
 		if d.Allowed {
 			allowed++
+			evs = append(evs, Evidence{What: what + " (declared allowed)", Value: fmt.Sprintf("%s / %s: %s", dash(d.Primary), dash(d.Secondary), d.Reason), Measured: pk.At})
 			continue
 		}
-		bad = append(bad, fmt.Sprintf("%s %s (%s / %s)", d.Kind, d.Name, dash(d.Primary), dash(d.Secondary)))
+		bad = append(bad, fmt.Sprintf("%s (%s / %s)", what, dash(d.Primary), dash(d.Secondary)))
+	}
+	also := ""
+	if allowed > 0 {
+		also = fmt.Sprintf(" (and %d declared allowed)", allowed)
 	}
 	if len(bad) > 0 {
-		return fail(fmt.Sprintf("%d difference(s): %s", len(bad), strings.Join(bad, "; ")), "sentry parity apply", ev)
+		return fail(fmt.Sprintf("%d difference(s): %s%s", len(bad), strings.Join(bad, "; "), also), "sentry parity apply", evs...)
 	}
 	if allowed > 0 {
-		return pass(fmt.Sprintf("in step (%d difference(s) declared allowed)", allowed), ev)
+		return pass(fmt.Sprintf("in step (%d difference(s) declared allowed)", allowed), evs...)
 	}
 	return pass("packages, kernels and firmware in step", ev)
 }

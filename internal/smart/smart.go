@@ -209,9 +209,6 @@ func read(ctx context.Context, run func(context.Context, string, ...string) ([]b
 	if status == 0 && doc.Smartctl.ExitStatus != 0 {
 		status, h.Status = doc.Smartctl.ExitStatus, doc.Smartctl.ExitStatus
 	}
-	if doc.Device.Name != "" {
-		h.Device = clean(doc.Device.Name, maxField)
-	}
 	h.Type = clean(doc.Device.Type, 32)
 	h.Serial = clean(doc.SerialNumber, maxField)
 	h.Model = clean(firstNonEmpty(doc.ModelName, strings.TrimSpace(doc.SCSIVendor+" "+doc.SCSIProduct)), maxField)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentryha/sentry/internal/readiness"
 	"github.com/sentryha/sentry/internal/stamp"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
@@ -241,4 +242,33 @@ func (p *Parity) Summaries() (self, peer InventorySummary, ok bool) {
 	defer p.mu.Unlock()
 	ok = p.self != nil || p.peer != nil || p.selfErr != "" || p.peerErr != ""
 	return summary(p.self, p.selfErr), summary(p.peer, p.peerErr), ok
+}
+
+// ReadinessFacts puts the report into the readiness verdict's input: the
+// inventories' ages (own: this node, other: the peer), the drift and the
+// compat reports.
+func (rep *Report) ReadinessFacts(in *readiness.Input, own, other *readiness.Node) {
+	own.InventoryAt, own.InventoryErr = rep.Self.Taken, rep.Self.Error
+	if other != nil {
+		other.InventoryAt, other.InventoryErr = rep.Peer.Taken, rep.Peer.Error
+	}
+	in.Packages.At = rep.Self.Taken
+	if rep.Peer.Taken.Before(rep.Self.Taken) {
+		in.Packages.At = rep.Peer.Taken
+	}
+	if rep.Drift.State == inventory.StateUnknown {
+		in.Packages.Err = "an inventory is missing or older than " + InventoryStale.String()
+	}
+	for _, it := range rep.Drift.Drifted() {
+		kind := "package"
+		if strings.Contains(it.Kind, "kernel") || it.Kind == "apt-source" {
+			kind = it.Kind
+		}
+		in.Packages.Diffs = append(in.Packages.Diffs, readiness.PackageDiff{Kind: kind, Name: it.Name, Primary: it.P, Secondary: it.S})
+	}
+	for _, c := range []*inventory.CompatReport{rep.CompatPonB, rep.CompatSonA} {
+		if c != nil {
+			in.Compat = append(in.Compat, readiness.CompatFacts{DiskSet: c.DiskSet, Machine: c.Machine, Boots: c.Boots, Because: c.Because, At: in.Packages.At})
+		}
+	}
 }

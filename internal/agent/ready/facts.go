@@ -2,6 +2,7 @@ package ready
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/sentryha/sentry/internal/mdstat"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/readiness"
+	"github.com/sentryha/sentry/internal/smart"
 )
 
 // Options are where the local facts are read (a test's fixture tree) and
@@ -28,7 +30,17 @@ type Options struct {
 	// Mounter makes an ESP readable (nil: an ESP already mounted is read
 	// where it is, another one is mounted read-only in a private temporary
 	// folder for the read).
-	Mounter       bootfw.Mounter
+	Mounter bootfw.Mounter
+	// Smart is how the disks' SMART health is read (smartctl; a test gives
+	// a Run of its own). With smartctl's own runner SMART is read only when
+	// Root is "/" (a fixture tree's disks are not this machine's) and
+	// smartctl is installed; otherwise Disks stays empty, which the verdict
+	// takes as "not applicable".
+	Smart smart.Options
+	// SmartBudget bounds the SMART reads of one refresh, all disks
+	// together (0: DefaultSmartBudget); a disk whose turn comes after it is
+	// listed as not read.
+	SmartBudget   time.Duration
 	Interval      time.Duration // DefaultInterval
 	FactsInterval time.Duration // DefaultFactsInterval
 	Registry      *readiness.Registry
@@ -56,32 +68,30 @@ func (o Options) withDefaults() Options {
 	if o.FactsInterval <= 0 {
 		o.FactsInterval = DefaultFactsInterval
 	}
+	if o.SmartBudget <= 0 {
+		o.SmartBudget = DefaultSmartBudget
+	}
 	return o
 }
 
-// readFacts reads the node's local facts. SMART is not read yet: Disks
-// stays empty, which the verdict takes as "not applicable".
+// DefaultSmartBudget is the default of Options.SmartBudget: smartctl
+// answers in well under a second per disk, each run is bounded by
+// smart.DefaultTimeout, and the reads hold up the component's loop (the
+// facts are read on it) only this long when disks hang.
+const DefaultSmartBudget = time.Minute
+
+// maxDisks is how many disks the facts carry (peer.Facts refuses more).
+const maxDisks = 64
+
+// readFacts reads the node's local facts: md arrays, the SMART health of
+// the node's own disks (when smartctl is installed), boot loaders and the
+// network coverage.
 func readFacts(o Options, other []hwid.NIC, now time.Time) *peer.Facts {
 	f := &peer.Facts{At: now}
-	arrays, err := mdstat.ReadFile(o.Mdstat)
-	if err != nil {
-		f.RAIDError = err.Error()
-	}
-	for _, a := range arrays {
-		x := peer.RAIDArray{Name: a.Name, Level: a.Level, Members: a.Members, Up: a.Up, Action: a.Action, Progress: a.Progress, Failed: a.Failed}
-		if x.Action == "recovery" {
-			x.Action = "recover" // readiness's name
-		}
-		if a.State != "active" {
-			x.Failed = append(x.Failed, "(array "+a.State+")")
-		}
-		f.RAID = append(f.RAID, x)
-	}
-	if err != nil {
-		f.RAID = nil
-	}
+	f.RAID, f.RAIDError = readRAID(o)
 	ds, err := disks.Scan(disks.Options{Root: o.Root})
 	ds = own(o.Root, ds)
+	f.Disks = readSmart(o, ds)
 	if err == nil {
 		var rep *bootfw.Report
 		rep, err = bootfw.Inspect(bootfw.Options{Root: o.Root, Mounter: o.Mounter}, ds)
@@ -108,6 +118,78 @@ func readFacts(o Options, other []hwid.NIC, now time.Time) *peer.Facts {
 		f.Network = &peer.Network{Method: cov.Method, Covered: cov.Covered, Detail: cov.Detail}
 	}
 	return f
+}
+
+// readSmart reads the SMART health of each disk, one after the other,
+// within o.SmartBudget. Without smartctl (or under a fixture root with
+// smartctl's own runner) it reads nothing: no disk is listed. A disk
+// without SMART (a virtual disk) or that could not be read is listed with
+// Passed nil and the reason in Detail; the verdict skips it.
+func readSmart(o Options, ds []disks.Disk) []peer.DiskHealth {
+	if len(ds) == 0 || (o.Smart.Run == nil && o.Root != "/") || !smart.Available(o.Smart) {
+		return nil
+	}
+	budget := o.SmartBudget
+	if budget <= 0 {
+		budget = DefaultSmartBudget
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	var out []peer.DiskHealth
+	for _, d := range ds {
+		if len(out) == maxDisks {
+			break
+		}
+		dh := peer.DiskHealth{Device: "/dev/" + d.Name, Serial: d.Serial}
+		if ctx.Err() != nil {
+			dh.Detail = "SMART not read: the time for one round of SMART reads (" + budget.String() + ") ran out"
+		} else {
+			h, err := smart.Read(ctx, d.Name, o.Smart)
+			if h.Serial != "" {
+				dh.Serial = h.Serial
+			}
+			dh.Passed, dh.Detail = h.Passed, h.Detail
+			if err != nil && dh.Detail == "" {
+				dh.Detail = err.Error()
+			}
+		}
+		dh.Device, dh.Serial, dh.Detail = cut(dh.Device, 128), cut(dh.Serial, 128), cut(dh.Detail, 1024)
+		out = append(out, dh)
+	}
+	return out
+}
+
+// cut bounds a string for the facts (peer.Facts bounds what crosses), at
+// the start of a character.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// readRAID reads the md arrays (cheap: /proc/mdstat), with the error that
+// kept them unread.
+func readRAID(o Options) ([]peer.RAIDArray, string) {
+	arrays, err := mdstat.ReadFile(o.Mdstat)
+	if err != nil {
+		return nil, err.Error()
+	}
+	var out []peer.RAIDArray
+	for _, a := range arrays {
+		x := peer.RAIDArray{Name: a.Name, Level: a.Level, Members: a.Members, Up: a.Up, Action: a.Action, Progress: a.Progress, Failed: a.Failed}
+		if x.Action == "recovery" {
+			x.Action = "recover" // readiness's name
+		}
+		if a.State != "active" {
+			x.Failed = append(x.Failed, "(array "+a.State+")")
+		}
+		out = append(out, x)
+	}
+	return out, ""
 }
 
 // own keeps the disks whose device node is in root's dev/: a container

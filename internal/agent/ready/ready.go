@@ -232,6 +232,7 @@ func (r *Ready) Evaluate() readiness.Result {
 		r.modules, r.modulesAt = m, time.Now().UTC()
 		r.mu.Unlock()
 	}
+	r.refreshRAID()
 	var in *readiness.Input
 	if r.d.Gather != nil {
 		in = r.d.Gather()
@@ -296,6 +297,20 @@ func (r *Ready) Summary() *peer.Verdict {
 		}
 	}
 	return &peer.Verdict{Verdict: string(res.Verdict), At: res.At, Reasons: reasons}
+}
+
+// refreshRAID reads the md arrays again at each evaluation (cheap), so
+// that a degraded array shows within a round rather than at the next slow
+// read of the facts.
+func (r *Ready) refreshRAID() {
+	raid, rerr := readRAID(r.o)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.facts != nil {
+		f := *r.facts
+		f.RAID, f.RAIDError = raid, rerr
+		r.facts = &f
+	}
 }
 
 // Message is a verdict in one line: "READY", or the verdict with its first
