@@ -148,6 +148,7 @@ func TestReadiness(t *testing.T) {
 	d = waitVerdict(t, "P", readiness.Ready, nil, 2*time.Minute)
 	figure(t, "S's agent started: P READY after %.0f s", d.Seconds())
 
+	readinessFaults(t)
 	guidedFailover(t)
 }
 
@@ -191,18 +192,19 @@ func neighbourWatch(ns, ip, want string, stop <-chan struct{}) <-chan time.Time 
 // gratuitous ARP); then `failover plan --planned` (the barrier holds), the
 // swap back, and a second record of kind planned.
 func guidedFailover(t *testing.T) {
+	text := sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan")
+	for _, want := range []string{"container", "FAILOVER", "sentry failover status"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the plan's text lacks %q:\n%s", want, text)
+		}
+	}
+	// The newest plan is the swap's.
 	var plan failover.Plan
 	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan", "--json")), &plan); err != nil {
 		t.Fatal(err)
 	}
 	if plan.Verdict != "READY" || !strings.Contains(plan.DisksNote, "container") || len(plan.Steps) < 4 {
 		t.Fatalf("plan on a READY lab: verdict %s, note %q, %d steps", plan.Verdict, plan.DisksNote, len(plan.Steps))
-	}
-	text := sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan")
-	for _, want := range []string{"container", "FAILOVER", "sentry failover status"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the plan's text lacks %q:\n%s", want, text)
-		}
 	}
 	l := lab.New(lab.Options{Name: labName})
 	office, pIP := l.NS("office"), "192.0.2.10"
@@ -246,7 +248,7 @@ func guidedFailover(t *testing.T) {
 		t.Errorf("address up %s, announced %s", rec.AddressUp, rec.Announced)
 	default:
 		lag := at.Sub(rec.AddressUp)
-		figure(t, "office neighbour entry on machine b's MAC %.2f s after P's address came up (announced %.2f s after)", lag.Seconds(), rec.Announced.Sub(rec.AddressUp).Seconds())
+		figure(t, "office neighbour entry on machine b's MAC %.2f s after P's address came up (the kernel's stamp; announced %.2f s after it)", lag.Seconds(), rec.Announced.Sub(rec.AddressUp).Seconds())
 		if lag > 2*time.Second {
 			t.Errorf("the office saw the new MAC %s after the address came up, want within 2 s", lag)
 		}

@@ -16,7 +16,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,36 +93,80 @@ type Address struct {
 	Interface string
 	MAC       string
 	Prefix    netip.Prefix
+	// Since is when the address was added to the interface (the kernel's
+	// creation stamp; zero when unknown).
+	Since time.Time
 }
 
 // Addresses are the IPv4 addresses of the interfaces that are up, have a
-// MAC and are not loopback: those worth announcing.
+// MAC and are not loopback: those worth announcing; each with the time it
+// was added (netlink's IFA_CACHEINFO, in hundredths of a second since
+// boot, against /proc/uptime).
 func Addresses() ([]Address, error) {
-	ifs, err := net.Interfaces()
+	b, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, syscall.AF_INET)
 	if err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
+		return nil, fmt.Errorf("list addresses (netlink): %w", err)
 	}
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses (netlink): %w", err)
+	}
+	up, uperr := uptime("/proc/uptime")
+	now := time.Now()
 	var out []Address
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
+	for _, m := range msgs {
+		if m.Header.Type != syscall.RTM_NEWADDR || len(m.Data) < syscall.SizeofIfAddrmsg {
 			continue
 		}
-		addrs, err := ifc.Addrs()
+		ifa := (*syscall.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))
+		ifc, err := net.InterfaceByIndex(int(ifa.Index))
+		if err != nil || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
+			continue
+		}
+		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
 		if err != nil {
-			return nil, fmt.Errorf("addresses of %s: %w", ifc.Name, err)
+			continue
 		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok {
-				continue
+		a := Address{Interface: ifc.Name, MAC: ifc.HardwareAddr.String()}
+		var local, addr netip.Addr
+		for _, at := range attrs {
+			switch at.Attr.Type {
+			case unix.IFA_LOCAL:
+				local, _ = netip.AddrFromSlice(at.Value)
+			case unix.IFA_ADDRESS:
+				addr, _ = netip.AddrFromSlice(at.Value)
+			case unix.IFA_CACHEINFO:
+				if len(at.Value) >= int(unsafe.Sizeof(unix.IfaCacheinfo{})) && uperr == nil {
+					ci := (*unix.IfaCacheinfo)(unsafe.Pointer(&at.Value[0]))
+					a.Since = now.Add(-(up - time.Duration(ci.Cstamp)*10*time.Millisecond)).UTC()
+				}
 			}
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok || !ip.Unmap().Is4() {
-				continue
-			}
-			ones, _ := n.Mask.Size()
-			out = append(out, Address{Interface: ifc.Name, MAC: ifc.HardwareAddr.String(), Prefix: netip.PrefixFrom(ip.Unmap(), ones)})
 		}
+		if local.IsValid() {
+			addr = local
+		}
+		if !addr.Is4() {
+			continue
+		}
+		a.Prefix = netip.PrefixFrom(addr, int(ifa.Prefixlen))
+		out = append(out, a)
 	}
 	return out, nil
+}
+
+// uptime is the time since boot, from /proc/uptime.
+func uptime(path string) (time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("%s: empty", path)
+	}
+	secs, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }

@@ -299,11 +299,17 @@ func (s *Swaps) watchAddresses(ctx context.Context) {
 	now := time.Now().UTC()
 	for _, a := range addrs {
 		key := a.Interface + "/" + a.Prefix.String()
+		// When it came up: the kernel's stamp (the agent may start after
+		// the network), else now.
+		up := a.Since
+		if up.IsZero() || up.After(now) {
+			up = now
+		}
 		s.mu.Lock()
 		seen := s.announced[key]
 		s.announced[key] = true
-		if !seen && s.firstUp.IsZero() {
-			s.firstUp = now
+		if !seen && (s.firstUp.IsZero() || up.Before(s.firstUp)) {
+			s.firstUp = up
 		}
 		s.mu.Unlock()
 		if seen {
