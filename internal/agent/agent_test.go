@@ -42,7 +42,7 @@ type testNode struct {
 	done   chan error
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +63,7 @@ func nodeOptions(dir string) []Option {
 }
 
 // startNode runs a real agent with its own state folder, socket and port.
-func startNode(t *testing.T, name string, extra ...Option) *testNode {
+func startNode(t testing.TB, name string, extra ...Option) *testNode {
 	t.Helper()
 	dir := t.TempDir()
 	listen := freePort(t)

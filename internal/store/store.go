@@ -699,31 +699,47 @@ func resultKey(start time.Time, seq uint64) []byte {
 
 // PutResult stores r under its node and probe. r.Node and r.Probe must not
 // be empty; the start time orders the results of one probe.
-func (s *Store) PutResult(r StoredResult) error {
-	if r.Node == "" || r.Probe == "" {
-		return fmt.Errorf("store %s: put result: node %q and probe %q must both be named", s.path, r.Node, r.Probe)
+func (s *Store) PutResult(r StoredResult) error { return s.PutResults(r) }
+
+// PutResults stores results in one transaction (one fsync): a round's, or
+// what the peer sent in one status. Nothing is stored if one is invalid.
+func (s *Store) PutResults(rs ...StoredResult) error {
+	vals := make([][]byte, len(rs))
+	for i, r := range rs {
+		if r.Node == "" || r.Probe == "" {
+			return fmt.Errorf("store %s: put result: node %q and probe %q must both be named", s.path, r.Node, r.Probe)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("store %s: put result %s/%s: %w", s.path, r.Node, r.Probe, err)
+		}
+		vals[i] = v
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("store %s: put result %s/%s: %w", s.path, r.Node, r.Probe, err)
+	if len(rs) == 0 {
+		return nil
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		nb, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(r.Node))
-		if err != nil {
-			return err
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, r := range rs {
+			nb, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(r.Node))
+			if err != nil {
+				return err
+			}
+			pb, err := nb.CreateBucketIfNotExists([]byte(r.Probe))
+			if err != nil {
+				return err
+			}
+			seq, err := pb.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := pb.Put(resultKey(r.Start, seq), vals[i]); err != nil {
+				return err
+			}
 		}
-		pb, err := nb.CreateBucketIfNotExists([]byte(r.Probe))
-		if err != nil {
-			return err
-		}
-		seq, err := pb.NextSequence()
-		if err != nil {
-			return err
-		}
-		return pb.Put(resultKey(r.Start, seq), v)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store %s: put result %s/%s: %w", s.path, r.Node, r.Probe, err)
+		return fmt.Errorf("store %s: put %d result(s) (%s/%s first): %w", s.path, len(rs), rs[0].Node, rs[0].Probe, err)
 	}
 	return nil
 }

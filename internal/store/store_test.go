@@ -799,3 +799,33 @@ func TestVerdictAndFailoverDocs(t *testing.T) {
 		t.Fatalf("plans: %q", docs)
 	}
 }
+
+// TestPutResultsOneTransaction: a batch is stored whole, newest first per
+// probe; a batch with one unnamed result stores nothing.
+func TestPutResultsOneTransaction(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	var batch []StoredResult
+	for i := 0; i < 3; i++ {
+		batch = append(batch, StoredResult{Node: "node-p", Probe: "web", OK: true, Start: t0.Add(time.Duration(i) * time.Minute)},
+			StoredResult{Node: "node-s", Probe: "mail", OK: i != 1, Start: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	if err := s.PutResults(batch...); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Results("node-s", "mail", 10)
+	if err != nil || len(rs) != 3 || !rs[0].Start.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("node-s mail: %+v %v", rs, err)
+	}
+	bad := []StoredResult{{Node: "node-p", Probe: "web", Start: t0.Add(time.Hour)}, {Node: "node-p", Start: t0.Add(time.Hour)}}
+	if err := s.PutResults(bad...); err == nil || !strings.Contains(err.Error(), "must both be named") {
+		t.Fatalf("an unnamed result: %v", err)
+	}
+	if rs, _ := s.Results("node-p", "web", 10); len(rs) != 3 {
+		t.Fatalf("a refused batch stored %d results, want the 3 before", len(rs))
+	}
+}

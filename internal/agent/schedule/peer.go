@@ -59,11 +59,8 @@ func (s *Schedule) NotePeer(h *peer.NodeStatus) {
 		fresh = append(fresh, r)
 	}
 	s.mu.Unlock()
-	for _, r := range fresh {
-		if err := s.d.Store.PutResult(r); err != nil {
-			s.d.Log.Error("store peer result", "probe", r.Probe, "err", err)
-			return
-		}
+	if err := s.d.Store.PutResults(fresh...); err != nil {
+		s.d.Log.Error("store peer results", "err", err)
 	}
 }
 
@@ -152,10 +149,9 @@ func (s *Schedule) VerifyNode(ctx context.Context, node, service string) ([]stor
 	vr.Results = s.admit(node, vr.Results) // the peer's probe names are capped
 	for i := range vr.Results {
 		vr.Results[i].Values = boundValues(vr.Results[i].Values)
-		r := vr.Results[i]
-		if err := s.d.Store.PutResult(r); err != nil {
-			s.d.Log.Error("store peer result", "probe", r.Probe, "err", err)
-		}
+	}
+	if err := s.d.Store.PutResults(vr.Results...); err != nil {
+		s.d.Log.Error("store peer results", "err", err)
 	}
 	return vr.Results, nil
 }

@@ -32,12 +32,8 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 	specs := s.d.Specs(pw, timeout)
 	results, logs := s.runProbes(ctx, specs)
 	results, logs = s.reprobeAfterReloads(ctx, specs, results, logs)
+	s.store(results) // one transaction
 	node := s.node()
-	for _, r := range results {
-		if err := s.d.Store.PutResult(storedResult(node, r)); err != nil {
-			s.d.Log.Error("store probe result", "probe", r.Name, "err", err)
-		}
-	}
 	var evs []event
 	var notices []alert.Notice
 	quiet := s.quiet()
@@ -300,10 +296,12 @@ func (s *Schedule) chosen(service string, timeout time.Duration) ([]verifier.Spe
 // store stores this node's results.
 func (s *Schedule) store(results []verifier.Result) {
 	node := s.node()
-	for _, r := range results {
-		if err := s.d.Store.PutResult(storedResult(node, r)); err != nil {
-			s.d.Log.Error("store probe result", "probe", r.Name, "err", err)
-		}
+	rs := make([]store.StoredResult, len(results))
+	for i, r := range results {
+		rs[i] = storedResult(node, r)
+	}
+	if err := s.d.Store.PutResults(rs...); err != nil {
+		s.d.Log.Error("store probe results", "err", err)
 	}
 }
 
