@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -76,6 +77,8 @@ func readinessFaults(t *testing.T) {
 			repair: func(t *testing.T) { sentry(t, "lab", "exec", "P", "--", "systemctl", "kill", "-s", "CONT", "dovecot") }},
 		{name: "a package on S only", blocking: []string{"packages"}, judges: both,
 			inject: func(t *testing.T) {
+				sentry(t, "lab", "exec", "S", "--", "apt-get", "update", "-q", "-o", "Dir::Etc::sourcelist=sources.list.d/sentry-lab.list",
+					"-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0")
 				sentry(t, "lab", "exec", "S", "--", "apt-get", "install", "-y", "-q", lab.HelloPackage)
 			},
 			repair: func(t *testing.T) {
@@ -124,11 +127,16 @@ func readinessFaults(t *testing.T) {
 			},
 			repair: func(t *testing.T) { shell(t, "S", "cp -p /root/status.e2e /var/lib/dpkg/status") }},
 	}
+	type window struct{ from, to time.Time }
+	var windows []window
+	auditFrom := time.Now()
 	for _, f := range faults {
+		w := window{from: time.Now()}
 		ok := t.Run(strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) {
 			for _, set := range f.judges {
 				waitVerdict(t, set, readiness.Ready, nil, 2*flipLimit)
 			}
+			injected := time.Now()
 			f.inject(t)
 			repaired := false
 			defer func() {
@@ -136,19 +144,48 @@ func readinessFaults(t *testing.T) {
 					f.repair(t)
 				}
 			}()
+			// Each node within the limit of the injection (of the repair).
 			for _, set := range f.judges {
-				d := waitVerdict(t, set, readiness.NotReady, f.blocking, flipLimit)
-				figure(t, "fault %q: %s NOT READY (%s) after %.0f s", f.name, set, strings.Join(f.blocking, ", "), d.Seconds())
+				waitVerdict(t, set, readiness.NotReady, f.blocking, flipLimit-time.Since(injected)+2*time.Second)
+				figure(t, "fault %q: %s NOT READY (%s) %.0f s after it was injected", f.name, set, strings.Join(f.blocking, ", "), time.Since(injected).Seconds())
 			}
+			fixed := time.Now()
 			f.repair(t)
 			repaired = true
 			for _, set := range f.judges {
-				d := waitVerdict(t, set, readiness.Ready, nil, flipLimit)
-				figure(t, "fault %q repaired: %s READY after %.0f s", f.name, set, d.Seconds())
+				waitVerdict(t, set, readiness.Ready, nil, flipLimit-time.Since(fixed)+2*time.Second)
+				figure(t, "fault %q repaired: %s READY %.0f s after the repair", f.name, set, time.Since(fixed).Seconds())
 			}
 		})
+		w.to = time.Now()
+		windows = append(windows, w)
 		if !ok {
 			t.Logf("fault %q failed; the next faults start from READY again (or fail there)", f.name)
 		}
+	}
+	// No false alarm: from the first fault on, every change of either
+	// node's verdict away from READY falls inside a fault's window.
+	for _, set := range both {
+		var evs []event
+		out := sentry(t, "lab", "exec", set, "--", "sentry", "events", "--kind", "ready-changed", "-n", "1000", "--json")
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatal(err)
+		}
+		bad, changes := 0, 0
+		for _, e := range evs {
+			if e.Time.Before(auditFrom) || strings.HasPrefix(e.Message, "READY") {
+				continue
+			}
+			changes++
+			inside := false
+			for _, w := range windows {
+				inside = inside || (!e.Time.Before(w.from) && !e.Time.After(w.to))
+			}
+			if !inside {
+				bad++
+				t.Errorf("false alarm on %s: %s at %s, outside every fault's window", set, e.Message, e.Time.Format(time.TimeOnly))
+			}
+		}
+		figure(t, "false alarms on %s across the %d faults: %d (of %d changes away from READY)", set, len(faults), bad, changes)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -279,4 +280,54 @@ func guidedFailover(t *testing.T) {
 	if len(hist) != 2 || hist[0].ID != st.Record.ID || hist[1].ID != rec.ID {
 		t.Errorf("history: %d records", len(hist))
 	}
+}
+
+// TestReadinessSoak (SENTRY_LONG=1; SENTRY_SOAK sets the length, 1h by
+// default): a READY lab left alone stays READY. Every 10 s both verdicts
+// are read; any judgement or ready-changed event away from READY is a
+// false alarm. CI runs the short form of this audit at the end of
+// TestReadiness's faults (no change outside a fault's window).
+func TestReadinessSoak(t *testing.T) {
+	requireLab(t)
+	if os.Getenv("SENTRY_LONG") != "1" {
+		t.Skip("the one-hour soak runs with SENTRY_LONG=1 (CI runs the false-alarm audit of TestReadiness instead)")
+	}
+	length := time.Hour
+	if v := os.Getenv("SENTRY_SOAK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SENTRY_SOAK=%q: %v", v, err)
+		}
+		length = d
+	}
+	sentry(t, "lab", "up")
+	t.Cleanup(func() { sentryErr("lab", "down") })
+	sentry(t, "lab", "pair")
+	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
+	sentry(t, "lab", "exec", "P", "--", "sentry", "parity", "apply", "--yes")
+	for _, set := range []string{"P", "S"} {
+		waitVerdict(t, set, readiness.Ready, nil, 5*time.Minute)
+	}
+	start := time.Now()
+	judged, bad := 0, 0
+	for time.Since(start) < length {
+		for _, set := range []string{"P", "S"} {
+			r, _ := readyOn(t, set)
+			judged++
+			if r.Verdict != readiness.Ready {
+				bad++
+				t.Errorf("false alarm on %s at %s: %s blocking %v", set, time.Now().Format(time.TimeOnly), r.Verdict, blocking(r))
+			}
+		}
+		time.Sleep(10 * time.Second)
+	}
+	for _, set := range []string{"P", "S"} {
+		for _, e := range events(t, set) {
+			if e.Kind == "ready-changed" && e.Time.After(start) && !strings.HasPrefix(e.Message, "READY") {
+				bad++
+				t.Errorf("false alarm on %s: %s at %s", set, e.Message, e.Time.Format(time.TimeOnly))
+			}
+		}
+	}
+	figure(t, "soak of %s: %d judgements read, %d false alarms", length, judged, bad)
 }

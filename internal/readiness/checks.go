@@ -151,6 +151,10 @@ func checkSyncApplied(c *Ctx) Finding {
 	if s.ConfigFailed == "" && !p.ConfigHeadAt.IsZero() && c.In.Now.Sub(p.ConfigHeadAt) < SyncGrace {
 		return pass(s.Name+" is applying "+short(p.ConfigHead), ev...)
 	}
+	if s.ConfigFailed == p.ConfigHead {
+		// One cause, one blocking check: sync.failed says why.
+		return na(fmt.Sprintf("the head %s failed to apply on %s: sync.failed blocks", short(p.ConfigHead), s.Name))
+	}
 	return fail(fmt.Sprintf("%s applied %s, %s's head is %s", s.Name, dash(short(s.ConfigApplied)), p.Name, short(p.ConfigHead)), "sentry sync", ev...)
 }
 

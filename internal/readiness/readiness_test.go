@@ -84,6 +84,12 @@ var faults = []struct {
 		in.Secondary.ConfigFailed = "cccccccccccccccc"
 		in.Secondary.ConfigError = "nginx -t refused"
 	}},
+	{"the head failed to apply", "sync.failed", NotReady, "could not apply aaaaaaaaaaaa: nginx -t refused", func(in *Input) {
+		in.Secondary.ConfigApplied = "bbbbbbbbbbbbbbbb" // the one before
+		in.Secondary.ConfigFailed = in.Primary.ConfigHead
+		in.Secondary.ConfigError = "nginx -t refused"
+		in.Primary.ConfigHeadAt = in.Now.Add(-10 * time.Minute)
+	}},
 	{"drift on S", "sync.drift", NotReady, "2 tracked path(s) edited locally on node-s", func(in *Input) { in.Secondary.ConfigDrift = 2 }},
 	{"service red on S", "verify.green", NotReady, "web on node-s: http: 502", func(in *Input) {
 		in.Secondary.Probes[0].OK = false
