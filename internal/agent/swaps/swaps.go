@@ -341,7 +341,13 @@ func (s *Swaps) update(now time.Time) {
 		return
 	}
 	if rec.AddressUp.IsZero() && !s.firstUp.IsZero() {
+		// The boot check may take the address for its hello before it
+		// decides (and networkd keeps it): for the role it is up from the
+		// decision at the earliest.
 		rec.AddressUp = s.firstUp
+		if rec.AddressUp.Before(rec.Decision) {
+			rec.AddressUp = rec.Decision
+		}
 		for k := range s.announced {
 			rec.Addresses = append(rec.Addresses, k)
 		}

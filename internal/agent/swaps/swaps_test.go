@@ -207,8 +207,18 @@ func TestRecordOfAFailover(t *testing.T) {
 	f.boot = &first
 	f2 := f.swaps(lastContact, boot)
 	f2.begin()
-	if r := f2.Current(); r == nil || r.FromMachine != "a" || r.ID == rec.ID || r.Kind != failover.KindFailover {
+	r := f2.Current()
+	if r == nil || r.FromMachine != "a" || r.ID == rec.ID || r.Kind != failover.KindFailover {
 		t.Fatalf("first boot since pairing: %+v", r)
+	}
+	// An address the boot check took before it decided counts from the
+	// decision.
+	f2.mu.Lock()
+	f2.firstUp = r.Decision.Add(-200 * time.Millisecond)
+	f2.mu.Unlock()
+	f2.update(r.Decision.Add(time.Second))
+	if got := f2.Current(); !got.AddressUp.Equal(r.Decision) {
+		t.Fatalf("address up %s, want the decision %s", got.AddressUp, r.Decision)
 	}
 }
 
