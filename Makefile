@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   bring up the two-node lab, pair it, sync a change, show the status
+#   make demo   bring up the two-node lab, pair it, sync a change, verify, the verdict,
+#               a driver fix, the failover plan, a swap and its failover record
 #   make test   gofmt, vet, unit tests (-race, with /etc, /var/lib and /run
 #               empty: scripts/unit-tests.sh), each fuzz target for ~10 s of executions
 #               (scripts/fuzz.sh; FUZZTIME=500000x for longer), then the lab end-to-end suite

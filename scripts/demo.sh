@@ -2,8 +2,9 @@
 # The README's first command (make demo): bring up the two-node lab, pair it,
 # change the primary's configuration and watch the secondary follow, set the
 # verifier's canaries up and show both nodes' results, the readiness verdict, the modules, package
-# drift and cross-boot compatibility, then swap the disks and show the
-# primary come up on the other machine. Every command is printed before it runs.
+# drift and cross-boot compatibility, the failover plan, then swap the disks
+# and show the primary come up on the other machine, with the failover
+# record of the downtime. Every command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # sentry-lab runs the lab and installs the sentry binary beside it (bin/,
@@ -65,7 +66,10 @@ for _ in $(seq 1 60); do
   printf '.'; sleep 2
 done
 verdict $L exec P -- sentry ready
-# The failover: both off, P's disks into machine B, boot.
+# The guided failover: the plan (refused unless READY; the lab's disk sets
+# are overlays, and the plan says so rather than inventing disks), then
+# both off, P's disks into machine B, boot.
+run $L exec P -- sentry failover plan
 run $L swap
 run $L status
 run $L exec P -- sentry bootcheck explain
@@ -78,12 +82,20 @@ done
 echo
 run $L exec P -- sentry events --kind bootcheck,failover -n 4
 run $L exec P -- sentry status
+# The failover record: each phase of the downtime, timed.
+printf '\nwaiting for the failover record'
+for _ in $(seq 1 90); do
+  if $L exec P -- sentry failover status >/dev/null 2>&1; then break; fi
+  printf '.'; sleep 1
+done
+show $L exec P -- sentry failover status
 cat <<MSG
 
 The lab stays up, swapped (P on machine B). Try:
   $L exec P -- sentry status          both nodes, as the primary sees them
   $L exec P -- sentry bootcheck explain   why this boot is what it is
-  $L swap                             swap back
+  $L exec P -- sentry failover plan --planned   then: $L swap   (swap back, planned)
+  $L exec P -- sentry failover history
   $L move P c                         P's disks into an unknown machine: safe mode
   $L exec S -- sentry verify --debug mail
   $L down                             stop everything the lab started
