@@ -22,7 +22,7 @@ import (
 func TestPairing(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 
 	for _, set := range []string{"P", "S"} {
 		out := sentry(t, "lab", "exec", set, "--", "systemctl", "show", "-p", "Type,NotifyAccess,WatchdogUSec,ActiveState,SubState,NoNewPrivileges,PrivateTmp", "sentry-agent")
@@ -169,7 +169,7 @@ func TestPairing(t *testing.T) {
 func TestAgentKill9DuringWrites(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 
 	acked := 0

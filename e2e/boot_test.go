@@ -179,7 +179,7 @@ func probeSummary(r bootcheck.Result) string {
 func pairedLab(t *testing.T) {
 	t.Helper()
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	for _, set := range []string{"P", "S"} {
 		sentry(t, "lab", "exec", set, "--", "sentry", "verifier", "setup")

@@ -84,7 +84,7 @@ func statusNodes(t *testing.T, set string) map[string]peerView {
 func TestModules(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	bothGreen := func(n string) func() bool {

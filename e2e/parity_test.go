@@ -65,7 +65,7 @@ func dpkgVersion(t *testing.T, set, pkg string) string {
 func TestParity(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 
 	// Compat: machine B's NIC needs e1000e, which only S's disk set has

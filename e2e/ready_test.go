@@ -82,7 +82,7 @@ func waitVerdict(t *testing.T, set string, want readiness.Verdict, checks []stri
 func TestReadiness(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	waitUntil(t, "both nodes green in P's store", 90*time.Second, func() bool { return allGreen(t, "P", "node-p") && allGreen(t, "P", "node-s") })
@@ -114,6 +114,22 @@ func TestReadiness(t *testing.T) {
 
 	// A service stopped on S: both nodes see it (two rounds of 15 s, and
 	// the jitter).
+	during(t, "nginx stopped on S", func() { nginxStoppedOnS(t) })
+	during(t, "S's agent stopped", func() { agentStoppedOnS(t) })
+	readinessFaults(t)
+	guidedFailover(t)
+}
+
+// bothReady waits until both nodes are READY again (a fault's window ends
+// there).
+func bothReady(t *testing.T) {
+	t.Helper()
+	for _, set := range []string{"P", "S"} {
+		waitVerdict(t, set, readiness.Ready, nil, 3*time.Minute)
+	}
+}
+
+func nginxStoppedOnS(t *testing.T) {
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "nginx")
 	for _, set := range []string{"P", "S"} {
 		d := waitVerdict(t, set, readiness.NotReady, []string{"verify.green"}, 40*time.Second)
@@ -136,11 +152,14 @@ func TestReadiness(t *testing.T) {
 		return hasEvent(t, "P", "alert-resolved", "node-p readiness: READY again")
 	})
 	figure(t, "nginx started on S: P's readiness alert resolved %.0f s after P's verdict was READY", time.Since(start).Seconds())
+	bothReady(t)
+}
 
-	// S's agent stopped: P has its last word, then the peer check fails.
+// agentStoppedOnS: P has S's last word, then the peer check fails.
+func agentStoppedOnS(t *testing.T) {
 	stopped := time.Now()
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "stop", "sentry-agent")
-	d = waitVerdict(t, "P", readiness.NotReady, []string{"peer"}, 3*time.Minute)
+	d := waitVerdict(t, "P", readiness.NotReady, []string{"peer"}, 3*time.Minute)
 	figure(t, "S's agent stopped: P NOT READY (peer) after %.0f s", d.Seconds())
 	if r, _ := readyOn(t, "P"); r.Peer == nil || r.Peer.Verdict != readiness.Ready || r.Peer.Heard.After(stopped.Add(time.Second)) {
 		t.Errorf("with S gone, P does not show S's last verdict with its age: %+v", r.Peer)
@@ -148,9 +167,7 @@ func TestReadiness(t *testing.T) {
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "sentry-agent")
 	d = waitVerdict(t, "P", readiness.Ready, nil, 2*time.Minute)
 	figure(t, "S's agent started: P READY after %.0f s", d.Seconds())
-
-	readinessFaults(t)
-	guidedFailover(t)
+	bothReady(t)
 }
 
 // failoverStatus is `sentry failover status --json` on set.
@@ -222,6 +239,7 @@ func guidedFailover(t *testing.T) {
 	stop := make(chan struct{})
 	changed := neighbourWatch(office, pIP, "02:00:00:00:0b:01", stop)
 	start := time.Now()
+	defer func() { declareFault(t, "the failover (unplanned swap)", start, time.Now()) }()
 	sentry(t, "lab", "swap")
 	figure(t, "failover: lab swap took %.1f s", time.Since(start).Seconds())
 	var st swaps.Status
@@ -256,7 +274,10 @@ func guidedFailover(t *testing.T) {
 	}
 
 	// Planned maintenance: swap back.
-	waitVerdict(t, "P", readiness.Ready, nil, 3*time.Minute)
+	bothReady(t)
+	declareFault(t, "the failover (unplanned swap)", start, time.Now())
+	back := time.Now()
+	defer func() { declareFault(t, "the planned swap back", back, time.Now()) }()
 	if err := json.Unmarshal([]byte(sentry(t, "lab", "exec", "P", "--", "sentry", "failover", "plan", "--planned", "--json")), &plan); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +301,7 @@ func guidedFailover(t *testing.T) {
 	if len(hist) != 2 || hist[0].ID != st.Record.ID || hist[1].ID != rec.ID {
 		t.Errorf("history: %d records", len(hist))
 	}
+	bothReady(t) // the swap's window ends with both nodes READY again
 }
 
 // TestReadinessSoak (SENTRY_LONG=1; SENTRY_SOAK sets the length, 1h by
@@ -301,7 +323,7 @@ func TestReadinessSoak(t *testing.T) {
 		length = d
 	}
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	sentry(t, "lab", "exec", "P", "--", "sentry", "parity", "apply", "--yes")

@@ -42,7 +42,7 @@ func shortRounds(t *testing.T) {
 func TestDovecotReloads(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")
 	waitEvent(t, "S", "canary-setup", "as the primary declared", 60*time.Second)

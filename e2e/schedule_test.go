@@ -62,7 +62,7 @@ var roundRe = regexp.MustCompile(`round (\d+) ms`)
 func TestVerifierSchedule(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	// Set up on P only: S follows the declaration.
 	sentry(t, "lab", "exec", "P", "--", "sentry", "verifier", "setup")

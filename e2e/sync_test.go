@@ -75,7 +75,7 @@ func waitEventAfter(t *testing.T, set, kind, contains string, after time.Time, t
 func TestConfigSync(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	s := strings.Split(lab.Sets[1].Address, "/")[0]
 	site := "/etc/nginx/sites-enabled/default"
@@ -348,7 +348,7 @@ printf '# node-s only\n' > /etc/sentry/nodes/node-s/etc/nginx/conf.d/who.inc`)
 func TestConfigKill9(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	waitEvent(t, "S", "config-applied", "", 20*time.Second)
 	l := lab.New(lab.Options{Name: labName})

@@ -15,7 +15,7 @@ import (
 func TestServiceProbes(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 
 	sentry(t, "lab", "exec", "S", "--", "runuser", "-u", "postgres", "--", "psql", "-Xq", "-v", "ON_ERROR_STOP=1",
 		"-c", "CREATE ROLE sentry_canary LOGIN PASSWORD 'canary-pw'", "-c", "CREATE DATABASE sentry_canary OWNER postgres")
@@ -160,7 +160,7 @@ func verifyAll(t *testing.T, set string) map[string]probeResult {
 func TestVerifierCanaries(t *testing.T) {
 	requireLab(t)
 	sentry(t, "lab", "up")
-	t.Cleanup(func() { sentryErr("lab", "down") })
+	t.Cleanup(func() { labDown(t) })
 	sentry(t, "lab", "pair")
 	for _, set := range []string{"P", "S"} {
 		sentry(t, "lab", "exec", set, "--", "sentry", "verifier", "setup")
