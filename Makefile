@@ -65,4 +65,16 @@ lab-down: build
 	./$(LABBIN) down
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# The Debian package dist/sentry_VERSION_amd64.deb (docs/install.md): the
+# version from git (cmd/sentry-deb, packaging/previous-release), the binary
+# built static and stripped with that version, packaged with nfpm as a Go
+# library (no packaging tool on the host).
+.PHONY: deb
+deb:
+	@set -e; v=$$($(GO) run ./cmd/sentry-deb version); \
+	echo "sentry $$v"; \
+	mkdir -p dist/build; \
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$$v" -o dist/build/sentry ./sentry; \
+	$(GO) run ./cmd/sentry-deb build -binary dist/build/sentry -version "$$v" -out dist

@@ -273,6 +273,25 @@ func guidedFailover(t *testing.T) {
 		}
 	}
 
+	// The announcement itself, without the boot's other traffic: the
+	// office's entry pointed at a wrong MAC, P's agent restarted (it
+	// announces the addresses it finds up at start): the entry shows
+	// machine b's MAC again within 2 s.
+	if out, err := exec.Command("ip", "-n", office, "neigh", "replace", pIP, "lladdr", "02:00:00:00:00:99", "dev", "br0", "nud", "stale").CombinedOutput(); err != nil {
+		t.Fatalf("ip neigh replace: %v: %s", err, out)
+	}
+	stop2 := make(chan struct{})
+	again := neighbourWatch(office, pIP, "02:00:00:00:0b:01", stop2)
+	restarted := time.Now()
+	sentry(t, "lab", "exec", "P", "--", "systemctl", "restart", "sentry-agent")
+	select {
+	case at := <-again:
+		figure(t, "gratuitous ARP: the office's entry back on machine b's MAC %.2f s after P's agent was restarted", at.Sub(restarted).Seconds())
+	case <-time.After(10 * time.Second):
+		t.Error("P's agent restarted: the office's neighbour entry was not corrected by an announcement within 10 s")
+	}
+	close(stop2)
+
 	// Planned maintenance: swap back.
 	bothReady(t)
 	declareFault(t, "the failover (unplanned swap)", start, time.Now())

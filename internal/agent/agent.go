@@ -34,6 +34,7 @@ import (
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/hwid"
 	"github.com/sentryha/sentry/internal/logging"
+	"github.com/sentryha/sentry/internal/metrics"
 	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/pki"
 	"github.com/sentryha/sentry/internal/stamp"
@@ -356,6 +357,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.swaps.Run(vctx)
 	}()
+	if l := a.conf().Metrics.Listen; l != "" { // opt-in (docs/monitoring.md); a change needs a restart
+		snap := func() metrics.Snapshot {
+			in, res, _ := a.verdict.Last()
+			return metrics.FromReadiness(a.nodeName(), in, res, a.cfgsync().ApplyFailures())
+		}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := metrics.Serve(vctx, l, metrics.NewCollector(snap, a.version), a.log.With("component", "metrics")); err != nil {
+				a.log.Error("metrics endpoint", "err", err)
+			}
+		}()
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

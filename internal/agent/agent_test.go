@@ -65,6 +65,13 @@ func nodeOptions(dir string) []Option {
 // startNode runs a real agent with its own state folder, socket and port.
 func startNode(t testing.TB, name string, extra ...Option) *testNode {
 	t.Helper()
+	return startNodeConf(t, name, "", extra...)
+}
+
+// startNodeConf is startNode with more of sentry.toml (tables after the
+// test's own).
+func startNodeConf(t testing.TB, name, moreTOML string, extra ...Option) *testNode {
+	t.Helper()
 	dir := t.TempDir()
 	listen := freePort(t)
 	cfg := fmt.Sprintf(`[node]
@@ -82,7 +89,7 @@ identity = "mac"
 nic_kinds = ["device", "veth", "ifb", "dummy", "bridge"]
 [sync]
 paths = [%q]
-`, name, filepath.Join(dir, "state"), listen, filepath.Join(dir, "run", "agent.sock"), filepath.Join(dir, "etc", "nginx"))
+`, name, filepath.Join(dir, "state"), listen, filepath.Join(dir, "run", "agent.sock"), filepath.Join(dir, "etc", "nginx")) + moreTOML
 	cfgPath := filepath.Join(dir, "sentry.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ type Config struct {
 	Verifier Verifier `toml:"verifier"`
 	Hardware Hardware `toml:"hardware"`
 	Alert    Alert    `toml:"alert"`
+	Metrics  Metrics  `toml:"metrics"`
 	Log      Log      `toml:"log"`
 
 	// Path is the file this configuration was read from ("" for defaults).
@@ -123,6 +124,14 @@ type AlertMail struct {
 	From          string   `toml:"from"`
 	To            []string `toml:"to"`
 	SubjectPrefix string   `toml:"subject_prefix"`
+}
+
+// Metrics configures the agent's Prometheus endpoint (docs/monitoring.md).
+type Metrics struct {
+	// Listen is the address of GET /metrics, host:port (empty host: every
+	// address); "" turns the endpoint off. It has no authentication of its
+	// own: bind it to a LAN or VPN address and firewall it.
+	Listen string `toml:"listen"`
 }
 
 // Log configures logging.
@@ -391,6 +400,9 @@ func (c *Config) validate() error {
 	if err := c.Alert.validate(); err != nil {
 		return err
 	}
+	if err := c.Metrics.validate(c.Agent.Listen); err != nil {
+		return err
+	}
 	switch c.Hardware.Identity {
 	case "auto", "dmi", "mac":
 	default:
@@ -463,6 +475,34 @@ func (a *Alert) validate() error {
 	return nil
 }
 
+// validate checks metrics.listen: off when empty, else host:port like
+// agent.listen, on another port than the agent's peer API when the two
+// could bind the same address.
+func (m *Metrics) validate(agentListen string) error {
+	if m.Listen == "" {
+		return nil
+	}
+	if err := checkHostPort(m.Listen, true); err != nil {
+		return keyErr("metrics.listen", "%v", err)
+	}
+	host, port, _ := net.SplitHostPort(m.Listen)
+	aHost, aPort, err := net.SplitHostPort(agentListen)
+	if err == nil && port == aPort && (host == aHost || wildcardHost(host) || wildcardHost(aHost)) {
+		return keyErr("metrics.listen", "%q takes the port of agent.listen (%q): choose another port, such as 9771", m.Listen, agentListen)
+	}
+	return nil
+}
+
+// wildcardHost reports whether host, as a listen address, binds every
+// address ("", 0.0.0.0, ::).
+func wildcardHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
 // loopbackHost reports whether the host of hostPort is localhost or a
 // loopback address.
 func loopbackHost(hostPort string) bool {
@@ -503,8 +543,9 @@ var knownKeys = []string{
 	"alert.fail_after", "alert.resolve_after", "alert.reminder",
 	"alert.mail.relay", "alert.mail.starttls", "alert.mail.username", "alert.mail.password_file",
 	"alert.mail.from", "alert.mail.to", "alert.mail.subject_prefix",
+	"metrics.listen",
 	"log.level",
-	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "alert", "alert.mail", "log",
+	"cluster", "node", "agent", "peer", "sync", "verifier", "hardware", "alert", "alert.mail", "metrics", "log",
 }
 
 func suggest(k string) string { return Suggest(k, knownKeys) }

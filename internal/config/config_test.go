@@ -35,6 +35,9 @@ var badFiles = map[string]string{
 	"bad-duration-number.toml":       `testdata/bad-duration-number.toml:2:1: key "verifier.interval": invalid duration "60": write a number with a unit, such as "90s" or "5m"`,
 	"bad-identity.toml":              `testdata/bad-identity.toml:2:1: key "hardware.identity": "serial" is not one of auto, dmi, mac`,
 	"bad-listen.toml":                `testdata/bad-listen.toml:2:1: key "agent.listen": "7443" is not host:port`,
+	"bad-metrics-agent-port.toml":    `testdata/bad-metrics-agent-port.toml:5:1: key "metrics.listen": "127.0.0.1:7443" takes the port of agent.listen (":7443"): choose another port, such as 9771`,
+	"bad-metrics-listen.toml":        `testdata/bad-metrics-listen.toml:2:1: key "metrics.listen": "9771" is not host:port`,
+	"bad-metrics-port.toml":          `testdata/bad-metrics-port.toml:2:1: key "metrics.listen": "0.0.0.0:0": port must be a number from 1 to 65535`,
 	"bad-log-level.toml":             `testdata/bad-log-level.toml:2:1: key "log.level": "verbose" is not one of debug, info, warn, error`,
 	"bad-node-name.toml":             `testdata/bad-node-name.toml:2:1: key "node.name": "Node_P" is not a valid name: use lower-case letters, digits and '-', at most 63 characters`,
 	"bad-peer-port.toml":             `testdata/bad-peer-port.toml:2:1: key "peer.address": "192.0.2.20:99999": port must be a number from 1 to 65535`,
@@ -114,6 +117,7 @@ func TestGoodFile(t *testing.T) {
 		{"alert.mail.from", cfg.Alert.Mail.From, "Sentry <sentry@example.org>"},
 		{"alert.mail.to", strings.Join(cfg.Alert.Mail.To, ","), "ops@example.org,oncall@example.org"},
 		{"alert.mail.subject_prefix", cfg.Alert.Mail.SubjectPrefix, "[office]"},
+		{"metrics.listen", cfg.Metrics.Listen, "127.0.0.1:9771"},
 		{"log.level", cfg.Log.Level, "debug"},
 	}
 	for _, c := range checks {
@@ -143,6 +147,55 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Verifier.KeepResults != 1000 {
 		t.Errorf("verifier.keep_results default = %d, want 1000", cfg.Verifier.KeepResults)
+	}
+	if cfg.Metrics.Listen != "" {
+		t.Errorf("metrics.listen default = %q, want \"\" (the endpoint off)", cfg.Metrics.Listen)
+	}
+}
+
+// metrics.listen values that are valid, and ones that are refused with
+// the key named (the bad files pin the exact messages).
+func TestMetricsListen(t *testing.T) {
+	good := map[string]string{
+		"off":                         "[metrics]\nlisten = \"\"\n",
+		"every address":               "[metrics]\nlisten = \":9771\"\n",
+		"IPv4 wildcard":               "[metrics]\nlisten = \"0.0.0.0:9771\"\n",
+		"loopback":                    "[metrics]\nlisten = \"127.0.0.1:9771\"\n",
+		"IPv6 VPN address":            "[metrics]\nlisten = \"[fd00:5e::1]:9771\"\n",
+		"a name":                      "[metrics]\nlisten = \"vpn.example.org:9771\"\n",
+		"agent's port, other address": "[agent]\nlisten = \"192.0.2.10:7443\"\n[metrics]\nlisten = \"127.0.0.1:7443\"\n",
+	}
+	for name, src := range good {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse("metrics.toml", []byte(src)); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+	bad := map[string]string{
+		"no port":            "[metrics]\nlisten = \"127.0.0.1\"\n",
+		"port out of range":  "[metrics]\nlisten = \"127.0.0.1:65536\"\n",
+		"port not a number":  "[metrics]\nlisten = \"127.0.0.1:http\"\n",
+		"agent's port":       "[metrics]\nlisten = \":7443\"\n",
+		"agent's wildcard":   "[agent]\nlisten = \"0.0.0.0:9771\"\n[metrics]\nlisten = \"10.0.0.5:9771\"\n",
+		"same address":       "[agent]\nlisten = \"10.0.0.5:9771\"\n[metrics]\nlisten = \"10.0.0.5:9771\"\n",
+		"IPv6 wildcard port": "[metrics]\nlisten = \"[::]:7443\"\n",
+	}
+	for name, src := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("metrics.toml", []byte(src))
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse = %v, want an *Error wrapping ErrInvalid", err)
+			}
+			if e.Key != "metrics.listen" || e.File != "metrics.toml" || e.Line == 0 {
+				t.Errorf("error %v: key %q at %s:%d, want key \"metrics.listen\" at its line", err, e.Key, e.File, e.Line)
+			}
+		})
+	}
+	if _, err := Parse("metrics.toml", []byte("[metrics]\nlisen = \":9771\"\n")); err == nil ||
+		!strings.Contains(err.Error(), `did you mean "metrics.listen"?`) {
+		t.Errorf("a misspelt key: %v, want a hint at metrics.listen", err)
 	}
 }
 

@@ -84,10 +84,11 @@ type Node struct {
 
 // Probe is the newest result of one probe.
 type Probe struct {
-	Name    string
-	OK      bool
-	Message string
-	At      time.Time
+	Name     string
+	OK       bool
+	Message  string
+	At       time.Time
+	Duration time.Duration
 }
 
 // PackageFacts is the package drift between the nodes.

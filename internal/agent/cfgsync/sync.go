@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -83,7 +84,10 @@ type Sync struct {
 	d       Deps
 	reloads ReloadLog
 	wg      sync.WaitGroup
-	startMu sync.Mutex // orders Start and Stop; taken before mu
+	// applyFailures counts the applies that failed since the agent
+	// started (the metrics' counter).
+	applyFailures atomic.Int64
+	startMu       sync.Mutex // orders Start and Stop; taken before mu
 
 	mu        sync.Mutex
 	role      string // the role the running sync was started for
@@ -374,6 +378,9 @@ func (s *Sync) kickLocked(primaryHead string) {
 	}
 }
 
+// ApplyFailures is how many applies failed since the agent started.
+func (s *Sync) ApplyFailures() int { return int(s.applyFailures.Load()) }
+
 // DriftInterval is how often the secondary looks for tracked files edited
 // locally (a hash of each: a few hundred files).
 const DriftInterval = 15 * time.Second
@@ -562,6 +569,7 @@ func (s *Sync) SyncNow(ctx context.Context, force bool) (*synchronizer.SyncResul
 				short(res.Failed), short(res.Applied), res.Error, next), map[string]string{"commit": res.Failed, "rolled_back": fmt.Sprint(res.RolledBack),
 				"transient": fmt.Sprint(res.Transient)})
 			s.d.Log.Error("configuration apply failed", "commit", res.Failed, "rolled_back", res.RolledBack, "err", res.Error)
+			s.applyFailures.Add(1)
 		} else {
 			s.applied, s.err, s.failed = res.Applied, "", ""
 			s.retries, s.retryAt = 0, time.Time{}

@@ -216,7 +216,7 @@ func NodeOf(s *peer.NodeStatus, at time.Time) *readiness.Node {
 		ConfigError: s.ConfigError, ConfigRetry: s.ConfigRetry, ConfigDrift: s.ConfigDrift, ConfigAt: at,
 		Modules: s.Modules, ModulesAt: at, BoundaryPending: s.BoundaryPending}
 	for _, r := range s.Results {
-		n.Probes = append(n.Probes, readiness.Probe{Name: r.Probe, OK: r.OK, Message: r.Message, At: r.Start})
+		n.Probes = append(n.Probes, readiness.Probe{Name: r.Probe, OK: r.OK, Message: r.Message, At: r.Start, Duration: time.Duration(r.DurationMS) * time.Millisecond})
 	}
 	fillFacts(n, s.Facts)
 	return n

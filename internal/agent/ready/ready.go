@@ -75,7 +75,8 @@ type Ready struct {
 	savedAt time.Time
 	rounds  int // verifier rounds not yet observed by the alert path
 
-	clockFault string // the lab's clock offset file (ClockFaultEnv)
+	clockFault string           // the lab's clock offset file (ClockFaultEnv)
+	lastIn     *readiness.Input // what the last verdict was judged on
 	facts      *peer.Facts
 	modules    map[string]string
 	modulesAt  time.Time
@@ -244,6 +245,7 @@ func (r *Ready) Evaluate() readiness.Result {
 	res := r.reg.Evaluate(in)
 	key := res.Key()
 	r.mu.Lock()
+	r.lastIn = in
 	changed := key != r.key
 	r.last, r.key, r.stored = &res, key, false
 	save := r.d.Save != nil && (changed || time.Since(r.savedAt) >= time.Minute)
@@ -343,6 +345,21 @@ func (r *Ready) Result() (readiness.Result, bool) {
 		return readiness.Result{}, false
 	}
 	return *r.last, true
+}
+
+// Last is the last verdict judged by this run of the agent with the facts
+// it was judged on (false: none yet), for the metrics. The input is not
+// written after the judgement: read it, never change it.
+func (r *Ready) Last() (*readiness.Input, readiness.Result, bool) {
+	if r == nil {
+		return nil, readiness.Result{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lastIn == nil || r.last == nil || r.stored {
+		return nil, readiness.Result{}, false
+	}
+	return r.lastIn, *r.last, true
 }
 
 // Judged says whether the last verdict was judged by this run of the
