@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   bring up the two-node lab, pair it, sync a change, verify, the verdict,
+#   make demo   build the Debian package; bring up the two-node lab with it installed
+#               in both nodes (dpkg), pair it, sync a change, verify, the verdict,
 #               a driver fix, the failover plan, a swap and its failover record
 #   make test   gofmt, vet, unit tests (-race, with /etc, /var/lib and /run
 #               empty: scripts/unit-tests.sh), each fuzz target for ~10 s of executions
@@ -22,6 +23,13 @@ deps:
 		echo "installing host packages (missing:$$missing)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HOSTPKG); \
 	fi
+	@# Prometheus (and promtool) for the lab's office: the e2e test of the
+	@# metrics and the shipped alert rules. Without its recommends (no
+	@# node exporter); started only by the test, in the office namespace.
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+		echo "installing host package prometheus (for the lab's office)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	fi
 
 # sentry is what a server runs; sentry-lab runs the two-node lab and
 # installs the sentry beside it into the nodes.
@@ -29,8 +37,9 @@ build:
 	$(GO) build -o $(BIN) ./sentry
 	$(GO) build -o $(LABBIN) ./cmd/sentry-lab
 
-demo: deps build
-	scripts/demo.sh
+# The demo's nodes get sentry from its Debian package (make deb), as servers do.
+demo: deps build deb
+	SENTRY=dist/sentry_$$($(GO) run ./cmd/sentry-deb version)_amd64.deb scripts/demo.sh
 
 test: deps
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,10 +249,11 @@ func TestInstall(t *testing.T) {
 	for _, u := range []string{"nginx.service", "postgresql@.service"} {
 		os.WriteFile(filepath.Join(lib, u), []byte("[Unit]\n"), 0o644)
 	}
-	wrote, err := Install(root, RoleUnits)
+	res, err := Install(root, RoleUnits)
 	if err != nil {
 		t.Fatal(err)
 	}
+	wrote := res.Wrote
 	want := []string{"sentry-bootcheck.service", "sentry-role.target", "nginx.service.d/" + DropInName, "postgresql@.service.d/" + DropInName}
 	if len(wrote) != len(want) {
 		t.Fatalf("wrote %v", wrote)
@@ -273,6 +275,55 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := Install(root, []string{"nginx"}); err == nil {
 		t.Error("a unit name without suffix was accepted")
+	}
+}
+
+// TestInstallPackaged: with the package's units in /lib/systemd/system,
+// install writes no copy into /etc/systemd/system (it would shadow them),
+// enables the package's, removes a copy an earlier install wrote, and
+// refuses to remove one the administrator edited.
+func TestInstallPackaged(t *testing.T) {
+	root := t.TempDir()
+	lib := filepath.Join(root, "lib/systemd/system")
+	sys := filepath.Join(root, "etc/systemd/system")
+	os.MkdirAll(lib, 0o755)
+	for u, text := range map[string]string{"nginx.service": "[Unit]\n", UnitName: strings.ReplaceAll(Unit, "/usr/local/bin/", "/usr/bin/"), RoleTarget: Target} {
+		os.WriteFile(filepath.Join(lib, u), []byte(text), 0o644)
+	}
+	// What an install before the package left.
+	os.MkdirAll(sys, 0o755)
+	os.WriteFile(filepath.Join(sys, UnitName), []byte(Unit), 0o644)
+	res, err := Install(root, RoleUnits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/etc/systemd/system/nginx.service.d/" + DropInName}; !slices.Equal(res.Wrote, want) {
+		t.Errorf("wrote %v, want %v", res.Wrote, want)
+	}
+	if want := []string{"/etc/systemd/system/" + UnitName}; !slices.Equal(res.Removed, want) {
+		t.Errorf("removed %v, want %v", res.Removed, want)
+	}
+	for _, u := range []string{UnitName, RoleTarget} {
+		if _, err := os.Lstat(filepath.Join(sys, u)); err == nil {
+			t.Errorf("%s is in /etc/systemd/system, shadowing the package's", u)
+		}
+		if l, err := os.Readlink(filepath.Join(sys, "multi-user.target.wants", u)); err != nil || l != "/lib/systemd/system/"+u {
+			t.Errorf("%s enabled as %q (%v), want the package's", u, l, err)
+		}
+	}
+	// Again: nothing to remove, the same drop-in.
+	res, err = Install(root, RoleUnits)
+	if err != nil || len(res.Removed) != 0 || len(res.Wrote) != 1 {
+		t.Errorf("second install: %+v %v", res, err)
+	}
+	// An edited copy is kept, and the error says what to do.
+	os.WriteFile(filepath.Join(sys, RoleTarget), []byte(Target+"# mine\n"), 0o644)
+	_, err = Install(root, RoleUnits)
+	if err == nil || !strings.Contains(err.Error(), "/etc/systemd/system/"+RoleTarget+" shadows the packaged /lib/systemd/system/"+RoleTarget) || !strings.Contains(err.Error(), "drop-in") {
+		t.Errorf("edited copy: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(sys, RoleTarget)); !strings.Contains(string(b), "# mine") {
+		t.Error("the edited copy was not kept")
 	}
 }
 

@@ -81,12 +81,42 @@ var RoleUnits = []string{
 	"smbd.service", "nmbd.service",
 }
 
+// InstallResult lists what Install wrote and removed (paths as the system
+// sees them).
+type InstallResult struct {
+	Wrote   []string `json:"wrote"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// packagedDirs are where a package puts unit files.
+var packagedDirs = []string{"lib/systemd/system", "usr/lib/systemd/system"}
+
+// packagedUnit is where a package installed unit u ("/lib/systemd/system/u"),
+// or "".
+func packagedUnit(root, u string) string {
+	for _, d := range packagedDirs {
+		if fi, err := os.Lstat(filepath.Join(root, d, u)); err == nil && fi.Mode().IsRegular() {
+			return "/" + filepath.Join(d, u)
+		}
+	}
+	return ""
+}
+
 // Install writes the bootcheck unit, the role target and the role units'
 // drop-ins under root (an installed system's "/"), and enables them. It
 // lists what it wrote.
-func Install(root string, units []string) ([]string, error) {
+//
+// Where a package installed the bootcheck unit and the role target (the
+// Debian package puts them in /lib/systemd/system, running /usr/bin/sentry),
+// Install writes no copy of them into /etc/systemd/system, which would
+// shadow the package's: it enables the package's units and writes only the
+// role services' drop-ins and the target's wants. A copy an earlier
+// `bootcheck install` wrote there (before the package) is removed when it
+// is still as that install wrote it; one the administrator edited is kept,
+// and Install stops with an error that says what to do with it.
+func Install(root string, units []string) (res InstallResult, err error) {
 	sys := filepath.Join(root, "etc/systemd/system")
-	var wrote []string
+	wrote := &res.Wrote
 	write := func(rel, content string) error {
 		p := filepath.Join(sys, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -95,53 +125,59 @@ func Install(root string, units []string) ([]string, error) {
 		if err := writeFile(p, []byte(content)); err != nil {
 			return err
 		}
-		wrote = append(wrote, filepath.Join("/etc/systemd/system", rel))
+		*wrote = append(*wrote, filepath.Join("/etc/systemd/system", rel))
 		return nil
 	}
-	link := func(wants, unit string) error {
+	link := func(wants, target, unit string) error {
 		d := filepath.Join(sys, wants)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 		l := filepath.Join(d, unit)
 		os.Remove(l)
-		return os.Symlink("/etc/systemd/system/"+unit, l)
+		return os.Symlink(target, l)
 	}
-	if err := write(UnitName, Unit); err != nil {
-		return wrote, err
-	}
-	if err := write(RoleTarget, Target); err != nil {
-		return wrote, err
-	}
-	for _, w := range []string{UnitName, RoleTarget} {
-		if err := link("multi-user.target.wants", w); err != nil {
-			return wrote, err
+	own := map[string]string{UnitName: Unit, RoleTarget: Target}
+	for _, u := range []string{UnitName, RoleTarget} {
+		target := "/etc/systemd/system/" + u
+		if pkg := packagedUnit(root, u); pkg != "" {
+			// The package's unit: an earlier copy of ours in /etc goes.
+			p := filepath.Join(sys, u)
+			if b, err := os.ReadFile(p); err == nil {
+				if string(b) != own[u] {
+					return res, fmt.Errorf("%s shadows the packaged %s and is not as `sentry bootcheck install` wrote it: merge your change into a drop-in (%s.d/*.conf) and remove it", target, pkg, target)
+				}
+				if err := os.Remove(p); err != nil {
+					return res, err
+				}
+				res.Removed = append(res.Removed, target)
+			}
+			target = pkg
+		} else if err := write(u, own[u]); err != nil {
+			return res, err
+		}
+		if err := link("multi-user.target.wants", target, u); err != nil {
+			return res, err
 		}
 	}
 	for _, u := range units {
 		if !strings.Contains(u, ".") {
-			return wrote, fmt.Errorf("role unit %q has no type suffix (.service)", u)
+			return res, fmt.Errorf("role unit %q has no type suffix (.service)", u)
 		}
 		if !unitExists(root, u) {
 			continue
 		}
 		if err := write(u+".d/"+DropInName, DropIn); err != nil {
-			return wrote, err
+			return res, err
 		}
 		// The role target wants every role unit that is not a template.
 		if !strings.Contains(u, "@.") {
-			d := filepath.Join(sys, RoleTarget+".wants")
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return wrote, err
-			}
-			l := filepath.Join(d, u)
-			os.Remove(l)
-			if err := os.Symlink(unitPath(root, u), l); err != nil {
-				return wrote, err
+			if err := link(RoleTarget+".wants", unitPath(root, u), u); err != nil {
+				return res, err
 			}
 		}
 	}
-	return wrote, nil
+	return res, nil
 }
 
 // unitDirs are where unit files are looked up, in systemd's order.

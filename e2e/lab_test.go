@@ -39,6 +39,34 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	// Every lab test runs on nodes that got sentry from its Debian
+	// package, as a server does: dpkg knows it, the units are the
+	// package's (none shadowed in /etc), and systemd accepts them.
+	t.Run("installed from the package", func(t *testing.T) {
+		for _, ds := range lab.Sets {
+			out := sentry(t, "lab", "exec", ds.ID, "--", "dpkg-query", "-W", "-f", "${Status} ${Version}", "sentry")
+			if want := "install ok installed " + sentryVersion; out != want {
+				t.Errorf("%s: dpkg-query says %q, want %q", ds.ID, out, want)
+			}
+			out = sentry(t, "lab", "exec", ds.ID, "--", "systemctl", "show", "-p", "FragmentPath", "-p", "ExecStart", "-p", "UnitFileState",
+				"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target")
+			for _, u := range []string{"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target"} {
+				if !strings.Contains(out, "FragmentPath=/lib/systemd/system/"+u) {
+					t.Errorf("%s: %s is not the package's:\n%s", ds.ID, u, out)
+				}
+			}
+			if strings.Contains(out, "/usr/local/bin") || strings.Count(out, "UnitFileState=enabled") != 3 || strings.Count(out, "path=/usr/bin/sentry ;") != 2 {
+				t.Errorf("%s: the units do not run the package's /usr/bin/sentry, or are not all enabled:\n%s", ds.ID, out)
+			}
+			// --man=no: the base has no man(1) to look the pages up
+			// with; the package ships them (cmd/sentry-deb's tests).
+			if out, err := sentryErr("lab", "exec", ds.ID, "--", "sh", "-c", "systemd-analyze verify --man=no "+
+				"/lib/systemd/system/sentry-agent.service /lib/systemd/system/sentry-bootcheck.service /lib/systemd/system/sentry-role.target 2>&1"); err != nil || out != "" {
+				t.Errorf("%s: systemd-analyze verify: %v\n%s", ds.ID, err, out)
+			}
+		}
+	})
+
 	t.Run("databases inside each node", func(t *testing.T) {
 		for _, ds := range lab.Sets {
 			out := sentry(t, "lab", "exec", ds.ID, "--", "runuser", "-u", "postgres", "--", "psql", "-XtAc", "select 6*7")

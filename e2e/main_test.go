@@ -33,9 +33,11 @@ func envOr(k, d string) string {
 	return d
 }
 
-// sentryBin is the sentry binary the lab installs into the nodes;
-// labBin, beside it, is sentry-lab, which runs the lab.
-var sentryBin, labBin string
+// sentryBin is the sentry binary, built with the package's version;
+// sentryDeb is the Debian package made of it (make deb's way), which the
+// lab installs into the nodes with dpkg; labBin, beside them, is
+// sentry-lab, which runs the lab. sentryVersion is the version both carry.
+var sentryBin, sentryDeb, labBin, sentryVersion string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("SENTRY_E2E") == "1" {
@@ -46,13 +48,10 @@ func TestMain(m *testing.M) {
 		}
 		sentryBin = filepath.Join(dir, "sentry")
 		labBin = filepath.Join(dir, "sentry-lab")
-		for bin, pkg := range map[string]string{sentryBin: "../sentry", labBin: "../cmd/sentry-lab"} {
-			build := exec.Command("go", "build", "-o", bin, pkg)
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			if err := build.Run(); err != nil {
-				fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
-				os.Exit(1)
-			}
+		if err := buildPackage(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
 		}
 		code := m.Run()
 		// Never leave a lab running, whatever the tests did.
@@ -61,6 +60,37 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// buildPackage builds sentry-lab, sentry with the package's version and
+// the package of it into dir, as make deb does (the version counted from
+// git, nfpm as a library).
+func buildPackage(dir string) error {
+	start := time.Now()
+	v, err := exec.Command("go", "run", "../cmd/sentry-deb", "version", "-repo", "..").Output()
+	if err != nil {
+		return fmt.Errorf("sentry-deb version: %v", err)
+	}
+	sentryVersion = strings.TrimSpace(string(v))
+	steps := [][]string{
+		{"go", "build", "-o", labBin, "../cmd/sentry-lab"},
+		{"go", "build", "-trimpath", "-ldflags", "-X main.version=" + sentryVersion, "-o", sentryBin, "../sentry"},
+		{"go", "run", "../cmd/sentry-deb", "build", "-repo", "..", "-binary", sentryBin, "-version", sentryVersion, "-out", dir},
+	}
+	for _, step := range steps {
+		cmd := exec.Command(step[0], step[1:]...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %v", strings.Join(step, " "), err)
+		}
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "sentry_*.deb"))
+	if len(debs) != 1 {
+		return fmt.Errorf("sentry-deb build left %d packages in %s", len(debs), dir)
+	}
+	sentryDeb = debs[0]
+	fmt.Fprintf(os.Stderr, "e2e: the lab installs %s (built in %.1f s)\n", filepath.Base(sentryDeb), time.Since(start).Seconds())
+	return nil
 }
 
 // requireLab skips (or, under CI, fails) a test that cannot run here.
@@ -84,7 +114,7 @@ func requireLab(t *testing.T) {
 
 // sentry runs the binary against the test lab and returns its stdout:
 // sentry(t, "lab", "up") runs sentry-lab up on the test lab, installing
-// sentryBin.
+// sentryDeb.
 func sentry(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := sentryErr(args...)
@@ -110,7 +140,7 @@ func sentryErr(args ...string) (string, error) {
 	bin := sentryBin
 	if len(args) > 0 && args[0] == "lab" {
 		bin = labBin
-		args = append([]string{"--name", labName, "--sentry", sentryBin}, args[1:]...)
+		args = append([]string{"--name", labName, "--sentry", sentryDeb}, args[1:]...)
 	}
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer

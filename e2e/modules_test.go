@@ -222,7 +222,9 @@ func checkMixedPair(t *testing.T, older, marker string) {
 // file until it restarts).
 func installAgent(t *testing.T, set, path string) {
 	t.Helper()
-	dst := filepath.Join(lab.DefaultStateDir, labName, "sets", set, "root", "usr/local/bin/sentry")
+	// The package's binary, replaced under dpkg's feet: the rolling
+	// upgrade (TestRollingUpgrade) is the test of upgrading by package.
+	dst := filepath.Join(lab.DefaultStateDir, labName, "sets", set, "root", "usr/bin/sentry")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

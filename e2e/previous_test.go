@@ -14,14 +14,15 @@ import (
 
 // previousRelease is the release before peer protocol 3 (it speaks 2):
 // the mixed pairs run its agent on one node, built from this checkout's
-// history. previousVersion is the version it reports.
+// history. previousVersion is the version it reports, its version in the
+// package history (packaging/previous-release).
 const (
 	previousRelease = "aa90d47"
-	previousVersion = "0.9.0-" + previousRelease
+	previousVersion = "0.1.0"
 )
 
 // previousReleaseBin is the sentry binary of previousRelease, built once
-// and kept in the lab's cache folder (lab.DefaultCacheDir/old-<commit>/
+// and kept in the lab's cache folder (lab.DefaultCacheDir/old-<commit>-<version>/
 // sentry): the source comes out of this checkout's git history (git
 // archive, untarred into a folder beside it), and `go build` makes it
 // with this machine's Go and module cache. SENTRY_E2E_PREVIOUS names a
@@ -32,7 +33,7 @@ func previousReleaseBin(t *testing.T) string {
 	if p := os.Getenv("SENTRY_E2E_PREVIOUS"); p != "" {
 		return p
 	}
-	dir := filepath.Join(lab.DefaultCacheDir, "old-"+previousRelease)
+	dir := filepath.Join(lab.DefaultCacheDir, "old-"+previousRelease+"-"+previousVersion)
 	bin := filepath.Join(dir, "sentry")
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin

@@ -89,6 +89,11 @@ type Options struct {
 	// the nodes are then ready when sentry-agent is active too. "" installs
 	// no sentry.
 	Binary string
+	// NoBootcheckInstall leaves out the operator's `sentry bootcheck
+	// install` after sentry is installed: the role services get no
+	// drop-ins. The rolling-upgrade test installs the previous release so,
+	// whose install wrote unit copies that shadow its package's.
+	NoBootcheckInstall bool
 	// Log receives progress lines.
 	Log io.Writer
 	// Terminal says Log is a terminal: the progress of a long step is then
@@ -149,7 +154,7 @@ func New(opt Options) *Lab {
 	l.base = &baseCache{cacheDir: opt.CacheDir, mirror: opt.Mirror, packages: opt.BasePackages,
 		sources: opt.HostSources, log: log, prog: prog}
 	l.apt = &aptCache{cacheDir: opt.CacheDir, log: log, prog: prog}
-	l.sets = &diskSets{dir: root, base: l.base, apt: l.apt, binary: opt.Binary, log: log, prog: prog}
+	l.sets = &diskSets{dir: root, base: l.base, apt: l.apt, binary: opt.Binary, noBootcheckInstall: opt.NoBootcheckInstall, log: log, prog: prog}
 	l.nodes = &nodeRunner{name: opt.Name, net: l.net, sets: l.sets, state: l.state,
 		binary: opt.Binary, bootTimeout: opt.BootTimeout, log: log, prog: prog}
 	return l

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,8 +31,10 @@ type diskSets struct {
 	base   *baseCache
 	apt    *aptCache
 	binary string // the sentry binary installed into each set; "" none
-	log    logFunc
-	prog   *progress
+	// noBootcheckInstall: no `sentry bootcheck install` after it.
+	noBootcheckInstall bool
+	log                logFunc
+	prog               *progress
 }
 
 func (d *diskSets) setDir(id string) string { return filepath.Join(d.dir, "sets", id) }
@@ -133,41 +136,108 @@ func (r *nodeRunner) services() []string {
 	return Services
 }
 
-// installBinary puts the sentry binary into a disk set, with the agent's
-// unit (enabled, as the binary prints it: sentry agent unit) and, once, a
-// sentry.toml fit for the lab.
+// installBinary puts sentry into a disk set. A Debian package (a
+// binary path ending in .deb, as the end-to-end tests and make demo give
+// it) is installed with dpkg in a chroot, as on a server: /usr/bin/sentry,
+// the units in /lib/systemd/system, enabled by its postinst; it is
+// installed again only when the package file changed since the lab last
+// installed it (a test that upgrades inside a running node is not undone
+// at the next boot). A bare binary is copied to /usr/local/bin/sentry with
+// the agent's unit it prints (sentry agent unit), for a quick loop on the
+// code. Either way the lab's sentry.toml is written once, and `sentry
+// bootcheck install` runs as an operator runs it after installing.
 func (d *diskSets) installBinary(id string) error {
 	if d.binary == "" {
 		return nil
 	}
-	if err := d.copyBinary(id); err != nil {
-		return err
-	}
 	root := d.root(id)
-	unit, err := output(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "agent", "unit")
-	if err != nil {
-		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
+	bin := "/usr/local/bin/sentry"
+	if strings.HasSuffix(d.binary, ".deb") {
+		bin = "/usr/bin/sentry"
+		if err := d.installPackage(id); err != nil {
+			return err
+		}
+	} else {
+		if err := d.copyBinary(id); err != nil {
+			return err
+		}
+		unit, err := output(context.Background(), ChrootCmd, root, bin, "agent", "unit")
+		if err != nil {
+			return fmt.Errorf("install sentry into disk set %s: %w", id, err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/sentry-agent.service"), []byte(unit), 0o644); err != nil {
+			return err
+		}
+		want := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/sentry-agent.service")
+		os.Remove(want)
+		if err := os.Symlink("/etc/systemd/system/sentry-agent.service", want); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/sentry-agent.service"), []byte(unit), 0o644); err != nil {
-		return err
-	}
-	want := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/sentry-agent.service")
-	os.Remove(want)
-	if err := os.Symlink("/etc/systemd/system/sentry-agent.service", want); err != nil {
-		return err
-	}
+	// The lab's configuration replaces the default (the package's
+	// conffile) once, when the disk set gets sentry first; the rolling
+	// upgrade keeps it (dpkg --force-confold, as unattended-upgrades).
 	cfg := filepath.Join(root, "etc/sentry/sentry.toml")
-	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
+	mark := filepath.Join(d.setDir(id), "sentry-config-written")
+	if _, err := os.Stat(mark); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
 			return err
 		}
 		if err := os.WriteFile(cfg, []byte(labAgentConfig), 0o644); err != nil {
 			return err
 		}
+		if err := os.WriteFile(mark, nil, 0o644); err != nil {
+			return err
+		}
 	}
 	// What an operator does once after installing sentry: the bootcheck
-	// unit, the role target and the role services' drop-ins.
-	return run(context.Background(), ChrootCmd, root, "/usr/local/bin/sentry", "bootcheck", "install")
+	// unit (the package's, or written here), the role target and the role
+	// services' drop-ins.
+	if d.noBootcheckInstall {
+		return nil
+	}
+	return run(context.Background(), ChrootCmd, root, bin, "bootcheck", "install")
+}
+
+// installPackage installs the package d.binary into disk set id with dpkg
+// in a chroot, unless it is the one the lab installed there last.
+func (d *diskSets) installPackage(id string) error {
+	sum, err := fileSHA256(d.binary)
+	if err != nil {
+		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
+	}
+	mark := filepath.Join(d.setDir(id), "sentry-package")
+	if b, err := os.ReadFile(mark); err == nil && string(b) == sum {
+		return nil
+	}
+	root := d.root(id)
+	name := filepath.Base(d.binary)
+	// /root, not /tmp: a booted node mounts a tmpfs over /tmp.
+	dst := filepath.Join(root, "root", name)
+	if err := copyFile(d.binary, dst); err != nil {
+		return fmt.Errorf("install sentry into disk set %s: %w", id, err)
+	}
+	defer os.Remove(dst)
+	d.log("disk set %s: dpkg -i %s", id, name)
+	out, err := output(context.Background(), ChrootCmd, root, "env", "DEBIAN_FRONTEND=noninteractive",
+		"dpkg", "--force-confdef", "--force-confold", "-i", "/root/"+name)
+	if err != nil {
+		return fmt.Errorf("install %s into disk set %s: %w\n%s", name, id, err, out)
+	}
+	return os.WriteFile(mark, []byte(sum), 0o644)
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (d *diskSets) copyBinary(id string) error {

@@ -7,8 +7,9 @@
 # record of the downtime. Every command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# sentry-lab runs the lab and installs the sentry binary beside it (bin/,
-# make build) into both nodes; SENTRY names another sentry binary.
+# sentry-lab runs the lab and installs sentry into both nodes: SENTRY names
+# its Debian package (make demo builds it: make deb) or a binary; without
+# it, the sentry binary beside sentry-lab (bin/, make build).
 L=${SENTRY_LAB:-bin/sentry-lab}
 if [ -n "${SENTRY:-}" ]; then L="$L --sentry $SENTRY"; fi
 run() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }

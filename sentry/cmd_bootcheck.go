@@ -290,11 +290,6 @@ func newBootcheckInstallCommand() *cobra.Command {
 	return exitCodes{fail: "a file could not be written"}.set(cmd)
 }
 
-// installJSON is what bootcheck install --json prints.
-type installJSON struct {
-	Wrote []string `json:"wrote"`
-}
-
 func runBootcheckInstall(w io.Writer, root string, asJSON bool) error {
 	units := append([]string{}, bootcheck.RoleUnits...)
 	// The selected modules' services are the role's too (system ones,
@@ -311,22 +306,25 @@ func runBootcheckInstall(w io.Writer, root string, asJSON bool) error {
 			}
 		}
 	}
-	wrote, err := bootcheck.Install(root, units)
+	res, err := bootcheck.Install(root, units)
 	if asJSON {
 		if err != nil {
 			// The error is what --json prints: it names what was
-			// written before it.
-			if len(wrote) > 0 {
-				err = fmt.Errorf("%w (written before it: %s)", err, strings.Join(wrote, ", "))
+			// written and removed before it.
+			if done := append(append([]string{}, res.Wrote...), res.Removed...); len(done) > 0 {
+				err = fmt.Errorf("%w (done before it: %s)", err, strings.Join(done, ", "))
 			}
 			return err
 		}
-		if wrote == nil {
-			wrote = []string{}
+		if res.Wrote == nil {
+			res.Wrote = []string{}
 		}
-		return printJSON(w, installJSON{Wrote: wrote})
+		return printJSON(w, res)
 	}
-	for _, p := range wrote {
+	for _, p := range res.Removed {
+		fmt.Fprintf(w, "removed %s (the package's unit is used)\n", p)
+	}
+	for _, p := range res.Wrote {
 		fmt.Fprintf(w, "wrote %s\n", p)
 	}
 	return err

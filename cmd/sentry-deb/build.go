@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"compress/gzip"
 	"debug/buildinfo"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -327,28 +326,16 @@ func unitFiles(bin, work string) (map[string]string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	b, err := output(bin, "bootcheck", "install", "--root", root, "--json")
-	if err != nil {
+	// Without --json: the previous release's install (packaged by the
+	// rolling-upgrade test) has no --json; what it wrote is read back.
+	if _, err := output(bin, "bootcheck", "install", "--root", root); err != nil {
 		return nil, err
-	}
-	var wrote struct {
-		Wrote []string `json:"wrote"`
-	}
-	if err := json.Unmarshal(b, &wrote); err != nil {
-		return nil, fmt.Errorf("sentry bootcheck install --json: %v", err)
 	}
 	for _, u := range []string{"sentry-bootcheck.service", "sentry-role.target"} {
 		p := "/etc/systemd/system/" + u
-		found := false
-		for _, w := range wrote.Wrote {
-			found = found || w == p
-		}
-		if !found {
-			return nil, fmt.Errorf("sentry bootcheck install wrote no %s (it wrote %v)", p, wrote.Wrote)
-		}
 		b, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sentry bootcheck install wrote no %s: %w", p, err)
 		}
 		units[u] = string(b)
 	}

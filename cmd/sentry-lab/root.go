@@ -29,6 +29,7 @@ const labRoot = "not root: the lab needs namespaces, mounts and systemd-nspawn"
 type labFlags struct {
 	name, cacheDir, stateDir, mirror, sentry string
 	bootTimeout                              time.Duration
+	noBootcheckInstall                       bool
 }
 
 // sentryBinary is the sentry binary the lab installs into the nodes:
@@ -53,6 +54,7 @@ func (f *labFlags) lab(cmd *cobra.Command) (*lab.Lab, error) {
 	return lab.New(lab.Options{
 		Name: f.name, CacheDir: f.cacheDir, StateDir: f.stateDir, Mirror: f.mirror,
 		Binary: bin, Log: cmd.ErrOrStderr(), Terminal: isTerminal(cmd.ErrOrStderr()), BootTimeout: f.bootTimeout,
+		NoBootcheckInstall: f.noBootcheckInstall,
 	}), nil
 }
 
@@ -107,7 +109,8 @@ sentry-lab (make build puts both in bin/).`,
 	pf.StringVar(&f.stateDir, "state-dir", lab.DefaultStateDir, "where disk sets, logs and the lab state live")
 	pf.StringVar(&f.mirror, "mirror", "", "Debian mirror for building the base (default: the host's apt source)")
 	pf.DurationVar(&f.bootTimeout, "boot-timeout", 3*time.Minute, "how long to wait for a node's services")
-	pf.StringVar(&f.sentry, "sentry", "", "the sentry binary to install into the nodes (default: sentry beside sentry-lab)")
+	pf.StringVar(&f.sentry, "sentry", "", "the sentry binary, or its Debian package (.deb, installed with dpkg), to install into the nodes (default: sentry beside sentry-lab)")
+	pf.BoolVar(&f.noBootcheckInstall, "no-bootcheck-install", false, "do not run `sentry bootcheck install` in new disk sets (the role services get no drop-ins)")
 
 	cmds := []*cobra.Command{newUpCommand(f), newDownCommand(f), newStatusCommand(f), newExecCommand(f),
 		newSwapCommand(f), newLogsCommand(f), newPairCommand(f), newMoveCommand(f)}

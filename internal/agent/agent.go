@@ -281,12 +281,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("state folder: %w", err)
 		}
 	}
+	_, hadErr := os.Stat(a.statePath("state.db"))
 	st, err := store.Open(a.statePath("state.db"), store.Options{})
 	if err != nil {
 		return err
 	}
 	a.store = st
 	defer st.Close()
+	msg, fields, err := events.Started(a.statePath(events.VersionFile), a.version, hadErr == nil)
+	a.event("agent-started", a.nodeName(), msg, fields)
+	if err != nil {
+		a.log.Error("record the version", "err", err)
+	}
 	a.detectHardware()
 	if err := a.loadIdentity(); err != nil {
 		// A bad stamp or bad keys: bootcheck has held the role's services;

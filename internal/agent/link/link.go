@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -349,7 +350,33 @@ func (l *Link) recordContact(h *peer.NodeStatus, addr string) {
 	if l.d.OnPeerStatus != nil {
 		l.d.OnPeerStatus(h, prev)
 	}
+	l.noteVersion(h, prev)
 	if err := putPeer(l.d.Store(), h, addr, now); err != nil {
 		l.d.Log.Error("store peer", "err", err)
 	}
+}
+
+// noteVersion records a peer-version event when the peer runs another
+// version of sentry than at the last contact (prev, or the stored record
+// of the peer after this agent restarted): an upgrade of the peer, one
+// node at a time, is in both nodes' events with both versions.
+func (l *Link) noteVersion(h, prev *peer.NodeStatus) {
+	before := ""
+	if prev != nil {
+		before = prev.AgentVersion
+	} else if st := l.d.Store(); st != nil {
+		if rec, ok, err := st.Peer(h.Name); err == nil && ok {
+			var old struct {
+				AgentVersion string `json:"agent_version"`
+			}
+			if json.Unmarshal(rec.Status, &old) == nil {
+				before = old.AgentVersion
+			}
+		}
+	}
+	if before == "" || before == h.AgentVersion {
+		return
+	}
+	l.d.Event("peer-version", h.Name, fmt.Sprintf("peer %s now runs sentry %s (it ran %s)", h.Name, h.AgentVersion, before),
+		map[string]string{"version": h.AgentVersion, "previous_version": before})
 }

@@ -169,3 +169,47 @@ func TestLinkPairsAndSaysHello(t *testing.T) {
 		t.Errorf("the primary's events %v, want init, token, join", pe)
 	}
 }
+
+// TestPeerVersionEvent: a contact with the peer running another version
+// than at the last contact records a peer-version event naming both; after
+// a restart of this agent the last contact is the stored record of the
+// peer. The same version, or a first contact, records none.
+func TestPeerVersionEvent(t *testing.T) {
+	f := newFake(t, "node-p")
+	l := New(f.deps())
+	hello := func(v string) *peer.NodeStatus {
+		return &peer.NodeStatus{Name: "node-s", AgentVersion: v, Protocol: peer.ProtocolVersion, Time: time.Now().UTC()}
+	}
+	count := func() int {
+		evs, _ := f.seen()
+		n := 0
+		for _, e := range evs {
+			if e == "peer-version" {
+				n++
+			}
+		}
+		return n
+	}
+	l.recordContact(hello("0.1.0"), "192.0.2.20:7443")
+	l.recordContact(hello("0.1.0"), "192.0.2.20:7443")
+	if n := count(); n != 0 {
+		t.Fatalf("%d peer-version events without a change", n)
+	}
+	l.recordContact(hello("0.2.0"), "192.0.2.20:7443")
+	if n := count(); n != 1 {
+		t.Fatalf("%d peer-version events after 0.1.0 -> 0.2.0, want 1", n)
+	}
+	// This agent restarted: a new link over the same store.
+	var msgs []string
+	d := f.deps()
+	d.Event = func(kind, node, msg string, fields map[string]string) {
+		if kind == "peer-version" {
+			msgs = append(msgs, msg+" "+fields["previous_version"])
+		}
+	}
+	l2 := New(d)
+	l2.recordContact(hello("0.3.0"), "192.0.2.20:7443")
+	if want := "peer node-s now runs sentry 0.3.0 (it ran 0.2.0) 0.2.0"; len(msgs) != 1 || msgs[0] != want {
+		t.Fatalf("after a restart: %q, want [%q]", msgs, want)
+	}
+}
