@@ -84,10 +84,11 @@ type Options struct {
 	// BasePackages is what debootstrap installs on top of minbase; nil
 	// means DefaultBasePackages.
 	BasePackages []string
-	// Binary is the sentry binary installed as /usr/local/bin/sentry into
-	// both disk sets, with the agent's unit it prints (sentry agent unit);
-	// the nodes are then ready when sentry-agent is active too. "" installs
-	// no sentry.
+	// Binary is what is installed into both disk sets: a Debian package
+	// (a path ending in .deb, installed with dpkg), or a bare sentry binary
+	// (copied to /usr/local/bin/sentry with the agent's unit it prints:
+	// sentry agent unit); the nodes are then ready when sentry-agent is
+	// active too. "" installs no sentry.
 	Binary string
 	// NoBootcheckInstall leaves out the operator's `sentry bootcheck
 	// install` after sentry is installed: the role services get no
