@@ -74,7 +74,7 @@ func TestPairing(t *testing.T) {
 			}
 			for _, n := range st.Nodes {
 				if n.Role != wantRole[n.Name] || n.Hardware != wantHW[n.Name] || n.Generation != 1 || !n.Reachable ||
-					n.DiskSet == "" || !strings.HasPrefix(n.AgentVersion, "dev") {
+					n.DiskSet == "" || n.AgentVersion != sentryVersion {
 					problems = append(problems, n.Name)
 				}
 				if !n.Self && n.LastContact == nil {
