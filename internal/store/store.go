@@ -3,10 +3,12 @@
 // It keeps these records in one bbolt file: an append-only log of events,
 // join tokens (only the hash of each secret, never the secret), the last
 // known record of each peer node, the recent results of each probe on each
-// node, the state of the alerts, the last readiness verdict, and the
-// failover plans and records. Every write is one bbolt
-// transaction, fsynced on commit, so a write that has returned survives the
-// process being killed. Only one process can have the file open at a time:
+// node, the state of the alerts, the last readiness verdict, the
+// failover plans and records, and the history that outlives the results
+// (hourly and weekly rollups, the weekly reports: rollup.go). Every write
+// is one bbolt transaction, fsynced on commit, so a write that has
+// returned survives the process being killed. Only one process can have
+// the file open at a time:
 // bbolt holds an exclusive file lock for as long as the store is open.
 package store
 
@@ -58,7 +60,8 @@ var (
 	bucketVerdict  = []byte("verdict")  // "last" -> the last readiness verdict
 	bucketFailover = []byte("failover") // "plan" | "record" -> id -> document
 
-	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers, bucketResults, bucketAlert, bucketVerdict, bucketFailover}
+	allBuckets = [][]byte{bucketMeta, bucketEvents, bucketTokens, bucketPeers, bucketResults, bucketAlert, bucketVerdict, bucketFailover,
+		bucketHourly, bucketWeekly, bucketReports} // the last three: rollup.go
 
 	keySchema     = []byte("schema_version")
 	keyAlertState = []byte("state")
@@ -541,12 +544,18 @@ type Retention struct {
 	// TokenAge deletes tokens that were used, or have expired, more than
 	// TokenAge before now. Tokens still usable are never deleted.
 	TokenAge time.Duration
+	// HourlyAge and WeeklyAge delete hourly rollups, and weekly rollups
+	// and stored reports, older than this (see rollup.go). Unlike the
+	// fields above, zero means the default (DefaultHourlyAge,
+	// DefaultWeeklyAge): the history is never kept without a limit.
+	HourlyAge time.Duration
+	WeeklyAge time.Duration
 }
 
-// Prune deletes the events, tokens and probe results that r says to drop,
-// in one transaction, and returns how many records it deleted. Sequence
-// numbers of deleted events are never given out again. Peer records and the
-// alert state are kept.
+// Prune deletes the events, tokens, probe results and history (rollups,
+// stored reports) that r says to drop, in one transaction, and returns how
+// many records it deleted. Sequence numbers of deleted events are never
+// given out again. Peer records and the alert state are kept.
 func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		deleted = 0
@@ -561,6 +570,11 @@ func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
 		}
 		deleted += n
 		n, err = pruneResults(tx.Bucket(bucketResults), now, r)
+		deleted += n
+		if err != nil {
+			return err
+		}
+		n, err = pruneHistory(tx, now, r)
 		deleted += n
 		return err
 	})
@@ -736,7 +750,7 @@ func (s *Store) PutResults(rs ...StoredResult) error {
 				return err
 			}
 		}
-		return nil
+		return rollIn(tx, rs) // the history, in the same transaction
 	})
 	if err != nil {
 		return fmt.Errorf("store %s: put %d result(s) (%s/%s first): %w", s.path, len(rs), rs[0].Node, rs[0].Probe, err)
