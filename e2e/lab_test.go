@@ -48,20 +48,21 @@ func TestLab(t *testing.T) {
 			if want := "install ok installed " + sentryVersion; out != want {
 				t.Errorf("%s: dpkg-query says %q, want %q", ds.ID, out, want)
 			}
-			out = sentry(t, "lab", "exec", ds.ID, "--", "systemctl", "show", "-p", "FragmentPath", "-p", "ExecStart", "-p", "UnitFileState",
-				"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target")
-			for _, u := range []string{"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target"} {
+			units := []string{"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target", "sentry-report.service", "sentry-report.timer"}
+			out = sentry(t, append([]string{"lab", "exec", ds.ID, "--", "systemctl", "show", "-p", "FragmentPath", "-p", "ExecStart", "-p", "UnitFileState"}, units...)...)
+			for _, u := range units {
 				if !strings.Contains(out, "FragmentPath=/lib/systemd/system/"+u) {
 					t.Errorf("%s: %s is not the package's:\n%s", ds.ID, u, out)
 				}
 			}
-			if strings.Contains(out, "/usr/local/bin") || strings.Count(out, "UnitFileState=enabled") != 3 || strings.Count(out, "path=/usr/bin/sentry ;") != 2 {
+			// Enabled: the agent, the boot check, the role target and the
+			// report's timer (its service is static: the timer starts it).
+			if strings.Contains(out, "/usr/local/bin") || strings.Count(out, "UnitFileState=enabled") != 4 || strings.Count(out, "path=/usr/bin/sentry ;") != 3 {
 				t.Errorf("%s: the units do not run the package's /usr/bin/sentry, or are not all enabled:\n%s", ds.ID, out)
 			}
 			// --man=no: the base has no man(1) to look the pages up
 			// with; the package ships them (cmd/sentry-deb's tests).
-			if out, err := sentryErr("lab", "exec", ds.ID, "--", "sh", "-c", "systemd-analyze verify --man=no "+
-				"/lib/systemd/system/sentry-agent.service /lib/systemd/system/sentry-bootcheck.service /lib/systemd/system/sentry-role.target 2>&1"); err != nil || out != "" {
+			if out, err := sentryErr("lab", "exec", ds.ID, "--", "sh", "-c", "systemd-analyze verify --man=no /lib/systemd/system/"+strings.Join(units, " /lib/systemd/system/")+" 2>&1"); err != nil || out != "" {
 				t.Errorf("%s: systemd-analyze verify: %v\n%s", ds.ID, err, out)
 			}
 		}
@@ -103,10 +104,10 @@ func TestLab(t *testing.T) {
 				t.Errorf("%s: NICs %+v, want one with MAC %s", want.set, n.NICs, want.mac)
 			}
 		}
-		// The lab installed this very binary into both disk sets.
+		// The lab installed the package of this very binary into both disk sets.
 		want := strings.TrimSpace(sentry(t, "version"))
 		for _, ds := range lab.Sets {
-			if got := strings.TrimSpace(sentry(t, "lab", "exec", ds.ID, "--", "/usr/local/bin/sentry", "version")); got != want {
+			if got := strings.TrimSpace(sentry(t, "lab", "exec", ds.ID, "--", "/usr/bin/sentry", "version")); got != want {
 				t.Errorf("%s: sentry version inside is %q, want %q", ds.ID, got, want)
 			}
 		}

@@ -273,4 +273,6 @@ func TestRollingUpgrade(t *testing.T) {
 
 	// The upgraded pair, watched by a real Prometheus in the office.
 	t.Run("prometheus in the office", prometheusInOffice)
+	// And its weekly report, mailed.
+	t.Run("weekly report by mail", reportByMail)
 }

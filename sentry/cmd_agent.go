@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/sentryha/sentry/internal/agent"
 	"github.com/sentryha/sentry/internal/agent/unitfile"
@@ -28,11 +29,19 @@ SIGTERM drains within agent.shutdown_timeout.`,
 		},
 	}
 	unit := &cobra.Command{
-		Use:   "unit",
-		Short: "Print the systemd unit sentry-agent.service",
-		Args:  noArgs,
+		Use:   "unit [NAME]",
+		Short: "Print a systemd unit of sentry: sentry-agent.service (the default), sentry-report.service or sentry-report.timer",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprint(cmd.OutOrStdout(), unitfile.Unit)
+			name := unitfile.UnitName
+			if len(args) == 1 {
+				name = args[0]
+			}
+			text, ok := unitfile.Text(name)
+			if !ok {
+				return usageError{fmt.Errorf("no unit %q: sentry has %s", name, strings.Join(unitfile.Names(), ", "))}
+			}
+			_, err := fmt.Fprint(cmd.OutOrStdout(), text)
 			return err
 		},
 	}

@@ -70,8 +70,14 @@ const (
 	unitBinary = "/usr/local/bin/sentry"
 )
 
-// Units are the unit files the package ships in UnitDir.
+// Units are the unit files the package ships in UnitDir. The report's
+// (ReportUnits) only when the binary prints them: the previous release,
+// packaged by the rolling-upgrade test, has none.
 var Units = []string{"sentry-agent.service", "sentry-bootcheck.service", "sentry-role.target"}
+
+// ReportUnits are the weekly report's units, as `sentry agent unit NAME`
+// prints them.
+var ReportUnits = []string{"sentry-report.service", "sentry-report.timer"}
 
 // Options say what to package.
 type Options struct {
@@ -206,9 +212,11 @@ func stage(o Options, work string) (files.Contents, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range Units {
-		if err := addData(UnitDir+"/"+u, []byte(units[u]), 0o644); err != nil {
-			return nil, err
+	for _, u := range append(append([]string{}, Units...), ReportUnits...) {
+		if text, ok := units[u]; ok {
+			if err := addData(UnitDir+"/"+u, []byte(text), 0o644); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -322,6 +330,13 @@ func unitFiles(bin, work string) (map[string]string, error) {
 		return nil, err
 	}
 	units["sentry-agent.service"] = string(agent)
+	for _, u := range ReportUnits {
+		if b, err := output(bin, "agent", "unit", u); err == nil {
+			units[u] = string(b)
+		} else if len(units) > 1 {
+			return nil, err // one printed, the other not: not a release's binary
+		}
+	}
 	root := filepath.Join(work, "bootcheck-root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err

@@ -135,6 +135,8 @@ func TestDebPackage(t *testing.T) {
 		"lib/systemd/system/sentry-agent.service":         "-rw-r--r--",
 		"lib/systemd/system/sentry-bootcheck.service":     "-rw-r--r--",
 		"lib/systemd/system/sentry-role.target":           "-rw-r--r--",
+		"lib/systemd/system/sentry-report.service":        "-rw-r--r--",
+		"lib/systemd/system/sentry-report.timer":          "-rw-r--r--",
 		"etc/sentry/sentry.toml":                          "-rw-r--r--",
 		"usr/share/bash-completion/completions/sentry":    "-rw-r--r--",
 		"usr/share/zsh/vendor-completions/_sentry":        "-rw-r--r--",
@@ -227,7 +229,7 @@ func TestDebPackage(t *testing.T) {
 	agentUnit := strings.ReplaceAll(cmdOut(t, filepath.Join(root, "usr/bin/sentry"), "agent", "unit"), "/usr/local/bin/sentry", "/usr/bin/sentry")
 	execStart := regexp.MustCompile(`(?m)^ExecStart=(\S+)`)
 	docMan := regexp.MustCompile(`man:([a-z0-9-]+)\(1\)`)
-	for _, u := range Units {
+	for _, u := range append(append([]string{}, Units...), ReportUnits...) {
 		b, err := os.ReadFile(filepath.Join(root, "lib/systemd/system", u))
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +252,16 @@ func TestDebPackage(t *testing.T) {
 				t.Errorf("%s: Documentation names %s(1), which the package has no page for", u, d[1])
 			}
 		}
-		if !strings.Contains(text, "WantedBy=multi-user.target") {
+		switch {
+		case u == "sentry-report.service":
+			if strings.Contains(text, "[Install]") {
+				t.Errorf("%s has an [Install] section: its timer starts it", u)
+			}
+		case u == "sentry-report.timer":
+			if !strings.Contains(text, "WantedBy=timers.target") || !strings.Contains(text, "Persistent=true") || !strings.Contains(text, "RandomizedDelaySec=") {
+				t.Errorf("%s: not wanted by timers.target, or not persistent with a randomized delay:\n%s", u, text)
+			}
+		case !strings.Contains(text, "WantedBy=multi-user.target"):
 			t.Errorf("%s is not wanted by multi-user.target", u)
 		}
 	}
@@ -330,7 +341,7 @@ func TestDebPackage(t *testing.T) {
 	cmdOut(t, "cp", "-a", hostUnits+"/.", sys)
 	cmdOut(t, "cp", "/bin/kill", filepath.Join(root, "bin/kill"))
 	args := []string{"verify", "--man=no", "--root=" + root}
-	for _, u := range Units {
+	for _, u := range append(append([]string{}, Units...), ReportUnits...) {
 		args = append(args, "/lib/systemd/system/"+u)
 	}
 	out, err := exec.Command("systemd-analyze", args...).CombinedOutput()

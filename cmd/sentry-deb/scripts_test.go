@@ -90,6 +90,9 @@ var enableAll = []string{
 	"deb-systemd-helper unmask sentry-role.target",
 	"deb-systemd-helper --quiet was-enabled sentry-role.target",
 	"deb-systemd-helper enable sentry-role.target",
+	"deb-systemd-helper unmask sentry-report.timer",
+	"deb-systemd-helper --quiet was-enabled sentry-report.timer",
+	"deb-systemd-helper enable sentry-report.timer",
 }
 
 func TestMaintainerScripts(t *testing.T) {
@@ -100,21 +103,23 @@ func TestMaintainerScripts(t *testing.T) {
 	}
 	s := newScriptRun(t, true)
 
-	// The first install enables the three units and starts the agent,
-	// only the agent: never the boot check.
+	// The first install enables the units and starts the agent and the
+	// report's timer: never the boot check.
 	calls, _ := s.run("postinst", "configure", "")
 	sameCalls(t, "postinst configure (install)", calls, append(append([]string{}, enableAll...),
 		"systemctl --system daemon-reload",
-		"deb-systemd-invoke start sentry-agent.service"))
+		"deb-systemd-invoke start sentry-agent.service",
+		"deb-systemd-invoke start sentry-report.timer"))
 	// An upgrade restarts the agent.
 	calls, _ = s.run("postinst", "configure", "0.1.0")
 	sameCalls(t, "postinst configure 0.1.0 (upgrade)", calls, append(append([]string{}, enableAll...),
 		"systemctl --system daemon-reload",
-		"deb-systemd-invoke restart sentry-agent.service"))
+		"deb-systemd-invoke restart sentry-agent.service",
+		"deb-systemd-invoke start sentry-report.timer"))
 
 	// prerm stops the agent on remove, not on upgrade.
 	calls, _ = s.run("prerm", "remove")
-	sameCalls(t, "prerm remove", calls, []string{"deb-systemd-invoke stop sentry-agent.service"})
+	sameCalls(t, "prerm remove", calls, []string{"deb-systemd-invoke stop sentry-report.timer sentry-agent.service"})
 	calls, _ = s.run("prerm", "upgrade", "0.2.0")
 	sameCalls(t, "prerm upgrade", calls, nil)
 
@@ -123,6 +128,7 @@ func TestMaintainerScripts(t *testing.T) {
 		"deb-systemd-helper mask sentry-agent.service",
 		"deb-systemd-helper mask sentry-bootcheck.service",
 		"deb-systemd-helper mask sentry-role.target",
+		"deb-systemd-helper mask sentry-report.timer",
 		"systemctl --system daemon-reload",
 	})
 	calls, out := s.run("postrm", "purge")
@@ -133,6 +139,8 @@ func TestMaintainerScripts(t *testing.T) {
 		"deb-systemd-helper unmask sentry-bootcheck.service",
 		"deb-systemd-helper purge sentry-role.target",
 		"deb-systemd-helper unmask sentry-role.target",
+		"deb-systemd-helper purge sentry-report.timer",
+		"deb-systemd-helper unmask sentry-report.timer",
 	})
 	// Purge keeps the disk set's state and says how to remove it.
 	for _, f := range []string{"var/lib/sentry/stamp.toml", "var/lib/sentry/pki/ca.key", "etc/sentry/cluster/machines.toml"} {

@@ -28,6 +28,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/ready"
+	"github.com/sentryha/sentry/internal/agent/reports"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/apttrust"
@@ -79,6 +80,7 @@ type Agent struct {
 	parity     *parity.Parity // built by New
 	verdict    *ready.Ready   // the readiness verdict, built by New
 	swaps      *swaps.Swaps   // failover plans and records, set by Run
+	reports    *reports.Reports
 	wg         sync.WaitGroup
 }
 
@@ -99,9 +101,10 @@ type paths struct {
 	retryBackoff []time.Duration
 	// parity: the files and commands of package parity (the state and
 	// hardware folders are set by newParity).
-	parity parity.Options
-	ready  ready.Options // the readiness component's files (the zero value: the machine's)
-	swaps  []swaps.Option
+	parity  parity.Options
+	ready   ready.Options // the readiness component's files (the zero value: the machine's)
+	swaps   []swaps.Option
+	reports []reports.Option
 
 	boot bootcheck.Paths // bootcheck's folders (the zero value: the machine's)
 	// codec: the peer protocol spoken (the zero value: this build's).
@@ -309,6 +312,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sched = sched
 	a.mu.Unlock()
 	a.swaps = newSwaps(a) // before the link starts
+	a.reports = newReports(a)
 	a.swaps.Begin()
 	mctx, mcancel := context.WithCancel(context.Background())
 	defer mcancel()
@@ -366,7 +370,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if l := a.conf().Metrics.Listen; l != "" { // opt-in (docs/monitoring.md); a change needs a restart
 		snap := func() metrics.Snapshot {
 			in, res, _ := a.verdict.Last()
-			return metrics.FromReadiness(a.nodeName(), in, res, a.cfgsync().ApplyFailures())
+			s := metrics.FromReadiness(a.nodeName(), in, res, a.cfgsync().ApplyFailures())
+			s.LastReport, s.ReportsEnabled = a.reports.Last(), true
+			return s
 		}
 		a.wg.Add(1)
 		go func() {
@@ -573,3 +579,12 @@ func (r *rootOnly) Accept() (net.Conn, error) {
 		return c, nil
 	}
 }
+
+// newReports makes the weekly report's component.
+func newReports(a *Agent) *reports.Reports {
+	return reports.New(reports.Deps{Conf: a.conf, Store: func() *store.Store { return a.store }, State: a.state,
+		Log: a.log.With("component", "reports"), Event: a.event}, a.paths.reports...)
+}
+
+// WithReportsOptions adjusts the weekly report's component (tests).
+func WithReportsOptions(o ...reports.Option) Option { return func(p *paths) { p.reports = o } }

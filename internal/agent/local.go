@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/peer"
-	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
 
@@ -174,18 +172,8 @@ func (a *Agent) localHandler() http.Handler {
 		a.reload()
 		writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
 	})
-	mux.HandleFunc("GET /v1/events/stream", a.events.Stream(a.store))
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		if n <= 0 {
-			n = 50
-		}
-		evs, err := a.store.LastEvents(n)
-		if evs == nil {
-			evs = []store.Event{}
-		}
-		reply(w, evs, err)
-	})
+	a.events.Routes(mux, a.store, reply) // /v1/events, /v1/events/stream
+	a.reports.Routes(mux, reply)         // /v1/report, /v1/reports, /v1/report/run
 	return mux
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/reports"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/failover"
@@ -77,7 +78,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return c.connError(err, connected.Load())
+		return connError(c.Socket, err, connected.Load())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -93,13 +94,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // connError tells why a request got no answer: the socket refused this
 // user, or the agent closed the connection of a user other than root
 // (ErrNeedRoot), or nothing listens on the socket (ErrNoAgent).
-func (c *Client) connError(err error, connected bool) error {
+func connError(socket string, err error, connected bool) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		if errors.Is(oe.Err, fs.ErrPermission) {
-			return fmt.Errorf("%w: the agent's socket %s: permission denied (the local API is root's only)", ErrNeedRoot, c.Socket)
+			return fmt.Errorf("%w: the agent's socket %s: permission denied (the local API is root's only)", ErrNeedRoot, socket)
 		}
-		return fmt.Errorf("%w: %s: %v", ErrNoAgent, c.Socket, oe.Err)
+		return fmt.Errorf("%w: %s: %v", ErrNoAgent, socket, oe.Err)
 	}
 	// The agent accepts a connection from any user the socket lets in and
 	// closes it at once unless the user is root: the request was sent and
@@ -108,7 +109,7 @@ func (c *Client) connError(err error, connected bool) error {
 	var ne net.Error
 	timeout := errors.As(err, &ne) && ne.Timeout()
 	if connected && os.Geteuid() != 0 && !timeout && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: the agent at %s closed the connection (it answers root only)", ErrNeedRoot, c.Socket)
+		return fmt.Errorf("%w: the agent at %s closed the connection (it answers root only)", ErrNeedRoot, socket)
 	}
 	return err
 }
@@ -239,6 +240,34 @@ func (c *Client) Debug(ctx context.Context, probe string) (*schedule.ProbeDebug,
 	return &d, c.do(ctx, http.MethodGet, "/v1/verify/debug?"+url.Values{"probe": {probe}}.Encode(), nil, &d)
 }
 
+// Reports is the weekly report's part of the local API.
+func (c *Client) Reports() ReportsClient { return ReportsClient{c} }
+
+// ReportsClient asks the agent for weekly reports.
+type ReportsClient struct{ c *Client }
+
+// Build is a week's report ("" or "last", "current", or "2026-W49")
+// rendered as format (text, markdown, html or json), built now.
+func (r ReportsClient) Build(ctx context.Context, week, format string) (*reports.Text, error) {
+	var t reports.Text
+	q := url.Values{"week": {week}, "format": {format}}
+	return &t, r.c.do(ctx, http.MethodGet, "/v1/report?"+q.Encode(), nil, &t)
+}
+
+// List lists the kept weekly reports, newest first.
+func (r ReportsClient) List(ctx context.Context) (*reports.List, error) {
+	var l reports.List
+	return &l, r.c.do(ctx, http.MethodGet, "/v1/reports", nil, &l)
+}
+
+// Run is the weekly timer's run: the week's report kept and, with mail,
+// mailed (by the primary, or by the secondary after a day without the
+// primary).
+func (r ReportsClient) Run(ctx context.Context, week string, mail bool) (*reports.RunResult, error) {
+	var res reports.RunResult
+	return &res, r.c.do(ctx, http.MethodPost, "/v1/report/run", reports.Request{Week: week, Mail: mail}, &res)
+}
+
 // Ready is the readiness verdict: READY, NOT READY or UNKNOWN, with
 // every check's finding, blocking ones first.
 func (c *Client) Ready(ctx context.Context) (*readiness.Result, error) {
@@ -328,7 +357,7 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yie
 	req.Header.Set("Last-Event-ID", strconv.FormatUint(*since, 10))
 	resp, err := hc.Do(req)
 	if err != nil {
-		return c.connError(err, connected.Load())
+		return connError(c.Socket, err, connected.Load())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -222,6 +222,17 @@ func (m *Mailer) Send(ctx context.Context, n Notice) error {
 	return err
 }
 
+// SendMessage sends msg, a whole message (its header names From and To;
+// CRLF line ends), to the configured recipients through the relay, as Send
+// does a notice: the weekly report's mail.
+func (m *Mailer) SendMessage(ctx context.Context, msg []byte) error {
+	err := m.send(ctx, msg)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("mail via %s: %w (%v)", m.cfg.Relay, ctx.Err(), err)
+	}
+	return err
+}
+
 func (m *Mailer) send(ctx context.Context, msg []byte) error {
 	c, release, err := m.connect(ctx)
 	if err != nil {

@@ -264,3 +264,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
+
+// Routes serves GET /v1/events (?n=, the newest n, 50 by default) and the
+// stream (GET /v1/events/stream) from st.
+func (h *Hub) Routes(mux *http.ServeMux, st *store.Store, reply func(http.ResponseWriter, any, error)) {
+	mux.HandleFunc("GET /v1/events/stream", h.Stream(st))
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if n <= 0 {
+			n = 50
+		}
+		evs, err := st.LastEvents(n)
+		if evs == nil {
+			evs = []store.Event{}
+		}
+		reply(w, evs, err)
+	})
+}

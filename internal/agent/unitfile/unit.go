@@ -43,3 +43,48 @@ WantedBy=multi-user.target
 
 // UnitName is the unit's file name.
 const UnitName = "sentry-agent.service"
+
+// ReportService is sentry-report.service: the weekly report, kept and
+// mailed (`sentry report --mail`, through the agent). The timer starts it.
+const ReportService = `[Unit]
+Description=Sentry weekly report: keep the last week's report and mail it
+Documentation=man:sentry-report(1)
+After=sentry-agent.service network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/sentry report --mail
+`
+
+// ReportTimer is sentry-report.timer: Monday morning, with a randomized
+// delay (pairs watched by one IT provider do not all mail at once), and
+// Persistent (a node that was off on Monday reports when it is back).
+const ReportTimer = `[Unit]
+Description=Sentry weekly report, each Monday morning
+Documentation=man:sentry-report(1)
+
+[Timer]
+OnCalendar=Mon *-*-* 06:00:00
+RandomizedDelaySec=1h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+`
+
+// Names are the units `sentry agent unit NAME` prints, the package ships.
+func Names() []string { return []string{UnitName, "sentry-report.service", "sentry-report.timer"} }
+
+// Text is the unit named name, and false when there is none of that name.
+func Text(name string) (string, bool) {
+	switch name {
+	case UnitName:
+		return Unit, true
+	case "sentry-report.service":
+		return ReportService, true
+	case "sentry-report.timer":
+		return ReportTimer, true
+	}
+	return "", false
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/spf13/cobra"
+)
+
+// reportOptions are the flags of `sentry report`.
+type reportOptions struct {
+	week, format, out string
+	mail, asJSON      bool
+}
+
+func newReportCommand() *cobra.Command {
+	var opts reportOptions
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "The weekly compatibility report: show a week's, or keep and mail it (the weekly timer)",
+		Long: `Build a week's report from this node's store: the readiness verdict now and
+over the week, the recommended actions, each service's rounds and latency,
+the configuration, packages, compatibility, modules, RAID, failovers and
+backups, and the week before for comparison.
+
+Without --mail it is printed (or written to --out) as text, Markdown, HTML
+(charts inline) or JSON. With --mail it is what sentry-report.timer runs
+each week: the report is kept in the store and mailed through the relay of
+[alert.mail] as text and HTML with the charts as inline images. The primary
+mails it; the secondary mails one only when the primary has not answered for
+a day, and says so in the subject; otherwise it says it skipped.
+
+--week takes an ISO week (2026-W49), "last" (the last full week, the
+default) or "current" (the week so far).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.asJSON && cmd.Flags().Changed("format") && opts.format != "json" {
+				return usageError{fmt.Errorf("--json and --format %s: choose one", opts.format)}
+			}
+			if opts.mail && (opts.out != "" || cmd.Flags().Changed("format")) {
+				return usageError{fmt.Errorf("--mail keeps and mails the report: --out and --format are for showing it")}
+			}
+			switch opts.format {
+			case "text", "markdown", "html", "json":
+			default:
+				return usageError{fmt.Errorf("--format %q: want text, markdown, html or json", opts.format)}
+			}
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, w := cmd.Context(), cmd.OutOrStdout()
+			if opts.mail {
+				res, err := c.Reports().Run(ctx, opts.week, true)
+				if err != nil {
+					return err
+				}
+				if opts.asJSON {
+					if err := printJSON(w, res); err != nil {
+						return err
+					}
+				} else {
+					switch {
+					case len(res.MailedTo) > 0:
+						fmt.Fprintf(w, "report %s mailed to %s (%d bytes): %s\n", res.Week, strings.Join(res.MailedTo, ", "), res.Bytes, res.Subject)
+					case res.Skipped != "":
+						fmt.Fprintf(w, "report %s (%s) not mailed: %s\n", res.Week, res.Headline, res.Skipped)
+					}
+					if res.Saved {
+						fmt.Fprintf(w, "report %s kept in the store (sentry report list)\n", res.Week)
+					}
+				}
+				if res.Role == "primary" && len(res.MailedTo) == 0 {
+					return fmt.Errorf("report %s was not mailed: %s", res.Week, res.Skipped)
+				}
+				return nil
+			}
+			format := opts.format
+			if opts.asJSON {
+				format = "json"
+			}
+			rep, err := c.Reports().Build(ctx, opts.week, format)
+			if err != nil {
+				return err
+			}
+			body := rep.Body
+			if !strings.HasSuffix(body, "\n") {
+				body += "\n"
+			}
+			if opts.out != "" {
+				if err := atomicfile.Write(opts.out, []byte(body), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "report %s (%s) written to %s\n", rep.Week, rep.Headline, opts.out)
+				return nil
+			}
+			_, err = io.WriteString(w, body)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&opts.week, "week", "last", "the week: 2026-W49, last (the last full week) or current")
+	cmd.Flags().StringVar(&opts.format, "format", "text", "text, markdown, html or json")
+	cmd.Flags().StringVar(&opts.out, "out", "", "write the report to this file (temp file, then rename) instead of printing it")
+	cmd.Flags().BoolVar(&opts.mail, "mail", false, "keep the report and mail it (the weekly timer's run)")
+	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print as JSON (the report; with --mail, what was kept and mailed)")
+	cmd.AddCommand(newReportListCommand())
+	return exitCodes{fail: "the report could not be made, or (--mail, on the primary) was not mailed", invalid: configInvalid, root: agentRoot}.set(cmd)
+}
+
+func newReportListCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the weekly reports kept in this node's store, newest first",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := agentClient(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := c.Reports().List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, s := range l.Skipped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sentry: %s\n", s)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), l)
+			}
+			if len(l.Reports) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no report kept yet: sentry-report.timer keeps one each week (sentry report --mail)")
+				return nil
+			}
+			for _, r := range l.Reports {
+				partial := ""
+				if r.Partial {
+					partial = " (partial week)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  made %s%s\n", r.Week, r.Headline, r.Made.UTC().Format("2006-01-02 15:04 UTC"), partial)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+}
