@@ -30,6 +30,12 @@ deps:
 		echo "installing host package prometheus (for the lab's office)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
 	fi
+	@# Debian's chromium (headless) for the weekly report's HTML test
+	@# (e2e TestReportHTMLInBrowser), with the fonts the page names.
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing host packages chromium fonts-liberation (the report's browser test)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation; \
+	fi
 
 # sentry is what a server runs; sentry-lab runs the two-node lab and
 # installs the sentry beside it into the nodes.

@@ -1,6 +1,10 @@
-// Package tui is the operator's terminal UI (bubbletea): status of both
-// nodes, the guided swap-disks-and-reboot failover, the weekly report.
+// Package tui is the operator's terminal UI (bubbletea): the
+// readiness verdict and both nodes, the services by node, the
+// configuration sync, the packages, the failover record, the modules the
+// agent reports and the events, read from the local agent's API only.
 //
-// Nothing is implemented here yet, and no issue plans it so far; its folder
-// exists so the layout of the repository is the one the design describes.
+// It follows the agent's event stream and refetches only what an event
+// concerns; with the agent down or gone it says so, keeps what it has and
+// reconnects by itself. Its Reports screen does not show the weekly
+// reports yet; `sentry report` does.
 package tui
