@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   build the Debian package; bring up the two-node lab with it installed
 #               in both nodes (dpkg), pair it, sync a change, verify, the verdict,
-#               a driver fix, the failover plan, a swap and its failover record
+#               a driver fix, the failover plan, a swap and its failover record, the weekly report
 #   make test   gofmt, vet, unit tests (-race, with /etc, /var/lib and /run
 #               empty: scripts/unit-tests.sh), each fuzz target for ~10 s of executions
 #               (scripts/fuzz.sh; FUZZTIME=500000x for longer), then the lab end-to-end suite

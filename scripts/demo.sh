@@ -4,7 +4,8 @@
 # verifier's canaries up and show both nodes' results, the readiness verdict, the modules, package
 # drift and cross-boot compatibility, the failover plan, then swap the disks
 # and show the primary come up on the other machine, with the failover
-# record of the downtime. Every command is printed before it runs.
+# record of the downtime, and the weekly report of the week so far. Every
+# command is printed before it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # sentry-lab runs the lab and installs sentry into both nodes: SENTRY names
@@ -90,6 +91,9 @@ for _ in $(seq 1 90); do
   printf '.'; sleep 1
 done
 show $L exec P -- sentry failover status
+# The weekly report, of the week so far (the timer mails the last full
+# week each Monday: sentry report --mail).
+run $L exec P -- sentry report --week current
 cat <<MSG
 
 The lab stays up, swapped (P on machine B). Try:
@@ -97,6 +101,7 @@ The lab stays up, swapped (P on machine B). Try:
   $L exec P -- sentry bootcheck explain   why this boot is what it is
   $L exec P -- sentry failover plan --planned   then: $L swap   (swap back, planned)
   $L exec P -- sentry failover history
+  $L exec P -- sentry report --week current --format markdown
   $L move P c                         P's disks into an unknown machine: safe mode
   $L exec S -- sentry verify --debug mail
   $L down                             stop everything the lab started
