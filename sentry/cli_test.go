@@ -227,6 +227,8 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"events", "--json", "--kind", "failover"}, 1, notRunningJSON, false},
 		{[]string{"report", "extra"}, 2, `sentry: unknown command "extra" for "sentry report"`, false},
 		{[]string{"report", "--format", "pdf"}, 2, `sentry: --format "pdf": want text, markdown, html or json`, false},
+		{[]string{"report", "--week", "2026-49"}, 2, `sentry: --week: week "2026-49" is not written as 2026-W49 (or last, or current)`, false},
+		{[]string{"report", "--week", "2026-W54", "--mail"}, 2, `sentry: --week: week "2026-W54" does not exist (2026 has 53 ISO weeks) (or last, or current)`, false},
 		{[]string{"report", "--json", "--format", "html"}, 2, "--json and --format html: choose one", false},
 		{[]string{"report", "--mail", "--out", "$DIR/r.txt"}, 2, "sentry: --mail keeps and mails the report: --out and --format are for showing it", false},
 		{[]string{"report", "--config", "$BAD"}, 3, badKey, false},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sentryha/sentry/internal/atomicfile"
+	"github.com/sentryha/sentry/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -41,6 +42,11 @@ default) or "current" (the week so far).`,
 			}
 			if opts.mail && (opts.out != "" || cmd.Flags().Changed("format")) {
 				return usageError{fmt.Errorf("--mail keeps and mails the report: --out and --format are for showing it")}
+			}
+			if w := opts.week; w != "last" && w != "current" {
+				if _, err := store.WeekStartOf(w); err != nil {
+					return usageError{fmt.Errorf("--week: %v (or last, or current)", err)}
+				}
 			}
 			switch opts.format {
 			case "text", "markdown", "html", "json":
