@@ -488,7 +488,7 @@ func reportWeekReady(t *testing.T) browserWeek {
 	f := newReportFixture(t)
 	f.commonWeek()
 	f.restore(report.RestoreRun{At: reportW48.Add(3*24*time.Hour + 3*time.Hour), Node: "alpha", Repo: reportRepo, Snapshot: "4f1c2b9e",
-		Subset: "3/52", CheckedBytes: 1_840_000_000, FilesRestored: 40, FilesCompared: 40, DurationS: 312})
+		Subset: "3/52", CheckedPacks: 61, CheckedBytes: 14_200_000, FilesRestored: 20, FilesCompared: 20, DurationS: 312})
 	now := reportW48.AddDate(0, 0, 7)
 	f.verdict(readiness.Result{Verdict: readiness.Ready, At: now, Findings: reportFindings(now.Add(-time.Hour))})
 	w := f.build("ready")
@@ -550,10 +550,10 @@ func reportWeekTrouble(t *testing.T) browserWeek {
 		VerdictAfter: "READY", VerdictAt: back.Add(20 * time.Minute), Complete: true})
 	// The restore test failed on Saturday night, NOT READY from then on.
 	restoreAt := w48.Add(5*24*time.Hour + 3*time.Hour)
-	f.restore(report.RestoreRun{At: restoreAt, Node: "alpha", Repo: reportRepo, Snapshot: "b4c5d6e7", Subset: "3/52", CheckedBytes: 1_810_000_000,
-		FilesRestored: 40, FilesCompared: 40, Mismatches: []string{"/srv/mail/office/cur/1733212345.M1P2.alpha", "/var/lib/postgresql/17/main/base/16384/2619"},
+	f.restore(report.RestoreRun{At: restoreAt, Node: "alpha", Repo: reportRepo, Snapshot: "b4c5d6e7", Subset: "3/52", CheckedPacks: 60, CheckedBytes: 13_100_000,
+		FilesRestored: 20, FilesCompared: 20, Mismatches: []string{"/srv/mail/office/cur/1733212345.M1P2.alpha", "/var/lib/postgresql/17/main/base/16384/2619"},
 		Command: "restic -r " + reportRepo + " check --read-data-subset=3/52"})
-	f.ready(restoreAt.Add(time.Minute), "NOT READY", "backup: the restore test of "+reportRepo+" failed: 2 of 40 files differ from snapshot b4c5d6e7")
+	f.ready(restoreAt.Add(time.Minute), "NOT READY", "backup: the restore test of "+reportRepo+" failed: 2 of 20 files differ from snapshot b4c5d6e7")
 	// Package drift at the end.
 	drift := w48.Add(6*24*time.Hour + 20*time.Hour)
 	f.event(drift, "drift", "alpha", "packages drifted: 1 difference(s): openssl 3.5.1-1 on alpha, 3.5.0-3 on beta", map[string]string{"state": "drifted"})
@@ -561,7 +561,7 @@ func reportWeekTrouble(t *testing.T) browserWeek {
 	now := w48.AddDate(0, 0, 7)
 	f.verdict(readiness.Result{Verdict: readiness.NotReady, At: now, Findings: append([]readiness.Finding{
 		{Check: "packages", State: readiness.Fail, Severity: readiness.Block, Blocks: true, Reason: "openssl differs: 3.5.1-1 on alpha, 3.5.0-3 on beta", Fix: "sentry parity plan"},
-		{Check: "backup", State: readiness.Fail, Severity: readiness.Block, Blocks: true, Reason: "the last restore test failed: 2 of 40 files differ from snapshot b4c5d6e7",
+		{Check: "backup", State: readiness.Fail, Severity: readiness.Block, Blocks: true, Reason: "the last restore test failed: 2 of 20 files differ from snapshot b4c5d6e7",
 			Fix: "restic -r " + reportRepo + " check --read-data-subset=3/52"},
 	}, reportFindings(now.Add(-time.Hour))...)})
 	w := f.build("trouble")

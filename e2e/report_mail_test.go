@@ -109,6 +109,13 @@ systemctl reload sentry-agent`)
 	if !strings.Contains(text, "weekly report") || !strings.Contains(html, "<html") {
 		t.Errorf("no text or no HTML part: text %.200q, html %.200q", text, html)
 	}
+	// The restore tests of the week (restoreTestInLab, and the one this
+	// weekly run made before the report).
+	for _, want := range []string{"node-p: /srv/restic: FAILED", "node-p: /srv/restic: good; checked data subset"} {
+		if !strings.Contains(strings.Join(strings.Fields(text), " "), want) {
+			t.Errorf("the report's text does not say %q:\n%s", want, text)
+		}
+	}
 	cids := 0
 	for _, ref := range strings.Split(html, `src="cid:`)[1:] {
 		cid := ref[:strings.IndexByte(ref, '"')]

@@ -273,6 +273,8 @@ func TestRollingUpgrade(t *testing.T) {
 
 	// The upgraded pair, watched by a real Prometheus in the office.
 	t.Run("prometheus in the office", prometheusInOffice)
-	// And its weekly report, mailed.
+	// Its backups tested (a restic repository on P, damaged and repaired).
+	t.Run("restore test", restoreTestInLab)
+	// And its weekly report, mailed, with those restore tests.
 	t.Run("weekly report by mail", reportByMail)
 }

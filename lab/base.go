@@ -20,12 +20,13 @@ import (
 const Suite = "bookworm"
 
 // DefaultBasePackages is what debootstrap installs on top of minbase: the
-// real services a small office server runs.
+// real services a small office server runs, and restic (the sentry
+// package recommends it: the backup probe and the weekly restore test).
 func DefaultBasePackages() []string {
 	return []string{
 		"systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates",
 		"nginx-light", "postfix", "dovecot-imapd", "postgresql", "mariadb-server",
-		"samba", "openssh-server",
+		"samba", "openssh-server", "restic",
 	}
 }
 

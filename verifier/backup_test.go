@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sentryha/sentry/internal/restic"
 )
 
 // needRestic skips without restic, except under CI, where the Makefile's
@@ -40,7 +42,7 @@ func resticRepo(t *testing.T, bin, password string, snapshot bool) (repo, pwFile
 	os.WriteFile(filepath.Join(data, "ledger.txt"), []byte("the books\n"), 0o644)
 	run := func(args ...string) {
 		cmd := exec.Command(bin, append([]string{"-r", repo, "--password-file", pwFile, "--no-cache"}, args...)...)
-		cmd.Env = resticEnv(os.Environ())
+		cmd.Env = restic.Env(os.Environ())
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("restic %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -169,20 +171,3 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 	}
 }
 
-func TestParseSnapshots(t *testing.T) {
-	flat := `[{"time":"2026-01-02T03:04:05Z","short_id":"aa","hostname":"p"},{"time":"2026-01-03T03:04:05Z","short_id":"bb","hostname":"p"}]`
-	grouped := `[{"group_key":{"hostname":"p"},"snapshots":[{"time":"2026-01-02T03:04:05Z","short_id":"cc"}]}]`
-	for in, want := range map[string]string{flat: "aa,bb", grouped: "cc", "[]": "", "null": ""} {
-		s, err := parseSnapshots([]byte(in))
-		var ids []string
-		for _, x := range s {
-			ids = append(ids, x.ShortID)
-		}
-		if err != nil || strings.Join(ids, ",") != want {
-			t.Errorf("%s: %v %v, want %s", in, ids, err, want)
-		}
-	}
-	if _, err := parseSnapshots([]byte("Fatal: oops")); err == nil {
-		t.Error("not JSON accepted")
-	}
-}

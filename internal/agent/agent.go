@@ -42,6 +42,7 @@ import (
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
+	"github.com/sentryha/sentry/verifier"
 )
 
 // Retention of the store, applied hourly.
@@ -312,7 +313,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sched = sched
 	a.mu.Unlock()
 	a.swaps = newSwaps(a) // before the link starts
-	a.reports = newReports(a)
+	a.reports = newReports(a, ctx.Done())
 	a.swaps.Begin()
 	mctx, mcancel := context.WithCancel(context.Background())
 	defer mcancel()
@@ -581,9 +582,10 @@ func (r *rootOnly) Accept() (net.Conn, error) {
 }
 
 // newReports makes the weekly report's component.
-func newReports(a *Agent) *reports.Reports {
+func newReports(a *Agent, done <-chan struct{}) *reports.Reports {
 	return reports.New(reports.Deps{Conf: a.conf, Store: func() *store.Store { return a.store }, State: a.state,
-		Log: a.log.With("component", "reports"), Event: a.event}, a.paths.reports...)
+		Log: a.log.With("component", "reports"), Event: a.event, Done: done,
+		Backups: func() []verifier.Spec { return a.mods().ProbeSpecs("", 0) }}, a.paths.reports...)
 }
 
 // WithReportsOptions adjusts the weekly report's component (tests).

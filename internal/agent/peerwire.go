@@ -222,6 +222,7 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	a.machines.FillStatus(&s)
 	a.sched.FillStatus(&s) // within what the peer takes (peer.NodeStatus.Validate)
 	s.Facts, s.Modules, _ = a.verdict.Local()
+	a.reports.FillStatus(&s)
 	s.Verdict, s.Maintenance = a.verdict.Summary(), a.swaps.Maintenance()
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
 		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))

@@ -28,17 +28,9 @@ func newReady(a *Agent) *ready.Ready {
 			}
 			return nil
 		},
-		Modules: func() map[string]string {
-			m := map[string]string{}
-			if set := a.mods().Modules(); set != nil {
-				for _, x := range set.Modules() {
-					m[x.Name] = x.Version
-				}
-			}
-			return m
-		},
-		Save: func(b []byte) error { return a.store.PutVerdict(b) }, // the store opens before the component runs
-		Load: func() ([]byte, error) { return a.store.Verdict() },
+		Modules: func() map[string]string { return a.mods().InUse() },
+		Save:    func(b []byte) error { return a.store.PutVerdict(b) }, // the store opens before the component runs
+		Load:    func() ([]byte, error) { return a.store.Verdict() },
 		Alert: func(ok bool, phase, msg string, at time.Time) {
 			a.sched.Observe(a.nodeName(), ready.AlertName, ok, phase, msg, at)
 		}, // after a round: set

@@ -32,6 +32,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/failover"
 	"github.com/sentryha/sentry/internal/readiness"
+	"github.com/sentryha/sentry/internal/report"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/synchronizer"
 )
@@ -266,6 +267,15 @@ func (r ReportsClient) List(ctx context.Context) (*reports.List, error) {
 func (r ReportsClient) Run(ctx context.Context, week string, mail bool) (*reports.RunResult, error) {
 	var res reports.RunResult
 	return &res, r.c.do(ctx, http.MethodPost, "/v1/report/run", reports.Request{Week: week, Mail: mail}, &res)
+}
+
+// RestoreTest tests this node's restic repositories now (a slice of the
+// data read back, a sample of files restored and compared): minutes for
+// a big repository, so no client timeout.
+func (r ReportsClient) RestoreTest(ctx context.Context) ([]report.RestoreRun, error) {
+	var runs []report.RestoreRun
+	long := &Client{Socket: r.c.Socket, hc: &http.Client{Transport: r.c.hc.Transport}}
+	return runs, long.do(ctx, http.MethodPost, "/v1/report/restore-test", struct{}{}, &runs)
 }
 
 // Ready is the readiness verdict: READY, NOT READY or UNKNOWN, with

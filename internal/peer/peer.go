@@ -143,6 +143,28 @@ type NodeStatus struct {
 	// --planned): its expected faults do not alert on either node until
 	// Until, or until the swap's record completes.
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// Restore is the last weekly restore test of the node's backups
+	// (nil: none configured or none made yet).
+	Restore *Restore `json:"restore,omitempty"`
+}
+
+// Restore is a node's last restore test of a backup repository: the
+// newest failed one of a repository still configured, else the newest.
+type Restore struct {
+	At       time.Time `json:"at"`
+	Repo     string    `json:"repo"`               // shown with a URL's password hidden
+	Snapshot string    `json:"snapshot,omitempty"` // short ID
+	Err      string    `json:"error,omitempty"`    // "": good
+}
+
+func (r *Restore) validate() error {
+	if r == nil {
+		return nil
+	}
+	if len(r.Repo) > 512 || len(r.Snapshot) > 64 || len(r.Err) > 4096 || hasControl(r.Repo+r.Snapshot) {
+		return fmt.Errorf("%w: restore test: repository, snapshot or error too long, or with control characters", ErrMalformed)
+	}
+	return nil
 }
 
 // Maintenance is a planned swap under way.
@@ -389,6 +411,9 @@ func (s *NodeStatus) Validate() error {
 		return err
 	}
 	if err := s.Verdict.validate(); err != nil {
+		return err
+	}
+	if err := s.Restore.validate(); err != nil {
 		return err
 	}
 	if m := s.Maintenance; m != nil && (len(m.Plan) > 128 || hasControl(m.Plan)) {

@@ -77,7 +77,7 @@ type Node struct {
 	RAID    *RAIDFacts   // nil: not read
 	Disks   []DiskHealth // SMART, where it can be read
 	DisksAt time.Time
-	Backup  *BackupFacts // nil: no backup configured
+	Backup  *BackupFacts // nil: no restore test made (none configured)
 	Loaders *LoaderFacts // nil: not read
 	Network *NetFacts    // nil: not read
 }
@@ -145,14 +145,14 @@ type DiskHealth struct {
 	Detail string
 }
 
-// BackupFacts are a node's configured backup.
+// BackupFacts are a node's last restore test of its backups: the newest
+// failed one of a repository still configured, else the newest. The
+// backups' freshness is the backup probe's (verify.green).
 type BackupFacts struct {
-	Last      time.Time // newest snapshot
-	MaxAge    time.Duration
-	CheckedAt time.Time
-	Err       string
-	// Restore: the last tested restore (issue 16), "" if never.
-	RestoreErr string
+	At         time.Time // when the test ran
+	Repo       string
+	Snapshot   string
+	RestoreErr string // "": good
 }
 
 // LoaderFacts say whether a disk set can boot without this machine's

@@ -29,7 +29,7 @@ func good() *Input {
 			Disks:       []DiskHealth{{Device: "/dev/sda", Serial: "S1", Passed: boolp(true)}}, DisksAt: recent,
 			Loaders: &LoaderFacts{At: recent, Mode: "uefi", ESPs: []ESP{{Device: "/dev/sda1", Fallback: true, Digest: "x"}, {Device: "/dev/sdb1", Fallback: true, Digest: "x"}}},
 			Network: &NetFacts{At: recent, Method: "ifupdown", Covered: true},
-			Backup:  &BackupFacts{Last: now.Add(-3 * time.Hour), MaxAge: 26 * time.Hour, CheckedAt: recent},
+			Backup:  &BackupFacts{At: now.Add(-30 * time.Hour), Repo: "/srv/restic", Snapshot: "a1b2c3d4"},
 		}
 	}
 	return &Input{
@@ -123,8 +123,8 @@ var faults = []struct {
 		in.Primary.RAID.Arrays[0].Action, in.Primary.RAID.Arrays[0].Progress = "recover", "12.5%"
 	}},
 	{"SMART failed", "disks", NotReady, "/dev/sda (serial S1): SMART says FAILED", func(in *Input) { in.Primary.Disks[0].Passed = boolp(false) }},
-	{"backup too old", "backup", NotReady, "newest backup measured 2d ago (at most 26h)", func(in *Input) { in.Primary.Backup.Last = in.Now.Add(-50 * time.Hour) }},
-	{"restore failed", "backup", NotReady, "the last restore test failed: 3 files differ", func(in *Input) { in.Primary.Backup.RestoreErr = "3 files differ" }},
+	{"restore failed", "backup", NotReady, "the restore test of /srv/restic at", func(in *Input) { in.Primary.Backup.RestoreErr = "3 files differ" }},
+	{"restore failed (reason)", "backup", NotReady, "failed: 3 files differ", func(in *Input) { in.Primary.Backup.RestoreErr = "3 files differ" }},
 	{"clock offset", "clock", NotReady, "the clocks differ by 5s", func(in *Input) { d := 5 * time.Second; in.ClockOffset = &d }},
 	{"clock not measured", "clock", Unknown, "not measured", func(in *Input) { in.ClockOffset = nil }},
 }

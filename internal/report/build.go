@@ -660,7 +660,7 @@ func (bd *build) backups() {
 		if e.Kind != EventRestoreTest || !e.Time.Before(bd.r.Until) {
 			continue
 		}
-		run, err := restoreOf(e)
+		run, err := RestoreOf(e)
 		if err != nil {
 			bd.r.Notes = append(bd.r.Notes, fmt.Sprintf("restore test %v: skipped", err))
 			continue
@@ -779,7 +779,7 @@ func (bd *build) actions() {
 		cmd := "sentry ready"
 		for i := len(r.Backups.Runs) - 1; i >= 0; i-- {
 			if run := r.Backups.Runs[i]; run.Outcome() == "FAILED" {
-				why = fmt.Sprintf("the restore test of %s at %s failed: %s", run.Repo, run.At.UTC().Format("2006-01-02 15:04 MST"), restoreWhy(run))
+				why = fmt.Sprintf("the restore test of %s at %s failed: %s", run.Repo, run.At.UTC().Format("2006-01-02 15:04 MST"), run.Why())
 				if run.Command != "" {
 					cmd = run.Command
 				}
@@ -819,11 +819,4 @@ func (bd *build) actions() {
 		}
 		add(fmt.Sprintf("look at %s on %s", row.Service, row.Node), why, fmt.Sprintf("sentry verify --node %s --service %s", row.Node, row.Service))
 	}
-}
-
-func restoreWhy(run RestoreRun) string {
-	if run.Error != "" {
-		return run.Error
-	}
-	return fmt.Sprintf("%d of %d files differ from the snapshot (%s)", len(run.Mismatches), run.FilesCompared, strings.Join(run.Mismatches, ", "))
 }

@@ -176,7 +176,7 @@ func (f *fixture) commonWeek(start, to time.Time) {
 	f.event(start.Add(51*time.Hour), "inventory", "beta", "inventory taken (package change): 613 packages, boot kernel 6.12.58+deb13-amd64, 12 PCI devices", nil)
 	f.event(start.Add(51*time.Hour+time.Minute), "drift", "alpha", "packages in step with the peer", map[string]string{"state": "in-step"})
 	f.restore(RestoreRun{At: start.Add(3*24*time.Hour + 3*time.Hour), Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Snapshot: "4f1c2b9e",
-		Subset: "3/52", CheckedBytes: 1_840_000_000, FilesRestored: 40, FilesCompared: 40, DurationS: 312})
+		Subset: "3/52", CheckedPacks: 61, CheckedBytes: 14_200_000, FilesRestored: 20, FilesCompared: 20, DurationS: 312})
 }
 
 // fixtureReady is a READY week: 2026-W48, reported on Monday after it.
@@ -243,15 +243,15 @@ func fixtureRestoreFailed(t testing.TB) (*fixture, *Builder) {
 	f.rounds(w48, now)
 	f.event(w48.Add(2*time.Hour), "inventory", "alpha", "inventory taken (boot): 612 packages, boot kernel 6.12.57+deb13-amd64, 14 PCI devices", nil)
 	f.event(w48.Add(2*time.Hour), "drift", "alpha", "packages in step with the peer", map[string]string{"state": "in-step"})
-	f.restore(RestoreRun{At: w48.Add(3 * 24 * time.Hour), Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Snapshot: "a0b1c2d3", Subset: "2/52", CheckedBytes: 1_790_000_000, FilesRestored: 40, FilesCompared: 40})
+	f.restore(RestoreRun{At: w48.Add(3 * 24 * time.Hour), Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Snapshot: "a0b1c2d3", Subset: "2/52", CheckedPacks: 59, CheckedBytes: 12_900_000, FilesRestored: 20, FilesCompared: 20})
 	f.restore(RestoreRun{At: w49.Add(3 * time.Hour), Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Skipped: "repository locked by a running backup (restic lock 7e2f...)"})
 	failAt := w49.Add(24*time.Hour + 3*time.Hour)
-	f.restore(RestoreRun{At: failAt, Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Snapshot: "b4c5d6e7", Subset: "3/52", CheckedBytes: 1_810_000_000,
-		FilesRestored: 40, FilesCompared: 40, Mismatches: []string{"/srv/mail/office/cur/1733212345.M1P2.alpha", "/var/lib/postgresql/17/main/base/16384/2619"},
+	f.restore(RestoreRun{At: failAt, Node: "alpha", Repo: "sftp:backup@nas:/srv/restic/office", Snapshot: "b4c5d6e7", Subset: "3/52", CheckedPacks: 60, CheckedBytes: 13_100_000,
+		FilesRestored: 20, FilesCompared: 20, Mismatches: []string{"/srv/mail/office/cur/1733212345.M1P2.alpha", "/var/lib/postgresql/17/main/base/16384/2619"},
 		Command: "restic -r sftp:backup@nas:/srv/restic/office check --read-data-subset=3/52"})
-	f.ready(failAt.Add(time.Minute), "NOT READY", "backup: the restore test of sftp:backup@nas:/srv/restic/office failed: 2 of 40 files differ from snapshot b4c5d6e7")
+	f.ready(failAt.Add(time.Minute), "NOT READY", "backup: the restore test of sftp:backup@nas:/srv/restic/office failed: 2 of 20 files differ from snapshot b4c5d6e7")
 	res := readiness.Result{Verdict: readiness.NotReady, At: now.Add(-30 * time.Second), Findings: append([]readiness.Finding{
-		{Check: "backup", State: readiness.Fail, Severity: readiness.Block, Blocks: true, Reason: "the last restore test failed: 2 of 40 files differ from snapshot b4c5d6e7",
+		{Check: "backup", State: readiness.Fail, Severity: readiness.Block, Blocks: true, Reason: "the last restore test failed: 2 of 20 files differ from snapshot b4c5d6e7",
 			Fix: "restic -r sftp:backup@nas:/srv/restic/office check --read-data-subset=3/52"},
 	}, readyFindings(now.Add(-time.Hour))...)}
 	f.verdict(res)

@@ -358,12 +358,12 @@ func (r *Report) outline() []block {
 			it := para{text: fmt.Sprintf("%s %s: %s: %s", ft(run.At), run.Node, run.Repo, run.Outcome())}
 			switch run.Outcome() {
 			case "good":
-				it.text += fmt.Sprintf("; checked data subset %s (%s), restored %d file(s), %d compared equal to snapshot %s",
-					or(run.Subset, "-"), bytesText(run.CheckedBytes), run.FilesRestored, run.FilesCompared, or(run.Snapshot, "-"))
+				it.text += fmt.Sprintf("; checked data subset %s (%d data pack(s) read), restored %d file(s) (%s), %d compared equal to snapshot %s",
+					or(run.Subset, "-"), run.CheckedPacks, run.FilesRestored, bytesText(run.CheckedBytes), run.FilesCompared, or(run.Snapshot, "-"))
 			case "skipped":
 				it.text += ": " + run.Skipped + " (retried later; not a failure)"
 			default:
-				it.text += ": " + restoreWhy(run)
+				it.text += ": " + run.Why()
 				it.code = run.Command
 			}
 			l.items = append(l.items, it)

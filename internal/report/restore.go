@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sentryha/sentry/internal/store"
@@ -21,10 +22,12 @@ type RestoreRun struct {
 	Node     string    `json:"node"`
 	Repo     string    `json:"repo"`
 	Snapshot string    `json:"snapshot,omitempty"`
-	// Subset is the slice of the data checked ("3/52"), CheckedBytes
-	// its size.
+	// Subset is the slice of the data read back and checked ("3/52"),
+	// CheckedPacks how many data packs that was.
 	Subset       string `json:"subset,omitempty"`
-	CheckedBytes int64  `json:"checked_bytes,omitempty"`
+	CheckedPacks int    `json:"checked_packs,omitempty"`
+	// CheckedBytes is the size of the files restored and compared.
+	CheckedBytes int64 `json:"checked_bytes,omitempty"`
 	// FilesRestored were restored, FilesCompared compared with the
 	// snapshot, Mismatches those that differ.
 	FilesRestored int      `json:"files_restored"`
@@ -69,8 +72,19 @@ func (r RestoreRun) Event() (store.Event, error) {
 	return store.Event{Time: r.At, Kind: EventRestoreTest, Node: r.Node, Message: msg, Fields: map[string]string{"run": string(b)}}, nil
 }
 
-// restoreOf decodes the run an event records.
-func restoreOf(e store.Event) (RestoreRun, error) {
+// Why is what failed ("" when the run was good or skipped).
+func (r RestoreRun) Why() string {
+	if r.Error != "" {
+		return r.Error
+	}
+	if len(r.Mismatches) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d files differ from the snapshot (%s)", len(r.Mismatches), r.FilesCompared, strings.Join(r.Mismatches, ", "))
+}
+
+// RestoreOf decodes the run an event records.
+func RestoreOf(e store.Event) (RestoreRun, error) {
 	var r RestoreRun
 	if err := json.Unmarshal([]byte(e.Fields["run"]), &r); err != nil {
 		return r, fmt.Errorf("event %d (%s at %s): %w", e.Seq, e.Kind, e.Time.UTC().Format(time.RFC3339), err)

@@ -75,6 +75,17 @@ func (s *Set) event(kind, msg string, fields map[string]string) {
 	}
 }
 
+// InUse are the modules in use, name: version (empty: none selected).
+func (s *Set) InUse() map[string]string {
+	m := map[string]string{}
+	if set := s.Modules(); set != nil {
+		for _, x := range set.Modules() {
+			m[x.Name] = x.Version
+		}
+	}
+	return m
+}
+
 // Modules is the selected modules. A bad manifest or selection is logged
 // (once per distinct message) and nil is returned: the callers then use the
 // compiled-in defaults, so a broken module never stops a node. The set is

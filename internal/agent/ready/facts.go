@@ -219,6 +219,9 @@ func NodeOf(s *peer.NodeStatus, at time.Time) *readiness.Node {
 		n.Probes = append(n.Probes, readiness.Probe{Name: r.Probe, OK: r.OK, Message: r.Message, At: r.Start, Duration: time.Duration(r.DurationMS) * time.Millisecond})
 	}
 	fillFacts(n, s.Facts)
+	if r := s.Restore; r != nil {
+		n.Backup = &readiness.BackupFacts{At: r.At, Repo: r.Repo, Snapshot: r.Snapshot, RestoreErr: r.Err}
+	}
 	return n
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/sentryha/sentry/internal/config"
 	"github.com/sentryha/sentry/internal/report"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/verifier"
 )
 
 // PrimarySilence is how long the secondary waits without a word from the
@@ -67,6 +68,12 @@ type Deps struct {
 	State func() api.State // the cluster now, as `sentry status` shows it
 	Log   *slog.Logger
 	Event func(kind, node, msg string, fields map[string]string)
+	// Backups are this node's probes; those of kind backup with a
+	// restic_repo get the weekly restore test (nil: none).
+	Backups func() []verifier.Spec
+	// Done closes when the agent stops (nil: a skipped restore test is
+	// not tried again).
+	Done <-chan struct{}
 }
 
 // Option adjusts the component (tests).
@@ -85,8 +92,14 @@ type Reports struct {
 	sender Sender
 	run    sync.Mutex // one mailing at a time
 
-	mu   sync.Mutex
-	last *time.Time // when the newest kept report was made (nil: not read yet)
+	mu       sync.Mutex
+	last     *time.Time                   // when the newest kept report was made (nil: not read yet)
+	restored map[string]report.RestoreRun // each repository's last good or failed restore test (nil: not read yet)
+	retrying bool                         // a skipped restore test waits to be tried again
+
+	restoreMu  sync.Mutex // one restore test at a time
+	tmpDir     string
+	retryDelay time.Duration
 }
 
 // Last is when the newest kept report was made (zero: none yet), for the
@@ -131,7 +144,13 @@ func (r *Reports) mailer() (Sender, report.MailHeader, error) {
 
 // New returns the component.
 func New(d Deps, opts ...Option) *Reports {
-	r := &Reports{d: d, now: time.Now}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Event == nil {
+		d.Event = func(string, string, string, map[string]string) {}
+	}
+	r := &Reports{d: d, now: time.Now, retryDelay: RetryDelay}
 	for _, o := range opts {
 		o(r)
 	}
@@ -195,12 +214,12 @@ func Render(rep *report.Report, format string) (string, error) {
 func (r *Reports) Run(ctx context.Context, week string, mail bool) (RunResult, error) {
 	r.run.Lock()
 	defer r.run.Unlock()
-	rep, err := r.Build(week)
+	w, err := r.Week(week)
 	if err != nil {
 		return RunResult{}, err
 	}
 	n := r.node()
-	res := RunResult{Week: rep.Week, Headline: rep.Headline(), Role: n.Role}
+	res := RunResult{Week: w, Role: n.Role}
 	note := ""
 	switch {
 	case n.Role == "primary":
@@ -210,10 +229,22 @@ func (r *Reports) Run(ctx context.Context, week string, mail bool) (RunResult, e
 		note = fmt.Sprintf("sent by %s: %s unreachable since %s", n.Self, n.Peer, n.PeerContact.UTC().Format("Mon 2 Jan 15:04 UTC"))
 	case n.Role == "secondary":
 		res.Skipped = fmt.Sprintf("this is the secondary and the primary %s answered %s ago: the primary mails the report", n.Peer, r.now().Sub(n.PeerContact).Round(time.Minute))
-		return res, nil
+		rep, err := r.Build(w)
+		if err == nil {
+			res.Headline = rep.Headline()
+		}
+		return res, err
 	default:
 		return res, errors.New("this disk set belongs to no cluster: no report to make")
 	}
+	if mail { // the weekly run: test the backups first, so the report tells
+		res.Restore = r.RestoreTest(ctx)
+	}
+	rep, err := r.Build(w)
+	if err != nil {
+		return res, err
+	}
+	res.Headline = rep.Headline()
 	if err := report.Save(r.d.Store().History(), rep); err != nil {
 		return res, err
 	}
@@ -266,6 +297,8 @@ type (
 		MailedTo []string `json:"mailed_to,omitempty"`
 		Bytes    int      `json:"bytes,omitempty"`
 		Skipped  string   `json:"skipped,omitempty"`
+		// Restore is the restore tests made before the report (--mail).
+		Restore []report.RestoreRun `json:"restore,omitempty"`
 	}
 	// Text is the answer of GET /v1/report?week=W&format=F.
 	Text struct {
@@ -304,6 +337,13 @@ func (r *Reports) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any
 	mux.HandleFunc("GET /v1/reports", func(w http.ResponseWriter, q *http.Request) {
 		list, skipped, err := report.List(r.d.Store().History())
 		reply(w, List{Reports: list, Skipped: skipped}, err)
+	})
+	mux.HandleFunc("POST /v1/report/restore-test", func(w http.ResponseWriter, q *http.Request) {
+		if err := decode(w, q, &struct{}{}); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		reply(w, r.RestoreTest(q.Context()), nil)
 	})
 	mux.HandleFunc("POST /v1/report/run", func(w http.ResponseWriter, q *http.Request) {
 		var req Request
