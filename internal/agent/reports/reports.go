@@ -20,6 +20,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/alert"
 	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/report"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/verifier"
@@ -96,6 +97,11 @@ type Reports struct {
 	last     *time.Time                   // when the newest kept report was made (nil: not read yet)
 	restored map[string]report.RestoreRun // each repository's last good or failed restore test (nil: not read yet)
 	retrying bool                         // a skipped restore test waits to be tried again
+	// status is the last restore test for the node's status, read at
+	// statusAt (refreshing: being read again).
+	status     *peer.Restore
+	statusAt   time.Time
+	refreshing bool
 
 	restoreMu  sync.Mutex // one restore test at a time
 	tmpDir     string

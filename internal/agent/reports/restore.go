@@ -103,11 +103,12 @@ func (r *Reports) record(run report.RestoreRun) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.restored == nil {
 		r.restored = map[string]report.RestoreRun{}
 	}
 	r.restored[run.Repo] = run
+	r.mu.Unlock()
+	r.refresh()
 }
 
 // retryLater tries a skipped test again, once at a time.
@@ -385,10 +386,27 @@ func cut(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// FillStatus puts the last restore test into the node's status.
+// FillStatus puts the last restore test into the node's status. It is
+// called under the agent's lock: it reads what refresh last found, and
+// starts a refresh (which reads the probes and the store) in the
+// background when that is older than a minute.
 func (r *Reports) FillStatus(s *peer.NodeStatus) {
 	if r == nil {
 		return
 	}
-	s.Restore = r.LastRestore()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Restore = r.status
+	if !r.refreshing && time.Since(r.statusAt) > time.Minute {
+		r.refreshing = true
+		go r.refresh()
+	}
+}
+
+// refresh reads the last restore test again for the node's status.
+func (r *Reports) refresh() {
+	lr := r.LastRestore()
+	r.mu.Lock()
+	r.status, r.statusAt, r.refreshing = lr, time.Now(), false
+	r.mu.Unlock()
 }

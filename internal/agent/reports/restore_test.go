@@ -15,6 +15,7 @@ import (
 
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/config"
+	"github.com/sentryha/sentry/internal/peer"
 	"github.com/sentryha/sentry/internal/report"
 	"github.com/sentryha/sentry/internal/store"
 	"github.com/sentryha/sentry/verifier"
@@ -167,6 +168,13 @@ func TestRestoreTestCorrupt(t *testing.T) {
 	lr := r.LastRestore()
 	if lr == nil || lr.Err == "" || lr.Repo != repo {
 		t.Fatalf("LastRestore %+v, want the failure", lr)
+	}
+	// The node's status carries it at once (FillStatus runs under the
+	// agent's lock: it reads only what the run left).
+	var st peer.NodeStatus
+	r.FillStatus(&st)
+	if st.Restore == nil || st.Restore.Err != lr.Err {
+		t.Errorf("status %+v, want the failure", st.Restore)
 	}
 	// Read again from the store (an agent restarted): still failing, and
 	// no longer once the repository is no longer configured.
