@@ -339,6 +339,9 @@ func (r *Reports) LastRestore() *peer.Restore {
 	if len(configured) == 0 {
 		return nil
 	}
+	// The deps before the lock: FillStatus takes r.mu under the agent's
+	// lock, and the cluster's state takes the agent's lock.
+	self := r.node().Self
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.restored == nil {
@@ -347,7 +350,6 @@ func (r *Reports) LastRestore() *peer.Restore {
 		if err != nil {
 			r.d.Log.Warn("restore tests not read", "err", err)
 		}
-		self := r.node().Self
 		for _, e := range evs {
 			run, err := report.RestoreOf(e)
 			if err != nil || run.Outcome() == "skipped" || (self != "" && run.Node != self) {

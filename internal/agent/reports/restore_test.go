@@ -245,3 +245,36 @@ func TestRestoreTestLocked(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestFillStatusUnderAgentLock: the agent calls FillStatus under its
+// lock, and the cluster's state (Deps.State) takes that lock. The
+// background refresh must not hold the component's lock while it reads
+// the state, or the agent's next status deadlocks (it did, in the lab).
+func TestFillStatusUnderAgentLock(t *testing.T) {
+	spec, _ := resticRepo(t)
+	f := newFixture(t, "primary", now)
+	var agentMu sync.Mutex
+	r := New(Deps{Conf: func() *config.Config { return &f.conf }, Store: func() *store.Store { return f.st },
+		State: func() api.State { agentMu.Lock(); defer agentMu.Unlock(); return f.state },
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)), Backups: func() []verifier.Spec { return []verifier.Spec{spec} }},
+		WithClock(func() time.Time { return now }))
+	status := func() {
+		agentMu.Lock()
+		defer agentMu.Unlock()
+		var st peer.NodeStatus
+		r.FillStatus(&st) // starts the refresh, which waits for agentMu
+		time.Sleep(200 * time.Millisecond)
+	}
+	status()
+	done := make(chan struct{})
+	go func() {
+		status()
+		status()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("FillStatus blocked under the agent's lock: the refresh holds the component's lock while it waits for the agent's")
+	}
+}
