@@ -13,8 +13,8 @@ import (
 
 // reportOptions are the flags of `sentry report`.
 type reportOptions struct {
-	week, format, out string
-	mail, asJSON      bool
+	week, format, out      string
+	mail, asJSON, fromPeer bool
 }
 
 func newReportCommand() *cobra.Command {
@@ -34,6 +34,11 @@ each week: the report is kept in the store and mailed through the relay of
 mails it; the secondary mails one only when the primary has not answered for
 a day, and says so in the subject; otherwise it says it skipped.
 
+With --from-peer it shows the report the peer kept for the week instead
+(each node keeps the reports it made for a year: the primary every week,
+the secondary those it mailed), fetched over the peer link and printed here
+in any format; "sentry report list" lists both nodes' kept reports.
+
 --week takes an ISO week (2026-W49), "last" (the last full week, the
 default) or "current" (the week so far).`,
 		Args: noArgs,
@@ -43,6 +48,9 @@ default) or "current" (the week so far).`,
 			}
 			if opts.mail && (opts.out != "" || cmd.Flags().Changed("format")) {
 				return usageError{fmt.Errorf("--mail keeps and mails the report: --out and --format are for showing it")}
+			}
+			if opts.mail && opts.fromPeer {
+				return usageError{fmt.Errorf("--from-peer shows the peer's kept report: --mail keeps and mails this node's")}
 			}
 			if w := opts.week; w != "last" && w != "current" {
 				if _, err := store.WeekStartOf(w); err != nil {
@@ -89,7 +97,11 @@ default) or "current" (the week so far).`,
 			if opts.asJSON {
 				format = "json"
 			}
-			rep, err := c.Reports().Build(ctx, opts.week, format)
+			build := c.Reports().Build
+			if opts.fromPeer {
+				build = c.Reports().FromPeer
+			}
+			rep, err := build(ctx, opts.week, format)
 			if err != nil {
 				return err
 			}
@@ -101,7 +113,11 @@ default) or "current" (the week so far).`,
 				if err := atomicfile.Write(opts.out, []byte(body), 0o644); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "report %s (%s) written to %s\n", rep.Week, rep.Headline, opts.out)
+				kept := ""
+				if rep.Node != "" {
+					kept = ", kept by " + rep.Node + ","
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "report %s (%s)%s written to %s\n", rep.Week, rep.Headline, kept, opts.out)
 				return nil
 			}
 			_, err = io.WriteString(w, body)
@@ -113,27 +129,41 @@ default) or "current" (the week so far).`,
 	cmd.Flags().StringVar(&opts.out, "out", "", "write the report to this file (temp file, then rename) instead of printing it")
 	cmd.Flags().BoolVar(&opts.mail, "mail", false, "keep the report and mail it (the weekly timer's run)")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print as JSON (the report; with --mail, what was kept and mailed)")
+	cmd.Flags().BoolVar(&opts.fromPeer, "from-peer", false, "show the report the peer kept for the week (sentry report list), not one built from this node's store")
 	cmd.AddCommand(newReportListCommand(), newRestoreTestCommand())
-	return exitCodes{fail: "the report could not be made, or (--mail, on the primary) was not mailed", invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{fail: "the report could not be made, or (--mail, on the primary) was not mailed, or (--from-peer) the peer keeps none of the week or did not answer", invalid: configInvalid, root: agentRoot}.set(cmd)
 }
 
 func newReportListCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the weekly reports kept in this node's store, newest first",
-		Args:  noArgs,
+		Short: "List the weekly reports kept in this node's store and in the peer's, newest first",
+		Long: `List the weekly reports kept in this node's store and in the peer's (asked
+over the peer link), newest first, each with the node that keeps it: the
+primary keeps one each week, the secondary those it mailed itself. Show one
+with sentry report --week W (--from-peer for the peer's).
+
+The peer not answering is a warning naming it: this node's are listed.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := agentClient(cmd)
 			if err != nil {
 				return err
 			}
-			l, err := c.Reports().List(cmd.Context())
+			l, err := c.Reports().ListWithPeer(cmd.Context())
 			if err != nil {
 				return err
 			}
+			stderr := cmd.ErrOrStderr()
 			for _, s := range l.Skipped {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sentry: %s\n", s)
+				fmt.Fprintf(stderr, "sentry: %s\n", s)
+			}
+			if l.PeerError != "" {
+				fmt.Fprintf(stderr, "sentry: warning: %s (only this node's kept reports are listed)\n", l.PeerError)
+			}
+			if l.PeerMore > 0 {
+				fmt.Fprintf(stderr, "sentry: %s keeps %d older reports, not listed\n", l.Peer, l.PeerMore)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), l)
@@ -142,12 +172,16 @@ func newReportListCommand() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no report kept yet: sentry-report.timer keeps one each week (sentry report --mail)")
 				return nil
 			}
+			width := 0
+			for _, r := range l.Reports {
+				width = max(width, len(r.Node))
+			}
 			for _, r := range l.Reports {
 				partial := ""
 				if r.Partial {
 					partial = " (partial week)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  made %s%s\n", r.Week, r.Headline, r.Made.UTC().Format("2006-01-02 15:04 UTC"), partial)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-*s  %s  made %s%s\n", r.Week, width, r.Node, r.Headline, r.Made.UTC().Format("2006-01-02 15:04 UTC"), partial)
 			}
 			return nil
 		},

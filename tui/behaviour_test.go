@@ -3,15 +3,17 @@ package tui
 import (
 	"bytes"
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+	"github.com/charmbracelet/x/vt"
 
 	"github.com/sentryha/sentry/internal/agentclient"
 	"github.com/sentryha/sentry/internal/readiness"
@@ -23,9 +25,9 @@ func everyScreen(m *Model) []string {
 	var out []string
 	for s := range nScreens {
 		press(m, string(rune('1'+s)))
-		out = append(out, m.View())
+		out = append(out, m.View().Content)
 		press(m, "enter")
-		out = append(out, m.View())
+		out = append(out, m.View().Content)
 		press(m, "esc")
 	}
 	return out
@@ -45,8 +47,8 @@ func TestASCII(t *testing.T) {
 		}
 	}
 	u := open(sock, 120, 40, WithScreen("services"))
-	if !strings.Contains(u.View(), "█") {
-		t.Errorf("with Unicode, the sparkline has no block:\n%s", u.View())
+	if !strings.Contains(u.View().Content, "█") {
+		t.Errorf("with Unicode, the sparkline has no block:\n%s", u.View().Content)
 	}
 }
 
@@ -64,7 +66,7 @@ func TestNoColor(t *testing.T) {
 		}
 	}
 	colour := open(sock, 80, 24, env(map[string]string{"TERM": "xterm-256color"})...)
-	if v := colour.View(); !strings.Contains(v, "\x1b[31") && !strings.Contains(v, "\x1b[1;31") {
+	if v := colour.View().Content; !strings.Contains(v, "\x1b[31") && !strings.Contains(v, "\x1b[1;31") {
 		t.Errorf("NOT READY is not red:\n%q", v)
 	}
 }
@@ -184,7 +186,7 @@ func TestKeys(t *testing.T) {
 	if m.cur != scrSync {
 		t.Errorf("tab tab: on %s", m.cur)
 	}
-	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyShiftTab})
+	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift})
 	settle(m, cmd)
 	press(m, "8")
 	if m.cur != scrReports || !strings.Contains(frame(m), "not built yet in the UI") {
@@ -202,37 +204,95 @@ func TestKeys(t *testing.T) {
 	if !strings.Contains(frame(m), "dns") {
 		t.Errorf("esc: the filter stays:\n%s", frame(m))
 	}
-	_, cmd = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	press(m, " ") // a page down
+	if c := m.views[scrServices].cursor; c != len(fixtureProbes)-1 {
+		t.Errorf("space: on item %d, want the last, %d", c, len(fixtureProbes)-1)
+	}
+	_, cmd = m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
 	if cmd == nil {
 		t.Fatal("q: no command")
 	}
 	if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Error("q does not quit")
 	}
+	// ctrl+c quits too, even while a question waits for its answer.
+	press(m, "3", "R")
+	if m.ask == nil {
+		t.Fatalf("R on Sync: no question:\n%s", frame(m))
+	}
+	_, cmd = m.Update(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	if cmd == nil {
+		t.Fatal("ctrl+c: no command")
+	}
+	if _, ok := cmd().(tea.QuitMsg); !ok {
+		t.Error("ctrl+c does not quit")
+	}
 }
 
-// syncBuffer is a buffer safe to write from the program and read from
-// the test.
-type syncBuffer struct {
+// TestFilterPaste: text pasted while filtering goes into the filter, on
+// one line, as typed keys do; pasted elsewhere it is no key (a pasted q
+// does not quit).
+func TestFilterPaste(t *testing.T) {
+	sock := socket(t)
+	readyFixture(fixtureNow).serve(t, sock)
+	m := open(sock, 80, 24, WithScreen("services"))
+	if _, cmd := m.Update(tea.PasteMsg{Content: "q"}); cmd != nil || m.views[scrServices].filter != "" {
+		t.Fatalf("q pasted, not filtering: command %v, filter %q", cmd, m.views[scrServices].filter)
+	}
+	press(m, "/")
+	m.Update(tea.PasteMsg{Content: "w\neb\r"})
+	press(m, "enter")
+	if v := frame(m); m.views[scrServices].filter != "web" || strings.Contains(v, "dns") || !strings.Contains(v, "web") {
+		t.Errorf("web pasted: filter %q:\n%s", m.views[scrServices].filter, v)
+	}
+}
+
+// terminal is a terminal that the program draws on, as the operator's
+// does: bubbletea v2 writes only the cells that changed since the last
+// frame, so a text is on the screen, not always in one piece in what was
+// written.
+type terminal struct {
 	mu sync.Mutex
-	b  bytes.Buffer
+	vt *vt.Emulator
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func newTerminal(t *testing.T, w, h int) *terminal {
+	term := &terminal{vt: vt.NewEmulator(w, h)}
+	// The terminal's answers (the program asks it which modes it has)
+	// are read and dropped: unread, they would block its writes. Its
+	// input pipe closed, the reading ends.
+	go io.Copy(io.Discard, term.vt)
+	t.Cleanup(func() {
+		if c, ok := term.vt.InputPipe().(io.Closer); ok {
+			c.Close()
+		}
+	})
+	return term
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// Write draws p. A program whose input is no terminal (teatest's) draws
+// for a terminal that is not in raw mode, whose line discipline turns \n
+// into \r\n (ONLCR): this one does that too.
+func (term *terminal) Write(p []byte) (int, error) {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	if _, err := term.vt.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// TestLive runs the program (teatest) with Follow against a fake agent:
-// an event turns the verdict NOT READY; the agent going away is said and
-// what was shown kept; the agent back, the UI recovers by itself.
+// screen is the text on the screen now.
+func (term *terminal) screen() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.vt.String()
+}
+
+// TestLive runs the program (teatest) with Follow against a fake agent,
+// and reads its screen: an event turns the verdict NOT READY; the agent
+// going away is said and what was shown kept; the agent back, the UI
+// recovers by itself.
 func TestLive(t *testing.T) {
 	sock := socket(t)
 	f := readyFixture(fixtureNow)
@@ -247,12 +307,12 @@ func TestLive(t *testing.T) {
 		Follow(ctx, a, tm.Send, Backoff{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond}, 0)
 	}()
 	defer func() { cancel(); <-done }()
-	out := &syncBuffer{}
+	term := newTerminal(t, 100, 30)
 	go func() {
 		buf := make([]byte, 4096)
 		for {
 			n, err := tm.Output().Read(buf)
-			out.Write(buf[:n])
+			term.Write(buf[:n])
 			if err != nil && n == 0 {
 				select {
 				case <-done:
@@ -266,12 +326,12 @@ func TestLive(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if strings.Contains(ansi.Strip(out.String()), what) {
+			if strings.Contains(term.screen(), what) {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatalf("no %q in the output:\n%s", what, ansi.Strip(out.String()))
+		t.Fatalf("no %q on the screen:\n%s", what, term.screen())
 	}
 	waitFor("VERDICT  READY")
 	// web fails on S: the agent records it, and judges NOT READY.
@@ -280,26 +340,22 @@ func TestLive(t *testing.T) {
 	f.state, f.ready = nr.state, nr.ready
 	f.mu.Unlock()
 	f.stream <- store.Event{Seq: 50, Time: fixtureNow, Kind: "ready-changed", Node: "node-p", Message: "verdict NOT READY", Fields: map[string]string{"verdict": string(readiness.NotReady)}}
-	waitFor("NOT READY")
+	waitFor("VERDICT  NOT READY")
 	waitFor("x verifier: web on node-s fails")
-	// The agent goes away.
+	// The agent goes away: the screen says so, and keeps what it showed.
 	stop()
 	close(f.stream)
 	waitFor("AGENT DOWN")
 	waitFor("retrying in")
+	if v := term.screen(); strings.Contains(v, "agent up") || !strings.Contains(v, "VERDICT  NOT READY") || !strings.Contains(v, "x verifier: web on node-s fails") {
+		t.Errorf("the agent down, the screen does not keep what it showed:\n%s", v)
+	}
 	// It comes back.
-	seen := len(out.String())
 	f2 := notReadyFixture(fixtureNow)
 	f2.serve(t, sock)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(ansi.Strip(out.String()[seen:]), "agent up") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the agent back, the UI does not say so:\n%s", ansi.Strip(out.String()[seen:]))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor("agent up")
 	tm.Type("q")
-	v := ansi.Strip(tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).View())
+	v := ansi.Strip(tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).View().Content)
 	if missing := missing(v, "agent up", "NOT READY", "node-s (secondary)"[:6]); len(missing) > 0 {
 		t.Errorf("the last frame lacks %v:\n%s", missing, v)
 	}

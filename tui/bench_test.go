@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agentclient"
@@ -34,7 +34,7 @@ func BenchmarkFirstFrameWithData(b *testing.B) {
 		m := New(a, WithClock(clock))
 		m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 		settle(m, m.Init())
-		if v := m.View(); len(v) == 0 {
+		if v := m.View().Content; len(v) == 0 {
 			b.Fatal("no frame")
 		}
 	}

@@ -12,12 +12,17 @@ import (
 var sizes = [][2]int{{80, 24}, {120, 40}}
 
 // frame is what the terminal shows: the view without its styling.
-func frame(m *Model) string { return ansi.Strip(m.View()) }
+func frame(m *Model) string { return ansi.Strip(m.View().Content) }
 
-// checkFrame checks that the view fills the terminal and no more.
+// checkFrame checks that the view fills the terminal and no more, on the
+// alternate screen.
 func checkFrame(t *testing.T, m *Model, w, h int) {
 	t.Helper()
-	lines := strings.Split(m.View(), "\n")
+	v := m.View()
+	if !v.AltScreen {
+		t.Error("the view is not on the alternate screen")
+	}
+	lines := strings.Split(v.Content, "\n")
 	if len(lines) != h {
 		t.Errorf("%d lines, want %d", len(lines), h)
 	}

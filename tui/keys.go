@@ -1,6 +1,6 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import "charm.land/bubbles/v2/key"
 
 // keyMap is every key of the UI; the help bar shows those of the screen.
 type keyMap struct {
@@ -23,7 +23,7 @@ func newKeyMap() keyMap {
 		Up:       b("up/k", "up", "up", "k"),
 		Down:     b("down/j", "down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "b"),
-		PageDown: b("pgdn", "page down", "pgdown", " "),
+		PageDown: b("pgdn", "page down", "pgdown", "space"),
 		Top:      b("home/g", "first", "home", "g"),
 		Bottom:   b("end/G", "last", "end", "G"),
 		Enter:    b("enter", "open", "enter"),

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/key"
-	tea "github.com/charmbracelet/bubbletea"
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -169,8 +169,22 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.Width > 0 && msg.Height > 0 {
 			m.w, m.h = msg.Width, msg.Height
 		}
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m, m.onKey(msg)
+	case tea.PasteMsg:
+		// Text pasted while filtering goes into the filter, as typed keys
+		// do (bubbletea v1 gave it as keys); elsewhere it is no key. A
+		// filter is one line: the line breaks and other controls go.
+		if m.filtering {
+			v := &m.views[m.cur]
+			v.filter += strings.Map(func(r rune) rune {
+				if r < 0x20 || r == 0x7f {
+					return -1
+				}
+				return r
+			}, msg.Content)
+			v.cursor, v.off = 0, 0
+		}
 	case loadedMsg:
 		return m, m.onLoaded(msg)
 	case actionMsg:
@@ -299,7 +313,7 @@ func (m *Model) concerns(kind, node, probe string) []string {
 }
 
 // onKey handles a key.
-func (m *Model) onKey(msg tea.KeyMsg) tea.Cmd {
+func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	if msg.String() == "ctrl+c" {
 		return tea.Quit
@@ -316,17 +330,19 @@ func (m *Model) onKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	v := &m.views[m.cur]
 	if m.filtering {
-		switch msg.Type {
+		switch msg.Code {
 		case tea.KeyEnter:
 			m.filtering = false
-		case tea.KeyEsc:
+		case tea.KeyEscape:
 			m.filtering, v.filter = false, ""
 		case tea.KeyBackspace:
 			if r := []rune(v.filter); len(r) > 0 {
 				v.filter = string(r[:len(r)-1])
 			}
-		case tea.KeyRunes, tea.KeySpace:
-			v.filter += string(msg.Runes)
+		default:
+			// Text is what a key types (space too), none for the keys
+			// that type nothing (arrows, ctrl+...).
+			v.filter += msg.Text
 		}
 		v.cursor, v.off = 0, 0
 		return nil
@@ -342,7 +358,7 @@ func (m *Model) onKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Prev):
 		return m.show((m.cur + nScreens - 1) % nScreens)
 	case key.Matches(msg, k.Jump):
-		return m.show(screen(msg.Runes[0] - '1'))
+		return m.show(screen(msg.String()[0] - '1'))
 	case key.Matches(msg, k.Refresh):
 		return m.refetch()
 	case key.Matches(msg, k.Back):
@@ -369,7 +385,7 @@ func (m *Model) show(s screen) tea.Cmd {
 }
 
 // move moves the selection, or scrolls a screen without one.
-func (m *Model) move(msg tea.KeyMsg) {
+func (m *Model) move(msg tea.KeyPressMsg) {
 	k, v := m.keys, &m.views[m.cur]
 	page := max(m.bodyHeight()-1, 1)
 	delta := 0
@@ -406,7 +422,7 @@ func (m *Model) move(msg tea.KeyMsg) {
 }
 
 // screenKey handles the keys of one screen.
-func (m *Model) screenKey(msg tea.KeyMsg) tea.Cmd {
+func (m *Model) screenKey(msg tea.KeyPressMsg) tea.Cmd {
 	k, v := m.keys, &m.views[m.cur]
 	switch {
 	case (m.cur == scrServices || m.cur == scrEvents) && key.Matches(msg, k.Enter):
@@ -474,8 +490,17 @@ func (m *Model) askRollback() tea.Cmd {
 // bodyHeight is how many lines the screen's body has.
 func (m *Model) bodyHeight() int { return max(m.h-3-len(m.footer()), 1) }
 
-// View draws the UI.
-func (m *Model) View() string {
+// View is the UI's frame, on the alternate screen: the UI takes the
+// whole terminal, and what was on it is there again when it quits.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.draw())
+	v.AltScreen = true
+	return v
+}
+
+// draw draws the UI: one line of at most m.w columns for each of its
+// m.h lines.
+func (m *Model) draw() string {
 	if m.w <= 0 || m.h <= 0 {
 		return ""
 	}
@@ -491,6 +516,12 @@ func (m *Model) View() string {
 		lines = lines[:m.h]
 	}
 	out := strings.Join(lines, "\n")
+	if !m.o.color {
+		// No colour, and no other style either, as the UI drew it on
+		// lipgloss v1 (termenv's Ascii profile): the marks ("[1 Overview]",
+		// ">") show what is selected without one.
+		out = ansi.Strip(out)
+	}
 	if m.th.ascii {
 		// Whatever came through: the Linux console draws ASCII only.
 		out = strings.Map(func(r rune) rune {
@@ -553,7 +584,7 @@ func (m *Model) footer() []string {
 	keys := m.keys
 	keys.screen, keys.detail = m.cur, v.detail
 	h := m.help
-	h.Width = m.w
+	h.SetWidth(m.w)
 	return append(out, strings.Split(h.View(keys), "\n")...)
 }
 

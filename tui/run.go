@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 )
 
 // tickEvery is how often the UI redraws the ages it shows and refetches
@@ -17,7 +17,10 @@ const tickEvery = 15 * time.Second
 func Run(ctx context.Context, a Agent, in io.Reader, out io.Writer, opts ...Option) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := tea.NewProgram(New(a, opts...), tea.WithAltScreen(), tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx))
+	// The alternate screen is the view's (Model.View); the colours are
+	// brought down to what the terminal has by the program, from TERM,
+	// COLORTERM and NO_COLOR.
+	p := tea.NewProgram(New(a, opts...), tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx))
 	go Follow(ctx, a, p.Send, DefaultBackoff(), tickEvery)
 	_, err := p.Run()
 	if ctx.Err() != nil && err != nil {

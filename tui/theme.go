@@ -1,13 +1,11 @@
 package tui
 
 import (
-	"io"
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	"charm.land/bubbles/v2/help"
+	"charm.land/lipgloss/v2"
 )
 
 // Option sets how the UI looks and what clock it reads.
@@ -48,15 +46,13 @@ type theme struct {
 	sep, bullet, ellipsis, arrow        string
 }
 
+// newTheme is the theme of o. The colours are the terminal's own (ANSI
+// 1, 2, 3, 6), which read on a dark background and a light one alike: no
+// colour depends on the background, so nothing asks the terminal which
+// it has. Without colour (o.color false) the frame is drawn without any
+// style (Model.draw).
 func newTheme(o options) theme {
-	r := lipgloss.NewRenderer(io.Discard)
-	if o.color {
-		r.SetColorProfile(termenv.ANSI)
-	} else {
-		r.SetColorProfile(termenv.Ascii)
-	}
-	r.SetHasDarkBackground(true)
-	s := r.NewStyle
+	s := lipgloss.NewStyle
 	t := theme{
 		ascii:   o.ascii,
 		ok:      s().Foreground(lipgloss.Color("2")),

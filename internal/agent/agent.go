@@ -584,7 +584,7 @@ func (r *rootOnly) Accept() (net.Conn, error) {
 // newReports makes the weekly report's component.
 func newReports(a *Agent, done <-chan struct{}) *reports.Reports {
 	return reports.New(reports.Deps{Conf: a.conf, Store: func() *store.Store { return a.store }, State: a.state,
-		Log: a.log.With("component", "reports"), Event: a.event, Done: done,
+		Log: a.log.With("component", "reports"), Event: a.event, Done: done, Peer: a.lnk().Client(),
 		Backups: func() []verifier.Spec { return a.mods().ProbeSpecs("", 0) }}, a.paths.reports...)
 }
 

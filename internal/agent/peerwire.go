@@ -76,6 +76,7 @@ func (a *Agent) lnk() *link.Link {
 				InventoryFetch: func(w http.ResponseWriter, r *http.Request) { a.parity.HandleInventoryFetch(w, r) },
 				Deb:            func(w http.ResponseWriter, r *http.Request) { a.parity.HandleDeb(w, r) },
 				DebNeedsFetch:  func(d peer.DebRequest) bool { return a.parity.DebNeedsFetch(parity.DebRequest(d)) },
+				ReportsFetch:   func(w http.ResponseWriter, r *http.Request) { a.reports.HandlePeer(w, r) },
 			},
 		}, link.WithCodec(a.paths.codec))
 	})

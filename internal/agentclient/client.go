@@ -261,6 +261,22 @@ func (r ReportsClient) List(ctx context.Context) (*reports.List, error) {
 	return &l, r.c.do(ctx, http.MethodGet, "/v1/reports", nil, &l)
 }
 
+// ListWithPeer lists this node's kept weekly reports and the peer's, newest
+// first, each row naming its node; the peer not answering is said in
+// PeerError, not an error.
+func (r ReportsClient) ListWithPeer(ctx context.Context) (*reports.List, error) {
+	var l reports.List
+	return &l, r.c.do(ctx, http.MethodGet, "/v1/reports?peer=1", nil, &l)
+}
+
+// FromPeer is the peer's kept report of week ("" or "last", "current",
+// or "2026-W49"), fetched over the peer link and rendered here as format.
+func (r ReportsClient) FromPeer(ctx context.Context, week, format string) (*reports.Text, error) {
+	var t reports.Text
+	q := url.Values{"week": {week}, "format": {format}, "from": {"peer"}}
+	return &t, r.c.do(ctx, http.MethodGet, "/v1/report?"+q.Encode(), nil, &t)
+}
+
 // Run is the weekly timer's run: the week's report kept and, with mail,
 // mailed (by the primary, or by the secondary after a day without the
 // primary).

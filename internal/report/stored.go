@@ -39,6 +39,12 @@ func decodeStored(week string, b []byte) (*Report, error) {
 	return &r, nil
 }
 
+// Decode reads a kept report's document (as Save stores it, or as the
+// peer sends one of its own kept reports), checking that it is the report
+// of week and of a format this sentry reads. It checks nothing else: a
+// document from elsewhere needs the bounds of its reader.
+func Decode(week string, b []byte) (*Report, error) { return decodeStored(week, b) }
+
 // Load returns the stored report of week; false when none is stored. A
 // damaged one is an error naming the week.
 func Load(h *store.History, week string) (*Report, bool, error) {

@@ -65,6 +65,7 @@ type Handlers struct {
 	ConfigFetch    http.HandlerFunc // POST /v1/config/fetch (protocol 2's form)
 	InventoryFetch http.HandlerFunc // POST /v1/inventory/fetch
 	Deb            http.HandlerFunc // POST /v1/parity/deb (protocol 2's form)
+	ReportsFetch   http.HandlerFunc // POST /v1/reports/fetch (nil: not served)
 	// DebNeedsFetch says whether serving d makes this node run apt-get
 	// download (the fetch limit applies).
 	DebNeedsFetch func(d peer.DebRequest) bool

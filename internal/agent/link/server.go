@@ -26,6 +26,9 @@ func (l *Link) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/config/fetch", l.requirePeer(l.streamEndpoint("fetch request", configFetchForm, hs.ConfigFetch)))
 	mux.HandleFunc("POST /v1/inventory/fetch", l.requirePeer(hs.InventoryFetch))
 	mux.HandleFunc("POST /v1/parity/deb", l.requirePeer(l.streamEndpoint("deb request", debForm, l.limitDebs(hs.Deb))))
+	if hs.ReportsFetch != nil { // the component bounds it (reports.HandlePeer)
+		mux.HandleFunc("POST /v1/reports/fetch", l.requirePeer(hs.ReportsFetch))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := pki.VerifyClient(r.TLS, ""); err != nil {
 			l.refuseUnauthenticated(w, r, http.StatusUnauthorized, err)

@@ -75,6 +75,8 @@ type Deps struct {
 	// Done closes when the agent stops (nil: a skipped restore test is
 	// not tried again).
 	Done <-chan struct{}
+	// Peer carries the requests for the peer's kept reports (nil: none).
+	Peer Peer
 }
 
 // Option adjusts the component (tests).
@@ -106,6 +108,8 @@ type Reports struct {
 	restoreMu  sync.Mutex // one restore test at a time
 	tmpDir     string
 	retryDelay time.Duration
+
+	peerServe chan struct{} // the peer's requests served now (peerServing at most)
 }
 
 // Last is when the newest kept report was made (zero: none yet), for the
@@ -156,7 +160,7 @@ func New(d Deps, opts ...Option) *Reports {
 	if d.Event == nil {
 		d.Event = func(string, string, string, map[string]string) {}
 	}
-	r := &Reports{d: d, now: time.Now, retryDelay: RetryDelay}
+	r := &Reports{d: d, now: time.Now, retryDelay: RetryDelay, peerServe: make(chan struct{}, peerServing)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -306,17 +310,30 @@ type (
 		// Restore is the restore tests made before the report (--mail).
 		Restore []report.RestoreRun `json:"restore,omitempty"`
 	}
-	// Text is the answer of GET /v1/report?week=W&format=F.
+	// Text is the answer of GET /v1/report?week=W&format=F: the report
+	// built now from this node's store or, with from=peer, the peer's
+	// kept report of week W (Node: the peer), rendered here.
 	Text struct {
 		Week     string `json:"week"`
 		Headline string `json:"headline"`
 		Body     string `json:"body"`
+		Node     string `json:"node,omitempty"`
 	}
 	// List is the answer of GET /v1/reports: the kept reports, newest
-	// first, and the damaged ones named.
+	// first, and the damaged ones named; with peer=1 the peer's too
+	// (Peer), or why they are not listed (PeerError), and how many older
+	// ones the peer left out (PeerMore).
 	List struct {
-		Reports []report.Listed `json:"reports"`
-		Skipped []string        `json:"skipped,omitempty"`
+		Reports   []Kept   `json:"reports"`
+		Skipped   []string `json:"skipped,omitempty"`
+		Peer      string   `json:"peer,omitempty"`
+		PeerError string   `json:"peer_error,omitempty"`
+		PeerMore  int      `json:"peer_more,omitempty"`
+	}
+	// Kept is one kept report, and the node that keeps it.
+	Kept struct {
+		report.Listed
+		Node string `json:"node"`
 	}
 )
 
@@ -332,17 +349,27 @@ func decode(w http.ResponseWriter, q *http.Request, v any) error {
 // Routes serves the local API's report requests.
 func (r *Reports) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any, error)) {
 	mux.HandleFunc("GET /v1/report", func(w http.ResponseWriter, q *http.Request) {
-		rep, err := r.Build(q.URL.Query().Get("week"))
+		var rep *report.Report
+		var node string
+		var err error
+		switch from := q.URL.Query().Get("from"); from {
+		case "":
+			rep, err = r.Build(q.URL.Query().Get("week"))
+		case "peer":
+			rep, node, err = r.PeerReport(q.Context(), q.URL.Query().Get("week"))
+		default:
+			err = fmt.Errorf("from %.20q: want peer, or nothing", from)
+		}
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
 		body, err := Render(rep, q.URL.Query().Get("format"))
-		reply(w, Text{Week: rep.Week, Headline: rep.Headline(), Body: body}, err)
+		reply(w, Text{Week: rep.Week, Headline: rep.Headline(), Body: body, Node: node}, err)
 	})
 	mux.HandleFunc("GET /v1/reports", func(w http.ResponseWriter, q *http.Request) {
-		list, skipped, err := report.List(r.d.Store().History())
-		reply(w, List{Reports: list, Skipped: skipped}, err)
+		l, err := r.listBoth(q.Context(), q.URL.Query().Get("peer") == "1")
+		reply(w, l, err)
 	})
 	mux.HandleFunc("POST /v1/report/restore-test", func(w http.ResponseWriter, q *http.Request) {
 		if err := decode(w, q, &struct{}{}); err != nil {
