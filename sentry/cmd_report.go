@@ -227,14 +227,10 @@ event and shown in the weekly report.`,
 			if !asJSON {
 				printRestoreRuns(cmd.OutOrStdout(), runs)
 			}
-			var failed []string
 			for _, r := range runs {
 				if r.Outcome() == "FAILED" {
-					failed = append(failed, r.Repo)
+					return exitError{exitFailure} // said above, or in the JSON
 				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("the restore test of %s failed", strings.Join(failed, ", "))
 			}
 			return nil
 		},
