@@ -12,13 +12,13 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin/sentry
 LABBIN  := bin/sentry-lab
-HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl kmod gnupg gpgv restic
+HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl kmod gnupg gpgv restic tmux
 
 .PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-agent-probing bench-commit
 
 deps:
 	@missing=""; \
-	for c in debootstrap systemd-nspawn ip nsenter git curl depmod gpg gpgv restic; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in debootstrap systemd-nspawn ip nsenter git curl depmod gpg gpgv restic tmux; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing host packages (missing:$$missing)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HOSTPKG); \

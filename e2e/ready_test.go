@@ -115,6 +115,8 @@ func TestReadiness(t *testing.T) {
 	// A service stopped on S: both nodes see it (two rounds of 15 s, and
 	// the jitter).
 	during(t, "nginx stopped on S", func() { nginxStoppedOnS(t) })
+	// The operator's terminal UI on P sees the same, and rolls back.
+	during(t, "the TUI on P (nginx stopped on S, a rollback)", func() { tuiOnP(t) })
 	during(t, "S's agent stopped", func() { agentStoppedOnS(t) })
 	readinessFaults(t)
 	guidedFailover(t)
