@@ -404,3 +404,37 @@ func TestPeerUnreachable(t *testing.T) {
 		t.Errorf("%v missing:\n%s", missing, v)
 	}
 }
+
+// TestTickAsksState: the peer's side changes without an event on this
+// node (its applied commit, its contact, its verdict), so each tick asks
+// for the state and the verdict again; on the Services screen also the
+// newest results; nothing while the agent is down.
+func TestTickAsksState(t *testing.T) {
+	sock := socket(t)
+	f := readyFixture(fixtureNow)
+	f.serve(t, sock)
+	m := open(sock, 80, 24, WithScreen("sync"))
+	f.took()
+	_, cmd := m.Update(tickMsg{})
+	settle(m, cmd)
+	got := f.took()
+	slices.Sort(got)
+	if want := []string{"GET /v1/ready?", "GET /v1/status?"}; !slices.Equal(got, want) {
+		t.Errorf("a tick on the Sync screen fetched\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	press(m, "2")
+	f.took()
+	_, cmd = m.Update(tickMsg{})
+	settle(m, cmd)
+	got = f.took()
+	slices.Sort(got)
+	if want := []string{"GET /v1/ready?", "GET /v1/status?", "GET /v1/verify/results?n=0&node=node-p&probe=", "GET /v1/verify/results?n=0&node=node-s&probe="}; !slices.Equal(got, want) {
+		t.Errorf("a tick on the Services screen fetched\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	m.goneDown(nil, time.Second)
+	_, cmd = m.Update(tickMsg{})
+	settle(m, cmd)
+	if got := f.took(); len(got) != 0 {
+		t.Errorf("a tick with the agent down fetched %v", got)
+	}
+}

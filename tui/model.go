@@ -201,13 +201,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case downMsg:
 		m.goneDown(msg.err, msg.wait)
 	case tickMsg:
-		if m.cur == scrServices && !m.conn.down {
-			var keys []string
+		if m.conn.down {
+			break
+		}
+		// The peer's side changes without an event here (its applied
+		// commit, its last contact, its verdict): the state is asked
+		// again each tick, and the newest results on the Services screen.
+		keys := []string{keyStatus, keyReady}
+		if m.cur == scrServices {
 			for _, n := range m.d.nodes() {
 				keys = append(keys, keyLatest+n)
 			}
-			return m, m.fetch(keys...)
 		}
+		return m, m.fetch(keys...)
 	}
 	return m, nil
 }
