@@ -94,9 +94,23 @@ show $L exec P -- sentry failover status
 # The weekly report, of the week so far (the timer mails the last full
 # week each Monday: sentry report --mail).
 run $L exec P -- sentry report --week current
+# The operator's terminal UI on P, as a terminal shows it (through a tmux
+# server of the demo's own, stopped right after).
+sock="sentry-demo-$$"
+tmux -L "$sock" new-session -d -s demo -x 100 -y 30 "$L exec P -- sentry tui"
+for _ in $(seq 1 20); do
+  tmux -L "$sock" capture-pane -p -t demo 2>/dev/null | grep -q VERDICT && break
+  sleep 0.5
+done
+printf '\n$ sentry tui   (on P; shown at 100x30 through tmux)\n'
+tmux -L "$sock" capture-pane -p -t demo
+tmux -L "$sock" send-keys -t demo q 2>/dev/null || true
+sleep 1
+tmux -L "$sock" kill-server 2>/dev/null || true
 cat <<MSG
 
 The lab stays up, swapped (P on machine B). Try:
+  $L exec P -- sentry tui             the operator's terminal UI (q quits)
   $L exec P -- sentry status          both nodes, as the primary sees them
   $L exec P -- sentry bootcheck explain   why this boot is what it is
   $L exec P -- sentry failover plan --planned   then: $L swap   (swap back, planned)
