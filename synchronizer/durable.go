@@ -33,6 +33,8 @@ import (
 // the ref that can name them is written. The syncs are batched per ref (a
 // commit's dozen objects, or a fetched pack's thousands, are synced in
 // parallel), which costs far less than an fsync per object as it lands.
+// A commit of many objects (the first snapshot) writes them as one pack
+// instead, made durable by writePack itself (packwrite.go).
 
 // syncFS is a filesystem that can fsync a file or a folder by its name.
 // osfs cannot (its files hide Sync): osSyncFS adds it.
@@ -77,6 +79,11 @@ type gitFS struct {
 	// cache is the object cache of the repository's storage: a repair
 	// empties it, so that nothing removed as damaged is served from it.
 	cache cache.Object
+	// store is the repository's storage, told of each pack writePack adds.
+	store *repoStorage
+	// tidied counts the empty object files tidyLoose removed at open, for
+	// the next repair to report.
+	tidied int
 }
 
 func newGitFS(base syncFS) *gitFS {
@@ -184,9 +191,11 @@ func (g *gitFS) Chmod(name string, mode os.FileMode) error {
 
 func (g *gitFS) Capabilities() billy.Capability { return billy.Capabilities(g.syncFS) }
 
-// flush fsyncs every object file landed since the last flush, then the
-// folders holding them, then the folders above the folders made for them.
-// A failed flush keeps what it could not sync for the next one.
+// flush fsyncs every object file landed since the last flush, the
+// folders holding them, and the folders above the folders made for them:
+// all of them in one batch, as none needs another synced first (what
+// matters is that all are before the ref is written). A failed flush
+// keeps what it could not sync for the next one.
 func (g *gitFS) flush() error {
 	g.mu.Lock()
 	files, made := g.pending, g.newDirs
@@ -199,22 +208,13 @@ func (g *gitFS) flush() error {
 	for f := range files {
 		dirs[path.Dir(f)] = true
 	}
-	parents := map[string]bool{}
 	for d := range made {
 		dirs[d] = true
-		parents[path.Dir(d)] = true
+		dirs[path.Dir(d)] = true
 	}
-	for d := range parents {
-		if made[d] {
-			delete(parents, d) // synced with dirs; its own parent is in parents too
-		}
-	}
+	all := append(sortedKeys(files), sortedKeys(dirs)...)
 	var failed []string
-	err := errors.Join(
-		g.syncAll(sortedKeys(files), &failed),
-		g.syncAll(sortedKeys(dirs), &failed),
-		g.syncAll(sortedKeys(parents), &failed))
-	if err != nil {
+	if err := g.syncAll(all, &failed); err != nil {
 		// What is gone (removed meanwhile) needs no sync; the rest waits
 		// for the next flush.
 		g.mu.Lock()
@@ -321,15 +321,21 @@ func (g *gitFS) writeRef(name plumbing.ReferenceName, h plumbing.Hash) (err erro
 // synced.
 func openGit(base syncFS, head plumbing.ReferenceName) (*git.Repository, *gitFS, error) {
 	g := newGitFS(base)
+	// What a write cut short by a crash or a power cut left.
+	if err := errors.Join(g.tidyPacks(), g.tidyLoose()); err != nil {
+		return nil, nil, err
+	}
 	g.cache = cache.NewObjectLRUDefault()
-	r, err := git.Open(g.storage(g.cache), nil)
+	g.store = newRepoStorage(g.storage(g.cache))
+	r, err := git.Open(g.store, nil)
 	if !errors.Is(err, git.ErrRepositoryNotExists) {
 		return r, g, err
 	}
 	_, statErr := base.Lstat(".")
 	// No worktree: go-git marks the repository bare in its config.
 	g.cache = cache.NewObjectLRUDefault()
-	r, err = git.InitWithOptions(g.storage(g.cache), nil, git.InitOptions{DefaultBranch: head})
+	g.store = newRepoStorage(g.storage(g.cache))
+	r, err = git.InitWithOptions(g.store, nil, git.InitOptions{DefaultBranch: head})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -364,6 +370,9 @@ func (g *gitFS) storage(c cache.Object) *filesystem.Storage {
 // gitFSOf returns the gitFS a storer writes through (nil if it was opened
 // some other way).
 func gitFSOf(st storer.Storer) *gitFS {
+	if rs, ok := st.(*repoStorage); ok {
+		st = rs.Storage
+	}
 	if fst, ok := st.(*filesystem.Storage); ok {
 		if g, ok := fst.Filesystem().(*gitFS); ok {
 			return g

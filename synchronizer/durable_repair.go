@@ -386,6 +386,7 @@ func (r *Repo) repair(when time.Time) (*CommitResult, error) {
 	r.mu.Lock()
 	r.checked = true
 	r.mu.Unlock()
+	tidied := r.fs.takeTidied() // empty object files, removed at open
 	head := r.Head()
 	if head.IsZero() {
 		return nil, nil
@@ -398,6 +399,7 @@ func (r *Repo) repair(when time.Time) (*CommitResult, error) {
 	good := c.lastGood(head)
 	c.scanLoose()
 	removed, kept, err := c.removeDamaged()
+	removed += tidied
 	if err != nil {
 		return nil, fmt.Errorf("config repository %s: repairing: %w", r.Path, err)
 	}
@@ -573,6 +575,7 @@ func (s *Secondary) Repair() (string, error) {
 func (s *Secondary) repairLocked() (string, error) {
 	s.checked = true
 	c := newChecker(s.mirrorFS())
+	tidied := c.fs.takeTidied() // empty object files, removed at open
 	var found []string
 	appliedLost := false
 	for _, ref := range []plumbing.ReferenceName{RefPrimary, RefApplied} {
@@ -590,6 +593,7 @@ func (s *Secondary) repairLocked() (string, error) {
 	}
 	c.scanLoose()
 	removed, _, err := c.removeDamaged()
+	removed += tidied
 	if err == nil {
 		err = s.dropFetched()
 	}

@@ -66,6 +66,9 @@ type Repo struct {
 	bad map[plumbing.Hash]bool
 	// checked: Repair ran (Primary.Run runs it at start otherwise).
 	checked bool
+	// staged are the objects made and not yet written: the commit writes
+	// them, as one pack when there are many (packwrite.go).
+	staged objectStage
 }
 
 // OpenRepo opens (or creates) the bare repository at dir.
@@ -291,26 +294,19 @@ func (r *Repo) prevSecrets() map[string]Entry {
 }
 
 // has says whether the repository holds object h (and a repair did not
-// find it damaged).
+// find it damaged), or holds it staged for the next commit.
 func (r *Repo) has(h plumbing.Hash) bool {
-	return !r.bad[h] && r.st.HasEncodedObject(h) == nil
+	return r.staged.has[h] || !r.bad[h] && r.st.HasEncodedObject(h) == nil
 }
 
+// putBlob stages a blob for the next commit (data is kept: the caller
+// does not change it).
 func (r *Repo) putBlob(data []byte) ([20]byte, error) {
 	h := plumbing.ComputeHash(plumbing.BlobObject, data)
 	if r.has(h) {
 		return h, nil
 	}
-	obj := r.st.NewEncodedObject()
-	obj.SetType(plumbing.BlobObject)
-	w, err := obj.Writer()
-	if err != nil {
-		return h, err
-	}
-	w.Write(data)
-	w.Close()
-	_, err = r.st.SetEncodedObject(obj)
-	return h, err
+	return h, r.stageObject(plumbing.BlobObject, h, data)
 }
 
 func (r *Repo) node(dir string) *treeNode {
@@ -471,11 +467,9 @@ func (r *Repo) writeTrees() (plumbing.Hash, error) {
 		if err := t.Encode(obj); err != nil {
 			return root, err
 		}
-		h := obj.Hash()
-		if !r.has(h) {
-			if _, err := r.st.SetEncodedObject(obj); err != nil {
-				return root, err
-			}
+		h, err := r.stageEncoded(obj)
+		if err != nil {
+			return root, err
 		}
 		n.dirty = false
 		if d == "" {
@@ -569,9 +563,13 @@ func (r *Repo) Commit(why string, when time.Time) (*CommitResult, error) {
 	return r.writeCommit(commitMessage(why, r.changed), when, root, parents, r.changed)
 }
 
-// writeCommit stores the commit and moves the branch to it (after its
-// objects are durable).
+// writeCommit writes the staged objects (one pack when there are many)
+// and the commit (loose), and moves the branch to it after its objects are
+// durable.
 func (r *Repo) writeCommit(msg string, when time.Time, root plumbing.Hash, parents []plumbing.Hash, changed map[string]string) (*CommitResult, error) {
+	if err := r.writeStaged(); err != nil {
+		return nil, err
+	}
 	sig := object.Signature{Name: "sentry on " + r.Node, Email: "sentry@" + r.Node, When: when}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: root, ParentHashes: parents}
 	obj := r.st.NewEncodedObject()
