@@ -508,7 +508,8 @@ func TestCLIHelp(t *testing.T) {
 		"drift --help":        "  1  not in step: drifted, or unknown",
 		"ready --help":        "  5  UNKNOWN: nothing fails",
 		"parity apply --help": "  2  bad flags or arguments; no terminal to ask for confirmation on, and no --yes",
-		"status --help":       "  4  not root: the agent's local API (agent.socket) is root's only",
+		"status --help":       "  4  neither root nor in group sentry (the agent's read-only socket, agent.read_socket)",
+		"promote --help":      "  4  not root: the agent's local API (agent.socket) is root's only",
 		"config --help":       "  2  a missing or unknown subcommand",
 		"help config check":   "  3  the configuration file (--config) is invalid",
 	} {
@@ -522,7 +523,9 @@ func TestCLIHelp(t *testing.T) {
 // TestCLINotRoot runs the CLI as a user other than root (this test binary
 // runs as nobody when the test runs as root): a socket that refuses the
 // user, and an agent that drops a client that is not root, are exit code
-// 4, as are the commands that check for root themselves.
+// 4, as are the commands that check for root themselves. With a read-only
+// socket that lets the user in, what only reads works through it and what
+// acts is exit code 4, naming sudo.
 func TestCLINotRoot(t *testing.T) {
 	f := newCLIFixture(t)
 	uid, gid := os.Getuid(), os.Getgid()
@@ -599,7 +602,7 @@ func TestCLINotRoot(t *testing.T) {
 	dropsCfg := f.path("$DIR/drops.toml")
 	os.WriteFile(dropsCfg, fmt.Appendf(nil, "[node]\nname = \"node-t\"\nstate_dir = %q\n[agent]\nsocket = %q\n", f.path("$DIR/state"), drops), 0o644)
 
-	const denied = "sentry: this command must run as root: the agent's socket $DIR/run/agent.sock: permission denied (the local API is root's only)"
+	const denied = "sentry: this command must run as root: the agent's socket $DIR/run/agent.sock: permission denied (the local API is root's; its read-only view, $DIR/run/agent-read.sock, is group sentry's)"
 	const dropped = "sentry: this command must run as root: the agent at $DIR/run/drops.sock closed the connection (it answers root only)"
 	for _, c := range []cliCase{
 		{[]string{"status"}, 4, denied, false},
@@ -612,6 +615,21 @@ func TestCLINotRoot(t *testing.T) {
 		{[]string{"status", "--config", dropsCfg}, 4, dropped, false},
 		{[]string{"drift", "--json", "--config", dropsCfg}, 4, strings.TrimPrefix(dropped, "sentry: "), false},
 		{[]string{"bootcheck", "run"}, 4, "sentry: bootcheck run: this command must run as root", false},
+	} {
+		f.check(t, c, runAs(c.args...))
+	}
+
+	// agent.socket refuses the user; agent.read_socket lets it in.
+	fakeReader(t, f.path("$DIR/run/reader.sock"))
+	readerCfg := f.path("$DIR/reader.toml")
+	os.WriteFile(readerCfg, fmt.Appendf(nil, "[node]\nname = \"node-t\"\nstate_dir = %q\n[agent]\nsocket = %q\nread_socket = %q\n",
+		f.path("$DIR/state"), refused, f.path("$DIR/run/reader.sock")), 0o644)
+	const readOnly = "sentry: this command must run as root: read-only: this needs root (sudo sentry "
+	for _, c := range []cliCase{
+		{[]string{"status", "--json", "--config", readerCfg}, 0, "{", true},
+		{[]string{"config", "rollback", "HEAD~1", "--yes", "--config", readerCfg}, 4, readOnly + "config rollback)", false},
+		{[]string{"config", "show", "HEAD:/etc/hosts", "--config", readerCfg}, 4, readOnly + "config show)", false},
+		{[]string{"promote", "--yes", "--json", "--config", readerCfg}, 4, strings.TrimPrefix(readOnly, "sentry: ") + "promote)", false},
 	} {
 		f.check(t, c, runAs(c.args...))
 	}

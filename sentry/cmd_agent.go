@@ -16,8 +16,10 @@ func newAgentCommand() *cobra.Command {
 		Long: `Run the Sentry daemon, as sentry-agent.service does (Type=notify, with a
 watchdog). It serves the peer API to the other node over mutual TLS on
 agent.listen, accepting only certificates of its own cluster CA, and the local
-API for the CLI on agent.socket (root only). SIGHUP re-reads the configuration;
-SIGTERM drains within agent.shutdown_timeout.`,
+API for the CLI on agent.socket (root only), with its read-only view (status,
+ready, events, reports) for the members of group sentry on agent.read_socket.
+SIGHUP re-reads the configuration; SIGTERM drains within
+agent.shutdown_timeout.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, _ := cmd.Flags().GetString("config")

@@ -33,7 +33,7 @@ other machine.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return exitCodes{fail: "a disk set does not boot on the other machine, or that is unknown; or the command failed",
-		invalid: configInvalid, root: agentRoot}.set(cmd)
+		invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 // compatJSON is what compat --json prints.

@@ -77,7 +77,7 @@ func newConfigLogCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVarP(&n, "number", "n", 20, "how many commits")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 // runConfigLog prints the history the agent reads from this node's

@@ -34,7 +34,7 @@ It exits 0 only when the state is in-step, like diff.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return exitCodes{fail: "not in step: drifted, or unknown (an inventory is missing or too old); or the command failed",
-		invalid: configInvalid, root: agentRoot}.set(cmd)
+		invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 func runDrift(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {

@@ -39,7 +39,7 @@ func newEventsCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print as JSON")
 	cmd.Flags().StringSliceVar(&opts.kinds, "kind", nil, "only events of these kinds (such as failover,bootcheck,probe-red)")
 	cmd.Flags().BoolVarP(&opts.follow, "follow", "f", false, "then print new events as they come, until interrupted (with --json: one event a line)")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 // runEvents prints the newest events and, with opts.follow, the new ones

@@ -113,7 +113,7 @@ Exit 1 while the record is not complete.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{fail: "the record is not complete yet", invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{fail: "the record is not complete yet", invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 func newFailoverHistoryCommand() *cobra.Command {
@@ -146,5 +146,5 @@ func newFailoverHistoryCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRead}.set(cmd)
 }

@@ -31,7 +31,7 @@ func newParityCommand() *cobra.Command {
 		},
 	}
 	plan.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	exitCodes{invalid: configInvalid, root: agentRoot}.set(plan)
+	exitCodes{invalid: configInvalid, root: agentRead}.set(plan)
 	var opt parityApplyOptions
 	apply := &cobra.Command{
 		Use:   "apply",

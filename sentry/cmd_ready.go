@@ -40,7 +40,7 @@ never green. With --json, the whole result, every check with what it means.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	codes := exitCodes{fail: "NOT READY (a blocking check fails); or the command failed", invalid: configInvalid, root: agentRoot}.String()
+	codes := exitCodes{fail: "NOT READY (a blocking check fails); or the command failed", invalid: configInvalid, root: agentRead}.String()
 	return cli.SetExitCodes(cmd, codes+"\n  5  UNKNOWN: nothing fails, but a blocking check's evidence is missing or too old")
 }
 

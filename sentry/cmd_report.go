@@ -131,7 +131,7 @@ default) or "current" (the week so far).`,
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print as JSON (the report; with --mail, what was kept and mailed)")
 	cmd.Flags().BoolVar(&opts.fromPeer, "from-peer", false, "show the report the peer kept for the week (sentry report list), not one built from this node's store")
 	cmd.AddCommand(newReportListCommand(), newRestoreTestCommand())
-	return exitCodes{fail: "the report could not be made, or (--mail, on the primary) was not mailed, or (--from-peer) the peer keeps none of the week or did not answer", invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{fail: "the report could not be made, or (--mail, on the primary) was not mailed, or (--from-peer) the peer keeps none of the week or did not answer", invalid: configInvalid, root: agentRead + "; with --mail, not root"}.set(cmd)
 }
 
 func newReportListCommand() *cobra.Command {
@@ -187,7 +187,7 @@ The peer not answering is a warning naming it: this node's are listed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 func newRestoreTestCommand() *cobra.Command {

@@ -26,13 +26,16 @@ func cliConfig(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, err
 }
 
-// agentClient returns a client for the local agent named by --config.
+// agentClient returns a client for the local agent named by --config: on
+// agent.socket, or for a user the socket refuses, on agent.read_socket,
+// which serves group sentry the requests that only read (a refusal there
+// is the not-root error, naming this command with sudo).
 func agentClient(cmd *cobra.Command) (*agentclient.Client, error) {
 	cfg, err := cliConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
-	return agentclient.New(cfg.Agent.Socket), nil
+	return agentclient.New(cfg.Agent.Socket, agentclient.ReadSocket(cfg.Agent.ReadSocket), agentclient.Sudo(cmd.CommandPath())), nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -56,7 +59,7 @@ func newStatusCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return exitCodes{invalid: configInvalid, root: agentRoot}.set(cmd)
+	return exitCodes{invalid: configInvalid, root: agentRead}.set(cmd)
 }
 
 func runStatus(ctx context.Context, c *agentclient.Client, w io.Writer, asJSON bool) error {

@@ -20,13 +20,13 @@ const tuiExitCodes = `  0  the operator quit
   1  the terminal UI failed (the message says why)
   2  bad flags or arguments; standard input or output is not a terminal
   3  ` + configInvalid + `
-  4  ` + agentRoot
+  4  ` + agentRead
 
 func newTUICommand() *cobra.Command {
 	var start string
 	cmd := &cobra.Command{
 		Use:   "tui",
-		Short: "Open the terminal UI: the verdict, both nodes, services, sync, packages, failover, events",
+		Short: "Open the terminal UI: the verdict, both nodes, services, sync, packages, failover, modules, events, reports",
 		Long: `Open the operator's terminal UI on this node. It talks to the local agent
 only, and updates as the agent records events. Started while the agent is
 down, or when the agent goes away or the peer is unreachable, it says so,
@@ -35,7 +35,9 @@ keeps what it has, and reconnects by itself.
 Screens: ` + strings.Join(tui.Screens(), ", ") + ` (tab and the number keys
 move between them; ? lists every key; q quits). The Linux console
 (TERM=linux) gets ASCII only; NO_COLOR turns colour off. Changes (a
-configuration rollback, a failover plan) ask first, in the UI.`,
+configuration rollback, a failover plan, a module's version used or rolled
+back) ask first, in the UI; they need root (a member of group sentry gets
+the read-only view, through the agent's read-only socket).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTUI(cmd, start)

@@ -131,7 +131,7 @@ or --kind.`,
 	cmd.Flags().StringVar(&service, "service", "", "without --kind: run only the probes whose name starts with this")
 	cmd.MarkFlagsMutuallyExclusive("node", "debug", "kind")
 	return exitCodes{fail: "a probe failed (run now; a view of stored results exits 0 when they are red), or the command failed",
-		invalid: configInvalid + " (not with --kind)", root: agentRoot + " (not with --kind)"}.set(cmd)
+		invalid: configInvalid + " (not with --kind)", root: agentRoot + " (not with --kind; with --node and --last, group sentry may read)"}.set(cmd)
 }
 
 // verifyFlagsAgree refuses the flags that belong to a mode not chosen

@@ -127,8 +127,14 @@ type exitCodes struct {
 // configInvalid is what exit code 3 means for a command that reads --config.
 const configInvalid = "the configuration file (--config) is invalid"
 
-// agentRoot is what exit code 4 means for a command that asks the agent.
+// agentRoot is what exit code 4 means for a command that asks the agent
+// to act (or to show what only root may see).
 const agentRoot = "not root: the agent's local API (agent.socket) is root's only"
+
+// agentRead is what exit code 4 means for a command that only reads from
+// the agent: a member of group sentry may run it, through the read-only
+// socket (docs/security.md).
+const agentRead = "neither root nor in group sentry (the agent's read-only socket, agent.read_socket)"
 
 func (e exitCodes) String() string {
 	if e == (exitCodes{}) {

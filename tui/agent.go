@@ -10,6 +10,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/agent/swaps"
+	"github.com/sentryha/sentry/internal/agentclient"
 	"github.com/sentryha/sentry/internal/failover"
 	"github.com/sentryha/sentry/internal/readiness"
 	"github.com/sentryha/sentry/internal/store"
@@ -32,4 +33,8 @@ type Agent interface {
 	FailoverPlan(ctx context.Context, planned, force bool) (*failover.Plan, error)
 	FailoverStatus(ctx context.Context) (*swaps.Status, error)
 	FailoverHistory(ctx context.Context) ([]failover.Record, error)
+	// The weekly reports (list, build, the peer's kept ones) and the
+	// modules (list, use, rollback).
+	Reports() agentclient.ReportsClient
+	Modules() agentclient.ModulesClient
 }

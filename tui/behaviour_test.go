@@ -189,7 +189,7 @@ func TestKeys(t *testing.T) {
 	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift})
 	settle(m, cmd)
 	press(m, "8")
-	if m.cur != scrReports || !strings.Contains(frame(m), "not built yet in the UI") {
+	if m.cur != scrReports || !strings.Contains(frame(m), "2026-W48  node-p") {
 		t.Errorf("8: on %s:\n%s", m.cur, frame(m))
 	}
 	press(m, "?")

@@ -6,7 +6,9 @@ import (
 
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/reports"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/failover"
@@ -22,12 +24,14 @@ const maxEvents = 500
 type data struct {
 	state *api.State
 	ready *readiness.Result
-	// latest is the newest result of each probe, by node; history the
-	// results of the last 24 hours, by node and probe, newest first.
+	// latest is the newest result of each probe, by node, kept whole;
+	// series the results of the last 24 hours, by node and probe, newest
+	// first, as the sparkline reads them (a result's start, latency and
+	// outcome: 17 bytes, where a StoredResult held is ~800 and a day of
+	// 15 probes on 2 nodes is 86,400 of them).
 	latest  map[string][]store.StoredResult
-	history map[string][]store.StoredResult
+	series  map[string]series
 	sparks  map[string]sparkCache
-	series  map[string]series // history, as the sparkline reads it
 	lastRun *schedule.Run
 	log     []cfgsync.LogEntry
 	diffs   map[string]*cfgsync.DiffResult
@@ -37,6 +41,9 @@ type data struct {
 	fhist   []failover.Record
 	plan    *failover.Plan
 	events  []store.Event
+	reports *reports.List
+	texts   map[string]*reports.Text // the reports opened, by reportRef
+	modules *modset.List
 	// errs is why the newest fetch of a key failed (the agent answered).
 	errs map[string]string
 	// at is when each key was fetched last.
@@ -45,8 +52,8 @@ type data struct {
 
 func newData() *data {
 	return &data{
-		latest: map[string][]store.StoredResult{}, history: map[string][]store.StoredResult{}, sparks: map[string]sparkCache{}, series: map[string]series{},
-		diffs: map[string]*cfgsync.DiffResult{}, errs: map[string]string{}, at: map[string]time.Time{},
+		latest: map[string][]store.StoredResult{}, sparks: map[string]sparkCache{}, series: map[string]series{},
+		diffs: map[string]*cfgsync.DiffResult{}, texts: map[string]*reports.Text{}, errs: map[string]string{}, at: map[string]time.Time{},
 	}
 }
 
@@ -109,21 +116,26 @@ func (d *data) last(node, probe string) *store.StoredResult {
 // mergeHistory adds rs (newest first) to the history of node/probe, drops
 // what is older than since, and keeps the newest first.
 func (d *data) mergeHistory(key string, rs []store.StoredResult, since time.Time) {
-	old := d.history[key]
-	seen := make(map[int64]bool, len(old)+len(rs))
-	all := make([]store.StoredResult, 0, len(old)+len(rs))
-	for _, list := range [][]store.StoredResult{rs, old} {
-		for _, r := range list {
-			k := r.Start.UnixNano()
-			if seen[k] || r.Start.Before(since) {
-				continue
-			}
-			seen[k] = true
-			all = append(all, r)
+	old := d.series[key]
+	cut := since.UnixNano()
+	n := len(old.start) + len(rs)
+	seen := make(map[int64]bool, n)
+	all := make([]point, 0, n)
+	add := func(p point) {
+		if seen[p.start] || p.start < cut {
+			return
 		}
+		seen[p.start] = true
+		all = append(all, p)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Start.After(all[j].Start) })
-	d.setHistory(key, all)
+	for i := range rs {
+		add(point{rs[i].Start.UnixNano(), latency(&rs[i]), rs[i].OK})
+	}
+	for i := range old.start {
+		add(point{old.start[i], old.lat[i], old.ok[i]})
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].start > all[j].start })
+	d.series[key] = newSeries(all)
 }
 
 // series is a history as the sparkline reads it: each result's start
@@ -133,13 +145,27 @@ type series struct {
 	ok         []bool
 }
 
-// setHistory sets the history of key (newest first), and its series.
-func (d *data) setHistory(key string, rs []store.StoredResult) {
-	s := series{start: make([]int64, len(rs)), lat: make([]int64, len(rs)), ok: make([]bool, len(rs))}
-	for i := range rs {
-		s.start[i], s.lat[i], s.ok[i] = rs[i].Start.UnixNano(), latency(&rs[i]), rs[i].OK
+// point is one result in a series.
+type point struct {
+	start, lat int64
+	ok         bool
+}
+
+func newSeries(ps []point) series {
+	s := series{start: make([]int64, len(ps)), lat: make([]int64, len(ps)), ok: make([]bool, len(ps))}
+	for i, p := range ps {
+		s.start[i], s.lat[i], s.ok[i] = p.start, p.lat, p.ok
 	}
-	d.history[key], d.series[key] = rs, s
+	return s
+}
+
+// setHistory sets the history of key to rs (newest first).
+func (d *data) setHistory(key string, rs []store.StoredResult) {
+	ps := make([]point, len(rs))
+	for i := range rs {
+		ps[i] = point{rs[i].Start.UnixNano(), latency(&rs[i]), rs[i].OK}
+	}
+	d.series[key] = newSeries(ps)
 }
 
 // noteLatest puts r in the latest results of its node, and in its history.
@@ -147,7 +173,7 @@ func (d *data) noteLatest(rs []store.StoredResult, node string, since time.Time)
 	d.latest[node] = rs
 	for _, r := range rs {
 		k := histKey(node, r.Probe)
-		if _, ok := d.history[k]; ok {
+		if _, ok := d.series[k]; ok {
 			d.mergeHistory(k, []store.StoredResult{r}, since)
 		}
 	}

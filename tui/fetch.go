@@ -34,11 +34,14 @@ const (
 	keyFStatus  = "failover-status"
 	keyFHistory = "failover-history"
 	keyEvents   = "events"
+	keyReports  = "reports"
+	keyModules  = "modules"
 	// with a node, a probe or a commit after ":"
 	keyLatest = "latest:"
 	keyHist   = "history:"
 	keyRecent = "recent:"
 	keyDiff   = "diff:"
+	keyReport = "report:" // self/WEEK or peer/WEEK (reportRef)
 )
 
 // loadedMsg is one answer of the agent: apply puts it in the data.
@@ -62,10 +65,18 @@ func agentDown(err error) bool {
 	return errors.Is(err, agentclient.ErrNoAgent) || errors.Is(err, agentclient.ErrStreamClosed)
 }
 
+// histFetches is how many histories are fetched at once. Each is up to a
+// day of one probe's results (2,880: ~1 MB of JSON, ~2.5 MB decoded until
+// it is folded into a series): the Services screen asks for every probe
+// on both nodes at once, and fetched all together they made the UI's
+// peak resident set (issue 17: under 40 MB) twice what it keeps.
+const histFetches = 2
+
 // fetcher makes the commands that ask the agent.
 type fetcher struct {
-	a   Agent
-	now func() time.Time
+	a    Agent
+	now  func() time.Time
+	hist chan struct{} // a history being fetched holds one
 }
 
 // cmd is the command that fetches key.
@@ -121,6 +132,27 @@ func (f fetcher) cmd(key string) tea.Cmd {
 			evs, err := a.Events(ctx, eventsFirst)
 			return func(d *data) { d.addEvents(evs...) }, err
 		})
+	case key == keyReports:
+		return call(func(ctx context.Context) (func(*data), error) {
+			l, err := a.Reports().ListWithPeer(ctx)
+			return func(d *data) { d.reports = l }, err
+		})
+	case key == keyModules:
+		return call(func(ctx context.Context) (func(*data), error) {
+			l, err := a.Modules().List(ctx)
+			return func(d *data) { d.modules = l }, err
+		})
+	case strings.HasPrefix(key, keyReport):
+		ref := strings.TrimPrefix(key, keyReport)
+		from, week, _ := strings.Cut(ref, "/")
+		get := a.Reports().Build
+		if from == "peer" {
+			get = a.Reports().FromPeer
+		}
+		return call(func(ctx context.Context) (func(*data), error) {
+			t, err := get(ctx, week, "text")
+			return func(d *data) { d.texts[ref] = t }, err
+		})
 	case strings.HasPrefix(key, keyLatest):
 		node := strings.TrimPrefix(key, keyLatest)
 		return call(func(ctx context.Context) (func(*data), error) {
@@ -133,7 +165,16 @@ func (f fetcher) cmd(key string) tea.Cmd {
 			n, rest = recentRuns, strings.TrimPrefix(key, keyRecent)
 		}
 		node, probe, _ := strings.Cut(rest, "/")
+		hist := f.hist
 		return call(func(ctx context.Context) (func(*data), error) {
+			if hist != nil {
+				select {
+				case hist <- struct{}{}:
+					defer func() { <-hist }()
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
 			rs, err := a.Results(ctx, node, probe, n)
 			return func(d *data) {
 				var keep []store.StoredResult
@@ -201,5 +242,32 @@ func (f fetcher) plan() tea.Cmd {
 			return actionMsg{what: "plan", err: err}
 		}
 		return actionMsg{what: "plan", text: "plan " + p.ID + " made and recorded: the steps are below", apply: func(d *data) { d.plan = p }}
+	}
+}
+
+// useModule selects version of module name.
+func (f fetcher) useModule(name, version string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r, err := f.a.Modules().Use(ctx, name, version)
+		if err != nil {
+			return actionMsg{what: "use", err: err}
+		}
+		return actionMsg{what: "use", text: modChanged(r.Status, r.Warnings), apply: func(d *data) { d.setModule(r.Status) }, after: []string{keyModules, keyStatus}}
+	}
+}
+
+// rollbackModule selects the version of module name used before, and
+// pins it.
+func (f fetcher) rollbackModule(name string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r, err := f.a.Modules().Rollback(ctx, name)
+		if err != nil {
+			return actionMsg{what: "rollback of " + name, err: err}
+		}
+		return actionMsg{what: "rollback of " + name, text: "rolled back: " + modChanged(r.Status, r.Warnings), apply: func(d *data) { d.setModule(r.Status) }, after: []string{keyModules, keyStatus}}
 	}
 }

@@ -17,13 +17,17 @@ import (
 
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
+	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
+	"github.com/sentryha/sentry/internal/agent/reports"
 	"github.com/sentryha/sentry/internal/agent/schedule"
 	"github.com/sentryha/sentry/internal/agent/swaps"
 	"github.com/sentryha/sentry/internal/agentclient"
 	"github.com/sentryha/sentry/internal/failover"
 	"github.com/sentryha/sentry/internal/readiness"
+	"github.com/sentryha/sentry/internal/report"
 	"github.com/sentryha/sentry/internal/store"
+	"github.com/sentryha/sentry/modules"
 	"github.com/sentryha/sentry/synchronizer"
 	"github.com/sentryha/sentry/synchronizer/inventory"
 	"github.com/sentryha/sentry/verifier"
@@ -46,6 +50,9 @@ type fixture struct {
 	stream   chan store.Event
 	requests []string // METHOD path?query, in order
 	bodies   []string
+	reports  reports.List // with the peer's rows (Node node-s)
+	peerErr  string       // the peer does not answer: its rows are left out
+	modules  modset.List
 }
 
 // readyFixture is a pair in step: READY.
@@ -83,6 +90,13 @@ func readyFixture(now time.Time) *fixture {
 			f.results[n+"/"+p] = rs
 		}
 	}
+	f.reports = reports.List{Peer: "node-s", Reports: []reports.Kept{
+		{Listed: report.Listed{Week: "2026-W48", Headline: "READY (100.0 % of week 48)", Made: time.Date(2026, 11, 30, 0, 10, 0, 0, time.UTC)}, Node: "node-p"},
+		{Listed: report.Listed{Week: "2026-W47", Headline: "NOT READY (97.9 % of week 47)", Made: time.Date(2026, 11, 23, 0, 10, 0, 0, time.UTC)}, Node: "node-p"},
+		{Listed: report.Listed{Week: "2026-W46", Headline: "READY (100.0 % of week 46)", Made: time.Date(2026, 11, 16, 0, 10, 0, 0, time.UTC), Partial: true}, Node: "node-p"},
+		{Listed: report.Listed{Week: "2026-W45", Headline: "UNKNOWN (61.3 % of week 45)", Made: time.Date(2026, 11, 9, 0, 12, 0, 0, time.UTC)}, Node: "node-s"},
+	}}
+	f.modules = fixtureModules()
 	for i, e := range []struct{ kind, node, msg string }{
 		{"join", "node-s", "node node-s joined from 10.0.0.2:41234 as the secondary"},
 		{"config-commit", "node-p", "configuration commit 4f1c2a9b7d3e: 2 path(s) changed"},
@@ -98,6 +112,104 @@ func readyFixture(now time.Time) *fixture {
 	return f
 }
 
+// fixtureModules are the modules of the primary node-p: web-nginx moved
+// to an installed version, file-samba rolled back and pinned, apache
+// disabled.
+func fixtureModules() modset.List {
+	av := func(v, origin string) modules.Available {
+		src := "builtin/" + v + ".toml"
+		if origin == modules.OriginInstalled {
+			src = "/var/lib/sentry/modules/" + v + ".toml"
+		}
+		return modules.Available{Version: v, Origin: origin, Source: src}
+	}
+	mod := func(name, kind, sel, origin string, pinned, disabled bool, history []string, avail ...modules.Available) modset.Module {
+		for i := range avail {
+			avail[i].Source = strings.Replace(avail[i].Source, avail[i].Version, name+"/"+avail[i].Version, 1)
+			if avail[i].Origin == modules.OriginBuiltin {
+				avail[i].Source = "builtin/" + name + ".toml"
+			}
+		}
+		src := ""
+		for _, a := range avail {
+			if a.Version == sel && a.Origin == origin {
+				src = a.Source
+			}
+		}
+		return modset.Module{Status: modules.Status{Name: name, Kind: kind, Selected: sel, Origin: origin, Source: src, Pinned: pinned, Disabled: disabled,
+			History: append([]string{}, history...), Available: avail}}
+	}
+	return modset.List{Node: "node-p", Modules: []modset.Module{
+		mod("db-postgresql", "db", "1.0.0", "builtin", false, false, nil, av("1.0.0", "builtin")),
+		mod("file-samba", "file", "1.0.0", "builtin", true, false, nil, av("1.0.0", "builtin"), av("1.1.0", "installed")),
+		mod("mail-postfix-dovecot", "mail", "1.0.0", "builtin", false, false, nil, av("1.0.0", "builtin")),
+		mod("system-base", "system", "1.0.0", "builtin", false, false, nil, av("1.0.0", "builtin")),
+		mod("web-apache2", "web", "", "", false, true, nil, av("1.0.0", "builtin")),
+		mod("web-nginx", "web", "1.1.0", "installed", false, false, []string{"1.0.0"}, av("1.0.0", "builtin"), av("1.1.0", "installed"), av("1.2.0", "installed")),
+	}}
+}
+
+// reportBody is a weekly report as `sentry report` prints it (text).
+func reportBody(week, headline, node string) string {
+	title := "Sentry office: weekly report " + week + " (Mon 23 Nov to Sun 29 Nov 2026)"
+	return title + "\n" + strings.Repeat("=", len(title)) + `
+
+` + headline + `
+
+Made Mon 2026-11-30 00:10 UTC from the verdicts of ` + node + `.
+
+Verdict
+-------
+
+Now: READY (judged Mon 2026-11-30 00:09 UTC).
+
+Over the week: READY 97.9 % of the time with a known verdict (7d of 7d
+known); 1 spell(s) not READY.
+
+  From (UTC)        To                Duration  Verdict    Cause
+  ----------------  ----------------  --------  ---------  -----
+  Wed 25 Nov 09:05  Wed 25 Nov 12:35    3h 30m  NOT READY  verify.green: web
+                                                           on node-s: connect:
+                                                           connection refused
+
+Recommended actions
+-------------------
+
+ 1. look at web on node-s: 98.2 % of 2008 rounds passed; most failures in
+    phase connect (36)
+    $ sentry verify --node node-s --service web
+
+Services
+--------
+
+  Service    Node    Rounds   Passed     p50    p95     Max  Failed phases
+  ---------  ------  ------  -------  ------  -----  ------  -------------
+  dns        node-p    2016  100.0 %    2 ms   4 ms   11 ms  -
+  dns        node-s    2008  100.0 %    2 ms   4 ms   12 ms  -
+  mail-imap  node-p    2016   99.9 %   31 ms  52 ms  140 ms  request 2
+  mail-imap  node-s    2008  100.0 %   30 ms  50 ms  133 ms  -
+  web        node-p    2016  100.0 %   39 ms  51 ms  204 ms  -
+  web        node-s    2008   98.2 %   39 ms  50 ms  192 ms  connect 36
+
+Configuration
+-------------
+
+Commits: 1.
+
+  - Tue 2026-11-24 02:00 UTC node-p: 4f1c2a9b7d3e: /etc/nginx/sites-enabled/office
+
+Failovers and drills
+--------------------
+
+None this week.
+
+Notes
+-----
+
+  - peer node-s was unreachable for 40m this week
+`
+}
+
 // notReadyFixture: web fails on the secondary, the pair is NOT READY, and
 // the secondary failed to apply the newest commit.
 func notReadyFixture(now time.Time) *fixture {
@@ -108,6 +220,7 @@ func notReadyFixture(now time.Time) *fixture {
 	s.ConfigError = "nginx -t: unknown directive \"lisen\" in /etc/nginx/sites-enabled/office:3"
 	f.state.Summarize()
 	f.state.Parity = readyFixture(now).state.Parity
+	f.modules.Warnings = []string{`/var/lib/sentry/modules/file-samba/1.1.0.toml:14:1: probes[0].timeout "90s" is longer than a round (60s): capped`}
 	for i := range 2 {
 		r := &f.results["node-s/web"][i]
 		r.OK, r.Message, r.FailedPhase = false, "GET https://office.example/: connection refused", "connect"
@@ -253,6 +366,100 @@ func (f *fixture) serve(t testing.TB, sock string) (stop func()) {
 		f.note("plan")
 		reply(w, failover.Plan{ID: "plan-20261202", At: fixtureNow, Node: "node-p", Role: "primary", Planned: true, Verdict: "READY",
 			Steps: []failover.Step{{Title: "Shut down node-p", Detail: []string{"systemctl poweroff"}}, {Title: "Move the disks of node-p into node-s's machine"}}, After: []string{"sentry failover status"}})
+	})
+	mux.HandleFunc("GET /v1/reports", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		l := f.reports
+		l.Reports = nil
+		for _, k := range f.reports.Reports {
+			if k.Node == "node-p" || (r.URL.Query().Get("peer") == "1" && f.peerErr == "") {
+				l.Reports = append(l.Reports, k)
+			}
+		}
+		if f.peerErr != "" {
+			l.PeerError = f.peerErr
+		}
+		reply(w, l)
+	})
+	mux.HandleFunc("GET /v1/report", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		week, from := q.Get("week"), q.Get("from")
+		f.note("report " + from + " " + week + " " + q.Get("format"))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if from == "peer" && f.peerErr != "" {
+			w.WriteHeader(http.StatusInternalServerError)
+			reply(w, api.Error{Error: f.peerErr})
+			return
+		}
+		t := reports.Text{Week: week, Headline: "READY (so far: 3d 21h of week 49)"}
+		if week == "current" {
+			t.Week = "2026-W49"
+		}
+		for _, k := range f.reports.Reports {
+			if k.Week == week && (k.Node == "node-s") == (from == "peer") {
+				t.Headline = k.Headline
+			}
+		}
+		if from == "peer" {
+			t.Node = "node-s"
+		}
+		t.Body = reportBody(t.Week, t.Headline, "node-p")
+		reply(w, t)
+	})
+	mux.HandleFunc("GET /v1/modules", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		reply(w, f.modules)
+	})
+	mux.HandleFunc("POST /v1/modules/use", func(w http.ResponseWriter, r *http.Request) {
+		var req modset.UseRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		f.note("modules use " + req.Name + " " + req.Version)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i := range f.modules.Modules {
+			m := &f.modules.Modules[i].Status
+			if m.Name == req.Name {
+				if m.Selected != "" {
+					m.History = append(m.History, m.Selected)
+				}
+				m.Selected, m.Disabled = req.Version, false
+				for _, a := range m.Available {
+					if a.Version == req.Version {
+						m.Origin, m.Source = a.Origin, a.Source
+					}
+				}
+				reply(w, modset.Changed{Status: *m})
+				return
+			}
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		reply(w, api.Error{Error: "module state: no module " + req.Name})
+	})
+	mux.HandleFunc("POST /v1/modules/rollback", func(w http.ResponseWriter, r *http.Request) {
+		var req modset.RollbackRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		f.note("modules rollback " + req.Name)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i := range f.modules.Modules {
+			m := &f.modules.Modules[i].Status
+			if m.Name == req.Name && len(m.History) > 0 {
+				m.Selected, m.Pinned = m.History[len(m.History)-1], true
+				m.History = m.History[:len(m.History)-1]
+				for _, a := range m.Available {
+					if a.Version == m.Selected {
+						m.Origin, m.Source = a.Origin, a.Source
+					}
+				}
+				reply(w, modset.Changed{Status: *m})
+				return
+			}
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		reply(w, api.Error{Error: "module state: module " + req.Name + " has no previous version to roll back to"})
 	})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

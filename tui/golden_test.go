@@ -62,26 +62,42 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGoldenDetails: what a key opens, at both sizes.
+// TestGoldenDetails: what a key opens or asks, at both sizes.
 func TestGoldenDetails(t *testing.T) {
-	sock := socket(t)
-	notReadyFixture(fixtureNow).serve(t, sock)
 	for _, sz := range sizes {
 		for _, c := range []struct {
 			name   string
 			screen string
 			keys   []string
+			fix    func(*fixture)
 		}{
-			{"service-last-run", "services", []string{"G", "enter"}},
-			{"sync-diff", "sync", []string{"enter"}},
-			{"sync-rollback-asks", "sync", []string{"down", "R"}},
-			{"failover-plan", "failover", []string{"p", "y", "G"}},
-			{"full-help", "overview", []string{"?"}},
-			{"services-filter", "services", []string{"/", "m", "a", "i", "enter"}},
-			{"events-filter", "events", []string{"/", "c", "o", "n", "f", "i", "g"}},
-			{"event-opened", "events", []string{"up", "enter"}},
+			{"service-last-run", "services", []string{"G", "enter"}, nil},
+			{"sync-diff", "sync", []string{"enter"}, nil},
+			{"sync-rollback-asks", "sync", []string{"down", "R"}, nil},
+			{"failover-plan", "failover", []string{"p", "y", "G"}, nil},
+			{"full-help", "overview", []string{"?"}, nil},
+			{"services-filter", "services", []string{"/", "m", "a", "i", "enter"}, nil},
+			{"events-filter", "events", []string{"/", "c", "o", "n", "f", "i", "g"}, nil},
+			{"event-opened", "events", []string{"up", "enter"}, nil},
+			{"report-opened", "reports", []string{"down", "enter"}, nil},
+			{"report-opened-scrolled", "reports", []string{"down", "enter", " "}, nil},
+			{"report-this-week", "reports", []string{"c"}, nil},
+			{"report-peer", "reports", []string{"G", "enter"}, nil},
+			{"module-opened", "modules", []string{"G", "enter"}, nil},
+			{"module-use-asks", "modules", []string{"G", "u"}, nil},
+			{"module-rollback-asks", "modules", []string{"G", "R"}, nil},
+			{"module-used", "modules", []string{"G", "u", "y"}, nil},
+			{"reports-peer-error", "reports", nil, peerDown},
+			{"modules-secondary", "modules", []string{"G", "u"}, onSecondary},
 		} {
 			t.Run(fmt.Sprintf("%s_%dx%d", c.name, sz[0], sz[1]), func(t *testing.T) {
+				// A fixture of its own: a case may change it (y).
+				sock := socket(t)
+				f := notReadyFixture(fixtureNow)
+				if c.fix != nil {
+					c.fix(f)
+				}
+				f.serve(t, sock)
 				m := open(sock, sz[0], sz[1], WithScreen(c.screen))
 				press(m, c.keys...)
 				checkFrame(t, m, sz[0], sz[1])

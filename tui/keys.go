@@ -6,6 +6,7 @@ import "charm.land/bubbles/v2/key"
 type keyMap struct {
 	Quit, Help, Next, Prev, Jump, Up, Down, PageUp, PageDown, Top, Bottom key.Binding
 	Enter, Back, Filter, Refresh, RunProbe, Rollback, Plan, Follow        key.Binding
+	Use, ModRollback, Build                                               key.Binding
 	screen                                                                screen
 	detail                                                                bool
 }
@@ -34,6 +35,10 @@ func newKeyMap() keyMap {
 		Rollback: b("R", "roll back to this commit", "R"),
 		Plan:     b("p", "make a swap plan", "p"),
 		Follow:   b("f", "follow on/off", "f"),
+		// The Modules screen's and the Reports screen's.
+		Use:         b("u", "use this version", "u"),
+		ModRollback: b("R", "roll back the module", "R"),
+		Build:       b("c", "build this week so far", "c"),
 	}
 }
 
@@ -54,16 +59,28 @@ func (k keyMap) ShortHelp() []key.Binding {
 		own = []key.Binding{k.Enter, k.Filter, k.Follow}
 	case scrPackages:
 		own = []key.Binding{k.Filter}
+	case scrModules:
+		own = []key.Binding{k.Use, k.ModRollback, k.Enter, k.Filter}
+	case scrReports:
+		own = []key.Binding{k.Enter, k.Build, k.Filter}
 	}
 	return append(own, k.Next, k.Jump, k.Quit, k.Help)
 }
 
-// FullHelp is every key, by column.
+// FullHelp is every key, by column: those of every screen, then the
+// screen's own.
 func (k keyMap) FullHelp() [][]key.Binding {
-	return [][]key.Binding{
+	cols := [][]key.Binding{
 		{k.Next, k.Prev, k.Jump, k.Quit, k.Help},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 		{k.Enter, k.Back, k.Filter, k.Refresh},
-		{k.RunProbe, k.Rollback, k.Plan, k.Follow},
 	}
+	own := map[screen][]key.Binding{
+		scrServices: {k.RunProbe}, scrSync: {k.Rollback}, scrFailover: {k.Plan}, scrEvents: {k.Follow},
+		scrModules: {k.Use, k.ModRollback}, scrReports: {k.Build},
+	}[k.screen]
+	if len(own) > 0 {
+		cols = append(cols, own)
+	}
+	return cols
 }

@@ -57,6 +57,7 @@ type view struct {
 	detail      bool // the selected item opened (Enter)
 	doff        int  // the first line of the detail shown
 	filter      string
+	open        string // what the detail shows when not the selected item (Reports: a reportRef)
 }
 
 // question is a change that waits for the operator's yes.
@@ -103,7 +104,7 @@ func New(a Agent, opts ...Option) *Model {
 	}
 	th := newTheme(o)
 	return &Model{
-		f: fetcher{a: a, now: o.now}, o: o, th: th, keys: newKeyMap(), help: th.help(), d: newData(),
+		f: fetcher{a: a, now: o.now, hist: make(chan struct{}, histFetches)}, o: o, th: th, keys: newKeyMap(), help: th.help(), d: newData(),
 		w: 80, h: 24, cur: o.screen, follow: true, inflight: map[string]bool{}, dirty: map[string]bool{},
 	}
 }
@@ -147,8 +148,12 @@ func (m *Model) screenKeys(s screen) []string {
 		}
 	case scrSync:
 		want = []string{keyLog, keyDrift}
-	case scrPackages, scrModules:
+	case scrPackages:
 		want = []string{keyParity}
+	case scrModules:
+		want = []string{keyModules, keyParity}
+	case scrReports:
+		want = []string{keyReports}
 	case scrFailover:
 		want = []string{keyFStatus, keyFHistory}
 	}
@@ -298,7 +303,12 @@ func (m *Model) concerns(kind, node, probe string) []string {
 			keys = append(keys, keyRecent+histKey(node, probe))
 		}
 	case strings.HasPrefix(kind, "config-"):
-		keys = append(keys, keyLog, keyDrift)
+		// An apply on the secondary may bring the primary's selection.
+		keys = append(keys, keyLog, keyDrift, keyModules)
+	case strings.HasPrefix(kind, "modules-") || kind == "boundary-pending":
+		keys = append(keys, keyModules)
+	case kind == "report":
+		keys = append(keys, keyReports)
 	case kind == "inventory" || kind == "drift" || kind == "parity-apply":
 		keys = append(keys, keyParity)
 	case strings.HasPrefix(kind, "failover") || strings.HasPrefix(kind, "bootcheck") || kind == "promote" || kind == "adopt":
@@ -373,7 +383,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		} else {
 			v.filter = ""
 		}
-	case key.Matches(msg, k.Filter) && m.cur != scrOverview && m.cur != scrReports && m.cur != scrFailover:
+	case key.Matches(msg, k.Filter) && m.cur != scrOverview && m.cur != scrFailover:
 		m.filtering, v.detail = true, false
 	case key.Matches(msg, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom):
 		m.move(msg)
@@ -448,6 +458,28 @@ func (m *Model) screenKey(msg tea.KeyPressMsg) tea.Cmd {
 	case m.cur == scrFailover && key.Matches(msg, k.Plan):
 		m.ask = &question{what: "making the plan", yes: m.f.plan(),
 			text: "Make and record the plan of a planned disk swap now? It is refused unless READY. [y/N]"}
+	case m.cur == scrModules && key.Matches(msg, k.Enter):
+		if _, ok := m.selectedModule(); ok {
+			v.detail, v.doff = true, 0
+		}
+	case m.cur == scrModules && key.Matches(msg, k.Use):
+		return m.askUse()
+	case m.cur == scrModules && key.Matches(msg, k.ModRollback):
+		return m.askModuleRollback()
+	case m.cur == scrReports && key.Matches(msg, k.Enter):
+		rows := filterReports(m.d.reports, v.filter)
+		if v.cursor >= len(rows) {
+			return nil
+		}
+		ref := reportRef(m.d.reports, rows[v.cursor])
+		v.open, v.detail, v.doff = ref, true, 0
+		if m.d.texts[ref] == nil {
+			return m.fetch(keyReport + ref)
+		}
+	case m.cur == scrReports && key.Matches(msg, k.Build):
+		// Built anew each time: the week goes on.
+		v.open, v.detail, v.doff = reportNow, true, 0
+		return m.fetch(keyReport + reportNow)
 	case m.cur == scrEvents && key.Matches(msg, k.Follow):
 		m.follow = !m.follow
 	}

@@ -28,7 +28,7 @@ func (m *Model) page() page {
 	case scrEvents:
 		return events(c, m.follow)
 	}
-	return reports(c)
+	return reportsScreen(c)
 }
 
 // statusLine is the line under the tabs.
@@ -134,66 +134,6 @@ func planLines(c *rctx, pl *failover.Plan) []string {
 	return out
 }
 
-// modulesScreen is what the agent reports about the modules.
-func modulesScreen(c *rctx) page {
-	th, d := c.th, c.d
-	p := page{sel: -1}
-	p.add(wrap("The agent's API does not list the modules yet (versions, selected, pinned): `sentry modules list` shows them, and `sentry modules use` and `rollback` change them (they ask first).", c.w, "")...)
-	p.add("", c.section("Held back until approved"))
-	held := false
-	if st := d.state; st != nil {
-		for _, n := range st.Nodes {
-			if len(n.BoundaryPending) > 0 {
-				held = true
-				p.add(wrap(c.t(n.Name)+": "+c.t(strings.Join(n.BoundaryPending, ", "))+" (sentry modules approve on "+c.t(n.Name)+")", c.w, "    ")...)
-			}
-		}
-	}
-	if !held {
-		p.add("  nothing")
-	}
-	p.add("", c.section("Packages of the modules, P against S"))
-	if r := d.parity; r != nil {
-		byMod := map[string][]string{}
-		for _, it := range r.Drift.Items {
-			if it.Module != "" && matches(c.v.filter, it.Module, it.Name) {
-				byMod[it.Module] = append(byMod[it.Module], fmt.Sprintf("%s %s (P %s, S %s)", it.Kind, it.Name, dash(it.P), dash(it.S)))
-			}
-		}
-		mods := make([]string, 0, len(byMod))
-		for m := range byMod {
-			mods = append(mods, m)
-		}
-		sort.Strings(mods)
-		for _, m := range mods {
-			p.add("  " + th.bold.Render(c.t(m)))
-			for _, s := range byMod[m] {
-				p.add("    " + c.t(s))
-			}
-		}
-		if len(mods) == 0 {
-			p.add("  no difference in the modules' packages")
-		}
-		if len(r.Drift.ModuleGaps) > 0 {
-			p.add(wrap("  "+th.warn.Render("needed, on neither node: ")+c.t(strings.Join(r.Drift.ModuleGaps, ", ")), c.w, "    ")...)
-		}
-	} else {
-		p.add(th.dim.Render("  not known yet"))
-	}
-	p.add("", c.section("Module events"))
-	n := 0
-	for _, e := range d.events {
-		if strings.HasPrefix(e.Kind, "modules-") && matches(c.v.filter, e.Kind, e.Message) {
-			n++
-			p.add(wrap("  "+e.Time.UTC().Format("2006-01-02 15:04")+"  "+c.t(e.Node)+"  "+c.t(e.Message), c.w, "    ")...)
-		}
-	}
-	if n == 0 {
-		p.add("  none among the newest events")
-	}
-	return p
-}
-
 // events is the event list, the newest last.
 func events(c *rctx, follow bool) page {
 	th, d := c.th, c.d
@@ -247,13 +187,5 @@ func events(c *rctx, follow bool) page {
 	for _, k := range keys {
 		p.detail = append(p.detail, wrap("  "+cell(c.t(k), 14)+c.t(e.Fields[k]), c.w, "                ")...)
 	}
-	return p
-}
-
-// reports says plainly that there are none yet.
-func reports(c *rctx) page {
-	p := page{sel: -1}
-	p.add(c.section("Weekly reports"), "")
-	p.add(wrap("This screen does not show the weekly reports yet (not built yet in the UI): run sentry report list, and sentry report --week WEEK.", c.w, "")...)
 	return p
 }

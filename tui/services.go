@@ -185,14 +185,14 @@ func lastRun(c *rctx, probe string, nodes []string) []string {
 				out = append(out, "    "+cell(c.t(k), 20)+c.t(r.Values[k]))
 			}
 		}
-		if h := d.history[histKey(n, probe)]; len(h) > 0 {
+		if h := d.series[histKey(n, probe)]; len(h.start) > 0 {
 			bad := 0
-			for _, x := range h {
-				if !x.OK {
+			for _, ok := range h.ok {
+				if !ok {
 					bad++
 				}
 			}
-			out = append(out, fmt.Sprintf("  last 24h: %d runs, %d failed", len(h), bad))
+			out = append(out, fmt.Sprintf("  last 24h: %d runs, %d failed", len(h.start), bad))
 		}
 		out = append(out, "")
 	}
@@ -208,15 +208,15 @@ type sparkCache struct {
 // spark is the sparkline of the history key, drawn again only when the
 // history, the width or the time column changed.
 func (d *data) spark(th theme, key string, now time.Time, n int) string {
-	rs := d.history[key]
-	from := fmt.Sprint(n, len(rs), now.Truncate(24*time.Hour/time.Duration(max(n, 1))).Unix())
-	if len(rs) > 0 {
-		from += fmt.Sprint(rs[0].Start.UnixNano(), rs[len(rs)-1].Start.UnixNano())
+	s := d.series[key]
+	from := fmt.Sprint(n, len(s.start), now.Truncate(24*time.Hour/time.Duration(max(n, 1))).Unix())
+	if len(s.start) > 0 {
+		from += fmt.Sprint(s.start[0], s.start[len(s.start)-1])
 	}
 	if c, ok := d.sparks[key]; ok && c.from == from {
 		return c.line
 	}
-	line := sparkline(th, d.series[key], now, n)
+	line := sparkline(th, s, now, n)
 	d.sparks[key] = sparkCache{from: from, line: line}
 	return line
 }

@@ -45,7 +45,8 @@ services (sentry-role.target).`
 // Relations. The binary is static (CGO_ENABLED=0). At run time it talks to
 // systemd (units, D-Bus, sd_notify), runs apt-get, apt-mark and dpkg (dpkg
 // is Essential, so not named), gpgv (apt's signed indexes), and, from the
-// verifier's canaries, useradd and chpasswd (passwd). Git is not needed:
+// verifier's canaries, useradd and chpasswd (passwd; the postinst's
+// groupadd makes the group sentry with it). Git is not needed:
 // the configuration repository is go-git, in the binary.
 var (
 	Depends    = []string{"systemd", "apt", "gpgv", "passwd"}

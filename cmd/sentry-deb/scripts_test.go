@@ -9,10 +9,12 @@ import (
 )
 
 // scriptRun runs a maintainer script of packaging/ with stubs of
-// deb-systemd-helper, deb-systemd-invoke and systemctl that log their
-// arguments, and with /run/systemd/system, /var/lib/sentry and
-// /etc/sentry moved into a temporary folder. It returns what the stubs
-// were asked, one call a line, and the script's output.
+// deb-systemd-helper, deb-systemd-invoke, systemctl, getent and groupadd
+// that log their arguments (getent finds group sentry once groupadd made
+// it, or when the test says it is there), and with /run/systemd/system,
+// /var/lib/sentry and /etc/sentry moved into a temporary folder. It
+// returns what the stubs were asked, one call a line, and the script's
+// output.
 type scriptRun struct {
 	t       *testing.T
 	dir     string
@@ -25,8 +27,15 @@ func newScriptRun(t *testing.T, systemd bool) *scriptRun {
 	s := &scriptRun{t: t, dir: t.TempDir(), systemd: systemd}
 	stubs := filepath.Join(s.dir, "stubs")
 	os.MkdirAll(stubs, 0o755)
-	for _, c := range []string{"deb-systemd-helper", "deb-systemd-invoke", "systemctl"} {
+	group := filepath.Join(s.dir, "group-sentry")
+	for _, c := range []string{"deb-systemd-helper", "deb-systemd-invoke", "systemctl", "getent", "groupadd"} {
 		stub := "#!/bin/sh\necho \"" + c + " $*\" >> " + filepath.Join(s.dir, "calls") + "\n"
+		switch c {
+		case "getent":
+			stub += "[ \"$*\" = \"group sentry\" ] && [ -e " + group + " ] && echo sentry:x:998: && exit 0\nexit 2\n"
+		case "groupadd":
+			stub += "touch " + group + "\n"
+		}
 		if err := os.WriteFile(filepath.Join(stubs, c), []byte(stub), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -103,16 +112,16 @@ func TestMaintainerScripts(t *testing.T) {
 	}
 	s := newScriptRun(t, true)
 
-	// The first install enables the units and starts the agent and the
-	// report's timer: never the boot check.
+	// The first install makes the group sentry, enables the units and
+	// starts the agent and the report's timer: never the boot check.
 	calls, _ := s.run("postinst", "configure", "")
-	sameCalls(t, "postinst configure (install)", calls, append(append([]string{}, enableAll...),
+	sameCalls(t, "postinst configure (install)", calls, append(append([]string{"getent group sentry", "groupadd --system sentry"}, enableAll...),
 		"systemctl --system daemon-reload",
 		"deb-systemd-invoke start sentry-agent.service",
 		"deb-systemd-invoke start sentry-report.timer"))
-	// An upgrade restarts the agent.
+	// An upgrade restarts the agent; the group is there already.
 	calls, _ = s.run("postinst", "configure", "0.1.0")
-	sameCalls(t, "postinst configure 0.1.0 (upgrade)", calls, append(append([]string{}, enableAll...),
+	sameCalls(t, "postinst configure 0.1.0 (upgrade)", calls, append(append([]string{"getent group sentry"}, enableAll...),
 		"systemctl --system daemon-reload",
 		"deb-systemd-invoke restart sentry-agent.service",
 		"deb-systemd-invoke start sentry-report.timer"))
@@ -174,7 +183,7 @@ func TestMaintainerScripts(t *testing.T) {
 	// units are enabled, nothing is started or stopped.
 	s = newScriptRun(t, false)
 	calls, _ = s.run("postinst", "configure", "")
-	sameCalls(t, "postinst configure without systemd", calls, enableAll)
+	sameCalls(t, "postinst configure without systemd", calls, append([]string{"getent group sentry", "groupadd --system sentry"}, enableAll...))
 	calls, _ = s.run("prerm", "remove")
 	sameCalls(t, "prerm remove without systemd", calls, nil)
 }

@@ -1,7 +1,8 @@
 // Package agent is the Sentry daemon (`sentry agent`): it serves the peer
 // API to the other node over mutual TLS and the local API to the CLI over a
-// root-only unix socket, keeps its state in an embedded store, and talks to
-// systemd (READY, STOPPING, watchdog).
+// root-only unix socket (its read-only view to group sentry over another:
+// localsock), keeps its state in an embedded store, and talks to systemd
+// (READY, STOPPING, watchdog).
 package agent
 
 import (
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,6 +24,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/events"
 	"github.com/sentryha/sentry/internal/agent/link"
+	"github.com/sentryha/sentry/internal/agent/localsock"
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
@@ -323,20 +324,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.machines.Run(mctx)
 	}()
-	localLn, err := listenLocal(a.conf().Agent.Socket)
+	// The root-only socket, and the read-only one (docs/security.md).
+	localLns, err := localsock.Listen(a.conf().Agent.Socket, a.conf().Agent.ReadSocket, a.log)
 	if err != nil {
 		return err
 	}
-	localSrv := &http.Server{Handler: a.localHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: logging.HTTPErrorLog(a.log, "local api")}
+	localSrv := localsock.Server(a.localHandler(), logging.HTTPErrorLog(a.log, "local api"))
 	localSrv.RegisterOnShutdown(a.events.Close) // the event streams end, so the server drains
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := localSrv.Serve(localLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("local api stopped", "err", err)
-		}
-	}()
+	for _, ln := range localLns {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := localSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("local api stopped", "err", err)
+			}
+		}()
+	}
 	a.mu.Lock()
 	initialized := a.node != nil
 	a.mu.Unlock()
@@ -388,7 +391,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	daemon.SdNotify(false, daemon.SdNotifyReady)
-	a.log.Info("agent ready", "version", a.version, "socket", a.conf().Agent.Socket, "initialized", initialized)
+	a.log.Info("agent ready", "version", a.version, "socket", a.conf().Agent.Socket, "read_socket", a.conf().Agent.ReadSocket, "initialized", initialized)
 
 	var watchdog <-chan time.Time
 	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
@@ -522,63 +525,12 @@ func (a *Agent) reload() {
 	a.mu.Unlock()
 	sched.Reload(cfg)
 	old := a.conf()
-	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Node.StateDir != old.Node.StateDir {
-		a.log.Warn("reload: listen address, socket and state_dir change only on restart")
-		cfg.Agent.Listen, cfg.Agent.Socket, cfg.Node.StateDir = old.Agent.Listen, old.Agent.Socket, old.Node.StateDir
+	if cfg.Agent.Listen != old.Agent.Listen || cfg.Agent.Socket != old.Agent.Socket || cfg.Agent.ReadSocket != old.Agent.ReadSocket || cfg.Node.StateDir != old.Node.StateDir {
+		a.log.Warn("reload: listen address, sockets and state_dir change only on restart")
+		cfg.Agent.Listen, cfg.Agent.Socket, cfg.Agent.ReadSocket, cfg.Node.StateDir = old.Agent.Listen, old.Agent.Socket, old.Agent.ReadSocket, old.Node.StateDir
 	}
 	a.cfg.Store(cfg)
 	a.log.Info("configuration reloaded", "file", a.cfgPath, "log_level", cfg.Log.Level)
-}
-
-// listenLocal opens the local API socket: mode 0600 in a 0700 folder, and
-// each connection's peer must be root (SO_PEERCRED).
-func listenLocal(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("another agent already serves %s", path)
-	}
-	os.Remove(path)
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("local api: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return &rootOnly{ln.(*net.UnixListener)}, nil
-}
-
-type rootOnly struct{ *net.UnixListener }
-
-func (r *rootOnly) Accept() (net.Conn, error) {
-	for {
-		c, err := r.UnixListener.AcceptUnix()
-		if err != nil {
-			return nil, err
-		}
-		raw, err := c.SyscallConn()
-		if err != nil {
-			c.Close()
-			continue
-		}
-		var cred *syscall.Ucred
-		var cerr error
-		raw.Control(func(fd uintptr) {
-			cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-		})
-		// Root, or the agent's own user (a test runs it unprivileged).
-		if cerr != nil || (cred.Uid != 0 && int(cred.Uid) != os.Geteuid()) {
-			c.Close()
-			continue
-		}
-		return c, nil
-	}
 }
 
 // newReports makes the weekly report's component.

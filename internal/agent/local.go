@@ -174,6 +174,7 @@ func (a *Agent) localHandler() http.Handler {
 	})
 	a.events.Routes(mux, a.store, reply) // /v1/events, /v1/events/stream
 	a.reports.Routes(mux, reply)         // /v1/report, /v1/reports, /v1/report/run
+	a.mods().Routes(mux, reply)          // /v1/modules, /v1/modules/use, /v1/modules/rollback
 	return mux
 }
 

@@ -1,5 +1,6 @@
 // Package agentclient is the CLI's client of the local agent: HTTP over
-// its root-only unix socket (docs/design.md, the local API).
+// its root-only unix socket, or for a member of group sentry over its
+// read-only socket (docs/design.md, the local API; docs/security.md).
 package agentclient
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/internal/agent/cfgsync"
 	"github.com/sentryha/sentry/internal/agent/link"
+	"github.com/sentryha/sentry/internal/agent/localsock"
 	"github.com/sentryha/sentry/internal/agent/machines"
 	"github.com/sentryha/sentry/internal/agent/modset"
 	"github.com/sentryha/sentry/internal/agent/parity"
@@ -41,25 +43,60 @@ import (
 var ErrNoAgent = errors.New("the sentry agent is not running (systemctl start sentry-agent)")
 
 // ErrNeedRoot is returned when the local socket is there but refuses this
-// user: the local API is root's only (the socket is mode 0600 in a 0700
-// folder, and the agent drops a client that is not root).
+// user: the local API is root's only (the socket is mode 0600, and the
+// agent drops a client that is not root); and when the read-only socket
+// refuses a request that is not a read (403, localsock.Refusal).
 var ErrNeedRoot = errors.New("this command must run as root")
 
 // Client talks to the local agent over its unix socket.
 type Client struct {
 	Socket string
 	hc     *http.Client
+	read   string // the read-only socket ("": none)
+	sudo   string // the command line a read-only refusal names
 }
 
-// NewClient returns a client for the agent at socket.
-func New(socket string) *Client {
-	return &Client{Socket: socket, hc: &http.Client{
+// Option adjusts a client (New).
+type Option func(*Client)
+
+// ReadSocket lets a user other than root read through the agent's
+// read-only socket at path: when the root-only socket refuses the
+// connection (permission denied), the client connects there instead.
+func ReadSocket(path string) Option { return func(c *Client) { c.read = path } }
+
+// Sudo names the command line ("sentry config rollback") that the
+// not-root error of a read-only refusal tells to run with sudo.
+func Sudo(line string) Option { return func(c *Client) { c.sudo = line } }
+
+// New returns a client for the agent at socket.
+func New(socket string, opts ...Option) *Client {
+	c := &Client{Socket: socket}
+	for _, o := range opts {
+		o(c)
+	}
+	read := c.read
+	c.hc = &http.Client{
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
+			conn, err := d.DialContext(ctx, "unix", socket)
+			if err != nil && read != "" && errors.Is(err, fs.ErrPermission) {
+				if rc, rerr := d.DialContext(ctx, "unix", read); rerr == nil {
+					return rc, nil
+				}
+			}
+			return conn, err
 		}},
-	}}
+	}
+	return c
+}
+
+// untimed is c without the client's timeout, for a request that may take
+// minutes (a function: Client keeps to 30 methods, internal/archtest).
+func untimed(c *Client) *Client {
+	long := *c
+	long.hc = &http.Client{Transport: c.hc.Transport}
+	return &long
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
@@ -79,25 +116,43 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return connError(c.Socket, err, connected.Load())
+		return connError(c, err, connected.Load())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var ae api.Error
-		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
-			return errors.New(ae.Error)
-		}
-		return fmt.Errorf("agent answered %s", resp.Status)
+		return answerError(c, resp)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// connError tells why a request got no answer: the socket refused this
-// user, or the agent closed the connection of a user other than root
+// answerError is the error of an answer other than 200: the agent's
+// message; a read-only socket's refusal is ErrNeedRoot, naming the
+// command to run with sudo.
+func answerError(c *Client, resp *http.Response) error {
+	var ae api.Error
+	if json.NewDecoder(resp.Body).Decode(&ae) != nil || ae.Error == "" {
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	if resp.StatusCode == http.StatusForbidden && ae.Error == localsock.Refusal {
+		msg := ae.Error
+		if c.sudo != "" {
+			msg = strings.Replace(msg, "sudo sentry ...", "sudo "+c.sudo, 1)
+		}
+		return fmt.Errorf("%w: %s", ErrNeedRoot, msg)
+	}
+	return errors.New(ae.Error)
+}
+
+// connError tells why a request got no answer: the sockets refused this
+// user, or the agent closed the connection of a user it does not serve
 // (ErrNeedRoot), or nothing listens on the socket (ErrNoAgent).
-func connError(socket string, err error, connected bool) error {
+func connError(c *Client, err error, connected bool) error {
+	socket := c.Socket
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
+		if errors.Is(oe.Err, fs.ErrPermission) && c.read != "" {
+			return fmt.Errorf("%w: the agent's socket %s: permission denied (the local API is root's; its read-only view, %s, is group sentry's)", ErrNeedRoot, socket, c.read)
+		}
 		if errors.Is(oe.Err, fs.ErrPermission) {
 			return fmt.Errorf("%w: the agent's socket %s: permission denied (the local API is root's only)", ErrNeedRoot, socket)
 		}
@@ -290,7 +345,7 @@ func (r ReportsClient) Run(ctx context.Context, week string, mail bool) (*report
 // a big repository, so no client timeout.
 func (r ReportsClient) RestoreTest(ctx context.Context) ([]report.RestoreRun, error) {
 	var runs []report.RestoreRun
-	long := &Client{Socket: r.c.Socket, hc: &http.Client{Transport: r.c.hc.Transport}}
+	long := untimed(r.c)
 	return runs, long.do(ctx, http.MethodPost, "/v1/report/restore-test", struct{}{}, &runs)
 }
 
@@ -314,7 +369,7 @@ func (c *Client) Parity(ctx context.Context) (*parity.Report, error) {
 // take minutes: no client timeout.
 func (c *Client) ParityApply(ctx context.Context, req parity.ApplyRequest) (*parity.ApplyResult, error) {
 	var r parity.ApplyResult
-	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
+	long := untimed(c)
 	return &r, long.do(ctx, http.MethodPost, "/v1/parity/apply", req, &r)
 }
 
@@ -332,7 +387,7 @@ func (c *Client) VerifyNode(ctx context.Context, node, service string) ([]store.
 // the sync's reloads longer: no client timeout.
 func (c *Client) VerifyNow(ctx context.Context, service string, timeout time.Duration) (*schedule.Run, error) {
 	var r schedule.Run
-	long := &Client{Socket: c.Socket, hc: &http.Client{Transport: c.hc.Transport}}
+	long := untimed(c)
 	return &r, long.do(ctx, http.MethodPost, "/v1/verify/now", schedule.RunRequest{Service: service, TimeoutMS: timeout.Milliseconds()}, &r)
 }
 
@@ -350,7 +405,7 @@ func (c *Client) Subscribe(ctx context.Context, since uint64) iter.Seq2[store.Ev
 	return func(yield func(store.Event, error) bool) {
 		long := &http.Client{Transport: c.hc.Transport}
 		for {
-			err := c.stream(ctx, long, &since, yield)
+			err := readStream(ctx, c, long, &since, yield)
 			if errors.Is(err, errStopped) {
 				return
 			}
@@ -371,8 +426,9 @@ var (
 	errOverflow = errors.New("the agent dropped the stream: this reader fell behind")
 )
 
-// stream reads one connection's events after *since, advancing it.
-func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yield func(store.Event, error) bool) error {
+// readStream reads one connection's events after *since, advancing it (a
+// function, not a method: Client keeps to 30 methods, internal/archtest).
+func readStream(ctx context.Context, c *Client, hc *http.Client, since *uint64, yield func(store.Event, error) bool) error {
 	var connected atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/events/stream", nil)
@@ -383,15 +439,11 @@ func (c *Client) stream(ctx context.Context, hc *http.Client, since *uint64, yie
 	req.Header.Set("Last-Event-ID", strconv.FormatUint(*since, 10))
 	resp, err := hc.Do(req)
 	if err != nil {
-		return connError(c.Socket, err, connected.Load())
+		return connError(c, err, connected.Load())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var ae api.Error
-		if json.NewDecoder(resp.Body).Decode(&ae) == nil && ae.Error != "" {
-			return errors.New(ae.Error)
-		}
-		return fmt.Errorf("agent answered %s", resp.Status)
+		return answerError(c, resp)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -461,4 +513,32 @@ func (c *Client) FailoverStatus(ctx context.Context) (*swaps.Status, error) {
 func (c *Client) FailoverHistory(ctx context.Context) ([]failover.Record, error) {
 	var h []failover.Record
 	return h, c.do(ctx, http.MethodGet, "/v1/failover/history", nil, &h)
+}
+
+// Modules is the modules' part of the local API.
+func (c *Client) Modules() ModulesClient { return ModulesClient{c} }
+
+// ModulesClient asks the agent about the service modules.
+type ModulesClient struct{ c *Client }
+
+// List is every module as `sentry modules list --json` shows it (name,
+// kind, versions available, selected, pinned, origin, history) and, on
+// the secondary, what waits for approval.
+func (m ModulesClient) List(ctx context.Context) (*modset.List, error) {
+	var l modset.List
+	return &l, m.c.do(ctx, http.MethodGet, "/v1/modules", nil, &l)
+}
+
+// Use selects version of module name, as `sentry modules use
+// NAME@VERSION` does; the secondary follows.
+func (m ModulesClient) Use(ctx context.Context, name, version string) (*modset.Changed, error) {
+	var r modset.Changed
+	return &r, m.c.do(ctx, http.MethodPost, "/v1/modules/use", modset.UseRequest{Name: name, Version: version}, &r)
+}
+
+// Rollback selects the version of module name used before and pins it, as
+// `sentry modules rollback NAME` does; the secondary follows.
+func (m ModulesClient) Rollback(ctx context.Context, name string) (*modset.Changed, error) {
+	var r modset.Changed
+	return &r, m.c.do(ctx, http.MethodPost, "/v1/modules/rollback", modset.RollbackRequest{Name: name}, &r)
 }

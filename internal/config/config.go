@@ -59,8 +59,12 @@ type Node struct {
 
 // Agent configures the daemon's listeners.
 type Agent struct {
-	Listen          string   `toml:"listen"`
-	Socket          string   `toml:"socket"`
+	Listen string `toml:"listen"`
+	Socket string `toml:"socket"`
+	// ReadSocket is the local API's read-only socket, for the members of
+	// group sentry ("": none). Absent from the file, it is
+	// DefaultReadSocket next to Socket.
+	ReadSocket      string   `toml:"read_socket"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 }
 
@@ -159,6 +163,10 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // tests fix it, so that their expectations do not depend on the host.
 var hostname = os.Hostname
 
+// DefaultReadSocket is the read-only socket's name, in agent.socket's
+// folder, when agent.read_socket is absent.
+const DefaultReadSocket = "agent-read.sock"
+
 // Default returns the configuration used when a key is absent.
 func Default() Config {
 	name, err := hostname()
@@ -167,7 +175,7 @@ func Default() Config {
 	}
 	return Config{
 		Node:     Node{Name: name, StateDir: "/var/lib/sentry"},
-		Agent:    Agent{Listen: ":7443", Socket: "/run/sentry/agent.sock", ShutdownTimeout: Duration{10 * time.Second}},
+		Agent:    Agent{Listen: ":7443", Socket: "/run/sentry/agent.sock", ReadSocket: "/run/sentry/agent-read.sock", ShutdownTimeout: Duration{10 * time.Second}},
 		Peer:     Peer{Timeout: Duration{5 * time.Second}, Interval: Duration{10 * time.Second}},
 		Hardware: Hardware{Identity: "auto", NICKinds: []string{"device"}},
 		Sync:     Sync{RescanInterval: Duration{5 * time.Minute}, Debounce: Duration{time.Second}},
@@ -278,6 +286,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		return nil, &Error{File: file, Message: err.Error()}
 	}
+	if !md.IsDefined("agent", "read_socket") {
+		cfg.Agent.ReadSocket = filepath.Join(filepath.Dir(cfg.Agent.Socket), DefaultReadSocket)
+	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
 		l, c := loc.Find(k)
@@ -348,6 +359,9 @@ func (c *Config) validate() error {
 	}
 	if !filepath.IsAbs(c.Agent.Socket) {
 		return keyErr("agent.socket", "%q is not an absolute path", c.Agent.Socket)
+	}
+	if r := c.Agent.ReadSocket; r != "" && (!filepath.IsAbs(r) || filepath.Clean(r) == filepath.Clean(c.Agent.Socket)) {
+		return keyErr("agent.read_socket", "%q is not an absolute path other than agent.socket (\"\": none)", r)
 	}
 	if c.Peer.Address != "" {
 		if err := checkHostPort(c.Peer.Address, false); err != nil {
@@ -535,7 +549,7 @@ func checkHostPort(s string, allowEmptyHost bool) error {
 // knownKeys lists every dotted key of Config, for "did you mean" hints.
 var knownKeys = []string{
 	"cluster.name", "node.name", "node.state_dir",
-	"agent.listen", "agent.socket", "agent.shutdown_timeout",
+	"agent.listen", "agent.socket", "agent.read_socket", "agent.shutdown_timeout",
 	"peer.address", "peer.timeout", "peer.interval",
 	"hardware.identity", "hardware.nic_kinds",
 	"sync.paths", "sync.exclude", "sync.rescan_interval", "sync.debounce", "sync.encrypt_secrets",

@@ -100,6 +100,7 @@ func TestGoodFile(t *testing.T) {
 		{"cluster.name", cfg.Cluster.Name, "office"},
 		{"node.name", cfg.Node.Name, "node-p"},
 		{"agent.listen", cfg.Agent.Listen, "0.0.0.0:7443"},
+		{"agent.read_socket", cfg.Agent.ReadSocket, "/run/sentry/readers.sock"},
 		{"agent.shutdown_timeout", cfg.Agent.ShutdownTimeout.Duration, 15 * time.Second},
 		{"peer.address", cfg.Peer.Address, "192.0.2.20:7443"},
 		{"sync.paths", len(cfg.Sync.Paths), 2},
@@ -150,6 +151,39 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Metrics.Listen != "" {
 		t.Errorf("metrics.listen default = %q, want \"\" (the endpoint off)", cfg.Metrics.Listen)
+	}
+}
+
+// agent.read_socket: next to agent.socket when absent, none when "", and
+// refused when relative or agent.socket itself.
+func TestReadSocket(t *testing.T) {
+	if d := Default(); d.Agent.ReadSocket != "/run/sentry/agent-read.sock" {
+		t.Errorf("default: %q", d.Agent.ReadSocket)
+	}
+	for src, want := range map[string]string{
+		"":                                      "/run/sentry/agent-read.sock",
+		"[agent]\nsocket = \"/tmp/x/a.sock\"\n": "/tmp/x/agent-read.sock",
+		"[agent]\nread_socket = \"\"\n":         "",
+		"[agent]\nread_socket = \"/run/r.sock\"\n":                  "/run/r.sock",
+		"[agent]\nsocket = \"/tmp/x/a.sock\"\nread_socket = \"\"\n": "",
+	} {
+		cfg, err := Parse("read.toml", []byte(src))
+		if err != nil {
+			t.Errorf("%q: %v", src, err)
+		} else if cfg.Agent.ReadSocket != want {
+			t.Errorf("%q: read socket %q, want %q", src, cfg.Agent.ReadSocket, want)
+		}
+	}
+	for _, src := range []string{
+		"[agent]\nread_socket = \"run/r.sock\"\n",
+		"[agent]\nread_socket = \"/run/sentry/agent.sock\"\n",
+		"[agent]\nsocket = \"/tmp/a.sock\"\nread_socket = \"/tmp//a.sock\"\n",
+	} {
+		_, err := Parse("read.toml", []byte(src))
+		var e *Error
+		if !errors.As(err, &e) || e.Key != "agent.read_socket" || e.Line == 0 {
+			t.Errorf("%q: %v, want an error at agent.read_socket", src, err)
+		}
 	}
 }
 

@@ -51,6 +51,8 @@ type Set struct {
 	msgs     string // the last warnings and error, logged once
 	applying int    // syncs under way that may write the module files
 
+	cmu sync.Mutex // one change of the selection at a time (Use, Rollback)
+
 	bmu     sync.Mutex
 	pending modules.Boundary // secondary: what waits for approval
 	pkey    string           // the pending set last reported
