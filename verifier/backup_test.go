@@ -170,4 +170,3 @@ func TestBackupResticMissingOrStalled(t *testing.T) {
 		t.Errorf("stalled restic: after %s: %+v", el, r)
 	}
 }
-
