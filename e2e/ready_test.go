@@ -117,6 +117,7 @@ func TestReadiness(t *testing.T) {
 	during(t, "nginx stopped on S", func() { nginxStoppedOnS(t) })
 	// The operator's terminal UI on P sees the same, and rolls back.
 	during(t, "the TUI on P (nginx stopped on S, a rollback)", func() { tuiOnP(t) })
+	readOnlyView(t)
 	during(t, "S's agent stopped", func() { agentStoppedOnS(t) })
 	readinessFaults(t)
 	guidedFailover(t)

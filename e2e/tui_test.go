@@ -178,3 +178,36 @@ func tuiOnP(t *testing.T) {
 		waitVerdict(t, set, readiness.Ready, nil, 2*time.Minute)
 	}
 }
+
+// readOnlyView: a member of group sentry (the package made the group)
+// reads the state through the agent's read-only socket, and is refused
+// (exit 4, naming sudo) what acts; a user outside the group gets nothing.
+func readOnlyView(t *testing.T) {
+	sentry(t, "lab", "exec", "P", "--", "sh", "-c", "getent group sentry >/dev/null && (id alice >/dev/null 2>&1 || useradd -m -G sentry alice) && (id bob >/dev/null 2>&1 || useradd -m bob)")
+	as := func(user string, args ...string) (string, error) {
+		return sentryErr(append([]string{"lab", "exec", "P", "--", "runuser", "-u", user, "--", "sentry"}, args...)...)
+	}
+	for _, args := range [][]string{{"status", "--json"}, {"events", "-n", "3"}, {"report", "list"}, {"config", "log"}} {
+		if out, err := as("alice", args...); err != nil {
+			t.Errorf("alice (group sentry): sentry %s: %v", strings.Join(args, " "), err)
+		} else if args[0] == "status" && !strings.Contains(out, `"node-s"`) {
+			t.Errorf("alice's status does not show node-s:\n%s", out)
+		}
+	}
+	if _, err := as("alice", "ready"); err != nil && !strings.Contains(err.Error(), "exit status 1\n") {
+		t.Errorf("alice: sentry ready: %v", err)
+	}
+	_, err := as("alice", "config", "rollback", "--yes", "HEAD")
+	if err == nil || !strings.Contains(err.Error(), "exit status 4\n") || !strings.Contains(err.Error(), "sudo sentry") {
+		t.Errorf("alice: sentry config rollback: %v, want exit 4 naming sudo", err)
+	}
+	_, err = as("bob", "status")
+	if err == nil || !strings.Contains(err.Error(), "exit status 4\n") {
+		t.Errorf("bob (no group): sentry status: %v, want exit 4", err)
+	}
+	mode := sentry(t, "lab", "exec", "P", "--", "stat", "-c", "%a %G", "/run/sentry/agent.sock", "/run/sentry/agent-read.sock")
+	if mode != "600 root\n660 sentry\n" {
+		t.Errorf("the sockets' modes and groups:\n%s", mode)
+	}
+	figure(t, "read-only view: a member of group sentry reads status, events, reports and the log; a rollback is refused (exit 4); a user outside the group gets nothing")
+}
