@@ -30,6 +30,7 @@ type Agent interface {
 	Drift(ctx context.Context) ([]synchronizer.DriftItem, error)
 	Rollback(ctx context.Context, rev string) (*cfgsync.RollbackResult, error)
 	Parity(ctx context.Context) (*parity.Report, error)
+	ParityApply(ctx context.Context, req parity.ApplyRequest) (*parity.ApplyResult, error)
 	FailoverPlan(ctx context.Context, planned, force bool) (*failover.Plan, error)
 	FailoverStatus(ctx context.Context) (*swaps.Status, error)
 	FailoverHistory(ctx context.Context) ([]failover.Record, error)

@@ -438,3 +438,31 @@ func TestTickAsksState(t *testing.T) {
 		t.Errorf("a tick with the agent down fetched %v", got)
 	}
 }
+
+// TestParityApplyAsks: A on the Packages screen asks before it carries
+// out this node's part of the parity plan, and says what was done.
+func TestParityApplyAsks(t *testing.T) {
+	sock := socket(t)
+	f := readyFixture(fixtureNow)
+	f.serve(t, sock)
+	m := open(sock, 120, 40, WithScreen("packages"))
+	press(m, "A")
+	if !strings.Contains(frame(m), "Carry out node-p's part of the parity plan now") {
+		t.Fatalf("A does not ask:\n%s", frame(m))
+	}
+	press(m, "n")
+	if len(f.bodies) != 0 || !strings.Contains(frame(m), "not done") {
+		t.Fatalf("answered n: %v\n%s", f.bodies, frame(m))
+	}
+	f.took()
+	press(m, "A", "y")
+	if !slices.Equal(f.bodies, []string{"parity apply yes=true"}) {
+		t.Fatalf("answered y: asked %v", f.bodies)
+	}
+	if !strings.Contains(frame(m), "parity apply on node-p: 1 action(s) done, 1 failed") {
+		t.Errorf("no word of the apply:\n%s", frame(m))
+	}
+	if got := f.took(); !slices.Contains(got, "GET /v1/parity?") {
+		t.Errorf("the parity report is not asked again after the apply: %v", got)
+	}
+}

@@ -3,11 +3,13 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/sentryha/sentry/internal/agent/parity"
 	"github.com/sentryha/sentry/internal/agentclient"
 	"github.com/sentryha/sentry/internal/store"
 )
@@ -269,5 +271,29 @@ func (f fetcher) rollbackModule(name string) tea.Cmd {
 			return actionMsg{what: "rollback of " + name, err: err}
 		}
 		return actionMsg{what: "rollback of " + name, text: "rolled back: " + modChanged(r.Status, r.Warnings), apply: func(d *data) { d.setModule(r.Status) }, after: []string{keyModules, keyStatus}}
+	}
+}
+
+// parityApply carries out this node's part of the parity plan (minutes:
+// packages are fetched and installed).
+func (f fetcher) parityApply(node string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		r, err := f.a.ParityApply(ctx, parity.ApplyRequest{Yes: true})
+		if err != nil {
+			return actionMsg{what: "parity apply", err: err}
+		}
+		failed := 0
+		for _, a := range r.Actions {
+			if a.Error != "" {
+				failed++
+			}
+		}
+		text := fmt.Sprintf("parity apply on %s: %s, %s", node, plural(len(r.Actions)-failed, "action(s) done"), plural(failed, "failed"))
+		if r.Error != "" {
+			text += ": " + r.Error
+		}
+		return actionMsg{what: "parity apply", text: text, after: []string{keyParity, keyStatus, keyReady}}
 	}
 }

@@ -360,6 +360,14 @@ func (f *fixture) serve(t testing.TB, sock string) (stop func()) {
 		reply(w, cfgsync.RollbackResult{Restored: req.Rev, Commit: "5e5e5e5e5e5e5e5e"})
 	})
 	mux.HandleFunc("GET /v1/parity", func(w http.ResponseWriter, r *http.Request) { reply(w, f.parity()) })
+	mux.HandleFunc("POST /v1/parity/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req parity.ApplyRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		f.note(fmt.Sprintf("parity apply yes=%v", req.Yes))
+		reply(w, parity.ApplyResult{Node: "node-p", DiskSet: "P", Actions: []parity.ApplyAction{
+			{Action: "install", Target: "firmware-misc-nonfree:all=20230210-5"},
+			{Action: "add-to-initramfs", Target: "e1000e", Error: "update-initramfs: exit status 1"}}})
+	})
 	mux.HandleFunc("GET /v1/failover/status", func(w http.ResponseWriter, r *http.Request) { st, _ := f.failover(); reply(w, st) })
 	mux.HandleFunc("GET /v1/failover/history", func(w http.ResponseWriter, r *http.Request) { _, h := f.failover(); reply(w, h) })
 	mux.HandleFunc("POST /v1/failover/plan", func(w http.ResponseWriter, r *http.Request) {

@@ -6,7 +6,7 @@ import "charm.land/bubbles/v2/key"
 type keyMap struct {
 	Quit, Help, Next, Prev, Jump, Up, Down, PageUp, PageDown, Top, Bottom key.Binding
 	Enter, Back, Filter, Refresh, RunProbe, Rollback, Plan, Follow        key.Binding
-	Use, ModRollback, Build                                               key.Binding
+	Use, ModRollback, Build, Apply                                        key.Binding
 	screen                                                                screen
 	detail                                                                bool
 }
@@ -39,6 +39,8 @@ func newKeyMap() keyMap {
 		Use:         b("u", "use this version", "u"),
 		ModRollback: b("R", "roll back the module", "R"),
 		Build:       b("c", "build this week so far", "c"),
+		// The Packages screen's.
+		Apply: b("A", "apply this node's part of the plan", "A"),
 	}
 }
 
@@ -58,7 +60,7 @@ func (k keyMap) ShortHelp() []key.Binding {
 	case scrEvents:
 		own = []key.Binding{k.Enter, k.Filter, k.Follow}
 	case scrPackages:
-		own = []key.Binding{k.Filter}
+		own = []key.Binding{k.Apply, k.Filter}
 	case scrModules:
 		own = []key.Binding{k.Use, k.ModRollback, k.Enter, k.Filter}
 	case scrReports:
@@ -77,7 +79,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	}
 	own := map[screen][]key.Binding{
 		scrServices: {k.RunProbe}, scrSync: {k.Rollback}, scrFailover: {k.Plan}, scrEvents: {k.Follow},
-		scrModules: {k.Use, k.ModRollback}, scrReports: {k.Build},
+		scrModules: {k.Use, k.ModRollback}, scrReports: {k.Build}, scrPackages: {k.Apply},
 	}[k.screen]
 	if len(own) > 0 {
 		cols = append(cols, own)

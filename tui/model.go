@@ -458,6 +458,8 @@ func (m *Model) screenKey(msg tea.KeyPressMsg) tea.Cmd {
 	case m.cur == scrFailover && key.Matches(msg, k.Plan):
 		m.ask = &question{what: "making the plan", yes: m.f.plan(),
 			text: "Make and record the plan of a planned disk swap now? It is refused unless READY. [y/N]"}
+	case m.cur == scrPackages && key.Matches(msg, k.Apply):
+		return m.askApply()
 	case m.cur == scrModules && key.Matches(msg, k.Enter):
 		if _, ok := m.selectedModule(); ok {
 			v.detail, v.doff = true, 0

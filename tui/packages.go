@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	tea "charm.land/bubbletea/v2"
+
 	"github.com/sentryha/sentry/synchronizer/inventory"
 )
 
@@ -58,7 +60,7 @@ func packages(c *rctx) page {
 	if r.ProfileError != "" {
 		p.add(th.warn.Render("  profiles: " + c.t(r.ProfileError)))
 	}
-	p.add("", c.section("Parity plan")+th.dim.Render("  (apply: sentry parity apply; not from this screen yet)"))
+	p.add("", c.section("Parity plan")+th.dim.Render("  A: apply this node's part (asks first)"))
 	p.add(plan(c, r.Plan)...)
 	return p
 }
@@ -152,4 +154,21 @@ func plan(c *rctx, pl inventory.ParityPlan) []string {
 		out = append(out, c.th.ok.Render("  nothing to do"))
 	}
 	return out
+}
+
+// askApply asks before it carries out this node's part of the parity
+// plan (installing packages, holds, drivers: what sentry parity apply
+// does).
+func (m *Model) askApply() tea.Cmd {
+	self := m.d.self()
+	switch {
+	case m.d.parity == nil:
+		m.note, m.noteBad = "the parity report is not known yet", true
+	case self == nil:
+		m.note, m.noteBad = "this node is not known yet", true
+	default:
+		m.ask = &question{what: "applying the parity plan", yes: m.f.parityApply(self.Name),
+			text: "Carry out " + m.th.clean(self.Name) + "'s part of the parity plan now (install what it lists; apt installs only what a signed index vouches for)? [y/N]"}
+	}
+	return nil
 }
