@@ -190,29 +190,40 @@ func (p *Primary) syncWatches() []string {
 // this soon (sync.debounce when that is shorter).
 const MinQuiet = 150 * time.Millisecond
 
+// EditGap tells one edit from the next: the watcher's events closer than
+// this to the one before belong to the same edit (`sed -i` alone makes a
+// temp file, writes, renames it over the file: five events or so within
+// a few milliseconds).
+const EditGap = 50 * time.Millisecond
+
 // quiet is the debounce of one burst of edits: the window starts at
-// MinQuiet and doubles with each edit that comes within it, up to max
+// MinQuiet and doubles with each further edit that comes within it (an
+// event at least EditGap after the one before), up to max
 // (sync.debounce), so a lone edit is committed at once and a burst of a
 // thousand makes a handful of commits; a burst that never pauses is
 // committed every 10 x max all the same.
 type quiet struct {
-	first  time.Time // the burst's first edit
+	first  time.Time // the burst's first event
+	last   time.Time // its last event
 	window time.Duration
 }
 
-// next is the wait after an edit at now.
+// next is the wait after an event at now.
 func (q *quiet) next(now time.Time, max time.Duration) time.Duration {
 	min := MinQuiet
 	if max < min {
 		min = max
 	}
 	if q.first.IsZero() {
-		q.first, q.window = now, min
+		q.first, q.last, q.window = now, now, min
 		return q.window
 	}
-	if q.window *= 2; q.window > max {
-		q.window = max
+	if now.Sub(q.last) >= EditGap { // another edit, not more of the same
+		if q.window *= 2; q.window > max {
+			q.window = max
+		}
 	}
+	q.last = now
 	if left := q.first.Add(10 * max).Sub(now); left < q.window {
 		if left < 0 {
 			left = 0

@@ -229,9 +229,17 @@ func TestQuietWindow(t *testing.T) {
 	if w := q.next(t0, max); w != MinQuiet {
 		t.Fatalf("a lone edit waits %s, want %s", w, MinQuiet)
 	}
+	// The events of one edit (sed -i: a temp file, writes, a rename), a
+	// few milliseconds apart: the window stays the lone edit's.
+	for i := 1; i <= 5; i++ {
+		if w := q.next(t0.Add(time.Duration(i)*3*time.Millisecond), max); w != MinQuiet {
+			t.Fatalf("event %d of one edit: wait %s, want %s", i, w, MinQuiet)
+		}
+	}
+	// Further edits, each 100 ms after the one before: it widens.
 	var got []time.Duration
 	for i := 1; i <= 5; i++ {
-		got = append(got, q.next(t0.Add(time.Duration(i)*10*time.Millisecond), max))
+		got = append(got, q.next(t0.Add(time.Duration(i)*100*time.Millisecond), max))
 	}
 	want := []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second, time.Second}
 	for i := range want {
