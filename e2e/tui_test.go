@@ -138,7 +138,6 @@ func tuiOnP(t *testing.T) {
 	ui.waitScreen("web on node-s red on the Services screen", 40*time.Second, func(s string) bool { return redFail(s, "web") })
 	figure(t, "sentry tui on P: web on node-s red on the Services screen %.1f s after nginx stopped", time.Since(stopped).Seconds())
 	sentry(t, "lab", "exec", "S", "--", "systemctl", "start", "nginx")
-	started := time.Now()
 	ui.keys("1")
 	_, d = ui.waitScreen("READY again", 40*time.Second, func(s string) bool {
 		return strings.Contains(sgr.ReplaceAllString(s, ""), "VERDICT  READY")
@@ -146,7 +145,6 @@ func tuiOnP(t *testing.T) {
 	figure(t, "sentry tui on P: READY again %.1f s after nginx started on S", d.Seconds())
 	ui.keys("2")
 	ui.waitScreen("web green again", 10*time.Second, func(s string) bool { return !redFail(s, "web") })
-	_ = started
 	bothReady(t)
 
 	// A rollback from the Sync screen: a change on P reaches S, then the

@@ -75,7 +75,7 @@ type pty struct {
 func openPty(b *testing.B, w, h int) *pty {
 	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		b.Skipf("no pseudo-terminal: %v", err)
+		b.Fatalf("no pseudo-terminal (/dev/ptmx): %v", err)
 	}
 	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		b.Fatal(err)

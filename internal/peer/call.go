@@ -41,3 +41,16 @@ func Call(ctx context.Context, tlsCfg *tls.Config, addr, path string, body []byt
 	}
 	return env, nil
 }
+
+// Write answers a peer's request with one message of type typ from node
+// from, with HTTP status code.
+func Write(w http.ResponseWriter, code int, typ, from string, body any) {
+	b, err := Encode(typ, from, body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+}

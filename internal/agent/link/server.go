@@ -218,14 +218,7 @@ func (l *Link) handleHello(w http.ResponseWriter, r *http.Request) {
 
 // WriteEnvelope answers with one message.
 func WriteEnvelope(w http.ResponseWriter, code int, typ, from string, body any) {
-	b, err := peer.Encode(typ, from, body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
+	peer.Write(w, code, typ, from, body)
 }
 
 // putPeer records the peer's status and when it was last heard.

@@ -1,13 +1,13 @@
 package modset
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 
+	"github.com/sentryha/sentry/internal/agent/api"
 	"github.com/sentryha/sentry/modules"
 )
 
@@ -164,15 +164,6 @@ func (s *Set) change(verb, name string, f func(modules.Options) (modules.Status,
 	return &Changed{Status: st, Warnings: warnStrings(warns)}, nil
 }
 
-func decode(w http.ResponseWriter, q *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, q.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("bad request: %w", err)
-	}
-	return nil
-}
-
 // Routes serves the local API's module requests: GET /v1/modules, POST
 // /v1/modules/use and POST /v1/modules/rollback. (POST /v1/modules/approve
 // is the wiring's, to Approve.)
@@ -183,7 +174,7 @@ func (s *Set) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any, er
 	})
 	mux.HandleFunc("POST /v1/modules/use", func(w http.ResponseWriter, q *http.Request) {
 		var req UseRequest
-		if err := decode(w, q, &req); err != nil {
+		if err := api.Decode(w, q, &req); err != nil {
 			reply(w, nil, err)
 			return
 		}
@@ -192,7 +183,7 @@ func (s *Set) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any, er
 	})
 	mux.HandleFunc("POST /v1/modules/rollback", func(w http.ResponseWriter, q *http.Request) {
 		var req RollbackRequest
-		if err := decode(w, q, &req); err != nil {
+		if err := api.Decode(w, q, &req); err != nil {
 			reply(w, nil, err)
 			return
 		}

@@ -66,14 +66,7 @@ func (p *Parity) HandleInventoryFetch(w http.ResponseWriter, r *http.Request) {
 // refuse answers the peer's request with an error message, and logs it.
 func (p *Parity) refuse(w http.ResponseWriter, r *http.Request, node string, code int, err error) {
 	p.deps.Log.Warn("refused peer request", "peer", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
-	b, eerr := peer.Encode(peer.TypeError, node, peer.ErrorBody{Message: err.Error()})
-	if eerr != nil {
-		http.Error(w, eerr.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
+	peer.Write(w, code, peer.TypeError, node, peer.ErrorBody{Message: err.Error()})
 }
 
 // inventoryAsk is the body of an inventory request: peer.InventoryRequest

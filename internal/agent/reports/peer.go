@@ -99,7 +99,7 @@ type PeerAnswer struct {
 // certificate). Two requests are served at once; more are refused (429).
 func (r *Reports) HandlePeer(w http.ResponseWriter, q *http.Request) {
 	if r == nil {
-		writePeerError(w, http.StatusServiceUnavailable, "", "the weekly reports are not running yet: try again")
+		peer.Write(w, http.StatusServiceUnavailable, peer.TypeError, "", peer.ErrorBody{Message: "the weekly reports are not running yet: try again"})
 		return
 	}
 	self := r.d.Conf().Node.Name
@@ -178,18 +178,7 @@ func (r *Reports) peerAnswer(self, week string) (*PeerAnswer, error) {
 // it.
 func (r *Reports) refusePeer(w http.ResponseWriter, q *http.Request, self string, code int, err error) {
 	r.d.Log.Warn("refused peer request", "peer", q.RemoteAddr, "path", q.URL.Path, "reason", err.Error())
-	writePeerError(w, code, self, clip(err.Error(), MaxPeerLine))
-}
-
-func writePeerError(w http.ResponseWriter, code int, self, msg string) {
-	b, err := peer.Encode(peer.TypeError, self, peer.ErrorBody{Message: msg})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(b)
+	peer.Write(w, code, peer.TypeError, self, peer.ErrorBody{Message: clip(err.Error(), MaxPeerLine)})
 }
 
 // askPeer sends req to the peer and reads its answer, checked. The peer

@@ -8,7 +8,6 @@ package reports
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -337,15 +336,6 @@ type (
 	}
 )
 
-func decode(w http.ResponseWriter, q *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, q.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("bad request: %w", err)
-	}
-	return nil
-}
-
 // Routes serves the local API's report requests.
 func (r *Reports) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any, error)) {
 	mux.HandleFunc("GET /v1/report", func(w http.ResponseWriter, q *http.Request) {
@@ -372,7 +362,7 @@ func (r *Reports) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any
 		reply(w, l, err)
 	})
 	mux.HandleFunc("POST /v1/report/restore-test", func(w http.ResponseWriter, q *http.Request) {
-		if err := decode(w, q, &struct{}{}); err != nil {
+		if err := api.Decode(w, q, &struct{}{}); err != nil {
 			reply(w, nil, err)
 			return
 		}
@@ -380,7 +370,7 @@ func (r *Reports) Routes(mux *http.ServeMux, reply func(http.ResponseWriter, any
 	})
 	mux.HandleFunc("POST /v1/report/run", func(w http.ResponseWriter, q *http.Request) {
 		var req Request
-		if err := decode(w, q, &req); err != nil {
+		if err := api.Decode(w, q, &req); err != nil {
 			reply(w, nil, err)
 			return
 		}
