@@ -75,7 +75,7 @@ func probePostgres(ctx context.Context, p *DBParams, rec *Recorder) error {
 			return got, err
 		},
 		del: func(c context.Context, tok string) error {
-			_, err := conn.Exec(c, "DELETE FROM "+table+" WHERE token = $1 OR created < now() - interval '1 day'", tok)
+			_, err := conn.Exec(c, "DELETE FROM "+table+" WHERE token = $1 OR created < now() - make_interval(secs => $2)", tok, SweepAge.Seconds())
 			return err
 		},
 	})
@@ -119,7 +119,7 @@ func probeMySQL(ctx context.Context, p *DBParams, rec *Recorder) error {
 			return got, err
 		},
 		del: func(c context.Context, tok string) error {
-			_, err := db.ExecContext(c, "DELETE FROM "+table+" WHERE token = ? OR created < NOW() - INTERVAL 1 DAY", tok)
+			_, err := db.ExecContext(c, "DELETE FROM "+table+" WHERE token = ? OR created < NOW() - INTERVAL ? SECOND", tok, int(SweepAge.Seconds()))
 			return err
 		},
 	})

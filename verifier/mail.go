@@ -262,5 +262,7 @@ func visibleMargin(rest time.Duration) time.Duration {
 }
 
 // SweepAge: canaries older than this are taken for leftovers of an
-// interrupted run and deleted by the next mail probe.
-const SweepAge = 5 * time.Minute
+// interrupted run (a probe's deadline is at most a minute) and deleted by
+// the next probe of their kind: messages, rows and files. With a round at
+// least every minute, no canary lives past five minutes.
+const SweepAge = 4 * time.Minute

@@ -5,14 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"strings"
+	"time"
 )
 
 // rowTrip is a database's part of the row round trip.
 type rowTrip struct {
 	write func(tok string) error
 	read  func(tok string) (string, error)
-	// del deletes the token's row, and rows older than a day (canaries an
-	// interrupted run left).
+	// del deletes the token's row, and rows older than SweepAge (canaries
+	// an interrupted run left).
 	del func(ctx context.Context, tok string) error
 }
 
@@ -53,6 +56,9 @@ type fileTrip struct {
 	write  func(name string, data []byte) error
 	read   func(name string, max int) ([]byte, error)
 	remove func(name string) error
+	// list lists the canary folder (dir, or the share's top), for the
+	// sweep of files an interrupted run left.
+	list func(dir string) ([]os.FileInfo, error)
 }
 
 // fileRoundTrip writes size random bytes under a unique name, reads them
@@ -65,6 +71,10 @@ func fileRoundTrip(rec *Recorder, dir string, size int, t fileTrip) error {
 	if dir != "" {
 		name = dir + "/" + name
 	}
+	// Canaries of interrupted runs (the server stalled or gone before the
+	// delete): swept once older than SweepAge, after this run, whatever
+	// happened in it. A failed sweep is tried again the next round.
+	rec.Cleanup(func(context.Context) { sweepFiles(dir, t) })
 	if err := rec.Phase("write file", func() error { return t.write(name, data) }); err != nil {
 		return err
 	}
@@ -91,4 +101,24 @@ func fileRoundTrip(rec *Recorder, dir string, size int, t fileTrip) error {
 		removed = err == nil
 		return err
 	})
+}
+
+// sweepFiles removes the canary files in dir older than SweepAge.
+func sweepFiles(dir string, t fileTrip) {
+	if t.list == nil {
+		return
+	}
+	fis, err := t.list(dir)
+	if err != nil {
+		return
+	}
+	for _, fi := range fis {
+		n := fi.Name()
+		if fi.Mode().IsRegular() && strings.HasPrefix(n, "sentry-canary-") && strings.HasSuffix(n, ".bin") && time.Since(fi.ModTime()) > SweepAge {
+			if dir != "" {
+				n = dir + "/" + n
+			}
+			t.remove(n)
+		}
+	}
 }

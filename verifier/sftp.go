@@ -94,5 +94,6 @@ func probeSFTP(ctx context.Context, p *SFTPParams, rec *Recorder) error {
 			return io.ReadAll(io.LimitReader(f, int64(max)))
 		},
 		remove: sc.Remove,
+		list:   sc.ReadDir,
 	})
 }

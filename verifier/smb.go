@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"os"
 
 	"github.com/cloudsoda/go-smb2"
 )
@@ -55,5 +56,11 @@ func probeSMB(ctx context.Context, p *SMBParams, rec *Recorder) error {
 		write:  func(name string, data []byte) error { return fs.WriteFile(name, data, 0o644) },
 		read:   func(name string, _ int) ([]byte, error) { return fs.ReadFile(name) },
 		remove: fs.Remove,
+		list: func(dir string) ([]os.FileInfo, error) {
+			if dir == "" {
+				dir = "."
+			}
+			return fs.ReadDir(dir)
+		},
 	})
 }
