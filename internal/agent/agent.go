@@ -287,12 +287,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	_, hadErr := os.Stat(a.statePath("state.db"))
-	st, err := store.Open(a.statePath("state.db"), store.Options{})
+	st, salvaged, err := store.OpenChecked(a.statePath("state.db"), store.Options{})
 	if err != nil {
 		return err
 	}
 	a.store = st
 	defer st.Close()
+	if salvaged != nil {
+		a.log.Error("state store damaged: salvaged", "summary", salvaged.String())
+		a.event("store-salvaged", a.nodeName(), salvaged.String(), map[string]string{"damaged": salvaged.DamagedPath})
+	}
 	msg, fields, err := events.Started(a.statePath(events.VersionFile), a.version, hadErr == nil)
 	a.event("agent-started", a.nodeName(), msg, fields)
 	if err != nil {
