@@ -292,13 +292,16 @@ func checkPackages(c *Ctx) Finding {
 	}
 	var bad []string
 	evs := []Evidence{ev}
-	allowed := 0
+	allowed, onlyS := 0, 0
 	for _, d := range pk.Diffs {
 		what := strings.TrimSpace(d.Kind + " " + d.Name)
 		if d.Allowed {
 			allowed++
 			evs = append(evs, Evidence{What: what + " (declared allowed)", Value: fmt.Sprintf("%s / %s: %s", dash(d.Primary), dash(d.Secondary), d.Reason), Measured: pk.At})
 			continue
+		}
+		if d.Primary == "" {
+			onlyS++
 		}
 		bad = append(bad, fmt.Sprintf("%s (%s / %s)", what, dash(d.Primary), dash(d.Secondary)))
 	}
@@ -307,7 +310,17 @@ func checkPackages(c *Ctx) Finding {
 		also = fmt.Sprintf(" (and %d declared allowed)", allowed)
 	}
 	if len(bad) > 0 {
-		return fail(fmt.Sprintf("%d difference(s): %s%s", len(bad), strings.Join(bad, "; "), also), "sentry parity apply", evs...)
+		// The parity apply brings S to P's packages; what is only on S it
+		// leaves alone (docs/parity.md), so it is not the fix for that.
+		fix := "sentry parity apply"
+		const onS = "install it on the primary, remove it from the secondary, or declare it allowed in parity-allow.toml (sentry parity apply leaves what is only on the secondary alone)"
+		switch {
+		case onlyS == len(bad):
+			fix = onS
+		case onlyS > 0:
+			fix = "sentry parity apply; for what is only on the secondary: " + onS
+		}
+		return fail(fmt.Sprintf("%d difference(s): %s%s", len(bad), strings.Join(bad, "; "), also), fix, evs...)
 	}
 	if allowed > 0 {
 		return pass(fmt.Sprintf("in step (%d difference(s) declared allowed)", allowed), evs...)

@@ -293,3 +293,24 @@ func find(r Result, name string) Finding {
 	}
 	return Finding{}
 }
+
+// TestPackageOnlyOnSecondaryFix: the parity apply does not touch a package
+// only on the secondary, so the finding does not send the operator there
+// for it; with a package P has and S lacks too, it names both fixes.
+func TestPackageOnlyOnSecondaryFix(t *testing.T) {
+	in := good()
+	in.Packages.Diffs = []PackageDiff{{Kind: "package", Name: "hello", Secondary: "1.0"}}
+	f := find(Default().Evaluate(in), "packages")
+	if f.State != Fail || strings.HasPrefix(f.Fix, "sentry parity apply") || !strings.Contains(f.Fix, "install it on the primary, remove it from the secondary") {
+		t.Fatalf("only on S: %+v", f)
+	}
+	in.Packages.Diffs = append(in.Packages.Diffs, PackageDiff{Kind: "package", Name: "htop", Primary: "3.2.2-2"})
+	f = find(Default().Evaluate(in), "packages")
+	if f.State != Fail || !strings.HasPrefix(f.Fix, "sentry parity apply; for what is only on the secondary: install it on the primary") {
+		t.Fatalf("on P and only on S: %+v", f)
+	}
+	in.Packages.Diffs = in.Packages.Diffs[1:]
+	if f = find(Default().Evaluate(in), "packages"); f.Fix != "sentry parity apply" {
+		t.Fatalf("only on P: %+v", f)
+	}
+}
