@@ -97,6 +97,8 @@ var faults = []struct {
 	}},
 	{"results stale", "verify.green", Unknown, "results too old", func(in *Input) { in.Primary.Probes[1].At = in.Now.Add(-time.Hour) }},
 	{"probe missing on S", "verify.coverage", NotReady, "mail on node-s", func(in *Input) { in.Secondary.Probes = in.Secondary.Probes[:1] }},
+	// Not "no schedule runs" every probe: S has said nothing yet.
+	{"no results yet from S (its agent just started)", "verify.green", Unknown, "node-s: no results", func(in *Input) { in.Secondary.Probes = nil }},
 	{"module versions differ", "modules", NotReady, "web 1.2.0 on node-p, 1.1.0 on node-s", func(in *Input) { in.Secondary.Modules["web"] = "1.1.0" }},
 	{"awaiting approval", "modules", NotReady, "awaits approval of write /etc/x", func(in *Input) { in.Secondary.BoundaryPending = []string{"write /etc/x"} }},
 	{"package on one node", "packages", NotReady, "package htop (3.2.2-2 / -)", func(in *Input) {
