@@ -401,6 +401,13 @@ func (s *Sync) runSecondary(ctx context.Context, sec *synchronizer.Secondary, ki
 	} else if said != "" {
 		s.d.Log.Warn("configuration mirror repaired", "what", said)
 		s.event("config-repaired", s.node(), said, nil)
+		// What was dropped is fetched again now: a hello whose head S has
+		// applied kicks no sync, and the minute's tick is a long time for
+		// a mirror missing objects (the chaos campaign saw that window).
+		select {
+		case kick <- struct{}{}:
+		default: // a kick is waiting already
+		}
 	}
 	s.CheckDrift()
 	for {

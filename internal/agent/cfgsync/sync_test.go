@@ -106,8 +106,15 @@ func (r *recordReloader) count() int { r.mu.Lock(); defer r.mu.Unlock(); return 
 
 func newTestNode(t *testing.T, name string, roots []string, p Peer, applyRoot string, backoff ...time.Duration) *testNode {
 	t.Helper()
+	return newTestNodeAt(t, name, t.TempDir(), roots, p, applyRoot, backoff...)
+}
+
+// newTestNodeAt is newTestNode with its state in stateDir (a node started
+// again on the state another left).
+func newTestNodeAt(t *testing.T, name, stateDir string, roots []string, p Peer, applyRoot string, backoff ...time.Duration) *testNode {
+	t.Helper()
 	cfg := config.Default()
-	cfg.Node.Name, cfg.Node.StateDir = name, t.TempDir()
+	cfg.Node.Name, cfg.Node.StateDir = name, stateDir
 	cfg.Sync.Debounce.Duration = 20 * time.Millisecond
 	n := &testNode{ev: &events{}, reload: &recordReloader{}}
 	n.s = New(Deps{
@@ -368,4 +375,74 @@ func TestRestartIfPolicyChanged(t *testing.T) {
 	if s.Running() {
 		t.Error("restarted while the agent refused it")
 	}
+}
+
+// A secondary that starts on a damaged mirror repairs it and fetches what
+// it dropped at once: neither the primary's hello (its head is the one S
+// applied) nor anything else would ask before the minute's tick.
+func TestRepairAtStartFetchesAtOnce(t *testing.T) {
+	etc := filepath.Join(t.TempDir(), "etc/web")
+	os.MkdirAll(etc, 0o755)
+	os.WriteFile(filepath.Join(etc, "web.conf"), []byte("listen 80;\n"), 0o644)
+	p := newTestNode(t, "node-p", []string{etc}, nil, "")
+	if err := p.s.Start(stamp.RolePrimary, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first commit", func() bool {
+		var st peer.NodeStatus
+		p.s.FillStatus(&st)
+		return st.ConfigHead != ""
+	})
+	var mu sync.Mutex
+	count := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+FetchPath, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		count++
+		mu.Unlock()
+		p.s.HandleFetch(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	fetched := func() int { mu.Lock(); defer mu.Unlock(); return count }
+
+	state, applyRoot := t.TempDir(), t.TempDir()
+	s1 := newTestNodeAt(t, "node-s", state, []string{etc}, httpPeer{srv.URL}, applyRoot)
+	if err := s1.s.Start(stamp.RoleSecondary, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.s.SyncNow(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	s1.s.Stop()
+	s1.s.Wait()
+	// Every loose object of the mirror garbled in its middle.
+	damaged := 0
+	filepath.Walk(filepath.Join(state, "config.git", "objects"), func(path string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && len(fi.Name()) == 38 && fi.Size() > 8 {
+			b, _ := os.ReadFile(path)
+			for i := len(b) / 2; i < len(b); i++ {
+				b[i] ^= 0x5a
+			}
+			os.WriteFile(path, b, 0o444)
+			damaged++
+		}
+		return nil
+	})
+	if damaged == 0 {
+		t.Fatal("the mirror holds no loose object to damage")
+	}
+	before := fetched()
+	s2 := newTestNodeAt(t, "node-s", state, []string{etc}, httpPeer{srv.URL}, applyRoot)
+	if err := s2.s.Start(stamp.RoleSecondary, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the repair's event", func() bool { return s2.ev.find("config-repaired") != "" })
+	waitFor(t, "a fetch after the repair", func() bool { return fetched() > before })
+	waitFor(t, "the mirror whole again", func() bool {
+		s2.s.mu.Lock()
+		sec := s2.s.secondary
+		s2.s.mu.Unlock()
+		return sec != nil && sec.Check() == nil
+	})
 }
