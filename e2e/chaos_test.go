@@ -628,22 +628,16 @@ func chaosKinds() []chaosKind {
 		{name: "a reboot during the boot check", down: true, inject: func(c *chaosStep) func() {
 			set := c.either()
 			hw := machineOf(c.t, set)
-			old := nodeBySet(c.t, labStatus(c.t), set).NspawnPID
+			old := c.l.PID1(set)
 			c.recoverLimit = 4 * time.Minute
 			moved := make(chan error, 1)
 			go func() { _, err := sentryErr("lab", "move", set, hw); moved <- err }()
-			// The node's new PID 1: the child of the new nspawn that has a
-			// PID namespace of its own (as the lab records it).
+			// The node's new PID 1, as the lab records it at the boot.
 			pid1 := 0
-			for deadline := time.Now().Add(90 * time.Second); pid1 == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				st, err := lab.New(lab.Options{Name: labName}).Status(context.Background())
-				if err != nil {
-					continue
-				}
-				for _, n := range st.Nodes {
-					if n.DiskSet == set && n.Running && n.NspawnPID != old && n.NspawnPID != 0 {
-						pid1 = nodePID1(n.NspawnPID)
-					}
+			for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if p := c.l.PID1(set); p != 0 && p != old {
+					pid1 = p
+					break
 				}
 			}
 			if pid1 == 0 {
@@ -668,29 +662,6 @@ func chaosKinds() []chaosKind {
 			return nil
 		}},
 	}
-}
-
-// nodePID1 is the child of nspawn (pid) in a PID namespace of its own: the
-// node's PID 1; 0 while there is none yet.
-func nodePID1(pid int) int {
-	own, _ := os.Readlink("/proc/self/ns/pid")
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, task := range tasks {
-		b, _ := os.ReadFile(task)
-		for _, f := range strings.Fields(string(b)) {
-			c, err := strconv.Atoi(f)
-			if err != nil {
-				continue
-			}
-			if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c)); err == nil && ns != own {
-				return c
-			}
-			if gc := nodePID1(c); gc != 0 {
-				return gc
-			}
-		}
-	}
-	return 0
 }
 
 // parityDrift removes P's hello package from S and starts S's parity

@@ -27,6 +27,9 @@ func run(ctx context.Context, name string, args ...string) error {
 
 func output(ctx context.Context, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	// Killed at the context's end, it is not waited for past this even if
+	// a child it left holds its output open.
+	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()

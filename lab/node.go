@@ -435,10 +435,19 @@ func (r *nodeRunner) cmd(ctx context.Context, n *NodeState, args ...string) (str
 	if err != nil {
 		return "", err
 	}
+	// A query of a node never hangs the lab: one into a node that is
+	// shutting down can be stopped by its systemd-shutdown (SIGSTOP to
+	// every process it finds), and then holds that shutdown up too.
+	ctx, cancel := context.WithTimeout(ctx, nodeCmdTimeout)
+	defer cancel()
 	full := append([]string{"-t", fmt.Sprint(pid), "-a", "--", "env", "-i",
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}, args...)
 	return output(ctx, NsenterCmd, full...)
 }
+
+// nodeCmdTimeout bounds a query run in a node (a service's state, the
+// journal of its boot).
+const nodeCmdTimeout = 30 * time.Second
 
 // serviceStates asks the node's systemd for each lab service's state.
 func (r *nodeRunner) serviceStates(ctx context.Context, n *NodeState) (map[string]string, error) {

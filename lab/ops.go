@@ -272,6 +272,25 @@ func (l *Lab) PowerLoss(ctx context.Context, node string) error {
 	return l.nodes.stop(ctx, n, 10*time.Second)
 }
 
+// PID1 is the node's systemd as the lab recorded it at its boot (0: the
+// set is not running, or its recorded PID 1 has exited). It reads the
+// lab's state without taking its lock and runs nothing in the node, so a
+// test may ask while a lab command waits for that very boot (to cut the
+// boot short with a SIGKILL to it, the recorded process and no other).
+func (l *Lab) PID1(set string) int {
+	st, err := l.state.load()
+	if err != nil {
+		return 0
+	}
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		if strings.EqualFold(n.Set, set) && n.pid1Alive() {
+			return n.PID1
+		}
+	}
+	return 0
+}
+
 func other(hw string) string {
 	if hw == "a" {
 		return "b"
