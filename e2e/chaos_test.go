@@ -511,7 +511,7 @@ func chaosKinds() []chaosKind {
 				c.parityApply()
 			}
 		}},
-		{name: "the peer link cut during a transfer", explains: []string{`^alert firing: node-[ps] readiness: NOT READY: (\S+, )*peer[:,]`}, inject: func(c *chaosStep) func() {
+		{name: "the peer link cut during a transfer", down: true, inject: func(c *chaosStep) func() {
 			set := c.either()
 			port := "port-" + machineOf(c.t, set)
 			office := c.l.NS("office")
