@@ -740,21 +740,28 @@ func damage(t *testing.T, path string, rng *rand.Rand) {
 // from the seed.
 func damageInUse(t *testing.T, path string, rng *rand.Rand) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("open %s to find its pages: %v", path, err)
 	}
 	var used []int
 	pageSize := db.Info().PageSize
-	db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bolt.Tx) error {
 		for id := 2; int64(id)*int64(pageSize) < tx.Size(); id++ {
-			if pi, err := tx.Page(id); err == nil && pi != nil && (pi.Type == "leaf" || pi.Type == "branch") {
+			pi, err := tx.Page(id)
+			if err != nil {
+				return err
+			}
+			if pi != nil && (pi.Type == "leaf" || pi.Type == "branch") {
 				used = append(used, id)
 			}
 		}
 		return nil
 	})
 	db.Close()
+	if err != nil {
+		t.Fatalf("the pages of %s: %v", path, err)
+	}
 	if len(used) == 0 {
 		t.Fatalf("%s has no page in use", path)
 	}
