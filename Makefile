@@ -14,7 +14,7 @@ BIN     := bin/sentry
 LABBIN  := bin/sentry-lab
 HOSTPKG := debootstrap systemd-container iproute2 util-linux git curl kmod gnupg gpgv restic tmux
 
-.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-agent-probing bench-commit
+.PHONY: demo test deps build unit e2e man lab-down clean bench-agent-idle bench-agent-probing bench-commit bench-sync
 
 deps:
 	@missing=""; \
@@ -69,6 +69,9 @@ bench-agent-probing: deps
 
 bench-commit:
 	$(GO) run ./bench/commitbench
+
+bench-sync: deps
+	$(GO) run ./bench/synclatency
 
 # Every page afresh, so that none is left of a command that is gone.
 man: build

@@ -109,3 +109,65 @@ func TestPrimaryBurst(t *testing.T) {
 		burst.Round(time.Millisecond), n, commits[len(commits)-1].Sub(edit).Round(time.Millisecond), MinQuiet)
 	mu.Unlock()
 }
+
+// The folder watched for a tracked single file reports its other entries
+// too (the agent's store beside /var/lib/sentry/modules): their writes are
+// no change, and neither hold back nor widen the window of a real edit
+// made among them.
+func TestPrimaryIgnoresUntrackedSiblings(t *testing.T) {
+	root, pol := fixture(t)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	var mu sync.Mutex
+	var commits []time.Time
+	p := &Primary{Repo: r, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Debounce: time.Second,
+		Rescan: time.Hour, OnCommit: func(c *CommitResult) { mu.Lock(); commits = append(commits, time.Now()); mu.Unlock() }}
+	for path, want := range map[string]bool{
+		filepath.Join(root, "etc/ssh/sshd_config"):      true,
+		filepath.Join(root, "etc/ssh"):                  true, // on the way to a root
+		filepath.Join(root, "etc/nginx/conf.d/x.conf"):  true,
+		filepath.Join(root, "etc/ssh/other"):            false,
+		filepath.Join(root, "etc/nginx-other/x.conf"):   false,
+		filepath.Join(root, "etc/ssh/sshd_config.dpkg"): false,
+	} {
+		if got := p.concerns(path); got != want {
+			t.Errorf("concerns(%s) = %v, want %v", path, got, want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(commits) }
+	for i := 0; i < 250 && count() < 1; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A sibling of sshd_config written every 60 ms for 2 s (each write
+	// would have restarted the window, and widened it), and one real
+	// edit early in that.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(60 * time.Millisecond):
+				os.WriteFile(filepath.Join(root, "etc/ssh/other"), []byte(fmt.Sprint(i)), 0o644)
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	edit := time.Now()
+	os.WriteFile(filepath.Join(root, "etc/ssh/sshd_config"), []byte("PermitRootLogin prohibit-password\n"), 0o644)
+	for count() < 2 && time.Since(edit) < 1800*time.Millisecond {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	<-done
+	if count() < 2 {
+		t.Fatal("the edit was not committed while the sibling kept being written")
+	}
+	mu.Lock()
+	t.Logf("the edit committed %s after it, beside a sibling written every 60 ms", commits[1].Sub(edit).Round(time.Millisecond))
+	mu.Unlock()
+}
