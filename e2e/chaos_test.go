@@ -187,7 +187,12 @@ func TestChaos(t *testing.T) {
 				row.failed = append(row.failed, fmt.Sprintf("seed %d step %d", seed, n))
 				t.Errorf("chaos: seed %d step %d (%s) failed; replay it with SENTRY_CHAOS_SEED=%d SENTRY_CHAOS_STEPS=%d", seed, n, k.name, seed, n)
 				// The next steps need a READY lab: if it does not come
-				// back, the rest of this seed cannot run.
+				// back, the rest of this seed cannot run. A step that
+				// failed inside its fault may have left an agent stopped
+				// (it stops one to damage its files): started again.
+				for _, set := range []string{"P", "S"} {
+					sentryErr("lab", "exec", set, "--", "systemctl", "start", "--no-block", "sentry-agent")
+				}
 				if _, err := chaosBothReady(t, 4*time.Minute); err != nil {
 					t.Errorf("chaos: seed %d: the lab is not READY after the failed step, the seed's other steps are not run: %v", seed, err)
 					break
