@@ -5,15 +5,17 @@
 # SSH, SMB, database clients run inside the agent); the services' side of
 # the work is not counted.
 #   bench/agent-probing.sh            # or: DURATION=1m bench/agent-probing.sh
+# LAB names the lab (default bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5m}
 go build -o bin/sentry ./sentry
 go build -o bin/sentry-lab ./cmd/sentry-lab
-S="bin/sentry-lab --name bench" # installs bin/sentry, beside it
+LAB=${LAB:-bench}
+S="bin/sentry-lab --name $LAB" # installs bin/sentry, beside it
 trap '$S down >/dev/null 2>&1 || true' EXIT
 $S up
-$S pair --cluster bench
+$S pair --cluster "$LAB"
 $S exec P -- sentry verifier setup >/dev/null
 for n in P S; do
 	$S exec $n -- sed -i 's/^interval = .*/interval = "10s"/; s/^jitter = .*/jitter = "0s"/; s/^timeout = .*/timeout = "8s"/' /etc/sentry/sentry.toml

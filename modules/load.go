@@ -400,6 +400,19 @@ func (s *Set) Probes(env ProbeEnv) []verifier.Spec {
 	return out
 }
 
+// ProbeNames are the names of the probes, in the order of Probes, without
+// expanding their parameters (which reads the pinned certificates and
+// host keys).
+func (s *Set) ProbeNames() []string {
+	var out []string
+	for _, m := range s.modules {
+		for _, p := range m.Probes {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
 // ProbeUnits maps each probe's name to the units of its module: a reload
 // of one of them can disturb the probe for a moment.
 func (s *Set) ProbeUnits() map[string][]string {

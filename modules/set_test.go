@@ -237,3 +237,15 @@ func TestProbeUnits(t *testing.T) {
 		t.Errorf("%d probes mapped, %d probes", len(pu), len(set.Probes(modules.ProbeEnv{})))
 	}
 }
+
+// ProbeNames are the names of Probes, in their order.
+func TestProbeNames(t *testing.T) {
+	set, root := defaultSet(t)
+	var want []string
+	for _, s := range set.Probes(modules.ProbeEnv{Root: root}) {
+		want = append(want, s.Name)
+	}
+	if got := set.ProbeNames(); len(want) == 0 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ProbeNames %v, Probes' names %v", got, want)
+	}
+}

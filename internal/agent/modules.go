@@ -9,6 +9,7 @@ import (
 // mods is the module set (modset), made on first use.
 func (a *Agent) mods() *modset.Set {
 	a.modsetOnce.Do(func() {
+		st := stamp.NewStampReader(a.statePath(stamp.StampFile)) // read again when it changed
 		a.modsSet = modset.New(modset.Deps{
 			Conf: func() *config.Config { return a.conf() },
 			Log:  a.log,
@@ -18,10 +19,7 @@ func (a *Agent) mods() *modset.Set {
 				}
 			},
 			// The stamp is read from its file, not a.stamp: callers may hold a.mu.
-			Secondary: func() bool {
-				st, err := stamp.ReadStamp(a.statePath(stamp.StampFile))
-				return err == nil && st.Role == stamp.RoleSecondary
-			},
+			Secondary:  func() bool { s, err := st.Read(); return err == nil && s.Role == stamp.RoleSecondary },
 			Modules:    a.paths.modules,
 			ClusterDir: a.paths.clusterDir,
 			OnApproved: func() { a.cfgsync().RestartIfPolicyChanged() },

@@ -55,9 +55,7 @@ func gatherReadiness(a *Agent) *readiness.Input {
 	v := a.conf().Verifier
 	in := &readiness.Input{Now: time.Now().UTC(), Self: self.Name, Freshness: ready.Freshness(v.Interval.Duration, v.Jitter.Duration, v.Timeout.Duration)}
 	own := ready.NodeOf(&self, self.Time)
-	for _, s := range a.mods().ProbeSpecs("", 0) {
-		own.Expected = append(own.Expected, s.Name)
-	}
+	own.Expected = append(own.Expected, a.mods().ProbeNames()...)
 	st := a.lnk().State()
 	in.PeerReachable, in.PeerContact, in.PeerError = st.Reachable, st.LastContact, st.LastError
 	p := st.Peer

@@ -113,14 +113,24 @@ func Addresses() ([]Address, error) {
 	}
 	up, uperr := uptime("/proc/uptime")
 	now := time.Now()
+	// One dump of the links for all the addresses (net.InterfaceByIndex
+	// dumps them all again for each address).
+	var byIndex map[int]net.Interface
 	var out []Address
 	for _, m := range msgs {
 		if m.Header.Type != syscall.RTM_NEWADDR || len(m.Data) < syscall.SizeofIfAddrmsg {
 			continue
 		}
 		ifa := (*syscall.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))
-		ifc, err := net.InterfaceByIndex(int(ifa.Index))
-		if err != nil || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
+		if byIndex == nil {
+			ifcs, _ := net.Interfaces() // none: no address is worth announcing
+			byIndex = make(map[int]net.Interface, len(ifcs))
+			for _, ifc := range ifcs {
+				byIndex[ifc.Index] = ifc
+			}
+		}
+		ifc, ok := byIndex[int(ifa.Index)]
+		if !ok || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
 			continue
 		}
 		attrs, err := syscall.ParseNetlinkRouteAttr(&m)

@@ -88,6 +88,10 @@ type Envelope struct {
 	From    string          `json:"from"`
 	Sent    time.Time       `json:"sent"`
 	Body    json.RawMessage `json:"body"`
+
+	// hello is the hello Decode checked, decoded: the first Hello takes it
+	// rather than decoding the body again.
+	hello *NodeStatus
 }
 
 // NodeStatus is what an agent says about its node.
@@ -308,7 +312,7 @@ func (c Codec) Decode(b []byte) (*Envelope, error) {
 	var err error
 	switch env.Type {
 	case TypeHello:
-		_, err = env.Hello()
+		env.hello, err = env.Hello()
 	case TypeJoinRequest:
 		_, err = env.JoinRequest()
 	case TypeJoinResponse:
@@ -429,6 +433,10 @@ func (s *NodeStatus) Validate() error {
 
 // Hello returns the body of a hello message.
 func (e *Envelope) Hello() (*NodeStatus, error) {
+	if h := e.hello; h != nil && e.Type == TypeHello {
+		e.hello = nil // the caller's to change; a second Hello decodes again
+		return h, nil
+	}
 	var s NodeStatus
 	if err := e.body(TypeHello, &s); err != nil {
 		return nil, err

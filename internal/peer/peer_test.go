@@ -142,3 +142,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Decode checks a hello by decoding it; the first Hello takes that
+// decoding, a second decodes again (the first's caller may change its own).
+func TestDecodedHelloTakenOnce(t *testing.T) {
+	b, err := Encode(TypeHello, "node-p", NodeStatus{Name: "node-p", Role: "primary", Time: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := env.Hello()
+	if err != nil || first.Name != "node-p" || first.Role != "primary" {
+		t.Fatalf("%+v, %v", first, err)
+	}
+	first.Role = "changed by its caller"
+	second, err := env.Hello()
+	if err != nil || second == first || second.Role != "primary" {
+		t.Fatalf("second Hello: %+v, %v", second, err)
+	}
+}

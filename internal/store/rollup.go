@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"sort"
@@ -335,7 +336,11 @@ type rollupKey struct {
 // rollIn adds results to their hourly and weekly rollups inside tx (the
 // transaction that stores them). Results of one period are summed first,
 // so each stored rollup is read and written once.
-func rollIn(tx *bolt.Tx, rs []StoredResult) error {
+func rollIn(tx *bolt.Tx, rs []StoredResult) error { return rollInCached(tx, rs, nil) }
+
+// rollInCached is rollIn that takes the stored rollups it merges into from
+// c when they are the ones it last wrote (nil: none).
+func rollInCached(tx *bolt.Tx, rs []StoredResult, c *rollupCache) error {
 	hours := map[rollupKey]*Rollup{}
 	weeks := map[rollupKey]*Rollup{}
 	add := func(m map[rollupKey]*Rollup, k rollupKey, start time.Time, r StoredResult) {
@@ -350,16 +355,22 @@ func rollIn(tx *bolt.Tx, rs []StoredResult) error {
 		add(hours, rollupKey{r.Node, r.Probe, string(hourKey(r.Start))}, HourStart(r.Start), r)
 		add(weeks, rollupKey{r.Node, r.Probe, WeekKey(r.Start)}, WeekStart(r.Start), r)
 	}
-	if err := mergeRollups(tx.Bucket(bucketHourly), hours); err != nil {
+	if err := mergeRollupsCached(tx.Bucket(bucketHourly), hours, c.of(bucketHourly)); err != nil {
 		return err
 	}
-	return mergeRollups(tx.Bucket(bucketWeekly), weeks)
+	return mergeRollupsCached(tx.Bucket(bucketWeekly), weeks, c.of(bucketWeekly))
 }
 
 // mergeRollups merges each rollup into the one stored under its key. A
 // stored record that cannot be read is replaced, marked Damaged: the
 // results being stored must not fail for it.
 func mergeRollups(b *bolt.Bucket, m map[rollupKey]*Rollup) error {
+	return mergeRollupsCached(b, m, nil)
+}
+
+// mergeRollupsCached is mergeRollups that decodes a stored record only
+// when c (nil: none) does not hold it as it was last written.
+func mergeRollupsCached(b *bolt.Bucket, m map[rollupKey]*Rollup, c map[rollupSlot]cachedRollup) error {
 	keys := make([]rollupKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -384,9 +395,14 @@ func mergeRollups(b *bolt.Bucket, m map[rollupKey]*Rollup) error {
 			return err
 		}
 		ru := m[k]
+		slot := rollupSlot{k.node, k.probe}
 		if v := pb.Get([]byte(k.period)); v != nil {
 			var old Rollup
-			if err := json.Unmarshal(v, &old); err != nil {
+			if cr, ok := c[slot]; ok && cr.period == k.period && bytes.Equal(cr.enc, v) {
+				old = cr.ru.clone()
+				old.Merge(*ru)
+				ru = &old
+			} else if err := json.Unmarshal(v, &old); err != nil {
 				ru.Damaged = true
 			} else {
 				old.Merge(*ru)
@@ -400,8 +416,54 @@ func mergeRollups(b *bolt.Bucket, m map[rollupKey]*Rollup) error {
 		if err := pb.Put([]byte(k.period), v); err != nil {
 			return err
 		}
+		if c != nil {
+			c[slot] = cachedRollup{period: k.period, enc: v, ru: ru.clone()}
+		}
 	}
 	return nil
+}
+
+// rollupCache holds, of each probe of each node, the hourly and the weekly
+// rollup last written, decoded: the next results of the same hour or week
+// merge into it instead of decoding the stored record again (two JSON
+// decodes per probe per round, for this node's results and the peer's).
+// An entry stands for the stored record only while the stored bytes are
+// the bytes it was written as, so a record changed or removed otherwise
+// (pruning, a transaction rolled back) is decoded afresh. The zero value
+// is empty; it is used in PutResults' transaction only, under bbolt's
+// writer lock.
+type rollupCache struct {
+	hourly, weekly map[rollupSlot]cachedRollup
+}
+
+type rollupSlot struct{ node, probe string }
+
+type cachedRollup struct {
+	period string
+	enc    []byte
+	ru     Rollup
+}
+
+// of is the cache of the bucket named name (nil for a nil cache).
+func (c *rollupCache) of(name []byte) map[rollupSlot]cachedRollup {
+	if c == nil {
+		return nil
+	}
+	p := &c.weekly
+	if bytes.Equal(name, bucketHourly) {
+		p = &c.hourly
+	}
+	if *p == nil {
+		*p = map[rollupSlot]cachedRollup{}
+	}
+	return *p
+}
+
+// clone is a copy of r that shares no map with it.
+func (r Rollup) clone() Rollup {
+	r.FailedPhases = maps.Clone(r.FailedPhases)
+	r.Values = maps.Clone(r.Values)
+	return r
 }
 
 // ---------------------------------------------------------------- pruning

@@ -82,8 +82,9 @@ type Options struct {
 // Store is an open store file. Its methods are safe for concurrent use by
 // several goroutines of the one process that opened it.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db      *bolt.DB
+	path    string
+	rollups rollupCache // the rollups PutResults last wrote
 }
 
 // Open opens the store file at path, creating it with mode 0600 if it does
@@ -750,7 +751,7 @@ func (s *Store) PutResults(rs ...StoredResult) error {
 				return err
 			}
 		}
-		return rollIn(tx, rs) // the history, in the same transaction
+		return rollInCached(tx, rs, &s.rollups) // the history, in the same transaction
 	})
 	if err != nil {
 		return fmt.Errorf("store %s: put %d result(s) (%s/%s first): %w", s.path, len(rs), rs[0].Node, rs[0].Probe, err)

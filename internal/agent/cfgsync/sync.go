@@ -110,6 +110,12 @@ type Sync struct {
 	retryAt   time.Time         // secondary: when the failed commit is tried again (zero: not)
 	rearm     chan struct{}     // secondary: tells the sync loop that retryAt changed
 	drift     map[string]synchronizer.DriftItem
+
+	// driftSnap is the applied snapshot, for this node, that Drift last
+	// read (a commit does not change: read again only for another one,
+	// or another secondary).
+	driftSnap *synchronizer.Snapshot
+	driftOf   *synchronizer.Secondary
 }
 
 // New makes the sync; Start runs it.
@@ -456,11 +462,24 @@ func (s *Sync) Drift() ([]synchronizer.DriftItem, error) {
 	if sec == nil {
 		return nil, fmt.Errorf("drift is a secondary's: this node is not one")
 	}
-	snap, err := synchronizer.ReadSnapshot(sec.Mirror.Storer, sec.Applied())
-	if err != nil {
-		return nil, err
+	applied := sec.Applied()
+	s.mu.Lock()
+	snap := s.driftSnap
+	if snap == nil || s.driftOf != sec || snap.Commit != applied {
+		snap = nil
 	}
-	return synchronizer.Drift(sec.Mirror.Storer, snap.ForNode(sec.Node), sec.Root, sec.Secrets)
+	s.mu.Unlock()
+	if snap == nil {
+		full, err := synchronizer.ReadSnapshot(sec.Mirror.Storer, applied)
+		if err != nil {
+			return nil, err
+		}
+		snap = full.ForNode(sec.Node)
+		s.mu.Lock()
+		s.driftSnap, s.driftOf = snap, sec
+		s.mu.Unlock()
+	}
+	return synchronizer.Drift(sec.Mirror.Storer, snap, sec.Root, sec.Secrets)
 }
 
 // CheckDrift records newly found drift as events, with its diff.

@@ -211,6 +211,20 @@ func (s *Set) ProbeSpecs(pw string, timeout time.Duration) []verifier.Spec {
 	return verifier.DefaultProbes(pw, timeout)
 }
 
+// ProbeNames are the names of ProbeSpecs, without their parameters (the
+// readiness check of the verifier's coverage asks for them each time it
+// judges).
+func (s *Set) ProbeNames() []string {
+	if set := s.Modules(); set != nil {
+		return set.ProbeNames()
+	}
+	var out []string
+	for _, sp := range verifier.DefaultProbes("", 0) {
+		out = append(out, sp.Name)
+	}
+	return out
+}
+
 // PolicyUnits is the sync policy and the reload order: sync.paths if set,
 // else the selected modules' tracked paths (else the compiled-in roots),
 // plus the cluster's own folder. On the secondary, what the modules ask

@@ -94,14 +94,24 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 	}
 }
 
+// saveAlertState stores the alert state when it changed since it was
+// last stored (or read): the round and the verdict's observation after it
+// each save it, and in a quiet week it does not change at all.
 func (s *Schedule) saveAlertState() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	b, err := s.alerts.Marshal()
+	if err == nil && bytes.Equal(b, s.savedAlerts) {
+		return
+	}
 	if err == nil {
 		err = s.d.Store.PutAlertState(b)
 	}
 	if err != nil {
 		s.d.Log.Error("alert state", "err", err)
+		return
 	}
+	s.savedAlerts = b
 }
 
 // reprobeAfterReloads runs again the failed probes that the sync's own

@@ -7,6 +7,7 @@
 package schedule
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -125,6 +126,9 @@ type Schedule struct {
 	alerts   *alert.Tracker // its own lock
 	dispatch *alert.Dispatcher
 
+	saveMu      sync.Mutex
+	savedAlerts []byte // the alert state as last stored or read
+
 	mu        sync.Mutex
 	last      map[string]verifier.Result // by probe name, the newest scheduled run
 	fails     map[string]int             // consecutive failures
@@ -153,6 +157,8 @@ func New(d Deps, opts ...Option) (*Schedule, error) {
 		d.Log.Error("alert state", "err", err)
 	} else if err := s.alerts.Unmarshal(b); err != nil {
 		d.Log.Error("alert state: starting afresh", "err", err)
+	} else if m, err := s.alerts.Marshal(); err == nil && bytes.Equal(m, b) {
+		s.savedAlerts = m
 	}
 	senders := s.senders
 	if mc, ok := alert.MailConfigFromConfig(cfg.Alert.Mail); ok && !s.sendersSet {

@@ -312,3 +312,29 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("the peer stored %v, %v", m, err)
 	}
 }
+
+// The alert state is stored when it changed, not after every round and
+// observation (each a durable write).
+func TestAlertStateStoredOnChange(t *testing.T) {
+	b := newTestBed(t, "node-s", "node-p", "mail")
+	ctx := context.Background()
+	b.s.runRound(ctx, "pw", time.Second)
+	b.s.Observe("node-s", "readiness", true, "", "", time.Now())
+	if st, err := b.st.AlertState(); err != nil || len(st) == 0 {
+		t.Fatalf("alert state not saved: %q %v", st, err)
+	}
+	// A mark the schedule would overwrite, were it to write again.
+	if err := b.st.PutAlertState([]byte("mark")); err != nil {
+		t.Fatal(err)
+	}
+	b.s.runRound(ctx, "pw", time.Second)
+	b.s.Observe("node-s", "readiness", true, "", "", time.Now())
+	if st, _ := b.st.AlertState(); string(st) != "mark" {
+		t.Errorf("an unchanged alert state was written again: %q", st)
+	}
+	b.ok["mail"] = false
+	b.s.runRound(ctx, "pw", time.Second)
+	if st, _ := b.st.AlertState(); string(st) == "mark" {
+		t.Error("a changed alert state (a failure) was not written")
+	}
+}

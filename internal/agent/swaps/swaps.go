@@ -61,14 +61,21 @@ type Deps struct {
 // Option adjusts the component (tests).
 type Option func(*Swaps)
 
-// WithAddresses replaces the reading of this node's addresses.
+// WithAddresses replaces the reading of this node's addresses, which are
+// then polled (the kernel's notices of a change are not theirs).
 func WithAddresses(f func() ([]garp.Address, error)) Option {
-	return func(s *Swaps) { s.addresses = f }
+	return func(s *Swaps) { s.addresses, s.changes = f, nil }
 }
 
 // WithAnnounce replaces the gratuitous ARP sender.
 func WithAnnounce(f func(ctx context.Context, ifname string, ip netip.Addr) error) Option {
 	return func(s *Swaps) { s.announce = f }
+}
+
+// WithChanges replaces the kernel's notices of address changes (after
+// WithAddresses, which turns them off).
+func WithChanges(f func(context.Context) (<-chan struct{}, error)) Option {
+	return func(s *Swaps) { s.changes = f }
 }
 
 // WithBootTime replaces the reading of this machine's boot time.
@@ -110,6 +117,9 @@ type Swaps struct {
 	disks     func() (*disks.Set, error)
 	locator   disks.Locator
 	poll      time.Duration
+	// changes tells when the addresses changed (nil, or failing: they are
+	// polled, every 200 ms in the first minutes, then every poll).
+	changes func(context.Context) (<-chan struct{}, error)
 
 	mu        sync.Mutex
 	rec       *failover.Record // this boot's record (nil: this boot moved no primary)
@@ -128,7 +138,7 @@ func New(d Deps, opts ...Option) *Swaps {
 	if d.Event == nil {
 		d.Event = func(string, string, string, map[string]string) {}
 	}
-	s := &Swaps{d: d, addresses: garp.Addresses, bootTime: BootTime, poll: time.Second,
+	s := &Swaps{d: d, addresses: garp.Addresses, changes: garp.Changes, bootTime: BootTime, poll: time.Second,
 		disks:     ownDisks,
 		announced: map[string]bool{},
 		announce: func(ctx context.Context, ifname string, ip netip.Addr) error {
@@ -261,7 +271,8 @@ func (s *Swaps) History(limit int) []failover.Record {
 
 // Run announces the addresses as they come up (after a boot the boot check
 // decided, out of safe mode: the role's addresses) and brings the record
-// up to date, until ctx ends.
+// up to date, until ctx ends. The addresses are read when the kernel says
+// they changed; without its notices, polled.
 func (s *Swaps) Run(ctx context.Context) {
 	t := time.NewTicker(s.poll)
 	defer t.Stop()
@@ -270,6 +281,16 @@ func (s *Swaps) Run(ctx context.Context) {
 	start := time.Now()
 	res := s.d.Boot()
 	announce := res != nil && res.Outcome != bootcheck.SafeMode
+	var changed <-chan struct{}
+	if announce && s.changes != nil {
+		ch, err := s.changes(ctx)
+		if err != nil {
+			s.d.Log.Warn("address changes: polling the addresses instead", "err", err)
+		} else {
+			changed = ch
+			fast.Stop()
+		}
+	}
 	for {
 		if announce {
 			s.watchAddresses(ctx)
@@ -282,10 +303,26 @@ func (s *Swaps) Run(ctx context.Context) {
 				fast.Stop()
 			}
 			continue
+		case _, ok := <-changed:
+			if !ok { // the notices ended: poll
+				changed = nil
+				t.Reset(s.poll)
+			}
+			continue
 		case <-t.C:
 			s.update(time.Now().UTC())
+			if !s.pending() && (changed != nil || !announce) {
+				t.Stop() // nothing left to poll for
+			}
 		}
 	}
+}
+
+// pending: this boot's record is still to be completed.
+func (s *Swaps) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec != nil && !s.rec.Complete
 }
 
 // watchAddresses announces each address seen up for the first time in
