@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // A local account that owns a tracked folder swaps it for a symlink to a
@@ -71,5 +73,74 @@ func TestPrimaryRefusesWhatTheSecondaryWould(t *testing.T) {
 		if !strings.Contains(got[name], want) {
 			t.Errorf("%q: refusal %q, want %q", name, got[name], want)
 		}
+	}
+}
+
+// DriftCached finds what Drift finds, and remembers the files in step by
+// their stat: an edit that keeps the size and puts the modification time
+// back is still found (the change time moved), as are a mode change and a
+// file put in another's place.
+func TestDriftCached(t *testing.T) {
+	rootP, pol := fixture(t)
+	r, _ := OpenRepo(filepath.Join(t.TempDir(), "c.git"), "node-p", pol)
+	r.ScanAll()
+	c, _ := r.Commit("snapshot", time.Now())
+	s, _ := ReadSnapshot(r.Git().Storer, c.Hash)
+	var cache DriftCache
+	files := 0
+	for _, e := range s.Entries {
+		if e.Type == TypeFile {
+			files++
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if d, err := DriftCached(r.Git().Storer, s, "", nil, &cache); err != nil || len(d) != 0 {
+			t.Fatalf("pass %d on an unchanged tree: %v %v", i, d, err)
+		}
+	}
+	if len(cache.clean) != files || files == 0 {
+		t.Fatalf("%d of %d files remembered in step", len(cache.clean), files)
+	}
+	conf := filepath.Join(rootP, "etc/nginx/nginx.conf")
+	fi, _ := os.Stat(conf)
+	old, _ := os.ReadFile(conf)
+	edited := []byte(strings.Replace(string(old), "a", "b", 1))
+	if string(edited) == string(old) || len(edited) != len(old) {
+		t.Fatal("the fixture's nginx.conf has no a to change")
+	}
+	os.WriteFile(conf, edited, 0o644)
+	os.Chtimes(conf, fi.ModTime(), fi.ModTime()) // size and mtime as before
+	main := filepath.Join(rootP, "etc/postfix/main.cf")
+	os.Chmod(main, 0o600)
+	d, err := DriftCached(r.Git().Storer, s, "", nil, &cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, it := range d {
+		got[filepath.Base(it.Path)] = it.What
+	}
+	if got["nginx.conf"] != "content" || got["main.cf"] != "mode" || len(d) != 2 {
+		t.Fatalf("drift with the cache: %+v", d)
+	}
+	if _, ok := cache.clean[conf]; ok {
+		t.Error("a drifted file is still remembered in step")
+	}
+	// Put back (a new file of the same content in its place): in step,
+	// and remembered again.
+	os.Remove(conf)
+	os.WriteFile(conf, old, 0o644)
+	os.Chtimes(conf, fi.ModTime(), fi.ModTime())
+	os.Chmod(main, 0o644)
+	if d, err := DriftCached(r.Git().Storer, s, "", nil, &cache); err != nil || len(d) != 0 {
+		t.Fatalf("after putting back: %v %v", d, err)
+	}
+	if len(cache.clean) != files {
+		t.Errorf("%d of %d files remembered after putting back", len(cache.clean), files)
+	}
+	// Another commit's snapshot starts afresh.
+	cache.forCommit(plumbing.NewHash("1111111111111111111111111111111111111111"))
+	if len(cache.clean) != 0 {
+		t.Error("the cache kept another commit's files")
 	}
 }

@@ -116,6 +116,9 @@ type Sync struct {
 	// or another secondary).
 	driftSnap *synchronizer.Snapshot
 	driftOf   *synchronizer.Secondary
+	// driftCache: the files found in step, by their stat (read and hashed
+	// again only when it moved).
+	driftCache synchronizer.DriftCache
 }
 
 // New makes the sync; Start runs it.
@@ -479,7 +482,7 @@ func (s *Sync) Drift() ([]synchronizer.DriftItem, error) {
 		s.driftSnap, s.driftOf = snap, sec
 		s.mu.Unlock()
 	}
-	return synchronizer.Drift(sec.Mirror.Storer, snap, sec.Root, sec.Secrets)
+	return synchronizer.DriftCached(sec.Mirror.Storer, snap, sec.Root, sec.Secrets, &s.driftCache)
 }
 
 // CheckDrift records newly found drift as events, with its diff.
