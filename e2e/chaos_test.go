@@ -575,7 +575,7 @@ func chaosKinds() []chaosKind {
 				waitAgentOn(c.t, "S", c.n)
 			}
 		}},
-		{name: "a corrupt store file", explains: []string{`^state store damaged: salvaged `}, inject: func(c *chaosStep) func() {
+		{name: "a corrupt store file", down: true, explains: []string{`^state store damaged: salvaged `}, inject: func(c *chaosStep) func() {
 			set := c.either()
 			sentry(c.t, "lab", "exec", set, "--", "systemctl", "stop", "sentry-agent")
 			db := filepath.Join(c.l.SetRoot(set), "var/lib/sentry/state.db")

@@ -228,5 +228,6 @@ func (a *Agent) selfStatusLocked() peer.NodeStatus {
 	if n := len(s.BoundaryPending); n > peer.MaxBoundaryPending {
 		s.BoundaryPending = append(s.BoundaryPending[:peer.MaxBoundaryPending-1:peer.MaxBoundaryPending-1], fmt.Sprintf("... and %d more", n-peer.MaxBoundaryPending+1))
 	}
+	s.Time = time.Now().UTC() // when it was made: the peer's clock measure
 	return s
 }

@@ -59,8 +59,8 @@ func gatherReadiness(a *Agent) *readiness.Input {
 	st := a.lnk().State()
 	in.PeerReachable, in.PeerContact, in.PeerError = st.Reachable, st.LastContact, st.LastError
 	p := st.Peer
-	if p != nil && st.Reachable {
-		off := p.Time.Sub(st.LastContact)
+	if p != nil && st.Reachable && !st.ClockMeasured.IsZero() {
+		off := st.ClockOffset
 		in.ClockOffset = &off
 	}
 	if p == nil && peerName != "" && a.store != nil { // not heard from since start: the store's

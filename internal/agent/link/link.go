@@ -113,7 +113,20 @@ type State struct {
 	LastContact time.Time
 	LastError   string
 	Peer        *peer.NodeStatus
+	// ClockOffset is the peer's clock minus this node's, as the last
+	// hello this node sent measured it (the peer's time against the
+	// middle of the round trip), at ClockMeasured (zero: not yet). Only
+	// an exchange whose round trip took at most MaxClockRTT moves it: a
+	// peer slow to answer (a hello stamped, then held up) is no clock
+	// offset. A hello the peer sent is not used: its travel time is not
+	// known.
+	ClockOffset   time.Duration
+	ClockMeasured time.Time
 }
+
+// MaxClockRTT is the longest round trip a clock measurement is taken from
+// (its error is at most half of it).
+const MaxClockRTT = time.Second
 
 // Link is the peer link.
 type Link struct {
@@ -299,7 +312,10 @@ func (l *Link) HelloNow(ctx context.Context) {
 	}
 	addr, name := id.Cluster.PeerAddress, id.Cluster.PeerName
 	hctx, cancel := context.WithTimeout(ctx, l.d.Conf().Peer.Timeout.Duration)
-	h, err := l.client.Hello(hctx, l.d.SelfStatus())
+	self := l.d.SelfStatus()
+	sent := time.Now()
+	h, err := l.client.Hello(hctx, self)
+	rtt := time.Since(sent)
 	cancel()
 	if errors.Is(err, peer.ErrEncode) {
 		l.d.Log.Error("hello", "err", err)
@@ -328,13 +344,14 @@ func (l *Link) HelloNow(ctx context.Context) {
 		l.mu.Unlock()
 		return
 	}
-	l.recordContact(h, addr)
+	l.recordContact(h, addr, rtt)
 }
 
 // recordContact notes a successful exchange with the peer, whose status
 // was checked (peer.NodeStatus.Validate, CheckPeerGeneration), admitted
-// (Deps.AdmitPeerStatus), and then handed to the components.
-func (l *Link) recordContact(h *peer.NodeStatus, addr string) {
+// (Deps.AdmitPeerStatus), and then handed to the components. rtt is the
+// round trip of a hello this node sent (negative: the peer sent it).
+func (l *Link) recordContact(h *peer.NodeStatus, addr string, rtt time.Duration) {
 	now := time.Now().UTC()
 	if l.d.AdmitPeerStatus != nil {
 		l.d.AdmitPeerStatus(h)
@@ -342,7 +359,11 @@ func (l *Link) recordContact(h *peer.NodeStatus, addr string) {
 	l.mu.Lock()
 	was := l.state.Reachable
 	prev := l.state.Peer
-	l.state = State{Reachable: true, LastContact: now, Peer: h}
+	off, at := l.state.ClockOffset, l.state.ClockMeasured
+	if rtt >= 0 && rtt <= MaxClockRTT && !h.Time.IsZero() {
+		off, at = h.Time.Sub(now.Add(-rtt/2)), now
+	}
+	l.state = State{Reachable: true, LastContact: now, Peer: h, ClockOffset: off, ClockMeasured: at}
 	l.mu.Unlock()
 	if !was {
 		l.d.Event("peer-reachable", h.Name, "peer "+h.Name+" answers", map[string]string{"peer": addr})

@@ -190,12 +190,12 @@ func TestPeerVersionEvent(t *testing.T) {
 		}
 		return n
 	}
-	l.recordContact(hello("0.1.0"), "192.0.2.20:7443")
-	l.recordContact(hello("0.1.0"), "192.0.2.20:7443")
+	l.recordContact(hello("0.1.0"), "192.0.2.20:7443", -1)
+	l.recordContact(hello("0.1.0"), "192.0.2.20:7443", -1)
 	if n := count(); n != 0 {
 		t.Fatalf("%d peer-version events without a change", n)
 	}
-	l.recordContact(hello("0.2.0"), "192.0.2.20:7443")
+	l.recordContact(hello("0.2.0"), "192.0.2.20:7443", -1)
 	if n := count(); n != 1 {
 		t.Fatalf("%d peer-version events after 0.1.0 -> 0.2.0, want 1", n)
 	}
@@ -208,8 +208,34 @@ func TestPeerVersionEvent(t *testing.T) {
 		}
 	}
 	l2 := New(d)
-	l2.recordContact(hello("0.3.0"), "192.0.2.20:7443")
+	l2.recordContact(hello("0.3.0"), "192.0.2.20:7443", -1)
 	if want := "peer node-s now runs sentry 0.3.0 (it ran 0.2.0) 0.2.0"; len(msgs) != 1 || msgs[0] != want {
 		t.Fatalf("after a restart: %q, want [%q]", msgs, want)
+	}
+}
+
+// The peer's clock is measured from the hellos this node sends, against
+// the middle of the round trip; a slow answer (the peer stamped its status
+// and was then held up) or a hello the peer sent does not move it.
+func TestClockOffsetFromQuickExchanges(t *testing.T) {
+	f := newFake(t, "node-p")
+	l := New(f.deps())
+	at := func(d time.Duration) *peer.NodeStatus {
+		return &peer.NodeStatus{Name: "node-s", AgentVersion: "0.1.0", Protocol: peer.ProtocolVersion, Time: time.Now().UTC().Add(d)}
+	}
+	l.recordContact(at(-5*time.Second), "192.0.2.20:7443", -1)
+	if st := l.State(); !st.ClockMeasured.IsZero() {
+		t.Fatalf("a hello the peer sent measured the clock: %+v", st)
+	}
+	l.recordContact(at(3*time.Second), "192.0.2.20:7443", 40*time.Millisecond)
+	st := l.State()
+	if st.ClockMeasured.IsZero() || st.ClockOffset < 2900*time.Millisecond || st.ClockOffset > 3100*time.Millisecond {
+		t.Fatalf("a quick exchange with the peer 3 s ahead: offset %s measured %s", st.ClockOffset, st.ClockMeasured)
+	}
+	measured := st.ClockMeasured
+	// Stamped 3 s before it reached us, in an exchange of 3.2 s.
+	l.recordContact(at(-3*time.Second), "192.0.2.20:7443", 3200*time.Millisecond)
+	if st := l.State(); st.ClockMeasured != measured || st.ClockOffset < 2900*time.Millisecond {
+		t.Fatalf("a slow exchange moved the clock: offset %s", st.ClockOffset)
 	}
 }

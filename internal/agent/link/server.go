@@ -212,7 +212,7 @@ func (l *Link) handleHello(w http.ResponseWriter, r *http.Request) {
 		WriteEnvelope(w, http.StatusConflict, peer.TypeError, l.nodeName(), peer.ErrorBody{Message: err.Error()})
 		return
 	}
-	l.recordContact(h, r.RemoteAddr)
+	l.recordContact(h, r.RemoteAddr, -1)
 	WriteEnvelope(w, http.StatusOK, peer.TypeHello, l.nodeName(), l.d.SelfStatus())
 }
 
