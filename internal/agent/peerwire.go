@@ -71,7 +71,16 @@ func (a *Agent) lnk() *link.Link {
 			// Handlers of the components, mounted by the link behind its
 			// checks (closures: the components are made after the link).
 			Handlers: link.Handlers{
-				VerifyRun:      func(w http.ResponseWriter, r *http.Request) { a.sched.HandleVerifyRun(w, r) },
+				VerifyRun: func(w http.ResponseWriter, r *http.Request) {
+					a.mu.Lock()
+					s := a.sched
+					a.mu.Unlock()
+					if s == nil { // the link answers before the schedule is made
+						http.Error(w, "the agent is starting", http.StatusServiceUnavailable)
+						return
+					}
+					s.HandleVerifyRun(w, r)
+				},
 				ConfigFetch:    func(w http.ResponseWriter, r *http.Request) { a.cfgsync().HandleFetch(w, r) },
 				InventoryFetch: func(w http.ResponseWriter, r *http.Request) { a.parity.HandleInventoryFetch(w, r) },
 				Deb:            func(w http.ResponseWriter, r *http.Request) { a.parity.HandleDeb(w, r) },

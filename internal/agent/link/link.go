@@ -118,8 +118,8 @@ type State struct {
 	// middle of the round trip), at ClockMeasured (zero: not yet). Only
 	// an exchange whose round trip took at most MaxClockRTT moves it: a
 	// peer slow to answer (a hello stamped, then held up) is no clock
-	// offset. A hello the peer sent is not used: its travel time is not
-	// known.
+	// offset. A hello the peer sent is used only until one of this
+	// node's has come back: its travel time is not known.
 	ClockOffset   time.Duration
 	ClockMeasured time.Time
 }
@@ -139,10 +139,14 @@ type Link struct {
 
 	mu    sync.Mutex
 	state State
-	srv   *http.Server
-	ln    net.Listener
-	loop  context.CancelFunc
-	wg    sync.WaitGroup
+	// clockPrecise: a hello of this node's came back quickly enough to
+	// measure the clock (State.ClockOffset); the peer's hellos no longer
+	// move it.
+	clockPrecise bool
+	srv          *http.Server
+	ln           net.Listener
+	loop         context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // New makes the link; it serves nothing until Start.
@@ -360,8 +364,14 @@ func (l *Link) recordContact(h *peer.NodeStatus, addr string, rtt time.Duration)
 	was := l.state.Reachable
 	prev := l.state.Peer
 	off, at := l.state.ClockOffset, l.state.ClockMeasured
-	if rtt >= 0 && rtt <= MaxClockRTT && !h.Time.IsZero() {
-		off, at = h.Time.Sub(now.Add(-rtt/2)), now
+	switch {
+	case h.Time.IsZero():
+	case rtt >= 0 && rtt <= MaxClockRTT:
+		off, at, l.clockPrecise = h.Time.Sub(now.Add(-rtt/2)), now, true
+	case rtt < 0 && !l.clockPrecise:
+		// Until this node's own hello has come back: the peer's, whose
+		// travel time makes the peer look behind by that much.
+		off, at = h.Time.Sub(now), now
 	}
 	l.state = State{Reachable: true, LastContact: now, Peer: h, ClockOffset: off, ClockMeasured: at}
 	l.mu.Unlock()
