@@ -219,9 +219,12 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 
 // RunAll runs specs side by side, so that a stalled service costs one
 // deadline, not one per stalled service; results are in the order of
-// specs. logs, when given, holds a logger per spec (nil entries log
+// specs. The round's systemd probes share one connection to the system bus
+// (made when the first asks, closed when the round ends). logs, when given, holds a logger per spec (nil entries log
 // nothing).
 func RunAll(ctx context.Context, specs []Spec, logs []*slog.Logger) []Result {
+	ctx, end := withSharedBus(ctx)
+	defer end()
 	results := make([]Result, len(specs))
 	var wg sync.WaitGroup
 	for i, spec := range specs {

@@ -435,6 +435,7 @@ loop:
 	}
 	a.wg.Wait()
 	a.cfgsync().Wait()
+	a.sched.FlushPeerResults() // what the peer said after the schedule stopped
 	a.log.Info("agent stopped")
 	return nil
 }

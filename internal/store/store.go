@@ -20,9 +20,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -85,6 +87,7 @@ type Store struct {
 	db      *bolt.DB
 	path    string
 	rollups rollupCache // the rollups PutResults last wrote
+	peers   peerQueue   // peer records PutPeerSoon holds for the next write
 }
 
 // Open opens the store file at path, creating it with mode 0600 if it does
@@ -141,7 +144,7 @@ func (s *Store) init() error {
 	if found && !needWrite {
 		return nil
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
@@ -177,6 +180,12 @@ func readSchema(tx *bolt.Tx) (uint64, bool, error) {
 
 // Close closes the store file and releases its lock.
 func (s *Store) Close() error {
+	if len(s.peers.held()) > 0 {
+		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+			s.db.Close()
+			return fmt.Errorf("store: close %s: the peers' records: %w", s.path, err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
@@ -259,7 +268,7 @@ func (s *Store) AppendEvent(e Event) (uint64, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -379,7 +388,7 @@ func (s *Store) PutToken(t Token) error {
 	if err != nil {
 		return fmt.Errorf("store %s: put token %s: %w", s.path, shortHash(t.Hash), err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTokens).Put([]byte(t.Hash), v)
 	})
 	if err != nil {
@@ -405,7 +414,7 @@ func shortHash(h string) string {
 // is after its expiry time, in that order of precedence.
 func (s *Store) UseToken(hash string, now time.Time, by string) (Token, error) {
 	var t Token
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
 		var err error
 		if t, err = usableToken(b.Get([]byte(hash)), now); err != nil {
@@ -500,7 +509,8 @@ func (s *Store) PutPeer(p PeerRecord) error {
 	if err != nil {
 		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	s.peers.drop(p.Name) // this one is newer
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPeers).Put([]byte(p.Name), v)
 	})
 	if err != nil {
@@ -509,10 +519,115 @@ func (s *Store) PutPeer(p PeerRecord) error {
 	return nil
 }
 
-// Peer returns the stored record of the peer called name, and whether there
-// is one.
+// PeerWriteEvery bounds how long PutPeerSoon holds a record back.
+const PeerWriteEvery = time.Minute
+
+// peerQueue holds the peer records PutPeerSoon has not written yet.
+type peerQueue struct {
+	mu      sync.Mutex
+	pending map[string][]byte // name -> encoded record
+	written time.Time         // when a held record was last written
+}
+
+// hold keeps v as the record of name; due: the last write of a held
+// record is PeerWriteEvery old or more.
+func (q *peerQueue) hold(name string, v []byte) (due bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending == nil {
+		q.pending = map[string][]byte{}
+	}
+	q.pending[name] = v
+	return time.Since(q.written) >= PeerWriteEvery
+}
+
+// get is the held record of name.
+func (q *peerQueue) get(name string) ([]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v, ok := q.pending[name]
+	return v, ok
+}
+
+// drop forgets the held record of name (a newer one is written).
+func (q *peerQueue) drop(name string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.pending, name)
+}
+
+// held is a copy of the held records, for a write.
+func (q *peerQueue) held() map[string][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return maps.Clone(q.pending)
+}
+
+// wrote says the records of w were written: those not replaced since
+// are no longer held.
+func (q *peerQueue) wrote(w map[string][]byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for name, v := range w {
+		if cur, ok := q.pending[name]; ok && &cur[0] == &v[0] {
+			delete(q.pending, name)
+		}
+	}
+	q.written = time.Now()
+}
+
+// PutPeerSoon stores p as PutPeer does, but without a write of its own
+// while the last one is younger than PeerWriteEvery: the record goes to the
+// file with the store's next write (of any kind), at the latest with the
+// first PutPeerSoon after PeerWriteEvery, and at Close. Peer returns it at
+// once. For the record of each contact with the peer (every few seconds),
+// whose last minute a crash may lose: the peer says it again.
+func (s *Store) PutPeerSoon(p PeerRecord) error {
+	if p.Name == "" {
+		return fmt.Errorf("store %s: put peer: empty name", s.path)
+	}
+	v, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+	}
+	if !s.peers.hold(p.Name, v) {
+		return nil
+	}
+	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+	}
+	return nil
+}
+
+// update is db.Update of fn, with the peer records PutPeerSoon holds
+// written in the same transaction (and no longer held once it commits).
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	var held map[string][]byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		held = s.peers.held()
+		for name, v := range held { // before fn: a PutPeer in fn is newer
+			if err := tx.Bucket(bucketPeers).Put([]byte(name), v); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if err == nil && len(held) > 0 {
+		s.peers.wrote(held)
+	}
+	return err
+}
+
+// Peer returns the record of the peer called name (the one PutPeerSoon
+// holds, else the file's), and whether there is one.
 func (s *Store) Peer(name string) (PeerRecord, bool, error) {
 	var p PeerRecord
+	if v, held := s.peers.get(name); held {
+		if err := json.Unmarshal(v, &p); err != nil {
+			return PeerRecord{}, false, fmt.Errorf("store %s: read peer %q: %w", s.path, name, err)
+		}
+		return p, true, nil
+	}
 	var found bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPeers).Get([]byte(name))
@@ -558,7 +673,7 @@ type Retention struct {
 // many records it deleted. Sequence numbers of deleted events are never
 // given out again. Peer records and the alert state are kept.
 func (s *Store) Prune(now time.Time, r Retention) (deleted int, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		deleted = 0
 		n, err := pruneEvents(tx.Bucket(bucketEvents), now, r)
 		if err != nil {
@@ -733,7 +848,7 @@ func (s *Store) PutResults(rs ...StoredResult) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for i, r := range rs {
 			nb, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(r.Node))
 			if err != nil {
@@ -952,7 +1067,7 @@ func (s *Store) AlertState() ([]byte, error) {
 
 // putOne puts (or with an empty b deletes) one key's value.
 func (s *Store) putOne(bucket, key, b []byte, what string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if len(b) == 0 {
 			return tx.Bucket(bucket).Delete(key)
 		}
@@ -1001,7 +1116,7 @@ func (s *Store) PutFailoverDoc(kind, id string, b []byte) error {
 	if !validFailoverKind(kind) || id == "" {
 		return fmt.Errorf("store %s: put failover %q %q: invalid kind or empty id", s.path, kind, id)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		k, err := tx.Bucket(bucketFailover).CreateBucketIfNotExists([]byte(kind))
 		if err != nil {
 			return err

@@ -829,3 +829,70 @@ func TestPutResultsOneTransaction(t *testing.T) {
 		t.Fatalf("a refused batch stored %d results, want the 3 before", len(rs))
 	}
 }
+
+// PutPeerSoon writes the first record at once, holds the next ones (Peer
+// returns them) until the store's next write of any kind, a PutPeer of the
+// same peer replaces what it holds, and Close writes what is held.
+func TestPutPeerSoon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(n int) PeerRecord {
+		return PeerRecord{Name: "alpha", LastContact: t0.Add(time.Duration(n) * time.Second), Status: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+	}
+	inFile := func() string { // the record in the file, past what is held
+		var v string
+		s.db.View(func(tx *bolt.Tx) error { v = string(tx.Bucket(bucketPeers).Get([]byte("alpha"))); return nil })
+		var p PeerRecord
+		json.Unmarshal([]byte(v), &p)
+		return string(p.Status)
+	}
+	seen := func() string {
+		p, ok, err := s.Peer("alpha")
+		if err != nil || !ok {
+			t.Fatalf("Peer: %v, %v", ok, err)
+		}
+		return string(p.Status)
+	}
+	if err := s.PutPeerSoon(rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	if f := inFile(); f != `{"n":1}` {
+		t.Fatalf("the first record is not written at once: file has %q", f)
+	}
+	if err := s.PutPeerSoon(rec(2)); err != nil {
+		t.Fatal(err)
+	}
+	if f, p := inFile(), seen(); f != `{"n":1}` || p != `{"n":2}` {
+		t.Errorf("a second record within a minute: file %q, Peer %q; want it held, and seen", f, p)
+	}
+	if _, err := s.AppendEvent(Event{Time: t0, Kind: "x", Message: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := inFile(); f != `{"n":2}` {
+		t.Errorf("after another write, the file has %q, want the held record", f)
+	}
+	s.PutPeerSoon(rec(3))
+	if err := s.PutPeer(rec(4)); err != nil {
+		t.Fatal(err)
+	}
+	if f, p := inFile(), seen(); f != `{"n":4}` || p != `{"n":4}` {
+		t.Errorf("PutPeer after a held record: file %q, Peer %q; want the PutPeer's", f, p)
+	}
+	s.PutPeerSoon(rec(5))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := seen(); p != `{"n":5}` {
+		t.Errorf("after Close and Open: %q, want the record held at Close", p)
+	}
+	if err := s.PutPeerSoon(PeerRecord{}); err == nil {
+		t.Error("PutPeerSoon without a name succeeded")
+	}
+}

@@ -221,11 +221,13 @@ func WriteEnvelope(w http.ResponseWriter, code int, typ, from string, body any) 
 	peer.Write(w, code, typ, from, body)
 }
 
-// putPeer records the peer's status and when it was last heard.
+// putPeer records the peer's status and when it was last heard: with the
+// store's next write, at most a minute late (store.PutPeerSoon), since the
+// peer says it again every few seconds.
 func putPeer(st *store.Store, h *peer.NodeStatus, addr string, now time.Time) error {
 	if st == nil {
 		return nil
 	}
 	raw, _ := json.Marshal(h)
-	return st.PutPeer(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw})
+	return st.PutPeerSoon(store.PeerRecord{Name: h.Name, LastContact: now, Address: addr, Status: raw})
 }

@@ -65,6 +65,7 @@ func (s *Schedule) Routes(mux *http.ServeMux) {
 		if node == "" {
 			node = s.node()
 		}
+		s.FlushPeerResults() // what the peer sent is there too
 		if probe != "" {
 			n, _ := strconv.Atoi(q.Get("n"))
 			if n <= 0 {

@@ -58,8 +58,41 @@ func (s *Schedule) NotePeer(h *peer.NodeStatus) {
 		r.Values = boundValues(r.Values)
 		fresh = append(fresh, r)
 	}
+	if len(fresh) > 0 && len(s.peerHeld) == 0 {
+		s.peerHeldSince = time.Now()
+	}
+	s.peerHeld = append(s.peerHeld, fresh...)
+	due := len(s.peerHeld) > 0 && (time.Since(s.peerHeldSince) >= PeerResultsHold || len(s.peerHeld) >= 4*peer.MaxProbes)
 	s.mu.Unlock()
-	if err := s.d.Store.PutResults(fresh...); err != nil {
+	if due {
+		s.FlushPeerResults()
+	}
+}
+
+// PeerResultsHold bounds how long the peer's results wait in memory for
+// this node's round, whose store write takes them along.
+const PeerResultsHold = time.Minute
+
+// takePeerHeld takes the peer's results waiting for a store write.
+func (s *Schedule) takePeerHeld() []store.StoredResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := s.peerHeld
+	s.peerHeld = nil
+	return held
+}
+
+// FlushPeerResults writes the peer's results that wait for this node's
+// round: before the stored results are read, and when the schedule stops.
+func (s *Schedule) FlushPeerResults() {
+	if s == nil || s.d.Store == nil {
+		return
+	}
+	held := s.takePeerHeld()
+	if len(held) == 0 {
+		return
+	}
+	if err := s.d.Store.PutResults(held...); err != nil {
 		s.d.Log.Error("store peer results", "err", err)
 	}
 }

@@ -310,7 +310,9 @@ func (s *Schedule) store(results []verifier.Result) {
 	for i, r := range results {
 		rs[i] = storedResult(node, r)
 	}
-	if err := s.d.Store.PutResults(rs...); err != nil {
+	// The peer's results that came since the last round go in the same
+	// write.
+	if err := s.d.Store.PutResults(append(rs, s.takePeerHeld()...)...); err != nil {
 		s.d.Log.Error("store probe results", "err", err)
 	}
 }

@@ -129,17 +129,22 @@ type Schedule struct {
 	saveMu      sync.Mutex
 	savedAlerts []byte // the alert state as last stored or read
 
-	mu        sync.Mutex
-	last      map[string]verifier.Result // by probe name, the newest scheduled run
-	fails     map[string]int             // consecutive failures
-	red       map[string]bool            // reported red (after failAfter failures)
-	round     time.Time
-	roundMS   int64
-	logs      map[string]string    // by probe name, the newest run's own log
-	peerSeen  map[string]time.Time // newest peer result stored, by probe
-	peerProto int                  // the peer's protocol, from its last status
-	dropSaid  time.Time            // when dropped peer results were last logged
-	held      string               // why alerts are held ("": they are not)
+	mu       sync.Mutex
+	last     map[string]verifier.Result // by probe name, the newest scheduled run
+	fails    map[string]int             // consecutive failures
+	red      map[string]bool            // reported red (after failAfter failures)
+	round    time.Time
+	roundMS  int64
+	logs     map[string]string    // by probe name, the newest run's own log
+	peerSeen map[string]time.Time // newest peer result stored, by probe
+	// peerHeld: the peer's new results, written with this node's next
+	// round (one store write for both), or when peerHeldSince is older
+	// than PeerResultsHold (safe mode runs no rounds), or before a read.
+	peerHeld      []store.StoredResult
+	peerHeldSince time.Time
+	peerProto     int       // the peer's protocol, from its last status
+	dropSaid      time.Time // when dropped peer results were last logged
+	held          string    // why alerts are held ("": they are not)
 }
 
 // New makes the schedule: its alert tracker (the state restored from the
@@ -200,6 +205,7 @@ func (s *Schedule) Run(ctx context.Context) error {
 		s.dispatch.Run(ctx)
 	}()
 	defer func() { <-done }()
+	defer s.FlushPeerResults()
 	if st := s.waitBootSettled(ctx, 2*time.Minute); st == "initializing" || st == "starting" {
 		s.d.Log.Warn("verifier: systemd still starting after 2 minutes; probing anyway", "state", st)
 	}

@@ -108,12 +108,19 @@ func TestResultValuesReachThePeer(t *testing.T) {
 		t.Fatalf("status: %q %v %d results", h.Verify, h.VerifyRed, len(h.Results))
 	}
 	p.s.NotePeer(&h)
-	for _, b := range []*testBed{s, p} {
+	// The peer's results wait for p's round, whose store write takes them
+	// along.
+	if m, err := p.st.LatestResults("node-s"); err != nil || len(m) != 0 {
+		t.Errorf("the peer's results were written before p's round: %+v, %v", m, err)
+	}
+	stored := func(b *testBed) {
+		t.Helper()
 		m, err := b.st.LatestResults("node-s")
 		if err != nil || len(m) != 1 || m["mail"].Values["latency_ms"] != "87" || len(m["mail"].Phases) != 2 {
 			t.Errorf("stored results of node-s: %+v, %v", m, err)
 		}
 	}
+	stored(s)
 	d, err := s.s.Debug("mail")
 	if err != nil || d.Result.Values["latency_ms"] != "87" || !strings.Contains(d.Log, "msg=mail") {
 		t.Errorf("debug %+v, %v", d, err)
@@ -124,6 +131,8 @@ func TestResultValuesReachThePeer(t *testing.T) {
 	if _, err := p.s.Debug("mail"); err == nil || !strings.HasPrefix(err.Error(), "no scheduled probe run yet") {
 		t.Errorf("debug before any round: %v", err)
 	}
+	p.s.runRound(context.Background(), "canary-pw", time.Second)
+	stored(p)
 }
 
 // A probe that fails turns red at once (an event), green again on its
@@ -308,6 +317,7 @@ func TestConcurrentUse(t *testing.T) {
 	h.Name = "node-s"
 	s.s.FillStatus(&h)
 	p.s.NotePeer(&h)
+	p.s.FlushPeerResults()
 	if m, err := p.st.LatestResults("node-s"); err != nil || len(m) == 0 {
 		t.Errorf("the peer stored %v, %v", m, err)
 	}
