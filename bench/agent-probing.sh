@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5m}
-go build -o bin/sentry ./sentry
+# The agent as the package ships it (make deb): static, without cgo, so
+# without libc's pages in its RSS.
+CGO_ENABLED=0 go build -trimpath -o bin/sentry ./sentry
 go build -o bin/sentry-lab ./cmd/sentry-lab
 LAB=${LAB:-bench}
 S="bin/sentry-lab --name $LAB" # installs bin/sentry, beside it
@@ -35,5 +37,6 @@ $S exec P -- sentry bench idle --cpu-target 0.35 --duration "$DURATION" &
 $S exec S -- sentry bench idle --cpu-target 0.35 --duration "$DURATION" &
 wait
 for n in P S; do
-	echo "$n: $($S exec $n -- sentry status | grep 'verifier' | head -1); $($S exec $n -- sentry ready 2>&1 | head -1)"
+	node=node-$(echo $n | tr PS ps)
+	echo "$n: $($S exec $n -- sentry status | grep "^$node.*verifier" | head -1); $($S exec $n -- sentry ready 2>&1 | head -1)"
 done
