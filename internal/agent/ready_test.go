@@ -74,8 +74,16 @@ func TestReadyPair(t *testing.T) {
 			changes = append(changes, e.Message)
 		}
 	}
-	if len(changes) == 0 || !strings.HasPrefix(changes[len(changes)-1], "NOT READY: peer: the peer has not answered for ") {
-		t.Errorf("ready-changed events: %q", changes)
+	// The peer's loss is a recorded change. Not necessarily the last one:
+	// under load, a hello S sent while stopping (most likely) can arrive after P
+	// found it gone, with a status S's stopping sync made (seen once under
+	// -race with the whole suite: "NOT READY: sync.drift" after it).
+	lost := false
+	for _, c := range changes {
+		lost = lost || strings.HasPrefix(c, "NOT READY: peer: the peer has not answered for ")
+	}
+	if !lost {
+		t.Errorf("no ready-changed event for the peer's loss: %q", changes)
 	}
 	for i := 1; i < len(changes); i++ {
 		if changes[i] == changes[i-1] && !strings.Contains(changes[i], "(and ") {
