@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sentryha/sentry/internal/cli"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,6 +64,9 @@ func newBenchCommand() *cobra.Command {
 		Short: "Measure a unit's cgroup: CPU (cpu.stat) and RSS of its processes over a period (the agent's footprint)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cpuTarget <= 0 || dur <= 0 {
+				return cli.Usagef("--cpu-target (%g) and --duration (%s) must be more than 0", cpuTarget, dur)
+			}
 			r, err := runIdleBench(cmd.Context(), unit, dur, cpuTarget)
 			if err != nil {
 				return err

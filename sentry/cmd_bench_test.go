@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sentryha/sentry/internal/cli"
 )
 
 func TestUnitCgroup(t *testing.T) {
@@ -89,5 +92,20 @@ func TestMeasureCgroup(t *testing.T) {
 	}
 	if r.MainRSSMaxMB <= 0 {
 		t.Errorf("main RSS %.1f", r.MainRSSMaxMB)
+	}
+}
+
+// A target or a duration of 0 or less is a usage error, before anything
+// is measured.
+func TestBenchIdleBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"idle", "--cpu-target", "0"}, {"idle", "--cpu-target", "-1"}, {"idle", "--duration", "0s"}} {
+		c := newBenchCommand()
+		c.SetArgs(args)
+		c.SetOut(io.Discard)
+		c.SetErr(io.Discard)
+		err := c.Execute()
+		if !cli.IsUsage(err) || !strings.Contains(err.Error(), "must be more than 0") {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }

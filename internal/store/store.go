@@ -499,15 +499,24 @@ type PeerRecord struct {
 	Status      json.RawMessage `json:"status,omitempty"` // any JSON value; the store does not look inside
 }
 
-// PutPeer stores p as the record of the peer p.Name, replacing the previous
-// one. p.Name must not be empty, and p.Status, if set, must be valid JSON.
-func (s *Store) PutPeer(p PeerRecord) error {
+// encodePeer is p as stored, or an error naming the store and the peer.
+func encodePeer(path string, p PeerRecord) ([]byte, error) {
 	if p.Name == "" {
-		return fmt.Errorf("store %s: put peer: empty name", s.path)
+		return nil, fmt.Errorf("store %s: put peer: empty name", path)
 	}
 	v, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+		return nil, fmt.Errorf("store %s: put peer %q: %w", path, p.Name, err)
+	}
+	return v, nil
+}
+
+// PutPeer stores p as the record of the peer p.Name, replacing the previous
+// one. p.Name must not be empty, and p.Status, if set, must be valid JSON.
+func (s *Store) PutPeer(p PeerRecord) error {
+	v, err := encodePeer(s.path, p)
+	if err != nil {
+		return err
 	}
 	s.peers.drop(p.Name) // this one is newer
 	err = s.update(func(tx *bolt.Tx) error {
@@ -583,12 +592,9 @@ func (q *peerQueue) wrote(w map[string][]byte) {
 // once. For the record of each contact with the peer (every few seconds),
 // whose last minute a crash may lose: the peer says it again.
 func (s *Store) PutPeerSoon(p PeerRecord) error {
-	if p.Name == "" {
-		return fmt.Errorf("store %s: put peer: empty name", s.path)
-	}
-	v, err := json.Marshal(p)
+	v, err := encodePeer(s.path, p)
 	if err != nil {
-		return fmt.Errorf("store %s: put peer %q: %w", s.path, p.Name, err)
+		return err
 	}
 	if !s.peers.hold(p.Name, v) {
 		return nil
