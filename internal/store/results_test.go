@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -368,4 +371,122 @@ func TestResultValuesAndOlderRecords(t *testing.T) {
 	if err != nil || latest["mail"].Values["latency_ms"] != "87" {
 		t.Errorf("LatestResults = %+v, %v", latest, err)
 	}
+}
+
+// TestPruneResultsOutOfOrder: a result written out of time order (its
+// start before results written earlier) is kept while it is among the last
+// MaxResults writes, holds the older ones behind it for that long at most,
+// and goes when it is old enough itself.
+func TestPruneResultsOutOfOrder(t *testing.T) {
+	s := openTemp(t)
+	for i := 10; i < 20; i++ {
+		if err := s.PutResult(result("node-p", "mail", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Written 11th, but started before all of them.
+	if err := s.PutResult(result("node-p", "mail", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(t0, Retention{MaxResults: 5}); err != nil || n != 0 {
+		// The late one is at the front and among the last 5 writes: the
+		// walk stops there.
+		t.Fatalf("Prune = %d, %v; want 0 (held by the late result)", n, err)
+	}
+	for i := 20; i < 25; i++ {
+		if err := s.PutResult(result("node-p", "mail", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 16 writes: the late one (11th) is no longer among the last 5.
+	n, err := s.Prune(t0, Retention{MaxResults: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Results("node-p", "mail", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := startsOf(got); n != 11 || !reflect.DeepEqual(g, []int{24, 23, 22, 21, 20}) {
+		t.Fatalf("Prune deleted %d, kept %v; want 11 deleted, [24 23 22 21 20] kept", n, g)
+	}
+}
+
+// TestPruneResultsReadsOnlyWhatItDrops: pruning a probe's oldest results
+// reads the pages of those, not the whole file. The store's file is a
+// memory map, so every page read stays in the agent's resident memory;
+// counting the results (as Prune did) put the whole file there once an
+// hour. Measured on this process's mapping of the file (/proc/self/smaps).
+func TestPruneResultsReadsOnlyWhatItDrops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nodes, probes, each, keep = 2, 10, 1200, 1190
+	for n := 0; n < nodes; n++ {
+		for p := 0; p < probes; p++ {
+			var rs []StoredResult
+			for i := 0; i < each; i++ {
+				rs = append(rs, result(fmt.Sprintf("node-%d", n), fmt.Sprintf("probe-%d", p), i))
+			}
+			if err := s.PutResults(rs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{}) // a fresh mapping
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := mappedRSS(t, path)
+	n, err := s.Prune(t0.Add(time.Hour), Retention{MaxResults: keep})
+	if err != nil || n != nodes*probes*(each-keep) {
+		t.Fatalf("Prune = %d, %v; want %d", n, err, nodes*probes*(each-keep))
+	}
+	after := mappedRSS(t, path)
+	t.Logf("file %d KiB; mapping resident %d KiB before Prune, %d KiB after", fi.Size()>>10, before>>10, after>>10)
+	if after > fi.Size()/4 {
+		t.Fatalf("Prune made %d KiB of the %d KiB file resident: it reads what it keeps", after>>10, fi.Size()>>10)
+	}
+	for p := 0; p < probes; p++ {
+		got, err := s.Results("node-1", fmt.Sprintf("probe-%d", p), 0)
+		if err != nil || len(got) != keep || startsOf(got)[0] != each-1 || startsOf(got)[keep-1] != each-keep {
+			t.Fatalf("probe-%d after prune: %d results, %v", p, len(got), err)
+		}
+	}
+}
+
+// mappedRSS is the resident size of this process's mappings of path.
+func mappedRSS(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			in = len(f) >= 6 && f[len(f)-1] == path
+			continue
+		}
+		if in && len(f) == 3 && f[0] == "Rss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += kb << 10
+		}
+	}
+	return sum
 }

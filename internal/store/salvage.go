@@ -13,6 +13,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -789,6 +790,10 @@ func (p *parser) walkElems(path [][]byte, buf []byte, depth int) {
 			if len(path) == 1 && bytes.Equal(path[0], bucketMeta) && bytes.Equal(e.key, keySchema) {
 				p.schema = bytes.Clone(e.val)
 			}
+			if err := checkRecord(path, e.key, e.val); err != nil {
+				p.lose(path, false, err)
+				continue
+			}
 			if p.v != nil {
 				p.v.put(path, bytes.Clone(e.key), bytes.Clone(e.val))
 			}
@@ -800,6 +805,45 @@ func (p *parser) walkElems(path [][]byte, buf []byte, depth int) {
 		}
 		p.walkBucket(child, e.val, depth+1)
 	}
+}
+
+// checkRecord decodes the record k/v of the bucket at path as its
+// readers will, and says why it cannot be read. Damage inside a value
+// leaves the page's layout sound and bbolt keeps no checksums, so only
+// this finds it: a record that does not decode would fail every read and
+// every prune that reaches it, for as long as it is kept. The records of
+// a bucket this sentry does not know are not looked at.
+func checkRecord(path [][]byte, k, v []byte) error {
+	if len(path) == 0 {
+		return nil
+	}
+	var err error
+	top := path[0]
+	switch {
+	case len(path) == 1 && bytes.Equal(top, bucketMeta):
+		if bytes.Equal(k, keySchema) {
+			_, err = strconv.ParseUint(string(v), 10, 64)
+		}
+	case len(path) == 1 && bytes.Equal(top, bucketEvents):
+		_, err = decodeEvent(k, v)
+	case len(path) == 1 && bytes.Equal(top, bucketTokens):
+		err = json.Unmarshal(v, new(Token))
+	case len(path) == 1 && bytes.Equal(top, bucketPeers):
+		err = json.Unmarshal(v, new(PeerRecord))
+	case len(path) == 3 && bytes.Equal(top, bucketResults):
+		_, err = decodeResult(path[1], path[2], k, v)
+	case len(path) == 3 && (bytes.Equal(top, bucketHourly) || bytes.Equal(top, bucketWeekly)):
+		_, err = decodeRollup(v)
+	case bytes.Equal(top, bucketAlert), bytes.Equal(top, bucketVerdict), bytes.Equal(top, bucketFailover), bytes.Equal(top, bucketReports):
+		// Documents the store keeps whole for their owners: JSON.
+		if !json.Valid(v) {
+			err = errors.New("not valid JSON")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bucket %s: record %x cannot be read: %w", pathName(path), k, err)
+	}
+	return nil
 }
 
 // lose records a problem under path.

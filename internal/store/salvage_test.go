@@ -588,3 +588,102 @@ func TestOpenCheckedAfterKill(t *testing.T) {
 		t.Fatalf("files: %v", entries)
 	}
 }
+
+// TestOpenCheckedDamagedRecord damages the insides of two values, an
+// event's and a result's, leaving every page's layout sound (bbolt keeps
+// no checksums, so bbolt's own Check passes it): the store must find them,
+// salvage the file without them, and read and prune what is left. Before,
+// such a record was kept, and every read of the event log and every prune
+// failed on it for good.
+func TestOpenCheckedDamagedRecord(t *testing.T) {
+	data, counts, total := fixture(t)
+	damaged := bytes.Clone(data)
+	// The opening quote of event 124's message (the fixture's 124th event:
+	// "event 123 ...").
+	i := bytes.Index(damaged, []byte(`"event 123 x`))
+	if i < 0 {
+		t.Fatal("event 124 not found in the fixture")
+	}
+	damaged[i] = 0x05
+	// One result's duration.
+	j := bytes.Index(damaged, []byte(`"duration_ms":17,`))
+	if j < 0 {
+		t.Fatal("no result with duration 17 in the fixture")
+	}
+	damaged[j+len(`"duration_ms":`)] = 0x05
+	path := writeDamaged(t, damaged)
+
+	// bbolt itself finds nothing wrong with this file.
+	func() {
+		cp := writeDamaged(t, damaged)
+		db, err := bolt.Open(cp, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				return err
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("bbolt's check found the damage (%v): the test no longer tests what the store adds", err)
+		}
+	}()
+
+	s, sv := openSalvaged(t, path, damaged)
+	if !strings.Contains(sv.Problem, "cannot be read") {
+		t.Fatalf("problem %q does not say a record cannot be read", sv.Problem)
+	}
+	if sv.Kept() != total-2 {
+		t.Fatalf("kept %d of %d, want all but 2", sv.Kept(), total)
+	}
+	losses := sv.Losses()
+	if len(losses) != 2 || losses[0] != (Loss{Path: "events"}) || !strings.HasPrefix(losses[1].Path, "results/node-") || losses[1].All {
+		t.Fatalf("losses %+v, want part of events and part of one results/node/probe", losses)
+	}
+	evs, err := s.Events(0, 0)
+	if err != nil {
+		t.Fatalf("events after the salvage: %v", err)
+	}
+	if len(evs) != counts["events"]-1 {
+		t.Fatalf("%d events, want %d", len(evs), counts["events"]-1)
+	}
+	for _, e := range evs {
+		if e.Seq == 124 {
+			t.Fatal("the damaged event 124 was kept")
+		}
+	}
+	nres := 0
+	for n := 0; n < fixtureNodes; n++ {
+		for p := 0; p < fixtureProbes; p++ {
+			rs, err := s.Results(fmt.Sprintf("node-%d", n), fmt.Sprintf("probe-%d", p), 0)
+			if err != nil {
+				t.Fatalf("results after the salvage: %v", err)
+			}
+			nres += len(rs)
+		}
+	}
+	if want := fixtureNodes*fixtureProbes*fixtureResults - 1; nres != want {
+		t.Fatalf("%d results, want %d", nres, want)
+	}
+	if _, err := s.Prune(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), Retention{MaxAge: time.Hour, MaxResults: 50, MaxEvents: 10}); err != nil {
+		t.Fatalf("prune after the salvage: %v", err)
+	}
+	seq, err := s.AppendEvent(Event{Kind: "test", Message: "after"})
+	if err != nil || seq != 301 {
+		t.Fatalf("the next event got seq %d (%v), want 301: a sequence number must never be given twice", seq, err)
+	}
+	// The salvaged copy is sound: opened again, it is left as it is.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, sv2, err := OpenChecked(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if sv2 != nil {
+		t.Fatalf("the salvaged copy needs a salvage again: %s", sv2)
+	}
+}

@@ -654,8 +654,9 @@ func (s *Store) Peer(name string) (PeerRecord, bool, error) {
 
 // Retention says what Prune deletes. A zero field sets no limit.
 type Retention struct {
-	// MaxResults keeps at most this many results of each node and probe,
-	// deleting the oldest (by start time).
+	// MaxResults keeps the results of the last MaxResults writes of each
+	// node and probe, deleting the older ones (see pruneResults: a result
+	// written out of time order can hold a few for longer).
 	MaxResults int
 	// MaxAge deletes events whose Time is before now minus MaxAge, and
 	// every result of a probe whose newest result started before then (a
@@ -951,7 +952,19 @@ func (s *Store) LatestResults(node string) (map[string]StoredResult, error) {
 }
 
 // pruneResults drops the probes of r.MaxAge (see Retention), then keeps
-// the newest r.MaxResults results of every node and probe left.
+// the results of the last r.MaxResults writes of every node and probe
+// left.
+//
+// It does so without counting: a probe bucket's sequence is the number of
+// results ever written to it, and each result's key holds the sequence it
+// was written with, so the results to drop are those written at least
+// r.MaxResults writes ago, and they are at the front. Only the pages of
+// what is dropped are read. (Counting reads every page of every probe,
+// which, on a memory map, puts the whole file in the agent's memory once
+// an hour.) The walk stops at the first result to keep: a result written
+// out of time order (its start before results written earlier) holds the
+// ones behind it until it is old enough itself, so a probe may briefly keep
+// a few more than r.MaxResults.
 func pruneResults(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
 	deleted := 0
 	if r.MaxAge > 0 {
@@ -961,21 +974,22 @@ func pruneResults(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
 		}
 		deleted += n
 	}
-	keep := r.MaxResults
-	if keep <= 0 {
+	keep := uint64(max(r.MaxResults, 0))
+	if keep == 0 {
 		return deleted, nil
 	}
 	err := b.ForEachBucket(func(node []byte) error {
 		nb := b.Bucket(node)
 		return nb.ForEachBucket(func(probe []byte) error {
 			pb := nb.Bucket(probe)
-			n := pb.Stats().KeyN
-			if n <= keep {
+			seq := pb.Sequence()
+			if seq <= keep {
 				return nil
 			}
+			last := seq - keep // the last write whose result is dropped
 			var drop [][]byte
 			c := pb.Cursor()
-			for k, _ := c.First(); k != nil && len(drop) < n-keep; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && resultSeq(k) <= last; k, _ = c.Next() {
 				drop = append(drop, bytes.Clone(k))
 			}
 			for _, k := range drop {
@@ -988,6 +1002,15 @@ func pruneResults(b *bolt.Bucket, now time.Time, r Retention) (int, error) {
 		})
 	})
 	return deleted, err
+}
+
+// resultSeq is the write sequence in a result's key (see resultKey); 0 for
+// a key of another form, which is dropped first.
+func resultSeq(k []byte) uint64 {
+	if len(k) != 16 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[8:])
 }
 
 // pruneStaleProbes deletes the probes whose newest result started before
