@@ -176,7 +176,30 @@ func OpenChecked(path string, opt Options) (*Store, *Salvage, error) {
 		s.Close()
 		return nil, nil, fmt.Errorf("store: the salvaged copy of %s fails its check (the damaged file is %s): %w", path, sv.DamagedPath, err)
 	}
+	if err := s.remap(timeout); err != nil {
+		return nil, nil, err
+	}
 	return s, sv, nil
+}
+
+// remap closes the file and opens it again, after a Check. The check read
+// every page through bbolt's memory map, and a page read through a map
+// stays in the process's resident memory for as long as it is mapped: the
+// whole file, for as long as the agent runs, where it otherwise touches
+// the few pages it writes and reads. A new map holds none of them.
+func (s *Store) remap(timeout time.Duration) error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("store: open %s: another process (the sentry agent?) took the file lock between the check and the open; gave up after %s: %w", s.path, timeout, err)
+		}
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	s.db = db
+	return nil
 }
 
 // damage is a problem found by bbolt in a file that scanFile passed.
@@ -221,8 +244,12 @@ func openSound(path string, opt Options) (s *Store, err error) {
 		db.Close()
 		return nil, damage{err}
 	}
+	if err := s.remap(timeout); err != nil {
+		return nil, err
+	}
+	db = s.db // what a panic from here on must close
 	if err := s.init(); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	return s, nil

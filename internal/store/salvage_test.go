@@ -687,3 +687,48 @@ func TestOpenCheckedDamagedRecord(t *testing.T) {
 		t.Fatalf("the salvaged copy needs a salvage again: %s", sv2)
 	}
 }
+
+// TestOpenCheckedLeavesTheFileUnmapped: the check at open reads every page
+// through bbolt's memory map; the store is then mapped afresh, so that the
+// pages read stay out of the agent's resident memory (before, the whole
+// file stayed resident for as long as the agent ran).
+func TestOpenCheckedLeavesTheFileUnmapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := 0; p < 10; p++ {
+		var rs []StoredResult
+		for i := 0; i < 1000; i++ {
+			rs = append(rs, result("node-p", fmt.Sprintf("probe-%d", p), i))
+		}
+		if err := s.PutResults(rs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, sv, err := OpenChecked(path, Options{})
+	if err != nil || sv != nil {
+		t.Fatalf("OpenChecked: %v, %v", sv, err)
+	}
+	defer s.Close()
+	rss := mappedRSS(t, path)
+	t.Logf("file %d KiB, resident after OpenChecked %d KiB", fi.Size()>>10, rss>>10)
+	if rss > fi.Size()/4 {
+		t.Fatalf("after OpenChecked %d KiB of the %d KiB file are resident", rss>>10, fi.Size()>>10)
+	}
+	// And it is the store: it reads and writes.
+	if got, err := s.Results("node-p", "probe-3", 0); err != nil || len(got) != 1000 {
+		t.Fatalf("%d results, %v", len(got), err)
+	}
+	if _, err := s.AppendEvent(Event{Kind: "test", Message: "after"}); err != nil {
+		t.Fatal(err)
+	}
+}
