@@ -490,3 +490,36 @@ func mappedRSS(t *testing.T, path string) int64 {
 	}
 	return sum
 }
+
+// TestAppendedPagesFull: the results, rollups and events, written in key
+// order, fill their pages (bbolt's default split leaves each half empty).
+func TestAppendedPagesFull(t *testing.T) {
+	s := openTemp(t)
+	for round := 0; round < 400; round++ {
+		var rs []StoredResult
+		for p := 0; p < 4; p++ {
+			rs = append(rs, result("node-p", fmt.Sprintf("probe-%d", p), round*60)) // an hour apart
+		}
+		if err := s.PutResults(rs...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendEvent(Event{Kind: "test", Message: fmt.Sprintf("round %d of the test's rounds", round)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketResults, bucketEvents, bucketHourly} {
+			st := tx.Bucket(name).Stats()
+			pages := st.LeafPageN + st.LeafOverflowN
+			fill := float64(st.LeafInuse) / float64(pages*4096)
+			t.Logf("%s: %d keys in %d leaf pages, %.0f %% full", name, st.KeyN, pages, 100*fill)
+			if fill < 0.7 {
+				t.Errorf("%s: leaf pages %.0f %% full, want 70 %% or more (bbolt's default split: about half)", name, 100*fill)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -394,6 +394,7 @@ func mergeRollupsCached(b *bolt.Bucket, m map[rollupKey]*Rollup, c map[rollupSlo
 		if err != nil {
 			return err
 		}
+		pb.FillPercent = appendFill // periods are written in time order
 		ru := m[k]
 		slot := rollupSlot{k.node, k.probe}
 		if v := pb.Get([]byte(k.period)); v != nil {

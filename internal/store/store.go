@@ -270,6 +270,7 @@ func (s *Store) AppendEvent(e Event) (uint64, error) {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
+		b.FillPercent = appendFill
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -823,6 +824,15 @@ type PhaseTiming struct {
 	Error string `json:"error,omitempty"`
 }
 
+// appendFill is how full bbolt fills a page before it splits it, for the
+// buckets written only at their end (the event log, each probe's results
+// and rollups).
+// bbolt's default of one half suits keys written anywhere; written in order,
+// it leaves every page of the bucket half empty for good, and the file
+// twice its size. The file is mapped, and every page of it the agent has
+// touched counts in its resident memory.
+const appendFill = 1.0
+
 // resultKey is the key of a result inside its probe's bucket: the start
 // time in nanoseconds with the sign bit flipped (so that keys sort in time
 // order, before 1970 too) and then the bucket's sequence number, so that
@@ -865,6 +875,7 @@ func (s *Store) PutResults(rs ...StoredResult) error {
 			if err != nil {
 				return err
 			}
+			pb.FillPercent = appendFill
 			seq, err := pb.NextSequence()
 			if err != nil {
 				return err
