@@ -423,7 +423,7 @@ func TestPruneResultsReadsOnlyWhatItDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const nodes, probes, each, keep = 2, 10, 1200, 1190
+	const nodes, probes, each, keep = 2, 10, 2400, 2390
 	for n := 0; n < nodes; n++ {
 		for p := 0; p < probes; p++ {
 			var rs []StoredResult
