@@ -892,15 +892,6 @@ func (s *Store) PutResults(rs ...StoredResult) error {
 	return nil
 }
 
-// decodeResult decodes a stored result.
-func decodeResult(node, probe, k, v []byte) (StoredResult, error) {
-	var r StoredResult
-	if err := json.Unmarshal(v, &r); err != nil {
-		return StoredResult{}, fmt.Errorf("result %s/%s %x: %w", node, probe, k, err)
-	}
-	return r, nil
-}
-
 // Results returns the stored results of probe on node, newest first, at
 // most limit of them; a limit of zero or less means all. An unknown node
 // or probe has no results.
