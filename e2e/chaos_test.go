@@ -444,7 +444,11 @@ func background(set string, args ...string) func() {
 
 func chaosKinds() []chaosKind {
 	stall := func(name, unit, probe string) chaosKind {
-		return chaosKind{name: name, covers: []string{"verify.green"}, explains: []string{`^probe red probe="` + probe + `" `}, inject: func(c *chaosStep) func() {
+		// The stalled service's probe goes red, and its alert fires when
+		// the stall outlasts its second round (seed 42 step 1: both
+		// verdicts took 10 s to turn).
+		explains := []string{`^probe red probe="` + probe + `" `, `^alert firing: node-[ps] ` + probe + `: `}
+		return chaosKind{name: name, covers: []string{"verify.green"}, explains: explains, inject: func(c *chaosStep) func() {
 			set := c.either()
 			c.t.Logf("chaos: %s stalled on %s", unit, set)
 			sentry(c.t, "lab", "exec", set, "--", "systemctl", "kill", "-s", "STOP", unit)
