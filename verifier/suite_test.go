@@ -337,3 +337,20 @@ func TestRunAllSideBySide(t *testing.T) {
 		t.Errorf("results: %+v", rs)
 	}
 }
+
+// TestRunCutShort: a probe stopped because its caller gave up (the agent
+// stopping) says so, not that the service gave no answer in time.
+func TestRunCutShort(t *testing.T) {
+	testKind(t, "test-blocks", func(ctx context.Context, p *testParams, rec *Recorder) error {
+		return rec.Phase("login", func() error {
+			time.Sleep(500 * time.Millisecond) // ignores its context
+			return nil
+		})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	r := Run(ctx, Spec{Name: "x", Kind: "test-blocks", Timeout: 4 * time.Second}, nil)
+	if r.OK || !strings.HasPrefix(r.Message, "login: cut short after ") || !strings.Contains(r.Message, "context canceled") || strings.Contains(r.Message, "no answer") {
+		t.Errorf("cut short: %+v", r)
+	}
+}

@@ -188,6 +188,10 @@ func Run(ctx context.Context, s Spec, log *slog.Logger) (res Result) {
 		// anyway. Its goroutine ends when its I/O sees the cancelled
 		// context; cleanups it registers after this run when it does.
 		err = fmt.Errorf("no answer within %s", timeout)
+		if ctx.Err() != nil {
+			// Not the probe's deadline: its caller gave up first.
+			err = fmt.Errorf("cut short after %s: %w", time.Since(res.Started).Round(time.Millisecond), context.Cause(ctx))
+		}
 		rec.mu.Lock()
 		if rec.current != "" {
 			// Say where it hangs: the phase still running is the answer.

@@ -32,6 +32,14 @@ func (s *Schedule) runRound(ctx context.Context, pw string, timeout time.Duratio
 	specs := s.d.Specs(pw, timeout)
 	results, logs := s.runProbes(ctx, specs)
 	results, logs = s.reprobeAfterReloads(ctx, specs, results, logs)
+	if ctx.Err() != nil {
+		// Cut short (the agent stopping): the probes still running were
+		// stopped, not failed. Nothing of the round is kept, logged or
+		// counted: a stop in the middle of a round made red probes with
+		// "no answer within" their deadline (chaos seed 43 step 18).
+		s.d.Log.Debug("round cut short: not kept", "err", context.Cause(ctx))
+		return
+	}
 	s.store(results) // one transaction
 	node := s.node()
 	var evs []event
@@ -262,6 +270,11 @@ func (s *Schedule) RunNow(ctx context.Context, service string, timeout time.Dura
 		return &Run{Results: results, AdHoc: true}, nil
 	}
 	results, _ = s.reprobeAfterReloads(ctx, specs, results, logs)
+	if err := context.Cause(ctx); err != nil {
+		// The caller gone or the agent stopping: as runRound, nothing of
+		// a run cut short is stored.
+		return nil, fmt.Errorf("the run was cut short: %w", err)
+	}
 	s.store(results)
 	return &Run{Results: results}, nil
 }

@@ -106,3 +106,39 @@ func TestReprobeAfterReload(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundCutShort: a round whose context ends before its probes answer
+// (the agent stopping) keeps nothing: no result stored, no red probe, no
+// failure counted. Before, the stop made each probe still running red
+// with "no answer within" its deadline (chaos seed 43 step 18).
+func TestRoundCutShort(t *testing.T) {
+	b := newTestBed(t, "node-s", "node-p", "mail", "web")
+	ctx, cancel := context.WithCancel(context.Background())
+	bed := b.s.runProbes
+	b.s.runProbes = func(ctx context.Context, specs []verifier.Spec) ([]verifier.Result, map[string]string) {
+		cancel() // the stop arrives while the probes run
+		var out []verifier.Result
+		for _, sp := range specs {
+			out = append(out, verifier.Result{Name: sp.Name, Kind: sp.Kind, Started: time.Now().UTC(), Message: "no answer within 1s"})
+		}
+		return out, map[string]string{}
+	}
+	b.s.runRound(ctx, "pw", time.Second)
+	if len(b.events) != 0 {
+		t.Errorf("events of a round cut short: %q", b.events)
+	}
+	for _, p := range []string{"mail", "web"} {
+		if rs, err := b.st.Results("node-s", p, 0); err != nil || len(rs) != 0 {
+			t.Errorf("%s: %d results stored of a round cut short (%v)", p, len(rs), err)
+		}
+		if b.s.fails[p] != 0 {
+			t.Errorf("%s: %d failures counted", p, b.s.fails[p])
+		}
+	}
+	// The next whole round is kept as usual.
+	b.s.runProbes = bed
+	b.s.runRound(context.Background(), "pw", time.Second)
+	if rs, err := b.st.Results("node-s", "mail", 0); err != nil || len(rs) != 1 {
+		t.Errorf("the next round: %d results, %v", len(rs), err)
+	}
+}
