@@ -60,14 +60,6 @@ type chaosKind struct {
 	inject func(c *chaosStep) (repair func())
 }
 
-// bootTimeouts explains a probe's timeout in the faults that boot a node:
-// its first rounds run while its services are still starting, on two
-// cores shared with the other node (seed 32 step 20, a swap: P's sftp
-// login had no answer within 4 s; seed 33 step 20, a reboot during the
-// boot check: P's sftp session). A timeout only: a probe that fails in
-// any other way is still an error no fault explains.
-var bootTimeouts = []string{`^probe red probe="\S+" .*no answer within`}
-
 // chaosStep is one step of a seed's campaign.
 type chaosStep struct {
 	t    *testing.T
@@ -505,17 +497,17 @@ func chaosKinds() []chaosKind {
 				c.parityApply()
 			}
 		}},
-		{name: "crash of P during a commit", down: true, explains: bootTimeouts, inject: func(c *chaosStep) func() {
+		{name: "crash of P during a commit", down: true, inject: func(c *chaosStep) func() {
 			c.writeBulk()
 			c.sleep(50*time.Millisecond, 700*time.Millisecond)
 			return c.crash("P")
 		}},
-		{name: "crash of S during an apply", down: true, explains: bootTimeouts, inject: func(c *chaosStep) func() {
+		{name: "crash of S during an apply", down: true, inject: func(c *chaosStep) func() {
 			c.writeBulk()
 			c.sleep(200*time.Millisecond, 1500*time.Millisecond)
 			return c.crash("S")
 		}},
-		{name: "crash of a node during a dpkg run", down: true, explains: bootTimeouts, inject: func(c *chaosStep) func() {
+		{name: "crash of a node during a dpkg run", down: true, inject: func(c *chaosStep) func() {
 			// S runs dpkg on a package fetched from P: S crashed in the
 			// middle of the install, or P while S fetches or installs.
 			victim := c.either()
@@ -645,7 +637,7 @@ func chaosKinds() []chaosKind {
 				writeMachineFile(c.t, "P", lab.MachineClockOffset, "")
 			}
 		}},
-		{name: "a reboot during the boot check", down: true, explains: bootTimeouts, inject: func(c *chaosStep) func() {
+		{name: "a reboot during the boot check", down: true, inject: func(c *chaosStep) func() {
 			set := c.either()
 			hw := machineOf(c.t, set)
 			old := c.l.PID1(set)
@@ -676,7 +668,7 @@ func chaosKinds() []chaosKind {
 				c.t.Logf("chaos: the boot check in the boot cut short: %q; now: %s", lastLine(strings.TrimSpace(prev)), lastConsoleDecision(c.t, set))
 			}
 		}},
-		{name: "a disk swap", down: true, explains: bootTimeouts, inject: func(c *chaosStep) func() {
+		{name: "a disk swap", down: true, inject: func(c *chaosStep) func() {
 			c.recoverLimit = 4 * time.Minute
 			sentry(c.t, "lab", "swap")
 			return nil
