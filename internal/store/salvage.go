@@ -176,18 +176,19 @@ func OpenChecked(path string, opt Options) (*Store, *Salvage, error) {
 		s.Close()
 		return nil, nil, fmt.Errorf("store: the salvaged copy of %s fails its check (the damaged file is %s): %w", path, sv.DamagedPath, err)
 	}
-	if err := s.remap(timeout); err != nil {
+	if err := remap(s, timeout); err != nil {
 		return nil, nil, err
 	}
 	return s, sv, nil
 }
 
-// remap closes the file and opens it again, after a Check. The check read
+// remap closes s's file and opens it again, after a Check (a function,
+// not a method: Store is at archtest's limit of methods). The check read
 // every page through bbolt's memory map, and a page read through a map
 // stays in the process's resident memory for as long as it is mapped: the
 // whole file, for as long as the agent runs, where it otherwise touches
 // the few pages it writes and reads. A new map holds none of them.
-func (s *Store) remap(timeout time.Duration) error {
+func remap(s *Store, timeout time.Duration) error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: open %s: %w", s.path, err)
 	}
@@ -244,7 +245,7 @@ func openSound(path string, opt Options) (s *Store, err error) {
 		db.Close()
 		return nil, damage{err}
 	}
-	if err := s.remap(timeout); err != nil {
+	if err := remap(s, timeout); err != nil {
 		return nil, err
 	}
 	db = s.db // what a panic from here on must close
