@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -180,12 +179,6 @@ func (h *History) Events(kinds ...string) ([]Event, error) {
 		return nil, fmt.Errorf("store %s: read events: %w", h.s.path, err)
 	}
 	return out, nil
-}
-
-func decodeRollup(v []byte) (Rollup, error) {
-	var r Rollup
-	err := json.Unmarshal(v, &r)
-	return r, err
 }
 
 // forEachProbe calls fn for each node's each probe bucket of b.

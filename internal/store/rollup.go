@@ -27,11 +27,12 @@ import (
 // weekly reports, for Retention.WeeklyAge (default 54 weeks).
 //
 // Size: for 15 probes on 2 nodes run every 30 s, a year of history holds
-// about 8 MiB of hourly rollups (28,800 of about 290 bytes), 0.6 MiB of
-// weekly ones and the reports (24 KiB a week: 1.2 MiB); with the agent's
-// 1000 raw results per probe (7.4 MiB) and 90 days of events the store
-// uses 18 MiB, in a file of 53 MiB (bbolt's high-water mark, with its
-// 16 MiB growth step). BenchmarkStoreSizeForAYear measures it.
+// about 2.6 MiB of hourly rollups (28,800 in their compact form,
+// rollupcodec.go: about 95 bytes each in the file; 8 MiB as JSON), 0.2 MiB
+// of weekly ones and the reports (24 KiB a week: 1.2 MiB); with the
+// agent's 1000 raw results per probe (7.3 MiB) and 90 days of events the
+// store uses 12 MiB, in a file of 16 MiB (bbolt's high-water mark, with
+// its 16 MiB growth step). BenchmarkStoreSizeForAYear measures it.
 
 var (
 	bucketHourly  = []byte("rollup_hour") // node -> probe -> hourKey -> Rollup
@@ -403,17 +404,14 @@ func mergeRollupsCached(b *bolt.Bucket, m map[rollupKey]*Rollup, c map[rollupSlo
 				old = cr.ru.clone()
 				old.Merge(*ru)
 				ru = &old
-			} else if err := json.Unmarshal(v, &old); err != nil {
+			} else if old, err = decodeRollup(v); err != nil {
 				ru.Damaged = true
 			} else {
 				old.Merge(*ru)
 				ru = &old
 			}
 		}
-		v, err := json.Marshal(ru)
-		if err != nil {
-			return err
-		}
+		v := encodeRollup(*ru)
 		if err := pb.Put([]byte(k.period), v); err != nil {
 			return err
 		}

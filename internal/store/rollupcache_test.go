@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -91,13 +90,12 @@ func TestRollupCacheNotTrustedAfterChange(t *testing.T) {
 	// Changed behind the cache's back: a count of 10 stored.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketHourly).Bucket([]byte("P")).Bucket([]byte("web"))
-		var ru Rollup
-		if err := json.Unmarshal(b.Get(hourKey(t0)), &ru); err != nil {
+		ru, err := decodeRollup(b.Get(hourKey(t0)))
+		if err != nil {
 			return err
 		}
 		ru.Count = 10
-		v, _ := json.Marshal(ru)
-		return b.Put(hourKey(t0), v)
+		return b.Put(hourKey(t0), encodeRollup(ru))
 	})
 	if err != nil {
 		t.Fatal(err)
