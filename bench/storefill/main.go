@@ -10,9 +10,10 @@
 // every node) per transaction as the agent writes them; their hourly and
 // weekly rollups are written with them. -days adds, before those, one
 // result per hour of each probe over that many days, so that the hourly
-// rollups of a long-running agent are there too (the raw results of those
-// hours are the oldest, and the agent's retention drops them at its start).
-// The agent must be stopped: the store's file lock is taken (and waited
+// rollups of a long-running agent are there too. The results the store
+// held are then written again, as the newest writes, and the store pruned
+// to the last n writes of each probe, as an agent with verifier.keep_results
+// = n prunes it. The agent must be stopped: the store's file lock is taken (and waited
 // for up to 2 s).
 package main
 
@@ -54,7 +55,7 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 	}
 	defer s.Close()
 	names := strings.Split(nodeList, ",")
-	var models []store.StoredResult
+	var models, kept []store.StoredResult
 	oldest := time.Now()
 	for _, node := range names {
 		latest, err := s.LatestResults(node)
@@ -74,6 +75,9 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 			}
 			if len(all) > 0 && all[len(all)-1].Start.Before(oldest) {
 				oldest = all[len(all)-1].Start
+			}
+			for i := len(all) - 1; i >= 0; i-- { // oldest first
+				kept = append(kept, all[i])
 			}
 		}
 	}
@@ -102,12 +106,25 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 			return fmt.Errorf("round %d: %w", i, err)
 		}
 	}
+	// The agent keeps the last keep_results writes of each probe: the
+	// results it wrote are written again, after the others, so that they
+	// are the newest writes, and the store is pruned as the agent prunes
+	// it at its start (which would otherwise read every page of the
+	// history's raw results to drop them, and make them resident).
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Start.Before(kept[j].Start) })
+	if err := s.PutResults(kept...); err != nil {
+		return fmt.Errorf("the agent's own results: %w", err)
+	}
+	dropped, err := s.Prune(time.Now(), store.Retention{MaxResults: n})
+	if err != nil {
+		return err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("storefill: %s: %d results (%d probes of %d nodes, %d each, from %s to %s) after %d days of hourly history, in %s; the file is %.1f MB\n",
+	fmt.Printf("storefill: %s: %d results (%d probes of %d nodes, %d each, from %s to %s) after %d days of hourly history, in %s; %d results pruned as the agent would; the file is %.1f MB\n",
 		path, n*len(models), len(models), len(names), n, start.Format(time.RFC3339), oldest.Format(time.RFC3339),
-		days, time.Since(t0).Round(time.Millisecond), float64(fi.Size())/1e6)
+		days, time.Since(t0).Round(time.Millisecond), dropped, float64(fi.Size())/1e6)
 	return nil
 }
