@@ -32,7 +32,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -75,13 +76,8 @@ func encodeResult(r StoredResult) []byte {
 		}
 		b = appendString(b, p.Error)
 	}
-	keys := make([]string, 0, len(r.Values))
-	for k := range r.Values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
+	b = binary.AppendUvarint(b, uint64(len(r.Values)))
+	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
 		b = appendString(b, k)
 		b = appendString(b, r.Values[k])
 	}

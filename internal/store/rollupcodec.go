@@ -7,7 +7,8 @@ package store
 // agent's store, and the store's file is mapped: the pages the agent has
 // touched count in its resident memory. The compact form is a version byte
 // and the fields in a fixed order, numbers as varints, strings
-// length-prefixed: about a quarter of the size.
+// length-prefixed: about a third of the size (an hour of the lab's mail
+// probe: 126 bytes against 402).
 //
 // Unlike a result's (resultcodec.go), the rollup's form can change in one
 // release: the release before this one (0.1.0, the one a node goes back
@@ -37,8 +38,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -78,12 +80,12 @@ func encodeRollup(r Rollup) []byte {
 	b = appendTime(b, r.First, base)
 	b = appendTime(b, r.Last, base)
 	b = binary.AppendUvarint(b, uint64(len(r.FailedPhases)))
-	for _, k := range sortedKeys(r.FailedPhases) {
+	for _, k := range slices.Sorted(maps.Keys(r.FailedPhases)) {
 		b = appendString(b, k)
 		b = binary.AppendVarint(b, r.FailedPhases[k])
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Values)))
-	for _, k := range sortedKeys(r.Values) {
+	for _, k := range slices.Sorted(maps.Keys(r.Values)) {
 		v := r.Values[k]
 		b = appendString(b, k)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Min))
@@ -92,15 +94,6 @@ func encodeRollup(r Rollup) []byte {
 		b = appendTime(b, v.LastAt, base)
 	}
 	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // appendTime appends t, its seconds less base.
