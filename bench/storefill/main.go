@@ -10,11 +10,14 @@
 // every node) per transaction as the agent writes them; their hourly and
 // weekly rollups are written with them. -days adds, before those, one
 // result per hour of each probe over that many days, so that the hourly
-// rollups of a long-running agent are there too. The results the store
-// held are then written again, as the newest writes, and the store pruned
-// to the last n writes of each probe, as an agent with verifier.keep_results
-// = n prunes it. The agent must be stopped: the store's file lock is taken (and waited
-// for up to 2 s).
+// rollups of a long-running agent are there too. The store is then pruned
+// as an agent with verifier.keep_results = n prunes it: the raw results of
+// those hours are dropped (the agent's own prune at its start would read
+// them all, and keep them mapped), and each probe keeps n results before
+// the agent's own, which stay the newest. The agent must be stopped: the
+// store's file lock is taken (and waited for up to 2 s). Each round is a
+// transaction of its own: a fill cut short leaves a sound store with
+// fewer results.
 package main
 
 import (
@@ -55,7 +58,7 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 	}
 	defer s.Close()
 	names := strings.Split(nodeList, ",")
-	var models, kept []store.StoredResult
+	var models []store.StoredResult
 	oldest := time.Now()
 	for _, node := range names {
 		latest, err := s.LatestResults(node)
@@ -75,9 +78,6 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 			}
 			if len(all) > 0 && all[len(all)-1].Start.Before(oldest) {
 				oldest = all[len(all)-1].Start
-			}
-			for i := len(all) - 1; i >= 0; i-- { // oldest first
-				kept = append(kept, all[i])
 			}
 		}
 	}
@@ -106,15 +106,10 @@ func run(path string, n int, every time.Duration, days int, nodeList string) err
 			return fmt.Errorf("round %d: %w", i, err)
 		}
 	}
-	// The agent keeps the last keep_results writes of each probe: the
-	// results it wrote are written again, after the others, so that they
-	// are the newest writes, and the store is pruned as the agent prunes
-	// it at its start (which would otherwise read every page of the
-	// history's raw results to drop them, and make them resident).
-	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Start.Before(kept[j].Start) })
-	if err := s.PutResults(kept...); err != nil {
-		return fmt.Errorf("the agent's own results: %w", err)
-	}
+	// The agent keeps the last keep_results writes of each probe (by write
+	// sequence, walking from the oldest start time and stopping at the
+	// first to keep): the history's results go, the n written after them
+	// and the agent's own, whose start times are the newest, stay.
 	dropped, err := s.Prune(time.Now(), store.Retention{MaxResults: n})
 	if err != nil {
 		return err
