@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,15 +26,22 @@ func (h *History) Hourly(from, to time.Time) ([]Rollup, error) {
 		lo = hourKey(from.Add(time.Hour))
 	}
 	err := h.s.db.View(func(tx *bolt.Tx) error {
-		return forEachProbe(tx.Bucket(bucketHourly), func(node, probe []byte, pb *bolt.Bucket) error {
-			c := pb.Cursor()
+		return forEachNode(tx.Bucket(bucketHourly), func(node []byte, nb *bolt.Bucket) error {
+			first := len(out)
+			c := nb.Cursor()
 			for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+				hour, probe, ok := splitPeriodKey(k)
+				if !ok {
+					continue
+				}
 				r, err := decodeRollup(v)
 				if err != nil {
-					return fmt.Errorf("hourly rollup %s/%s %s: %w", node, probe, hourOfKey(k).Format(time.RFC3339), err)
+					return fmt.Errorf("hourly rollup %s/%s %s: %w", node, probe, hourOfKey(hour).Format(time.RFC3339), err)
 				}
 				out = append(out, r)
 			}
+			// The node's bucket is in hour order: by probe, then hour.
+			slices.SortStableFunc(out[first:], func(a, b Rollup) int { return strings.Compare(a.Probe, b.Probe) })
 			return nil
 		})
 	})
@@ -50,16 +59,19 @@ func (h *History) Weekly(week string) ([]Rollup, error) {
 	}
 	var out []Rollup
 	err := h.s.db.View(func(tx *bolt.Tx) error {
-		return forEachProbe(tx.Bucket(bucketWeekly), func(node, probe []byte, pb *bolt.Bucket) error {
-			v := pb.Get([]byte(week))
-			if v == nil {
-				return nil
+		return forEachNode(tx.Bucket(bucketWeekly), func(node []byte, nb *bolt.Bucket) error {
+			c := nb.Cursor()
+			for k, v := c.Seek([]byte(week)); k != nil && bytes.HasPrefix(k, []byte(week)); k, v = c.Next() {
+				_, probe, ok := splitPeriodKey(k)
+				if !ok {
+					continue
+				}
+				r, err := decodeRollup(v)
+				if err != nil {
+					return fmt.Errorf("weekly rollup %s/%s %s: %w", node, probe, week, err)
+				}
+				out = append(out, r)
 			}
-			r, err := decodeRollup(v)
-			if err != nil {
-				return fmt.Errorf("weekly rollup %s/%s %s: %w", node, probe, week, err)
-			}
-			out = append(out, r)
 			return nil
 		})
 	})
@@ -76,21 +88,26 @@ func (h *History) First() (time.Time, bool, error) {
 	var first time.Time
 	err := h.s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketHourly, bucketWeekly} {
-			err := forEachProbe(tx.Bucket(name), func(node, probe []byte, pb *bolt.Bucket) error {
-				k, v := pb.Cursor().First()
-				if k == nil {
+			err := forEachNode(tx.Bucket(name), func(node []byte, nb *bolt.Bucket) error {
+				// The oldest period's rollups, of each probe that has one.
+				c := nb.Cursor()
+				k, v := c.First()
+				if k == nil || len(k) <= periodLen {
 					return nil
 				}
-				r, err := decodeRollup(v)
-				if err != nil {
-					return fmt.Errorf("rollup %s %s/%s %x: %w", name, node, probe, k, err)
-				}
-				t := r.First
-				if t.IsZero() {
-					t = r.Start
-				}
-				if first.IsZero() || t.Before(first) {
-					first = t
+				period := bytes.Clone(k[:periodLen])
+				for ; k != nil && bytes.HasPrefix(k, period); k, v = c.Next() {
+					r, err := decodeRollup(v)
+					if err != nil {
+						return fmt.Errorf("rollup %s %s %x: %w", name, node, k, err)
+					}
+					t := r.First
+					if t.IsZero() {
+						t = r.Start
+					}
+					if first.IsZero() || t.Before(first) {
+						first = t
+					}
 				}
 				return nil
 			})
@@ -181,12 +198,7 @@ func (h *History) Events(kinds ...string) ([]Event, error) {
 	return out, nil
 }
 
-// forEachProbe calls fn for each node's each probe bucket of b.
-func forEachProbe(b *bolt.Bucket, fn func(node, probe []byte, pb *bolt.Bucket) error) error {
-	return b.ForEachBucket(func(node []byte) error {
-		nb := b.Bucket(node)
-		return nb.ForEachBucket(func(probe []byte) error {
-			return fn(node, probe, nb.Bucket(probe))
-		})
-	})
+// forEachNode calls fn for each node's bucket of b.
+func forEachNode(b *bolt.Bucket, fn func(node []byte, nb *bolt.Bucket) error) error {
+	return b.ForEachBucket(func(node []byte) error { return fn(node, b.Bucket(node)) })
 }

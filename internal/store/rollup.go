@@ -27,18 +27,46 @@ import (
 // weekly reports, for Retention.WeeklyAge (default 54 weeks).
 //
 // Size: for 15 probes on 2 nodes run every 30 s, a year of history holds
-// about 2.6 MiB of hourly rollups (28,800 in their compact form,
-// rollupcodec.go: about 95 bytes each in the file; 8 MiB as JSON), 0.2 MiB
+// about 2.8 MiB of hourly rollups (28,800 in their compact form,
+// rollupcodec.go, keyed by hour and probe: about 100 bytes each in the
+// file; 8 MiB as JSON), 0.2 MiB
 // of weekly ones and the reports (24 KiB a week: 1.2 MiB); with the
 // agent's 1000 raw results per probe (7.3 MiB) and 90 days of events the
-// store uses 12 MiB, in a file of 16 MiB (bbolt's high-water mark, with
+// store uses 12.5 MiB, in a file of 16 MiB (bbolt's high-water mark, with
 // its 16 MiB growth step). BenchmarkStoreSizeForAYear measures it.
 
+// The rollups of a node are one bucket, keyed by period and then probe
+// (periodKey): a round's results, all of one hour and one week, change
+// one page of each instead of one per probe. The builds before kept a
+// bucket per probe (bucketHourlyByProbe, bucketWeeklyByProbe: node ->
+// probe -> period -> Rollup); Open moves what they wrote (migrateRollups).
 var (
-	bucketHourly  = []byte("rollup_hour") // node -> probe -> hourKey -> Rollup
-	bucketWeekly  = []byte("rollup_week") // node -> probe -> "2026-W49" -> Rollup
-	bucketReports = []byte("reports")     // "2026-W49" -> a weekly report document
+	bucketHourly  = []byte("hour_rollups") // node -> periodKey(hourKey, probe) -> Rollup
+	bucketWeekly  = []byte("week_rollups") // node -> periodKey("2026-W49", probe) -> Rollup
+	bucketReports = []byte("reports")      // "2026-W49" -> a weekly report document
+
+	bucketHourlyByProbe = []byte("rollup_hour")
+	bucketWeeklyByProbe = []byte("rollup_week")
 )
+
+// periodLen is the length of a period's key: an hourKey (8 bytes) or a
+// week's ("2026-W49", 8 characters).
+const periodLen = 8
+
+// periodKey is the key of a probe's rollup of a period in its node's
+// bucket: the period's key, then the probe's name.
+func periodKey(period []byte, probe string) []byte {
+	return append(append(make([]byte, 0, periodLen+len(probe)), period...), probe...)
+}
+
+// splitPeriodKey is the period and the probe of a rollup's key; false
+// for a key not so made.
+func splitPeriodKey(k []byte) (period, probe []byte, ok bool) {
+	if len(k) <= periodLen {
+		return nil, nil, false
+	}
+	return k[:periodLen], k[periodLen:], true
+}
 
 // Default history retention (a zero Retention.HourlyAge or WeeklyAge).
 const (
@@ -391,14 +419,11 @@ func mergeRollupsCached(b *bolt.Bucket, m map[rollupKey]*Rollup, c map[rollupSlo
 		if err != nil {
 			return err
 		}
-		pb, err := nb.CreateBucketIfNotExists([]byte(k.probe))
-		if err != nil {
-			return err
-		}
-		pb.FillPercent = appendFill // periods are written in time order
+		nb.FillPercent = appendFill // periods are written in time order
 		ru := m[k]
 		slot := rollupSlot{k.node, k.probe}
-		if v := pb.Get([]byte(k.period)); v != nil {
+		key := periodKey([]byte(k.period), k.probe)
+		if v := nb.Get(key); v != nil {
 			var old Rollup
 			if cr, ok := c[slot]; ok && cr.period == k.period && bytes.Equal(cr.enc, v) {
 				old = cr.ru.clone()
@@ -412,7 +437,7 @@ func mergeRollupsCached(b *bolt.Bucket, m map[rollupKey]*Rollup, c map[rollupSlo
 			}
 		}
 		v := encodeRollup(*ru)
-		if err := pb.Put([]byte(k.period), v); err != nil {
+		if err := nb.Put(key, v); err != nil {
 			return err
 		}
 		if c != nil {
@@ -465,6 +490,59 @@ func (r Rollup) clone() Rollup {
 	return r
 }
 
+// migrateRollups moves the rollups a build before kept in a bucket per
+// probe (bucketHourlyByProbe, bucketWeeklyByProbe) into their node's
+// bucket, merged into a rollup already there for the same period and probe
+// (a build before run again after this one), and deletes the old buckets.
+// A record that cannot be read is not moved: it was lost already (a damaged
+// rollup is replaced when results are merged into it).
+func migrateRollups(tx *bolt.Tx) (moved int, err error) {
+	for _, m := range []struct{ from, to []byte }{{bucketHourlyByProbe, bucketHourly}, {bucketWeeklyByProbe, bucketWeekly}} {
+		old := tx.Bucket(m.from)
+		if old == nil {
+			continue
+		}
+		to, err := tx.CreateBucketIfNotExists(m.to)
+		if err != nil {
+			return moved, err
+		}
+		err = old.ForEachBucket(func(node []byte) error {
+			ob := old.Bucket(node)
+			nb, err := to.CreateBucketIfNotExists(node)
+			if err != nil {
+				return err
+			}
+			return ob.ForEachBucket(func(probe []byte) error {
+				return ob.Bucket(probe).ForEach(func(period, v []byte) error {
+					if len(period) != periodLen {
+						return nil
+					}
+					ru, err := decodeRollup(v)
+					if err != nil {
+						return nil
+					}
+					key := periodKey(period, string(probe))
+					if cur := nb.Get(key); cur != nil {
+						if have, err := decodeRollup(cur); err == nil {
+							have.Merge(ru)
+							ru = have
+						}
+					}
+					moved++
+					return nb.Put(key, encodeRollup(ru))
+				})
+			})
+		})
+		if err != nil {
+			return moved, fmt.Errorf("move the rollups of %s: %w", m.from, err)
+		}
+		if err := tx.DeleteBucket(m.from); err != nil {
+			return moved, err
+		}
+	}
+	return moved, nil
+}
+
 // ---------------------------------------------------------------- pruning
 
 // pruneHistory drops hourly rollups older than r.HourlyAge and weekly
@@ -510,10 +588,10 @@ func pruneHistory(tx *bolt.Tx, now time.Time, r Retention) (int, error) {
 	return n + len(drop), nil
 }
 
-// prunePeriods deletes, in every node's every probe, the keys (which sort
-// in time order) for which old is true, from the first on, and the probes
-// and nodes left empty.
-func prunePeriods(b *bolt.Bucket, old func(k []byte) bool) (int, error) {
+// prunePeriods deletes, in every node's bucket, the rollups whose period
+// old says is old (the keys sort in time order: from the first on), and
+// the nodes left empty.
+func prunePeriods(b *bolt.Bucket, old func(period []byte) bool) (int, error) {
 	deleted := 0
 	var nodes [][]byte
 	if err := b.ForEachBucket(func(k []byte) error { nodes = append(nodes, bytes.Clone(k)); return nil }); err != nil {
@@ -521,33 +599,22 @@ func prunePeriods(b *bolt.Bucket, old func(k []byte) bool) (int, error) {
 	}
 	for _, node := range nodes {
 		nb := b.Bucket(node)
-		var probes [][]byte
-		if err := nb.ForEachBucket(func(k []byte) error { probes = append(probes, bytes.Clone(k)); return nil }); err != nil {
-			return deleted, err
+		var drop [][]byte
+		c := nb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			period, _, ok := splitPeriodKey(k)
+			if ok && !old(period) {
+				break
+			}
+			drop = append(drop, bytes.Clone(k)) // old, or not a rollup's key
 		}
-		left := 0
-		for _, probe := range probes {
-			pb := nb.Bucket(probe)
-			var drop [][]byte
-			c := pb.Cursor()
-			for k, _ := c.First(); k != nil && old(k); k, _ = c.Next() {
-				drop = append(drop, bytes.Clone(k))
+		for _, k := range drop {
+			if err := nb.Delete(k); err != nil {
+				return deleted, err
 			}
-			for _, k := range drop {
-				if err := pb.Delete(k); err != nil {
-					return deleted, err
-				}
-			}
-			deleted += len(drop)
-			if k, _ := pb.Cursor().First(); k == nil {
-				if err := nb.DeleteBucket(probe); err != nil {
-					return deleted, err
-				}
-				continue
-			}
-			left++
 		}
-		if left == 0 {
+		deleted += len(drop)
+		if k, _ := nb.Cursor().First(); k == nil {
 			if err := b.DeleteBucket(node); err != nil {
 				return deleted, err
 			}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -196,7 +197,7 @@ func TestDamagedRollupReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketHourly).Bucket([]byte("P")).Bucket([]byte("web")).Put(hourKey(t0), []byte("{not json"))
+		return tx.Bucket(bucketHourly).Bucket([]byte("P")).Put(periodKey(hourKey(t0), "web"), []byte("{not json"))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -494,5 +495,114 @@ func BenchmarkHistoryEvents(b *testing.B) {
 		if err != nil || len(evs) != 100 {
 			b.Fatal(len(evs), err)
 		}
+	}
+}
+
+// TestRollupsMoved: Open moves the rollups the builds before kept in a
+// bucket per probe into their node's bucket, merges them into those of the
+// same period written since, drops what cannot be read, and removes the
+// old buckets; a second Open has nothing to move.
+func TestRollupsMoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := func(probe string, at time.Time, ms int64) StoredResult {
+		return StoredResult{Node: "node-p", Probe: probe, Kind: "http", Start: at, DurationMS: ms, OK: true}
+	}
+	// Written by this build: web at t0's hour, one result of 9 ms.
+	if err := s.PutResult(res("web", t0.Add(30*time.Minute), 9)); err != nil {
+		t.Fatal(err)
+	}
+	// Written by a build before: web and mail at t0's hour, mail at the
+	// hour before, the weeks, and a record damaged.
+	old := func(probe string, at time.Time, ms ...int64) Rollup {
+		r := Rollup{Node: "node-p", Probe: probe, Start: HourStart(at)}
+		for _, m := range ms {
+			r.Add(res(probe, at, m))
+		}
+		return r
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		put := func(bucket []byte, probe string, period []byte, v []byte) error {
+			b, err := tx.CreateBucketIfNotExists(bucket)
+			if err != nil {
+				return err
+			}
+			if b, err = b.CreateBucketIfNotExists([]byte("node-p")); err != nil {
+				return err
+			}
+			if b, err = b.CreateBucketIfNotExists([]byte(probe)); err != nil {
+				return err
+			}
+			return b.Put(period, v)
+		}
+		for _, p := range []struct {
+			bucket []byte
+			probe  string
+			period []byte
+			v      []byte
+		}{
+			{bucketHourlyByProbe, "web", hourKey(t0), encodeRollup(old("web", t0, 3, 5))},
+			{bucketHourlyByProbe, "mail", hourKey(t0), encodeRollup(old("mail", t0, 40))},
+			{bucketHourlyByProbe, "mail", hourKey(t0.Add(-time.Hour)), encodeRollup(old("mail", t0.Add(-time.Hour), 50))},
+			{bucketHourlyByProbe, "smb", hourKey(t0), []byte("{not json")},
+			{bucketWeeklyByProbe, "mail", []byte(WeekKey(t0)), encodeRollup(old("mail", t0, 40, 50))},
+		} {
+			if err := put(p.bucket, p.probe, p.period, p.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hours, err := s.History().Hourly(t0.Add(-2*time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range hours {
+		got = append(got, fmt.Sprintf("%s %s %s n=%d min=%d max=%d", r.Node, r.Probe, r.Start.Format("15:04"), r.Count, r.MinMS, r.MaxMS))
+	}
+	want := []string{
+		"node-p mail 11:00 n=1 min=50 max=50",
+		"node-p mail 12:00 n=1 min=40 max=40",
+		"node-p web 12:00 n=3 min=3 max=9", // merged: 3 and 5 moved, 9 written here
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("hourly rollups after the move:\n got %q\nwant %q", got, want)
+	}
+	weeks, err := s.History().Weekly(WeekKey(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range weeks {
+		got = append(got, fmt.Sprintf("%s %s n=%d", r.Node, r.Probe, r.Count))
+	}
+	if want := []string{"node-p mail n=2", "node-p web n=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("weekly rollups after the move: got %q, want %q", got, want)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketHourlyByProbe) != nil || tx.Bucket(bucketWeeklyByProbe) != nil {
+			t.Error("the buckets per probe are still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
 	}
 }

@@ -89,13 +89,13 @@ func TestRollupCacheNotTrustedAfterChange(t *testing.T) {
 	}
 	// Changed behind the cache's back: a count of 10 stored.
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketHourly).Bucket([]byte("P")).Bucket([]byte("web"))
-		ru, err := decodeRollup(b.Get(hourKey(t0)))
+		b := tx.Bucket(bucketHourly).Bucket([]byte("P"))
+		ru, err := decodeRollup(b.Get(periodKey(hourKey(t0), "web")))
 		if err != nil {
 			return err
 		}
 		ru.Count = 10
-		return b.Put(hourKey(t0), encodeRollup(ru))
+		return b.Put(periodKey(hourKey(t0), "web"), encodeRollup(ru))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -87,11 +87,7 @@ func TestRollupJSONStillRead(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		pb, err := nb.CreateBucketIfNotExists([]byte("mail"))
-		if err != nil {
-			return err
-		}
-		return pb.Put(hourKey(old.Start), j)
+		return nb.Put(periodKey(hourKey(old.Start), "mail"), j)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +104,7 @@ func TestRollupJSONStillRead(t *testing.T) {
 		t.Fatalf("after one more result: %+v, %v", got, err)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketHourly).Bucket([]byte("node-p")).Bucket([]byte("mail")).Get(hourKey(old.Start))
+		v := tx.Bucket(bucketHourly).Bucket([]byte("node-p")).Get(periodKey(hourKey(old.Start), "mail"))
 		if len(v) == 0 || v[0] != rollupCompact {
 			t.Errorf("the merged rollup is stored as %.20q, not compact", v)
 		}
@@ -141,13 +137,18 @@ func TestRollupCodecDamage(t *testing.T) {
 			t.Errorf("%s: error %v", name, err)
 		}
 	}
-	path := [][]byte{bucketHourly, []byte("node-p"), []byte("mail")}
-	if err := checkRecord(path, []byte{0xab}, v); err != nil {
+	path := [][]byte{bucketHourly, []byte("node-p")}
+	key := periodKey([]byte("2026-W49"), "mail")
+	if err := checkRecord(path, key, v); err != nil {
 		t.Fatalf("checkRecord of a sound rollup: %v", err)
 	}
-	err := checkRecord(path, []byte{0xab}, v[:len(v)-1])
-	if want := "record ab cannot be read: compact rollup: compact record cut short"; err == nil || !strings.Contains(err.Error(), want) {
+	err := checkRecord(path, key, v[:len(v)-1])
+	if want := "bucket hour_rollups/node-p: record 323032362d5734396d61696c cannot be read: compact rollup: compact record cut short"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("checkRecord of a rollup cut short: %v, want %q", err, want)
+	}
+	err = checkRecord(path, []byte("2026-W49"), v)
+	if want := "record 323032362d573439 cannot be read: not a period and a probe"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("checkRecord of a key without a probe: %v, want %q", err, want)
 	}
 }
 

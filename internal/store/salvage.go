@@ -860,8 +860,14 @@ func checkRecord(path [][]byte, k, v []byte) error {
 		err = json.Unmarshal(v, new(PeerRecord))
 	case len(path) == 3 && bytes.Equal(top, bucketResults):
 		_, err = decodeResult(path[1], path[2], k, v)
-	case len(path) == 3 && (bytes.Equal(top, bucketHourly) || bytes.Equal(top, bucketWeekly)):
-		_, err = decodeRollup(v)
+	case len(path) == 2 && (bytes.Equal(top, bucketHourly) || bytes.Equal(top, bucketWeekly)):
+		if _, _, ok := splitPeriodKey(k); !ok {
+			err = errors.New("not a period and a probe")
+		} else {
+			_, err = decodeRollup(v)
+		}
+	case len(path) == 3 && (bytes.Equal(top, bucketHourlyByProbe) || bytes.Equal(top, bucketWeeklyByProbe)):
+		_, err = decodeRollup(v) // a build before's, moved by Open
 	case bytes.Equal(top, bucketAlert), bytes.Equal(top, bucketVerdict), bytes.Equal(top, bucketFailover), bytes.Equal(top, bucketReports):
 		// Documents the store keeps whole for their owners: JSON.
 		if !json.Valid(v) {

@@ -132,6 +132,9 @@ func (s *Store) init() error {
 				needWrite = true
 			}
 		}
+		if tx.Bucket(bucketHourlyByProbe) != nil || tx.Bucket(bucketWeeklyByProbe) != nil {
+			needWrite = true // rollups to move (migrateRollups)
+		}
 		return err
 	})
 	if err != nil {
@@ -140,7 +143,8 @@ func (s *Store) init() error {
 	if found && stored > SchemaVersion {
 		return fmt.Errorf("store: open %s: the file has schema version %d, but this sentry only knows schema version %d or older; use a newer sentry", s.path, stored, SchemaVersion)
 	}
-	// Nothing older than version 1 exists, so there is nothing to migrate.
+	// Nothing older than version 1 exists. Within it, the builds before
+	// kept the rollups in a bucket per probe: moved here.
 	if found && !needWrite {
 		return nil
 	}
@@ -149,6 +153,9 @@ func (s *Store) init() error {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %q: %w", name, err)
 			}
+		}
+		if _, err := migrateRollups(tx); err != nil {
+			return err
 		}
 		if found {
 			return nil
