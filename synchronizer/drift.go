@@ -94,19 +94,65 @@ func (c *DriftCache) set(p string, st *unix.Stat_t, inStep bool) {
 	}
 }
 
-func readDriftFile(base int, p string, wantContent bool) (*driftFile, error) {
-	return readDriftFileUnless(base, p, wantContent, nil)
+// dirWalker opens the folders of the paths a drift check reads, from base
+// and never through a symlink (as walk does), and keeps the folders of the
+// last path open: the check reads its paths in sorted order, so the next
+// path's folders are mostly the same ones, and each is opened once rather
+// than once per file below it.
+type dirWalker struct {
+	base  int
+	names []string // the folders open, from the root
+	fds   []int    // fds[i]: the folder names[:i+1]
 }
 
-// readDriftFileUnless is readDriftFile, but stops after the stat of a
-// regular file for which unchanged says so (f.unchanged set, nothing
-// else read).
-func readDriftFileUnless(base int, p string, wantContent bool, unchanged func(*unix.Stat_t) bool) (*driftFile, error) {
-	dir, err := walk(base, "/", splitAbs(filepath.Dir(p)))
+// open is the folder dir, open; it stays the walker's (close closes it).
+func (w *dirWalker) open(dir string) (int, error) {
+	names := splitAbs(dir)
+	k := 0
+	for k < len(names) && k < len(w.names) && names[k] == w.names[k] {
+		k++
+	}
+	w.drop(k)
+	for i := k; i < len(names); i++ {
+		n := names[i]
+		at := "/" + strings.Join(names[:i+1], "/")
+		if n == "" || n == "." || n == ".." || strings.Contains(n, "/") {
+			return -1, &walkError{at, unix.EINVAL}
+		}
+		parent := w.base
+		if i > 0 {
+			parent = w.fds[i-1]
+		}
+		fd, err := openat(parent, n, dirFlags, 0)
+		if err != nil {
+			return -1, &walkError{at, err}
+		}
+		w.names, w.fds = append(w.names, n), append(w.fds, fd)
+	}
+	if len(w.fds) == 0 {
+		return w.base, nil
+	}
+	return w.fds[len(w.fds)-1], nil
+}
+
+// drop closes the folders open below the first k.
+func (w *dirWalker) drop(k int) {
+	for _, fd := range w.fds[k:] {
+		unix.Close(fd)
+	}
+	w.names, w.fds = w.names[:k], w.fds[:k]
+}
+
+func (w *dirWalker) close() { w.drop(0) }
+
+// readDriftFileUnless reads p for the drift check, its folder opened by w;
+// it stops after the stat of a regular file for which unchanged says so
+// (f.unchanged set, nothing else read).
+func readDriftFileUnless(w *dirWalker, p string, wantContent bool, unchanged func(*unix.Stat_t) bool) (*driftFile, error) {
+	dir, err := w.open(filepath.Dir(p))
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(dir)
 	name := filepath.Base(p)
 	f := &driftFile{}
 	if f.st, err = fstatat(dir, name); err != nil {
@@ -167,6 +213,8 @@ func DriftCached(st storer.EncodedObjectStorer, s *Snapshot, root string, secret
 		return nil, fmt.Errorf("drift: %s: %w", root, err)
 	}
 	defer unix.Close(base)
+	w := &dirWalker{base: base}
+	defer w.close()
 	var out []DriftItem
 	type readFile struct {
 		p  string
@@ -195,7 +243,7 @@ func DriftCached(st storer.EncodedObjectStorer, s *Snapshot, root string, secret
 		if cache != nil && e.Type == TypeFile {
 			unchanged = func(st *unix.Stat_t) bool { return cache.unchanged(p, st) }
 		}
-		f, err := readDriftFileUnless(base, p, e.Type == TypeFile, unchanged)
+		f, err := readDriftFileUnless(w, p, e.Type == TypeFile, unchanged)
 		if err == nil && f.unchanged {
 			continue
 		}

@@ -1,6 +1,7 @@
 package synchronizer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"golang.org/x/sys/unix"
 )
 
 // A local account that owns a tracked folder swaps it for a symlink to a
@@ -142,5 +144,65 @@ func TestDriftCached(t *testing.T) {
 	cache.forCommit(plumbing.NewHash("1111111111111111111111111111111111111111"))
 	if len(cache.clean) != 0 {
 		t.Error("the cache kept another commit's files")
+	}
+}
+
+// The drift check's walker keeps the folders of the last path open and
+// opens only what the next path adds: each fd it gives is the folder
+// asked for, a folder that is a symlink is refused, and close leaves
+// nothing open.
+func TestDirWalker(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a/b/c", "a/x", "z"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(root, "a"), filepath.Join(root, "l")); err != nil {
+		t.Fatal(err)
+	}
+	base, err := openat(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(base)
+	w := &dirWalker{base: base}
+	for _, step := range []struct {
+		dir   string
+		opens int // folders opened for it
+	}{{"/a/b", 2}, {"/a/b/c", 1}, {"/a/b/c", 0}, {"/a/x", 1}, {"/", 0}, {"/z", 1}, {"/a/b/c", 3}} {
+		before := len(w.fds)
+		kept := 0
+		for kept < len(w.names) && kept < len(splitAbs(step.dir)) && w.names[kept] == splitAbs(step.dir)[kept] {
+			kept++
+		}
+		fd, err := w.open(step.dir)
+		if err != nil {
+			t.Fatalf("%s: %v", step.dir, err)
+		}
+		if got := len(w.fds) - kept; got != step.opens {
+			t.Errorf("%s: opened %d folders (had %d open), want %d", step.dir, got, before, step.opens)
+		}
+		var got, want unix.Stat_t
+		if err := unix.Fstat(fd, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Stat(filepath.Join(root, step.dir), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.Ino != want.Ino {
+			t.Errorf("%s: the fd is another folder (inode %d, want %d)", step.dir, got.Ino, want.Ino)
+		}
+		if len(w.fds) != len(splitAbs(step.dir)) {
+			t.Errorf("%s: %d folders open, want its depth %d", step.dir, len(w.fds), len(splitAbs(step.dir)))
+		}
+	}
+	var we *walkError
+	if _, err := w.open("/l/b"); !errors.As(err, &we) || we.Path != "/l" {
+		t.Errorf("a folder that is a symlink: %v, want a walkError at /l", err)
+	}
+	w.close()
+	if len(w.fds) != 0 {
+		t.Errorf("after close: %d folders open", len(w.fds))
 	}
 }
