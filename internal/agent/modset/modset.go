@@ -112,6 +112,15 @@ func (s *Set) Modules() *modules.Set {
 	for _, w := range warns {
 		msgs = append(msgs, w.String())
 	}
+	if err != nil && !keep {
+		// A sync is writing the module files: they may be half written
+		// (the selection naming a version whose manifest comes next in
+		// the same apply). The last set read whole stands; the apply's
+		// end reads them again, and an error that stays is reported then.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.set
+	}
 	if err != nil {
 		msgs = append(msgs, err.Error())
 		set = nil
@@ -158,7 +167,8 @@ func fingerprint(o modules.Options) string {
 
 // Applying marks a sync that may write the module files as under way:
 // until end is called, each use reads them again (so that nothing reads
-// the new files with the old set, or the other way round). end gets the
+// the new files with the old set, or the other way round); files that do
+// not load then are taken as half written, not reported. end gets the
 // paths the sync wrote or removed, as on this disk: when one is a module
 // file the set is read again (nil paths: read again anyway, as after a
 // rollback).

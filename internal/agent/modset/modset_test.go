@@ -66,32 +66,61 @@ func TestModulesCachedUntilReloaded(t *testing.T) {
 }
 
 // While a sync that may write the module files runs, each use reads them;
-// its end reads them again only when it touched one.
+// files that do not load then are the apply's middle (the selection
+// written, the manifest it names not yet: seen in e2e TestModules), not an
+// error: the last set read whole stands and nothing is reported, until the
+// apply's end reads them again. Its end reads them again only when it
+// touched one.
 func TestModulesReadDuringApply(t *testing.T) {
 	s := newTestSet(t, false)
 	first := s.Modules()
-	orig, err := os.ReadFile(s.opts.SelectionFile)
-	fi, serr := os.Stat(s.opts.SelectionFile)
+	sel := s.opts.SelectionFile
+	orig, err := os.ReadFile(sel)
+	fi, serr := os.Stat(sel)
 	if err != nil || serr != nil {
 		t.Fatal(err, serr)
 	}
 	end := s.Applying()
-	if err := os.WriteFile(s.opts.SelectionFile, []byte("this is not toml ["), 0o644); err != nil {
+	if err := os.WriteFile(sel, []byte("[modules.web-nginx]\nversion = \"9.1.0\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if s.Modules() != nil {
-		t.Fatal("the module files were not read during the apply")
+	if s.Modules() != first {
+		t.Fatal("a selection whose manifest is not written yet replaced the set during the apply")
+	}
+	// A whole state is read at once: no selection, the built-in modules.
+	os.Remove(sel)
+	if got := s.Modules(); got == first || got == nil || got.Module("web-nginx").Version == "9.0.0" {
+		t.Fatalf("the module files were not read during the apply: %+v", got)
 	}
 	// Put back as it was (content and time): the files are as before.
-	os.WriteFile(s.opts.SelectionFile, orig, 0o644)
-	os.Chtimes(s.opts.SelectionFile, fi.ModTime(), fi.ModTime())
+	os.WriteFile(sel, orig, 0o644)
+	os.Chtimes(sel, fi.ModTime(), fi.ModTime())
 	end([]string{"/etc/nginx/nginx.conf"})
 	if s.Modules() != first {
 		t.Fatal("an apply that did not touch the module files reloaded the set")
+	}
+	if len(s.events) != 0 {
+		t.Fatalf("events during and after a sound apply: %+v", s.events)
 	}
 	end = s.Applying()
 	end(nil)
 	if s.Modules() == first {
 		t.Fatal("a failed apply did not reload the set")
+	}
+	// An apply that leaves the files broken: reported at its end, once.
+	end = s.Applying()
+	if err := os.WriteFile(sel, []byte("this is not toml ["), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s.Modules() == nil || len(s.events) != 0 {
+		t.Fatalf("during the apply: the set dropped or reported (%+v)", s.events)
+	}
+	end([]string{sel})
+	if s.Modules() != nil {
+		t.Fatal("broken module files after the apply: the set still in use")
+	}
+	s.Modules()
+	if len(s.events) != 1 || s.events[0].kind != "modules-invalid" {
+		t.Fatalf("events after an apply that broke the files: %+v", s.events)
 	}
 }
