@@ -161,6 +161,9 @@ func TestEventConcerns(t *testing.T) {
 		{store.Event{Seq: 101, Kind: "config-applied", Node: "node-s"}, []string{"GET /v1/status?", "GET /v1/config/log?n=200", "GET /v1/config/drift?"}},
 		{store.Event{Seq: 102, Kind: "inventory", Node: "node-s"}, []string{"GET /v1/status?"}}, // parity not shown yet
 		{store.Event{Seq: 103, Kind: "token", Node: "node-p"}, []string{"GET /v1/status?"}},
+		// The verdict turned: mostly a probe of either node did.
+		{store.Event{Seq: 104, Kind: "ready-changed", Node: "node-p"},
+			[]string{"GET /v1/status?", "GET /v1/ready?", "GET /v1/verify/results?n=0&node=node-p&probe=", "GET /v1/verify/results?n=0&node=node-s&probe="}},
 	} {
 		_, cmd := m.Update(eventMsg{c.ev})
 		settle(m, cmd)
@@ -171,7 +174,7 @@ func TestEventConcerns(t *testing.T) {
 			t.Errorf("%s: fetched\n\t%s\nwant\n\t%s", c.ev.Kind, strings.Join(got, "\n\t"), strings.Join(c.want, "\n\t"))
 		}
 	}
-	if n := len(m.d.events); m.d.events[n-1].Seq != 103 {
+	if n := len(m.d.events); m.d.events[n-1].Seq != 104 {
 		t.Errorf("the events end with %+v", m.d.events[n-1])
 	}
 }
@@ -430,6 +433,16 @@ func TestTickAsksState(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"GET /v1/ready?", "GET /v1/status?", "GET /v1/verify/results?n=0&node=node-p&probe=", "GET /v1/verify/results?n=0&node=node-s&probe="}; !slices.Equal(got, want) {
 		t.Errorf("a tick on the Services screen fetched\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	// Back to the Services screen: its newest results asked again (the
+	// peer's rounds change them without an event here).
+	press(m, "1")
+	f.took()
+	press(m, "2")
+	got = f.took()
+	slices.Sort(got)
+	if want := []string{"GET /v1/verify/results?n=0&node=node-p&probe=", "GET /v1/verify/results?n=0&node=node-s&probe="}; !slices.Equal(got, want) {
+		t.Errorf("showing the Services screen again fetched\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 	m.goneDown(nil, time.Second)
 	_, cmd = m.Update(tickMsg{})

@@ -297,6 +297,12 @@ func (m *Model) concerns(kind, node, probe string) []string {
 	switch {
 	case kind == "ready-changed" || strings.HasPrefix(kind, "peer-"):
 		keys = append(keys, keyReady)
+		if kind == "ready-changed" {
+			// Mostly a probe of either node turned: its results too.
+			for _, n := range m.d.nodes() {
+				keys = append(keys, keyLatest+n)
+			}
+		}
 	case kind == "probe-red" || kind == "probe-green" || strings.HasPrefix(kind, "alert-"):
 		keys = append(keys, keyReady, keyLatest+node)
 		if probe != "" {
@@ -393,11 +399,21 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// show goes to screen s, and fetches what it shows.
+// show goes to screen s, and fetches what it shows. The newest results
+// are asked again each time the Services screen is shown: between ticks
+// (15 s) they change without an event here (the peer's rounds).
 func (m *Model) show(s screen) tea.Cmd {
 	m.cur = s
 	m.filtering = false
-	return m.fetch(m.screenKeys(s)...)
+	keys := m.screenKeys(s)
+	if s == scrServices && !m.conn.down {
+		for _, n := range m.d.nodes() {
+			if k := keyLatest + n; !contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return m.fetch(keys...)
 }
 
 // move moves the selection, or scrolls a screen without one.
